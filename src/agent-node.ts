@@ -1,0 +1,116 @@
+// createAgentNode(): composes storage, identity, libp2p and the protocol services into
+// one embeddable node. Each protocol is a service with start/stop; the node owns none
+// of their logic.
+
+import { TypedEventEmitter } from 'main-event'
+import { logger } from '@libp2p/logger'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import { openStorage } from './storage.ts'
+import type { Storage } from './storage.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { createMeshLibp2p, defaultListen } from './libp2p.ts'
+import type { MeshLibp2p, TransportKind } from './libp2p.ts'
+import { Bootstrapper, parseAddresses } from './bootstrap.ts'
+import { createDirectService } from '../protocols/direct/adapter.ts'
+import type { DirectService } from '../protocols/direct/adapter.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+
+/** Options of `createAgentNode` (DESIGN "Public API"). */
+export interface AgentNodeOptions {
+  /** Directory for identity and state; without it everything lives in memory. */
+  dataDir?: string
+  /** Multiaddrs to listen on; defaults to an OS-assigned TCP port, or a memory address. */
+  listen?: string[]
+  /** Multiaddrs (with /p2p/<id>) of peers to join through; redialled with backoff. */
+  peers?: string[]
+  /** A human label announced to other agents. */
+  name?: string
+  /** `tcp` (default) or `memory` for in-process simulations. */
+  transport?: TransportKind
+  /** What this agent can do, announced to others (e.g. `['summarise', 'translate']`). */
+  capabilities?: string[]
+  /** Largest direct-message frame this node sends or accepts (default 1 MiB). */
+  directFrameBytesMax?: number
+}
+
+/** Events a node emits. */
+export interface AgentNodeEvents {
+  'peer:join': CustomEvent<{ peerId: string }>
+  'peer:leave': CustomEvent<{ peerId: string }>
+}
+
+/** One agent's node on the mesh. */
+export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
+  readonly peerId: string
+  readonly name: string
+  readonly direct: DirectService
+  /** The underlying libp2p host, for advanced use. */
+  readonly libp2p: MeshLibp2p
+  readonly #storage: Storage
+  readonly #bootstrapper: Bootstrapper
+  #stopping: Promise<void> | undefined
+
+  /** Use `createAgentNode()`. */
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, bootstrapper: Bootstrapper }) {
+    super()
+    this.libp2p = parts.libp2p
+    this.peerId = parts.libp2p.peerId.toString()
+    this.name = parts.name
+    this.direct = parts.direct
+    this.#storage = parts.storage
+    this.#bootstrapper = parts.bootstrapper
+  }
+
+  /** The addresses other nodes can dial, each ending in /p2p/<peerId>. */
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map((a: Multiaddr) => a.toString())
+  }
+
+  /** True until `stop()` is called. */
+  get running (): boolean { return this.#stopping === undefined }
+
+  /** Stop every service, libp2p and the database. Safe to call more than once. */
+  async stop (): Promise<void> {
+    this.#stopping ??= this.#stop()
+    return this.#stopping
+  }
+
+  async #stop (): Promise<void> {
+    this.#bootstrapper.stop()
+    await this.direct.stop()
+    await this.libp2p.stop()
+    await this.#storage.close()
+  }
+}
+
+/** Create and start an agent node (DESIGN "Public API"). */
+export async function createAgentNode (options: AgentNodeOptions = {}): Promise<AgentNode> {
+  const transport = options.transport ?? 'tcp'
+  if (transport !== 'tcp' && transport !== 'memory') throw new TypeError(`Invalid transport "${String(transport)}": expected "tcp" or "memory"`)
+  const bootstrapAddresses = parseAddresses(options.peers ?? [])
+  const storage = await openStorage({ dataDir: options.dataDir })
+  try {
+    const privateKey = await loadOrCreateIdentity(storage)
+    const peerId: PeerId = peerIdFromPrivateKey(privateKey)
+    const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
+    const libp2p = await createMeshLibp2p({
+      privateKey,
+      datastore: storage.datastore,
+      transport,
+      listen: options.listen ?? defaultListen(transport, peerId.toString()),
+      dhtValidators: {},
+      dhtSelectors: {}
+    })
+    const log = logger(`agentmesh:${name}`)
+    const direct = createDirectService(libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
+    await libp2p.start()
+    await direct.start()
+    bootstrapper.start()
+    return new AgentNode({ libp2p, storage, name, direct, bootstrapper })
+  } catch (err) {
+    await storage.close()
+    throw err
+  }
+}

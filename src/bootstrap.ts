@@ -1,0 +1,92 @@
+// Keeps the node connected to its bootstrap peers: dials each one, and redials with
+// exponential backoff whenever it is not connected.
+
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2p, Logger } from '@libp2p/interface'
+import { describeError } from '../protocols/kit/errors.ts'
+
+/** First retry delay after a failed dial. */
+export const BOOTSTRAP_BACKOFF_MIN_MS = 250
+/** Retry delay ceiling: a restarted bootstrap peer is found again within this. */
+export const BOOTSTRAP_BACKOFF_MAX_MS = 10_000
+/** Deadline of one dial attempt. */
+export const BOOTSTRAP_DIAL_TIMEOUT_MS = 5_000
+
+/** Dials bootstrap addresses until connected, and again after every disconnect. */
+export class Bootstrapper {
+  readonly #libp2p: Libp2p
+  readonly #targets: Multiaddr[]
+  readonly #log: Logger
+  readonly #timers = new Map<string, NodeJS.Timeout>()
+  readonly #backoffMs = new Map<string, number>()
+  #running = false
+
+  constructor (libp2p: Libp2p, addresses: Multiaddr[], log: Logger) {
+    this.#libp2p = libp2p
+    this.#targets = addresses
+    this.#log = log
+  }
+
+  start (): void {
+    this.#running = true
+    for (const target of this.#targets) this.#schedule(target, 0)
+    this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
+  }
+
+  stop (): void {
+    this.#running = false
+    this.#libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
+    for (const timer of this.#timers.values()) clearTimeout(timer)
+    this.#timers.clear()
+  }
+
+  readonly #onDisconnect = (): void => {
+    for (const target of this.#targets) {
+      if (!this.#timers.has(target.toString()) && !this.#isConnected(target)) this.#schedule(target, BOOTSTRAP_BACKOFF_MIN_MS)
+    }
+  }
+
+  #isConnected (target: Multiaddr): boolean {
+    const peerId = target.getComponents().find(c => c.name === 'p2p')?.value
+    if (peerId === undefined) return false
+    return this.#libp2p.getConnections().some(c => c.remotePeer.toString() === peerId)
+  }
+
+  #schedule (target: Multiaddr, delayMs: number): void {
+    if (!this.#running) return
+    const key = target.toString()
+    const timer = setTimeout(() => {
+      this.#timers.delete(key)
+      void this.#dial(target)
+    }, delayMs)
+    timer.unref()
+    this.#timers.set(key, timer)
+  }
+
+  async #dial (target: Multiaddr): Promise<void> {
+    if (!this.#running || this.#isConnected(target)) return
+    const key = target.toString()
+    try {
+      await this.#libp2p.dial(target, { signal: AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS) })
+      this.#backoffMs.delete(key)
+      this.#log('connected to bootstrap peer %s', key)
+    } catch (err) {
+      const next = Math.min(BOOTSTRAP_BACKOFF_MAX_MS, 2 * (this.#backoffMs.get(key) ?? BOOTSTRAP_BACKOFF_MIN_MS / 2))
+      this.#backoffMs.set(key, next)
+      this.#log('dial to bootstrap peer %s failed (%s); retrying in %d ms', key, describeError(err), next)
+      this.#schedule(target, next)
+    }
+  }
+}
+
+/** Parse bootstrap addresses, with an error naming the bad one. */
+export function parseAddresses (addresses: string[]): Multiaddr[] {
+  return addresses.map((text) => {
+    try {
+      return multiaddr(text)
+    } catch (err) {
+      throw new TypeError(`Invalid multiaddr "${text}": ${describeError(err)}`)
+    }
+  })
+}

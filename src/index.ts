@@ -1,0 +1,11 @@
+// Public entry point of the agentmesh package.
+
+export { createAgentNode, AgentNode } from './agent-node.ts'
+export type { AgentNodeOptions, AgentNodeEvents } from './agent-node.ts'
+export type { DirectService, DirectHandler, RequestContext, CallOptions } from '../protocols/direct/adapter.ts'
+export type { Payload } from '../protocols/direct/messages.ts'
+export { UnknownMethodError, RemoteError } from '../protocols/direct/errors.ts'
+export {
+  AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
+  NotRunningError, PeerUnreachableError
+} from '../protocols/kit/errors.ts'

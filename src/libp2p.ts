@@ -1,0 +1,93 @@
+// Builds the libp2p host every agent node runs: TCP or in-process memory transport,
+// Noise, Yamux, identify, ping, GossipSub, and Kad-DHT on a private protocol id.
+
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { memory } from '@libp2p/memory'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { gossipsub } from '@libp2p/gossipsub'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
+import type { KadDHT, Validators, Selectors } from '@libp2p/kad-dht'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { Libp2p, PrivateKey, ConnectionGater } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+
+/** The mesh's own DHT protocol id, so agentmesh never mixes with the public IPFS DHT. */
+export const DHT_PROTOCOL = '/agentmesh/kad/1.0.0'
+
+/** Which wire the node speaks: loopback/LAN TCP, or in-process memory (simulations). */
+export type TransportKind = 'tcp' | 'memory'
+
+/** The libp2p services every agent node has. */
+export type MeshServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+}
+
+/** A started-or-not libp2p host with the agentmesh services. */
+export type MeshLibp2p = Libp2p<MeshServices>
+
+/** What the host needs: identity, storage, addresses and the DHT record rules. */
+export interface MeshLibp2pOptions {
+  privateKey: PrivateKey
+  datastore: Datastore
+  transport: TransportKind
+  listen: string[]
+  dhtValidators: Validators
+  dhtSelectors: Selectors
+  gossipsub?: Partial<GossipsubOpts>
+  connectionGater?: ConnectionGater
+  /** Connections kept open at most (libp2p prunes beyond this). */
+  connectionsMax?: number
+}
+
+/** Default listen address for each transport: an OS-assigned port, or a unique memory name. */
+export function defaultListen (transport: TransportKind, peerIdText: string): string[] {
+  return transport === 'tcp' ? ['/ip4/0.0.0.0/tcp/0'] : [`/memory/${peerIdText}`]
+}
+
+/** Create (but do not start) the libp2p host. */
+export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<MeshLibp2p> {
+  const transports = options.transport === 'tcp' ? [tcp()] : [memory()]
+  return createLibp2p({
+    privateKey: options.privateKey,
+    datastore: options.datastore,
+    start: false,
+    addresses: { listen: options.listen },
+    transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: {
+      // Loopback and LAN addresses are how agents on one machine or network meet.
+      denyDialMultiaddr: () => false,
+      ...options.connectionGater
+    },
+    connectionManager: {
+      maxConnections: options.connectionsMax ?? 300
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        ...options.gossipsub
+      }),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true,
+        validators: options.dhtValidators,
+        selectors: options.dhtSelectors
+      })
+    }
+  })
+}

@@ -1,0 +1,67 @@
+// One embedded LevelDB per data dir (in-memory without one). Each protocol gets its own
+// sublevel; libp2p's datastore lives in the `libp2p` sublevel (the libp2p convention).
+
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { MemoryLevel } from 'memory-level'
+import { LevelDatastore } from 'datastore-level'
+import type { AbstractLevel, AbstractSublevel, AbstractPutOptions, AbstractBatchOptions } from 'abstract-level'
+
+/**
+ * Options for writes that must survive a crash: LevelDB fsyncs the write-ahead log before
+ * the write resolves. (`sync` is a classic-level option the abstract-level types omit.)
+ */
+export const SYNC_PUT = { sync: true } as AbstractPutOptions<string, Uint8Array>
+/** As SYNC_PUT, for atomic batches. */
+export const SYNC_BATCH = { sync: true } as AbstractBatchOptions<string, Uint8Array>
+
+/** A key/value namespace with byte values. */
+export type Sublevel = AbstractSublevel<AbstractLevel<string, string, Uint8Array>, string, string, Uint8Array>
+
+/** The node's database: protocol namespaces plus libp2p's datastore. */
+export interface Storage {
+  /** True when data survives a restart (a data dir was given). */
+  readonly persistent: boolean
+  /** The namespace for one protocol, e.g. `events`, `raft/<group>`. Writes that must survive a crash pass `{ sync: true }`. */
+  sublevel (name: string): Sublevel
+  /** libp2p's datastore (peer store, DHT records). */
+  readonly datastore: LevelDatastore
+  close (): Promise<void>
+}
+
+/** Open (and create) the database under `dataDir/db`, or an in-memory one without `dataDir`. */
+export async function openStorage (options: { dataDir?: string }): Promise<Storage> {
+  let db: AbstractLevel<string, string, Uint8Array>
+  if (options.dataDir !== undefined) {
+    const path = join(options.dataDir, 'db')
+    await mkdir(path, { recursive: true })
+    db = new Level<string, Uint8Array>(path, { valueEncoding: 'view' }) as unknown as AbstractLevel<string, string, Uint8Array>
+  } else {
+    db = new MemoryLevel<string, Uint8Array>({ valueEncoding: 'view' }) as unknown as AbstractLevel<string, string, Uint8Array>
+  }
+  await db.open()
+  const sublevels = new Map<string, Sublevel>()
+  const sublevel = (name: string): Sublevel => {
+    let s = sublevels.get(name)
+    if (s === undefined) {
+      s = db.sublevel<string, Uint8Array>(name, { valueEncoding: 'view' }) as Sublevel
+      sublevels.set(name, s)
+    }
+    return s
+  }
+  // datastore-level drives any abstract-level database; a sublevel keeps libp2p's keys apart.
+  const datastore = new LevelDatastore(sublevel('libp2p') as never)
+  let closed = false
+  return {
+    persistent: options.dataDir !== undefined,
+    sublevel,
+    datastore,
+    async close () {
+      if (closed) return
+      closed = true
+      await datastore.close()
+      await db.close()
+    }
+  }
+}
