@@ -5,7 +5,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { logger } from '@libp2p/logger'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, PrivateKey, ConnectionGater, Logger } from '@libp2p/interface'
 import { openStorage } from './storage.ts'
 import type { Storage } from './storage.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -32,6 +32,24 @@ export interface AgentNodeOptions {
   capabilities?: string[]
   /** Largest direct-message frame this node sends or accepts (default 1 MiB). */
   directFrameBytesMax?: number
+  /** Advanced: libp2p connection gater, e.g. to cut links in partition tests and simulations. */
+  connectionGater?: ConnectionGater
+  /** Advanced: one-way latency added to every memory-transport link (simulations). */
+  memoryLatencyMs?: number
+}
+
+/**
+ * What a protocol service gets from the node: the host, the database, the identity and
+ * a logger. Services are built by factories from this context and their own options.
+ */
+export interface NodeContext {
+  readonly libp2p: MeshLibp2p
+  readonly storage: Storage
+  readonly privateKey: PrivateKey
+  readonly peerId: string
+  readonly name: string
+  readonly capabilities: string[]
+  readonly log: Logger
 }
 
 /** Events a node emits. */
@@ -64,7 +82,10 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   /** The addresses other nodes can dial, each ending in /p2p/<peerId>. */
   addresses (): string[] {
-    return this.libp2p.getMultiaddrs().map((a: Multiaddr) => a.toString())
+    return this.libp2p.getMultiaddrs().map((a: Multiaddr) => {
+      const text = a.toString()
+      return text.includes('/p2p/') ? text : `${text}/p2p/${this.peerId}`
+    })
   }
 
   /** True until `stop()` is called. */
@@ -100,10 +121,13 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       transport,
       listen: options.listen ?? defaultListen(transport, peerId.toString()),
       dhtValidators: {},
-      dhtSelectors: {}
+      dhtSelectors: {},
+      connectionGater: options.connectionGater,
+      memoryLatencyMs: options.memoryLatencyMs
     })
     const log = logger(`agentmesh:${name}`)
-    const direct = createDirectService(libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
+    const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()

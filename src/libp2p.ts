@@ -46,6 +46,8 @@ export interface MeshLibp2pOptions {
   connectionGater?: ConnectionGater
   /** Connections kept open at most (libp2p prunes beyond this). */
   connectionsMax?: number
+  /** One-way latency added to memory-transport links (simulations only). */
+  memoryLatencyMs?: number
 }
 
 /** Default listen address for each transport: an OS-assigned port, or a unique memory name. */
@@ -55,7 +57,7 @@ export function defaultListen (transport: TransportKind, peerIdText: string): st
 
 /** Create (but do not start) the libp2p host. */
 export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<MeshLibp2p> {
-  const transports = options.transport === 'tcp' ? [tcp()] : [memory()]
+  const transports = options.transport === 'tcp' ? [tcp()] : [memory({ latency: options.memoryLatencyMs })]
   return createLibp2p({
     privateKey: options.privateKey,
     datastore: options.datastore,
