@@ -1,0 +1,181 @@
+// `npm run sim -- crdt --nodes N [--edits E] [--batch K] [--trace file | --synthetic] --json`:
+// replays a sequential editing trace split across N editors on real nodes (memory transport)
+// and reports convergence time, bytes sent, the ratio to one local Y.Doc, and late-joiner sync time.
+
+import * as Y from 'yjs'
+import { createAgentNode } from '../../src/index.ts'
+import type { AgentNode } from '../../src/index.ts'
+import { docTopic } from '../../protocols/docs/messages.ts'
+import type { SimOptions, SimSummary } from '../scenario.ts'
+import { loadTrace, syntheticTrace } from '../crdt-trace.ts'
+import type { Edit, Trace } from '../crdt-trace.ts'
+
+/** Edits per batch by default: one transaction, hence one gossiped update, per 1,000 edits. */
+export const CRDT_BATCH_EDITS_DEFAULT = 1000
+/** How long any single wait may take before the run fails (a stuck replica is a failure, not a hang). */
+const STEP_TIMEOUT_MS = 60_000
+const DOC = 'paper'
+
+function numberFlag (options: SimOptions, flag: string, fallback: number): number {
+  const raw = options.extra[flag]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer, got "${String(raw)}"`)
+  return n
+}
+
+function applyEdits (text: Y.Text, edits: readonly Edit[]): void {
+  for (const [position, deleteCount, insert] of edits) {
+    if (deleteCount > 0) text.delete(position, deleteCount)
+    if (insert.length > 0) text.insert(position, insert)
+  }
+}
+
+function clockOf (doc: Y.Doc, client: number): number {
+  return Y.decodeStateVector(Y.encodeStateVector(doc)).get(client) ?? 0
+}
+
+/** Resolve when `doc` has integrated `client`'s updates up to `clock`. */
+async function waitForState (doc: Y.Doc, client: number, clock: number, what: string): Promise<void> {
+  if (clockOf(doc, client) >= clock) return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { doc.off('update', check); reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)) }, STEP_TIMEOUT_MS)
+    function check (): void {
+      if (clockOf(doc, client) < clock) return
+      clearTimeout(timer)
+      doc.off('update', check)
+      resolve()
+    }
+    doc.on('update', check)
+  })
+}
+
+/** Replay the trace into one local Y.Doc: the baseline for time and bytes. */
+function localBaseline (trace: Trace, batch: number): { ms: number, snapshotBytes: number, updateBytes: number, text: string } {
+  const doc = new Y.Doc()
+  let updateBytes = 0
+  doc.on('update', (u: Uint8Array) => { updateBytes += u.byteLength })
+  const text = doc.getText('t')
+  const started = performance.now()
+  if (trace.startContent.length > 0) text.insert(0, trace.startContent)
+  for (let i = 0; i < trace.edits.length; i += batch) doc.transact(() => { applyEdits(text, trace.edits.slice(i, i + batch)) })
+  const ms = performance.now() - started
+  return { ms, snapshotBytes: Y.encodeStateAsUpdate(doc).byteLength, updateBytes, text: text.toString() }
+}
+
+async function startMesh (count: number): Promise<AgentNode[]> {
+  const nodes: AgentNode[] = []
+  for (let i = 0; i < count; i++) {
+    nodes.push(await createAgentNode({ transport: 'memory', name: `editor-${i}`, peers: nodes.flatMap(n => n.addresses()) }))
+  }
+  return nodes
+}
+
+async function waitUntil (condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + STEP_TIMEOUT_MS
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 1))
+  }
+}
+
+/** Pick the trace: --synthetic, --trace <file>, or the shared automerge-paper trace; cut to --edits. */
+function chooseTrace (options: SimOptions): Trace {
+  const full = options.extra.synthetic === true
+    ? syntheticTrace(numberFlag(options, 'edits', 260_000), options.seed)
+    : loadTrace(typeof options.extra.trace === 'string' ? options.extra.trace : undefined)
+  const editsMax = numberFlag(options, 'edits', full.edits.length)
+  return editsMax < full.edits.length ? { ...full, edits: full.edits.slice(0, editsMax), endContent: undefined } : full
+}
+
+/** The crdt benchmark (issue 4, "Performance"). */
+export async function run (options: SimOptions): Promise<SimSummary> {
+  const n = options.nodes ?? 4
+  if (n < 1) throw new Error('--nodes must be at least 1')
+  const batch = numberFlag(options, 'batch', CRDT_BATCH_EDITS_DEFAULT)
+  const trace = chooseTrace(options)
+  options.log(`crdt: ${trace.edits.length} edits of ${trace.name} across ${n} editors, ${batch} edits per batch`)
+
+  const baseline = localBaseline(trace, batch)
+  const expected = trace.endContent ?? baseline.text
+  if (baseline.text !== expected) throw new Error('The local replay does not reproduce the trace\'s endContent: the trace is not sequential')
+
+  const nodes = await startMesh(n)
+  const failures: string[] = []
+  try {
+    const docs = await Promise.all(nodes.map(async node => node.docs.open(DOC)))
+    await waitUntil(() => nodes.every(node => node.docs.status(DOC).peers.length === n - 1 && node.docs.status(DOC).caughtUp), 'every editor to see and sync with every other')
+    const texts = docs.map(doc => doc.getText('t'))
+
+    // Editors take turns: chunk c is applied by editor c mod N as one transaction, once that
+    // editor has the previous chunk, so every position in the trace is valid where it is applied.
+    const started = performance.now()
+    if (trace.startContent.length > 0) texts[0]!.insert(0, trace.startContent)
+    let previous: { client: number, clock: number } | undefined
+    const chunks = Math.ceil(trace.edits.length / batch)
+    for (let c = 0; c < chunks; c++) {
+      const editor = c % n
+      const doc = docs[editor]!
+      if (previous !== undefined) await waitForState(doc, previous.client, previous.clock, `editor ${editor} to receive chunk ${c - 1}`)
+      doc.transact(() => { applyEdits(texts[editor]!, trace.edits.slice(c * batch, (c + 1) * batch)) })
+      previous = { client: doc.clientID, clock: clockOf(doc, doc.clientID) }
+      options.progress(c + 1, chunks)
+    }
+    const last = previous
+    if (last !== undefined) await Promise.all(docs.map(async (doc, i) => { await waitForState(doc, last.client, last.clock, `editor ${i} to receive the last chunk`) }))
+    const convergeMs = performance.now() - started
+
+    const finalVector = Buffer.from(Y.encodeStateVector(docs[0]!)).toString('hex')
+    const identical = docs.every(doc => doc.getText('t').toString() === expected && Buffer.from(Y.encodeStateVector(doc)).toString('hex') === finalVector)
+    if (!identical) failures.push('the editors\' documents differ after the replay (or differ from the trace\'s endContent)')
+
+    const totals = nodes.map(node => node.docs.stats())
+    const gossipBytes = totals.reduce((s, t) => s + t.gossipBytesPublished, 0)
+    const syncBytes = totals.reduce((s, t) => s + t.syncBytesSent, 0)
+    const messagesPublished = totals.reduce((s, t) => s + t.gossipFramesPublished, 0)
+
+    // A late joiner connects to one editor and opens the finished document.
+    const late = await createAgentNode({ transport: 'memory', name: 'late-joiner', peers: nodes[0]!.addresses() })
+    nodes.push(late)
+    await waitUntil(() => late.libp2p.services.pubsub.getSubscribers(docTopic(DOC)).length > 0, 'the late joiner to learn who has the doc')
+    const lateStarted = performance.now()
+    const lateDoc = await late.docs.open(DOC)
+    await waitUntil(() => late.docs.status(DOC).caughtUp && lateDoc.getText('t').length === expected.length, 'the late joiner to catch up')
+    const lateJoinMs = performance.now() - lateStarted
+    if (lateDoc.getText('t').toString() !== expected) failures.push('the late joiner\'s document differs from the trace')
+    const lateStats = late.docs.stats()
+
+    const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits
+    const bytesSent = gossipBytes + syncBytes
+    return {
+      scenario: 'crdt',
+      nodes: n,
+      seed: options.seed,
+      ok: failures.length === 0,
+      failures,
+      metrics: {
+        trace: trace.name,
+        edits: trace.edits.length,
+        batch_edits: batch,
+        batches: chunks,
+        doc_chars: expected.length,
+        identical,
+        converge_ms: round(convergeMs),
+        local_replay_ms: round(baseline.ms),
+        time_ratio: round(convergeMs / baseline.ms),
+        bytes_sent: bytesSent,
+        gossip_bytes: gossipBytes,
+        sync_bytes: syncBytes,
+        messages_published: messagesPublished,
+        local_snapshot_bytes: baseline.snapshotBytes,
+        local_update_bytes: baseline.updateBytes,
+        ratio: round(bytesSent / baseline.snapshotBytes, 3),
+        ratio_to_local_updates: round(bytesSent / baseline.updateBytes, 3),
+        late_join_ms: round(lateJoinMs),
+        late_join_bytes: lateStats.syncBytesReceived
+      }
+    }
+  } finally {
+    await Promise.all(nodes.map(async node => { await node.stop() }))
+  }
+}
