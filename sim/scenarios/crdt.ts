@@ -31,17 +31,18 @@ function applyEdits (text: Y.Text, edits: readonly Edit[]): void {
   }
 }
 
-function clockOf (doc: Y.Doc, client: number): number {
-  return Y.decodeStateVector(Y.encodeStateVector(doc)).get(client) ?? 0
+/** True when `doc` holds every insert and every delete of `update` (a state vector misses deletes). */
+function contains (doc: Y.Doc, update: Uint8Array): boolean {
+  return Y.snapshotContainsUpdate(Y.snapshot(doc), update)
 }
 
-/** Resolve when `doc` has integrated `client`'s updates up to `clock`. */
-async function waitForState (doc: Y.Doc, client: number, clock: number, what: string): Promise<void> {
-  if (clockOf(doc, client) >= clock) return
+/** Resolve when `doc` has integrated `update`. */
+async function waitForUpdate (doc: Y.Doc, update: Uint8Array, what: string): Promise<void> {
+  if (contains(doc, update)) return
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { doc.off('update', check); reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)) }, STEP_TIMEOUT_MS)
     function check (): void {
-      if (clockOf(doc, client) < clock) return
+      if (!contains(doc, update)) return
       clearTimeout(timer)
       doc.off('update', check)
       resolve()
@@ -88,6 +89,12 @@ function chooseTrace (options: SimOptions): Trace {
   return editsMax < full.edits.length ? { ...full, edits: full.edits.slice(0, editsMax), endContent: undefined } : full
 }
 
+function firstDifference (a: string, b: string): number {
+  let i = 0
+  while (i < a.length && i < b.length && a[i] === b[i]) i++
+  return i
+}
+
 /** The crdt benchmark (issue 4, "Performance"). */
 export async function run (options: SimOptions): Promise<SimSummary> {
   const n = options.nodes ?? 4
@@ -111,23 +118,30 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     // editor has the previous chunk, so every position in the trace is valid where it is applied.
     const started = performance.now()
     if (trace.startContent.length > 0) texts[0]!.insert(0, trace.startContent)
-    let previous: { client: number, clock: number } | undefined
+    const replayOrigin = { crdt: 'replay' }
+    let previous: Uint8Array | undefined
+    const capture = (update: Uint8Array, origin: unknown): void => { if (origin === replayOrigin) previous = update }
+    for (const doc of docs) doc.on('update', capture)
     const chunks = Math.ceil(trace.edits.length / batch)
     for (let c = 0; c < chunks; c++) {
       const editor = c % n
       const doc = docs[editor]!
-      if (previous !== undefined) await waitForState(doc, previous.client, previous.clock, `editor ${editor} to receive chunk ${c - 1}`)
-      doc.transact(() => { applyEdits(texts[editor]!, trace.edits.slice(c * batch, (c + 1) * batch)) })
-      previous = { client: doc.clientID, clock: clockOf(doc, doc.clientID) }
+      if (previous !== undefined) await waitForUpdate(doc, previous, `editor ${editor} to receive chunk ${c - 1}`)
+      doc.transact(() => { applyEdits(texts[editor]!, trace.edits.slice(c * batch, (c + 1) * batch)) }, replayOrigin)
       options.progress(c + 1, chunks)
     }
     const last = previous
-    if (last !== undefined) await Promise.all(docs.map(async (doc, i) => { await waitForState(doc, last.client, last.clock, `editor ${i} to receive the last chunk`) }))
+    if (last !== undefined) await Promise.all(docs.map(async (doc, i) => { await waitForUpdate(doc, last, `editor ${i} to receive the last chunk`) }))
     const convergeMs = performance.now() - started
+    for (const doc of docs) doc.off('update', capture)
 
     const finalVector = Buffer.from(Y.encodeStateVector(docs[0]!)).toString('hex')
     const identical = docs.every(doc => doc.getText('t').toString() === expected && Buffer.from(Y.encodeStateVector(doc)).toString('hex') === finalVector)
-    if (!identical) failures.push('the editors\' documents differ after the replay (or differ from the trace\'s endContent)')
+    docs.forEach((doc, i) => {
+      const text = doc.getText('t').toString()
+      if (text !== expected) failures.push(`editor ${i}'s text differs from the trace (${text.length} vs ${expected.length} chars, first difference at ${firstDifference(text, expected)})`)
+      else if (Buffer.from(Y.encodeStateVector(doc)).toString('hex') !== finalVector) failures.push(`editor ${i}'s state vector differs from editor 0's`)
+    })
 
     const totals = nodes.map(node => node.docs.stats())
     const gossipBytes = totals.reduce((s, t) => s + t.gossipBytesPublished, 0)
@@ -140,7 +154,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     await waitUntil(() => late.libp2p.services.pubsub.getSubscribers(docTopic(DOC)).length > 0, 'the late joiner to learn who has the doc')
     const lateStarted = performance.now()
     const lateDoc = await late.docs.open(DOC)
-    await waitUntil(() => late.docs.status(DOC).caughtUp && lateDoc.getText('t').length === expected.length, 'the late joiner to catch up')
+    await waitUntil(() => late.docs.status(DOC).caughtUp && lateDoc.getText('t').length === expected.length, 'the late joiner to catch up').catch((err: unknown) => { throw new Error(`${(err as Error).message}: status ${JSON.stringify(late.docs.status(DOC))}, ${lateDoc.getText('t').length} of ${expected.length} chars, stats ${JSON.stringify(late.docs.stats())}`) })
     const lateJoinMs = performance.now() - lateStarted
     if (lateDoc.getText('t').toString() !== expected) failures.push('the late joiner\'s document differs from the trace')
     const lateStats = late.docs.stats()
