@@ -48,6 +48,7 @@ export interface DocsStats {
   gossipFramesPublished: number
   gossipBytesPublished: number
   gossipFramesReceived: number
+  gossipBytesReceived: number
   syncsStarted: number
   syncsCompleted: number
   syncsFailed: number
@@ -108,7 +109,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
   const docs = new Map<string, OpenDoc>()
   const opening = new Map<string, Promise<Y.Doc>>()
   const stats: DocsStats = {
-    gossipFramesPublished: 0, gossipBytesPublished: 0, gossipFramesReceived: 0, syncsStarted: 0, syncsCompleted: 0,
+    gossipFramesPublished: 0, gossipBytesPublished: 0, gossipFramesReceived: 0, gossipBytesReceived: 0, syncsStarted: 0, syncsCompleted: 0,
     syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, compactions: 0, persistFailures: 0
   }
   let running = false
@@ -291,6 +292,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
     if (entry === undefined || entry.closed) return
     const from = message.type === 'signed' ? message.from.toString() : 'unknown'
     stats.gossipFramesReceived++
+    stats.gossipBytesReceived += message.data.byteLength
     try {
       const frame = decodeGossipFrame(message.data, gossipFrameBytesMax)
       if (frame.kind === 'update') entry.replica.receiveUpdate(from, frame.update)

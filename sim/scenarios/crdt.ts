@@ -7,6 +7,7 @@ import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode } from '../../src/index.ts'
 import { docTopic } from '../../protocols/docs/messages.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { latencySummary } from '../stats.ts'
 import { loadTrace, syntheticTrace } from '../crdt-trace.ts'
 import type { Edit, Trace } from '../crdt-trace.ts'
 
@@ -89,6 +90,22 @@ function chooseTrace (options: SimOptions): Trace {
   return editsMax < full.edits.length ? { ...full, edits: full.edits.slice(0, editsMax), endContent: undefined } : full
 }
 
+/** Start a node connected to `via` only, open the doc, and time until it holds the whole document. */
+async function lateJoin (nodes: AgentNode[], via: AgentNode, expected: string, failures: string[]): Promise<{ ms: number, bytes: number }> {
+  const late = await createAgentNode({ transport: 'memory', name: `late-joiner-${nodes.length}`, peers: via.addresses() })
+  nodes.push(late)
+  await waitUntil(() => late.libp2p.services.pubsub.getSubscribers(docTopic(DOC)).length > 0, 'the late joiner to learn who has the doc')
+  const started = performance.now()
+  const doc = await late.docs.open(DOC)
+  const text = doc.getText('t')
+  await waitUntil(() => late.docs.status(DOC).caughtUp && text.length === expected.length, 'the late joiner to catch up').catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}: status ${JSON.stringify(late.docs.status(DOC))}, ${text.length} of ${expected.length} chars`)
+  })
+  const ms = performance.now() - started
+  if (text.toString() !== expected) failures.push(`late joiner ${late.name}'s document differs from the trace`)
+  return { ms, bytes: late.docs.stats().syncBytesReceived }
+}
+
 function firstDifference (a: string, b: string): number {
   let i = 0
   while (i < a.length && i < b.length && a[i] === b[i]) i++
@@ -100,6 +117,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const n = options.nodes ?? 4
   if (n < 1) throw new Error('--nodes must be at least 1')
   const batch = numberFlag(options, 'batch', CRDT_BATCH_EDITS_DEFAULT)
+  const lateJoiners = numberFlag(options, 'late-joiners', 3)
   const trace = chooseTrace(options)
   options.log(`crdt: ${trace.edits.length} edits of ${trace.name} across ${n} editors, ${batch} edits per batch`)
 
@@ -147,20 +165,20 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const gossipBytes = totals.reduce((s, t) => s + t.gossipBytesPublished, 0)
     const syncBytes = totals.reduce((s, t) => s + t.syncBytesSent, 0)
     const messagesPublished = totals.reduce((s, t) => s + t.gossipFramesPublished, 0)
+    const bytesDelivered = totals.reduce((s, t) => s + t.gossipBytesReceived + t.syncBytesReceived, 0)
 
-    // A late joiner connects to one editor and opens the finished document.
-    const late = await createAgentNode({ transport: 'memory', name: 'late-joiner', peers: nodes[0]!.addresses() })
-    nodes.push(late)
-    await waitUntil(() => late.libp2p.services.pubsub.getSubscribers(docTopic(DOC)).length > 0, 'the late joiner to learn who has the doc')
-    const lateStarted = performance.now()
-    const lateDoc = await late.docs.open(DOC)
-    await waitUntil(() => late.docs.status(DOC).caughtUp && lateDoc.getText('t').length === expected.length, 'the late joiner to catch up').catch((err: unknown) => { throw new Error(`${(err as Error).message}: status ${JSON.stringify(late.docs.status(DOC))}, ${lateDoc.getText('t').length} of ${expected.length} chars, stats ${JSON.stringify(late.docs.stats())}`) })
-    const lateJoinMs = performance.now() - lateStarted
-    if (lateDoc.getText('t').toString() !== expected) failures.push('the late joiner\'s document differs from the trace')
-    const lateStats = late.docs.stats()
+    // Late joiners, one after another, each connect to one editor and open the finished document.
+    const lateJoinMs: number[] = []
+    let lateJoinBytes = 0
+    for (let j = 0; j < lateJoiners; j++) {
+      const result = await lateJoin(nodes, nodes[j % n]!, expected, failures)
+      lateJoinMs.push(result.ms)
+      lateJoinBytes = result.bytes
+    }
 
     const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits
     const bytesSent = gossipBytes + syncBytes
+    const late = latencySummary(lateJoinMs)
     return {
       scenario: 'crdt',
       nodes: n,
@@ -178,6 +196,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         local_replay_ms: round(baseline.ms),
         time_ratio: round(convergeMs / baseline.ms),
         bytes_sent: bytesSent,
+        bytes_delivered: bytesDelivered,
         gossip_bytes: gossipBytes,
         sync_bytes: syncBytes,
         messages_published: messagesPublished,
@@ -185,8 +204,10 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         local_update_bytes: baseline.updateBytes,
         ratio: round(bytesSent / baseline.snapshotBytes, 3),
         ratio_to_local_updates: round(bytesSent / baseline.updateBytes, 3),
-        late_join_ms: round(lateJoinMs),
-        late_join_bytes: lateStats.syncBytesReceived
+        late_joiners: lateJoiners,
+        late_join_p50_ms: late.p50_ms,
+        late_join_max_ms: late.max_ms,
+        late_join_bytes: lateJoinBytes
       }
     }
   } finally {
