@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createAgentNode, PNCounter } from '../../../src/index.ts'
 import type { AgentNode, AgentNodeOptions } from '../../../src/index.ts'
-import { DOCS_SYNC_PROTOCOL, encodeSyncFrame } from '../../../protocols/docs/messages.ts'
+import { DOCS_SYNC_PROTOCOL, DOCS_GOSSIP_FRAME_BYTES_MAX, docTopic, encodeSyncFrame } from '../../../protocols/docs/messages.ts'
 import { waitFor, tempDir, stopAll } from '../../helpers.ts'
 
 const text = (doc: Y.Doc): string => doc.getText('t').toString()
@@ -126,6 +126,20 @@ describe('node.docs on real nodes', function () {
     await waitFor(() => a.docs.status('plan').caughtUp && b.docs.status('plan').caughtUp, 'both to report caught up')
   })
 
+  it('delivers an update too big for gossip through a sync exchange', async () => {
+    const a = await memoryNode()
+    const b = await memoryNode({ peers: a.addresses() })
+    nodes.push(a, b)
+    await connected(a, b)
+    const [docA, docB] = [await a.docs.open('big'), await b.docs.open('big')]
+    await waitFor(() => a.docs.status('big').caughtUp && a.docs.status('big').peers.length === 1, 'a to sync with b')
+    const published = a.docs.stats().gossipFramesPublished
+    const big = 'z'.repeat(DOCS_GOSSIP_FRAME_BYTES_MAX + 1000)
+    docA.getText('t').insert(0, big)
+    await waitFor(() => text(docB) === big, 'b to receive the big update')
+    assert.equal(a.docs.stats().gossipFramesPublished, published, 'the big update was not gossiped')
+  })
+
   it('shares presence through awareness', async () => {
     const a = await memoryNode()
     const b = await memoryNode({ peers: a.addresses() })
@@ -174,7 +188,10 @@ describe('node.docs on real nodes', function () {
     const bogus = await evil.libp2p.dialProtocol(a.libp2p.peerId, DOCS_SYNC_PROTOCOL)
     const frame = encodeSyncFrame({ doc: 'target', body: { kind: 'step2', update: new Uint8Array([200, 1, 2, 3, 4, 5]) } })
     bogus.send(new Uint8Array([frame.byteLength, ...frame]))
-    await waitFor(() => a.docs.stats().framesRejected >= 2 && a.docs.stats().syncsFailed >= 3, 'the bad streams to be rejected')
+    // 4. garbage published on the document's topic
+    await evil.libp2p.services.pubsub.publish(docTopic('target'), new Uint8Array([0, 2, 50, 1, 2]))
+    await evil.libp2p.services.pubsub.publish(docTopic('target'), new Uint8Array([7, 7, 7]))
+    await waitFor(() => a.docs.stats().framesRejected >= 4 && a.docs.stats().syncsFailed >= 3, 'the bad streams and gossip frames to be rejected')
     assert.equal(text(doc), 'intact')
     assert.equal(a.running, true)
     // The node still syncs with an honest peer.
