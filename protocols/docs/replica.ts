@@ -208,29 +208,34 @@ export class DocReplica {
   stats (): ReplicaStats { return { ...this.#stats } }
 
   #applyRemote (update: Uint8Array): void {
+    // Persist the received bytes themselves (SPEC docs D3): with our 'update' listener off,
+    // Yjs skips re-encoding the applied update, which is most of the cost of a big step 2.
+    if (this.#attached) this.doc.off('update', this.#onUpdate)
     try {
       Y.applyUpdate(this.doc, update, this.remoteOrigin)
       this.#stats.remoteUpdates++
     } catch (err) {
       this.#stats.rejectedUpdates++
       throw err
+    } finally {
+      if (this.#attached) this.doc.on('update', this.#onUpdate)
     }
+    this.#effects.push({ kind: 'persist', update })
+    this.onEffects?.()
   }
 
   #updated (update: Uint8Array, origin: unknown): void {
-    if (origin === this.loadOrigin) return
+    if (origin === this.loadOrigin || origin === this.remoteOrigin) return
     // SPEC docs E1: persist first, then publish, so a published update is never lost locally.
     this.#effects.push({ kind: 'persist', update })
-    if (origin !== this.remoteOrigin) {
-      this.#stats.localUpdates++
-      const frame = encodeGossipUpdate(update)
-      if (frame.byteLength <= this.#gossipFrameBytesMax) {
-        this.#effects.push({ kind: 'publish', frame })
-      } else {
-        // SPEC docs D2: too big for the topic; every peer pulls it through a sync exchange.
-        this.#stats.oversizedLocalUpdates++
-        for (const peer of this.#peers.keys()) this.#effects.push({ kind: 'sync', peer, reason: `local update of ${update.byteLength} bytes exceeds the gossip frame limit` })
-      }
+    this.#stats.localUpdates++
+    const frame = encodeGossipUpdate(update)
+    if (frame.byteLength <= this.#gossipFrameBytesMax) {
+      this.#effects.push({ kind: 'publish', frame })
+    } else {
+      // SPEC docs D2: too big for the topic; every peer pulls it through a sync exchange.
+      this.#stats.oversizedLocalUpdates++
+      for (const peer of this.#peers.keys()) this.#effects.push({ kind: 'sync', peer, reason: `local update of ${update.byteLength} bytes exceeds the gossip frame limit` })
     }
     this.onEffects?.()
   }

@@ -41,14 +41,15 @@ function contains (doc: Y.Doc, update: Uint8Array): boolean {
 async function waitForUpdate (doc: Y.Doc, update: Uint8Array, what: string): Promise<void> {
   if (contains(doc, update)) return
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { doc.off('update', check); reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)) }, STEP_TIMEOUT_MS)
+    const timer = setTimeout(() => { doc.off('afterTransaction', check); reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)) }, STEP_TIMEOUT_MS)
     function check (): void {
       if (!contains(doc, update)) return
       clearTimeout(timer)
-      doc.off('update', check)
+      doc.off('afterTransaction', check)
       resolve()
     }
-    doc.on('update', check)
+    // 'afterTransaction', not 'update': an 'update' listener makes Yjs re-encode every applied update.
+    doc.on('afterTransaction', check)
   })
 }
 
@@ -139,19 +140,19 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const replayOrigin = { crdt: 'replay' }
     let previous: Uint8Array | undefined
     const capture = (update: Uint8Array, origin: unknown): void => { if (origin === replayOrigin) previous = update }
-    for (const doc of docs) doc.on('update', capture)
     const chunks = Math.ceil(trace.edits.length / batch)
     for (let c = 0; c < chunks; c++) {
       const editor = c % n
       const doc = docs[editor]!
       if (previous !== undefined) await waitForUpdate(doc, previous, `editor ${editor} to receive chunk ${c - 1}`)
+      doc.on('update', capture)
       doc.transact(() => { applyEdits(texts[editor]!, trace.edits.slice(c * batch, (c + 1) * batch)) }, replayOrigin)
+      doc.off('update', capture)
       options.progress(c + 1, chunks)
     }
     const last = previous
     if (last !== undefined) await Promise.all(docs.map(async (doc, i) => { await waitForUpdate(doc, last, `editor ${i} to receive the last chunk`) }))
     const convergeMs = performance.now() - started
-    for (const doc of docs) doc.off('update', capture)
 
     const finalVector = Buffer.from(Y.encodeStateVector(docs[0]!)).toString('hex')
     const identical = docs.every(doc => doc.getText('t').toString() === expected && Buffer.from(Y.encodeStateVector(doc)).toString('hex') === finalVector)
