@@ -113,6 +113,8 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
     syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, compactions: 0, persistFailures: 0
   }
   let running = false
+  /** Aborted by stop(): every running sync exchange ends with the service. */
+  let shutdown = new AbortController()
   let antiEntropy: ReturnType<typeof setInterval> | undefined
 
   const pubsub = (): MeshLibp2p['services']['pubsub'] => libp2p.services.pubsub
@@ -201,7 +203,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
     if (entry.closed || !running || entry.replica.isSyncing(peer)) return
     stats.syncsStarted++
     log('sync "%s" with %s (%s)', entry.name, peer, reason)
-    const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS)
+    const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
     const { session, frames } = entry.replica.beginSync(peer)
     let stream: Stream | undefined
     try {
@@ -228,7 +230,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
 
   async function serve (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
-    const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS)
+    const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
     const lp = lpStream(stream, { maxDataLength: syncFrameBytesMax })
     let entry: OpenDoc | undefined
     let session: SyncSession | undefined
@@ -411,6 +413,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
     stats: () => ({ ...stats }),
     async start () {
       running = true
+      shutdown = new AbortController()
       await libp2p.handle(DOCS_SYNC_PROTOCOL, (stream, connection) => {
         serve(stream, connection).catch((err: unknown) => {
           log('docs sync stream from %s failed: %s', connection.remotePeer.toString(), describeError(err))
@@ -426,6 +429,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
       if (!running) return
       await Promise.all([...docs.values()].map(closeDoc))
       running = false
+      shutdown.abort(new NotRunningError('the docs service stopped'))
       clearInterval(antiEntropy)
       pubsub().removeEventListener('message', onMessage)
       pubsub().removeEventListener('subscription-change', onSubscriptionChange)

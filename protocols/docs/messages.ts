@@ -26,8 +26,9 @@ export const DOCS_SYNC_FRAME_BYTES_MAX = 32 * 1024 * 1024
 export const DOCS_NAME_CHARS_MAX = 128
 const NAME_PATTERN = /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/
 
-/** Envelope channels; the values match y-websocket's messageSync / messageAwareness. */
+/** Envelope channel of y-protocols sync messages (the value of y-websocket's messageSync). */
 export const CHANNEL_SYNC = 0
+/** Envelope channel of awareness updates (y-websocket's messageAwareness). */
 export const CHANNEL_AWARENESS = 1
 /** Stream only: the responder does not have the document open. */
 export const CHANNEL_NOT_OPEN = 2
