@@ -24,8 +24,11 @@ interface SimNode {
 
 interface InFlight { from: number, to: number, update: Uint8Array }
 
-function boot (node: SimNode, name: string): DocReplica {
-  const replica = new DocReplica({ name, doc: new Y.Doc() })
+function boot (node: SimNode, name: string, rng: Rng): DocReplica {
+  // Seeded client ids (Yjs draws them from Math.random), so a seed replays exactly.
+  const doc = new Y.Doc()
+  doc.clientID = rng.int(1, 0x7fff_ffff)
+  const replica = new DocReplica({ name, doc })
   Y.transact(replica.doc, () => { for (const update of node.disk) replica.load(update) }, replica.loadOrigin)
   return replica
 }
@@ -71,12 +74,18 @@ function drain (nodes: SimNode[], index: number, network: InFlight[], rng: Rng):
   }
 }
 
-/** One seed: returns a failure description, or undefined. */
-export function checkSeed (seed: number): string | undefined {
+/** One seed: a failure description (or undefined) and the final document, for replay checks. */
+export function checkSeed (seed: number): { failure: string | undefined, fingerprint: string } {
+  let fingerprintText = ''
+  const failure = simulate(seed, (f) => { fingerprintText = f })
+  return { failure, fingerprint: fingerprintText }
+}
+
+function simulate (seed: number, report: (fingerprint: string) => void): string | undefined {
   const rng = createRng(seed)
   const count = rng.int(2, 5)
   const nodes: SimNode[] = Array.from({ length: count }, (_, i) => ({ id: `n${i}`, replica: undefined, disk: [], written: [] }))
-  for (const node of nodes) node.replica = boot(node, 'sim')
+  for (const node of nodes) node.replica = boot(node, 'sim', rng)
   const network: InFlight[] = []
   const cut = new Set<string>()
   const linked = (i: number, j: number): boolean => !cut.has(`${Math.min(i, j)}-${Math.max(i, j)}`)
@@ -86,7 +95,7 @@ export function checkSeed (seed: number): string | undefined {
     const node = nodes[i]!
     const roll = rng.float()
     if (node.replica === undefined) {
-      if (roll < 0.3) node.replica = boot(node, 'sim') // restart from disk
+      if (roll < 0.3) node.replica = boot(node, 'sim', rng) // restart from disk
       continue
     }
     if (roll < 0.45) {
@@ -121,7 +130,7 @@ export function checkSeed (seed: number): string | undefined {
   }
   // Heal: everyone restarts, links return, and each pair runs anti-entropy (SPEC docs S5).
   cut.clear()
-  for (const node of nodes) node.replica ??= boot(node, 'sim')
+  for (const node of nodes) node.replica ??= boot(node, 'sim', rng)
   for (let i = 0; i < count; i++) {
     for (let j = i + 1; j < count; j++) {
       exchange(nodes[i]!, nodes[j]!, undefined)
@@ -132,6 +141,7 @@ export function checkSeed (seed: number): string | undefined {
     for (let j = i + 1; j < count; j++) exchange(nodes[i]!, nodes[j]!, undefined)
   }
   const expected = fingerprint(nodes[0]!.replica!)
+  report(expected)
   for (const node of nodes) {
     const replica = node.replica!
     if (fingerprint(replica) !== expected) return `${node.id} differs from n0 after heal and anti-entropy`
@@ -150,7 +160,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const failures: string[] = []
   for (let k = 0; k < seeds; k++) {
     const seed = options.seed + k
-    const failure = checkSeed(seed)
+    const { failure } = checkSeed(seed)
     if (failure !== undefined) failures.push(`seed ${seed}: ${failure} — replay: npm run sim -- check docs --seed ${seed} --seeds 1`)
     options.progress(k + 1, seeds)
   }

@@ -14,6 +14,10 @@ describe('sim check docs', function () {
   })
 
   it('is deterministic: a seed replays the same way', () => {
-    assert.equal(checkSeed(42), checkSeed(42))
+    const first = checkSeed(42)
+    assert.equal(first.failure, undefined)
+    assert.ok(first.fingerprint.length > 10)
+    assert.deepEqual(checkSeed(42), first)
+    assert.notEqual(checkSeed(43).fingerprint, first.fingerprint)
   })
 })
