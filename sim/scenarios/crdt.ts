@@ -8,6 +8,7 @@ import type { AgentNode } from '../../src/index.ts'
 import { docTopic } from '../../protocols/docs/messages.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { latencySummary } from '../stats.ts'
+import { createRng } from '../../protocols/kit/rng.ts'
 import { loadTrace, syntheticTrace } from '../crdt-trace.ts'
 import type { Edit, Trace } from '../crdt-trace.ts'
 
@@ -63,8 +64,10 @@ async function waitForUpdate (doc: Y.Doc, update: Uint8Array, what: string): Pro
 }
 
 /** Replay the trace into one local Y.Doc: the baseline for time and bytes. */
-function localBaseline (trace: Trace, batch: number): { ms: number, snapshotBytes: number, updateBytes: number, text: string } {
+function localBaseline (trace: Trace, batch: number, seed: number): { ms: number, snapshotBytes: number, updateBytes: number, text: string } {
   const doc = new Y.Doc()
+  // A seeded 32-bit client id like the random ones Yjs draws: its varint length shows in every struct.
+  doc.clientID = createRng(seed).int(0, 0xffff_ffff)
   let updateBytes = 0
   doc.on('update', (u: Uint8Array) => { updateBytes += u.byteLength })
   const text = doc.getText('t')
@@ -131,7 +134,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const trace = chooseTrace(options)
   options.log(`crdt: ${trace.edits.length} edits of ${trace.name} across ${n} editors, ${batch} edits per batch`)
 
-  const baseline = localBaseline(trace, batch)
+  const baseline = localBaseline(trace, batch, options.seed)
   const expected = trace.endContent ?? baseline.text
   if (baseline.text !== expected) throw new Error('The local replay does not reproduce the trace\'s endContent: the trace is not sequential')
 
