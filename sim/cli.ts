@@ -101,8 +101,7 @@ async function main (): Promise<number> {
   const summary = await scenario.run({ ...options, log, progress: progressBar(process.stderr.isTTY === true) })
   for (const failure of summary.failures ?? []) log(failure)
   if (options.report !== undefined) {
-    const reportModule = './report.ts'
-    const { writeReport } = await import(reportModule) as { writeReport: (file: string, s: SimSummary) => Promise<void> }
+    const { writeReport } = await import('./report.ts')
     await writeReport(options.report, summary)
     log(`report written to ${options.report}`)
   }
