@@ -147,7 +147,8 @@ export function matrixSvg (matrix: { labels: string[], ratios: number[][] } | un
   const { labels, ratios } = downsampleMatrix(matrix.labels, matrix.ratios, MATRIX_SIDE_MAX)
   const showLabels = labels.length <= 40
   const margin = { top: showLabels ? 70 : 24, right: 90, bottom: 30, left: showLabels ? 80 : 40 }
-  const side = sizeMax - margin.left
+  // cells at most 56 px so a 4-node matrix stays readable rather than poster-sized
+  const side = Math.min(sizeMax - margin.left, labels.length * 56)
   const width = margin.left + side + margin.right
   const height = margin.top + side + margin.bottom
   const band = scaleBand<number>().domain(labels.map((_, i) => i)).range([0, side])
@@ -156,6 +157,7 @@ export function matrixSvg (matrix: { labels: string[], ratios: number[][] } | un
   ratios.forEach((row, i) => row.forEach((v, j) => {
     if (!Number.isFinite(v)) return
     parts.push(`<rect class="cell" x="${band(j)}" y="${band(i)}" width="${band.bandwidth()}" height="${band.bandwidth()}" fill="${colour(v)}"><title>${escapeHtml(labels[i]!)} → ${escapeHtml(labels[j]!)}: ${fmt(v * 100)}%</title></rect>`)
+    if (band.bandwidth() >= 36) parts.push(`<text x="${(band(j) ?? 0) + band.bandwidth() / 2}" y="${(band(i) ?? 0) + band.bandwidth() / 2 + 4}" text-anchor="middle" class="cell-label">${fmt(v * 100)}%</text>`)
   }))
   if (showLabels) {
     labels.forEach((label, i) => {
@@ -172,7 +174,8 @@ export function matrixSvg (matrix: { labels: string[], ratios: number[][] } | un
   for (const [k, v] of [1, 0.99, 0.95, 0.9, 0.75, 0.5, 0.25, 0].entries()) {
     parts.push(`<rect x="${lx}" y="${margin.top + k * 16}" width="16" height="16" fill="${colour(v)}"/><text x="${lx + 22}" y="${margin.top + k * 16 + 12}">${fmt(v * 100)}%</text>`)
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="delivery matrix">${parts.join('')}</svg>`
+  parts.push(`<text x="${lx}" y="${margin.top + 8 * 16 + 14}" class="muted">blank: no traffic</text>`)
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${Math.max(height, margin.top + 8 * 16 + 24)}" viewBox="0 0 ${width} ${Math.max(height, margin.top + 8 * 16 + 24)}" role="img" aria-label="delivery matrix">${parts.join('')}</svg>`
 }
 
 function metricsTable (metrics: SimSummary['metrics']): string {
@@ -185,7 +188,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}.ok{background:#1a9850}.failed{background:#b2182b}
 code{background:#f4f4f4;padding:2px 6px;border-radius:4px}.muted{fill:#999;color:#777}
 svg text{font-size:11px;fill:#444}svg .axis-title{font-size:12px;fill:#222}
-.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
+svg .cell-label{fill:#111;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
 .marker{stroke:#999;stroke-dasharray:4 3}.marker-label{fill:#555}.span{fill:#fdd0a2;fill-opacity:.45}
 table.metrics{border-collapse:collapse;min-width:420px}table.metrics th,table.metrics td{border-bottom:1px solid #eee;padding:4px 12px;text-align:left}
 table.metrics th{font-weight:500;color:#555}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
