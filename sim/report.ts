@@ -13,6 +13,8 @@ import { quantile } from './stats.ts'
 export const CDF_POINTS_MAX = 2_000
 /** Matrix side drawn at most; larger matrices are averaged in blocks to keep the file small. */
 export const MATRIX_SIDE_MAX = 120
+/** Lanes with at most this many entries get a text label per entry. */
+export const TIMELINE_LABELLED_PER_KIND_MAX = 6
 /** Timeline entries drawn at most (the first ones); the rest are counted in the caption. */
 export const TIMELINE_DRAWN_MAX = 2_000
 
@@ -91,7 +93,7 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
   if (timeline.length === 0) return empty(width, 120, 'no timeline entries recorded')
   const entries = timeline.slice(0, TIMELINE_DRAWN_MAX)
   const kinds = [...new Set(entries.map(e => e.kind))]
-  const lane = 26
+  const lane = 34
   const margin = { top: 10, right: 20, bottom: 36, left: 90 }
   const height = margin.top + margin.bottom + lane * kinds.length
   const endMs = max(entries, e => e.atMs) ?? 1
@@ -111,10 +113,21 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
     parts.push(`<text x="${margin.left - 8}" y="${cy + 4}" text-anchor="end">${escapeHtml(kind)} (${count})</text>`)
     parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${cy}" y2="${cy}" class="lane"/>`)
   }
+  const perKind = new Map<string, number>()
+  for (const e of entries) perKind.set(e.kind, (perKind.get(e.kind) ?? 0) + 1)
+  const labelled = new Map<string, number>()
   for (const e of entries) {
     const cy = (y(e.kind) ?? 0) + y.bandwidth() / 2
     const colour = KIND_COLOURS[e.kind] ?? '#969696'
     parts.push(`<circle cx="${x(e.atMs)}" cy="${cy}" r="5" fill="${colour}" fill-opacity="0.8"><title>${fmt(e.atMs / 1000)} s ${escapeHtml(e.kind)}: ${escapeHtml(e.detail)}</title></circle>`)
+    // sparse lanes (faults, phases, leader changes) get their text; dense ones keep it in the hover title
+    if ((perKind.get(e.kind) ?? 0) <= TIMELINE_LABELLED_PER_KIND_MAX) {
+      const k = labelled.get(e.kind) ?? 0
+      labelled.set(e.kind, k + 1)
+      const text = e.detail.length > 48 ? `${e.detail.slice(0, 47)}…` : e.detail
+      const anchorEnd = x(e.atMs) > width - margin.right - 220
+      parts.push(`<text x="${x(e.atMs) + (anchorEnd ? -8 : 8)}" y="${cy + (k % 2 === 0 ? -3 : 10)}" text-anchor="${anchorEnd ? 'end' : 'start'}" class="event-label">${escapeHtml(text)}</text>`)
+    }
   }
   parts.push(`<text x="${(margin.left + width - margin.right) / 2}" y="${height - 6}" text-anchor="middle" class="axis-title">time since start (s)</text>`)
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="timeline">${parts.join('')}</svg>`
@@ -146,7 +159,7 @@ export function matrixSvg (matrix: { labels: string[], ratios: number[][] } | un
   if (matrix === undefined || matrix.labels.length === 0) return empty(sizeMax, 120, 'no delivery matrix recorded')
   const { labels, ratios } = downsampleMatrix(matrix.labels, matrix.ratios, MATRIX_SIDE_MAX)
   const showLabels = labels.length <= 40
-  const margin = { top: showLabels ? 70 : 24, right: 90, bottom: 30, left: showLabels ? 80 : 40 }
+  const margin = { top: showLabels ? 70 : 24, right: 130, bottom: 30, left: showLabels ? 80 : 40 }
   // cells at most 56 px so a 4-node matrix stays readable rather than poster-sized
   const side = Math.min(sizeMax - margin.left, labels.length * 56)
   const width = margin.left + side + margin.right
@@ -188,7 +201,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}.ok{background:#1a9850}.failed{background:#b2182b}
 code{background:#f4f4f4;padding:2px 6px;border-radius:4px}.muted{fill:#999;color:#777}
 svg text{font-size:11px;fill:#444}svg .axis-title{font-size:12px;fill:#222}
-svg .cell-label{fill:#111;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
+svg .event-label{font-size:10px;fill:#333}svg .cell-label{fill:#111;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
 .marker{stroke:#999;stroke-dasharray:4 3}.marker-label{fill:#555}.span{fill:#fdd0a2;fill-opacity:.45}
 table.metrics{border-collapse:collapse;min-width:420px}table.metrics th,table.metrics td{border-bottom:1px solid #eee;padding:4px 12px;text-align:left}
 table.metrics th{font-weight:500;color:#555}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`

@@ -17,7 +17,9 @@ const CONNECT_TIMEOUT_MS = 30_000
 
 /** The workloads this scenario runs; add yours here. */
 export function workloads (options: SimOptions): Workload[] {
-  return [directWorkload({ perNodePerPhase: Math.max(1, Math.round((options.messages ?? 60) / 3 / Math.max(1, options.nodes ?? NODES_DEFAULT))) })]
+  const nodes = options.nodes ?? NODES_DEFAULT
+  // --messages is the total over the three phases; default 10 per node per phase
+  return [directWorkload({ perNodePerPhase: Math.max(1, Math.round((options.messages ?? 30 * nodes) / 3 / nodes)) })]
 }
 
 /** Run the partition scenario. */
