@@ -116,14 +116,17 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
   const perKind = new Map<string, number>()
   for (const e of entries) perKind.set(e.kind, (perKind.get(e.kind) ?? 0) + 1)
   const labelled = new Map<string, number>()
+  const lastLabelX = new Map<string, number>()
   for (const e of entries) {
     const cy = (y(e.kind) ?? 0) + y.bandwidth() / 2
     const colour = KIND_COLOURS[e.kind] ?? '#969696'
     parts.push(`<circle cx="${x(e.atMs)}" cy="${cy}" r="5" fill="${colour}" fill-opacity="0.8"><title>${fmt(e.atMs / 1000)} s ${escapeHtml(e.kind)}: ${escapeHtml(e.detail)}</title></circle>`)
     // sparse lanes (faults, phases, leader changes) get their text; dense ones keep it in the hover title
-    if ((perKind.get(e.kind) ?? 0) <= TIMELINE_LABELLED_PER_KIND_MAX) {
+    const lastX = lastLabelX.get(e.kind)
+    if ((perKind.get(e.kind) ?? 0) <= TIMELINE_LABELLED_PER_KIND_MAX && (lastX === undefined || x(e.atMs) - lastX > 12)) {
       const k = labelled.get(e.kind) ?? 0
       labelled.set(e.kind, k + 1)
+      lastLabelX.set(e.kind, x(e.atMs))
       const text = e.detail.length > 48 ? `${e.detail.slice(0, 47)}…` : e.detail
       const anchorEnd = x(e.atMs) > width - margin.right - 220
       parts.push(`<text x="${x(e.atMs) + (anchorEnd ? -8 : 8)}" y="${cy + (k % 2 === 0 ? -3 : 10)}" text-anchor="${anchorEnd ? 'end' : 'start'}" class="event-label">${escapeHtml(text)}</text>`)

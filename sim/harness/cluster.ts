@@ -168,6 +168,8 @@ export class Cluster {
       const a = live[rng.int(0, live.length - 1)]!
       let b = live[rng.int(0, live.length - 2)]!
       if (b === a) b = live[live.length - 1]!
+      // a link already down stays down until its own restore (no overlapping flaps)
+      if (this.links.isCut(a.peerId, b.peerId)) return
       void this.cutLink(a.index, b.index).then(() => {
         const timer = setTimeout(() => {
           this.#flapTimers.delete(timer)

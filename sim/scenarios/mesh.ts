@@ -10,6 +10,7 @@ import { snapshots } from '../harness/connectivity.ts'
 import type { NodeSnapshot } from '../harness/ops.ts'
 import { wallClockMs } from '../harness/ops.ts'
 import { latencySummary } from '../stats.ts'
+import { faultOptions } from '../harness/fault-options.ts'
 
 const NODES_DEFAULT = 10
 const TOPIC = 'agentmesh/sim/mesh'
@@ -43,13 +44,14 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const targetPeers = Math.min(nodes - 1, Number(options.extra['target-peers'] ?? TARGET_PEERS_DEFAULT))
   const settleMs = Number(options.extra['settle-ms'] ?? SETTLE_MS_DEFAULT)
   const total = nodes + probes
+  const faults = faultOptions(options)
   const failures: string[] = []
   const metrics: SimSummary['metrics'] = {}
   const latenciesMs: number[] = []
   const matrix = new DeliveryMatrix(nodes)
 
   const rssBeforeBytes = process.memoryUsage().rss
-  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, onStarted: (done) => { options.progress(done, total) } })
+  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, latencyMs: faults.latencyMs, onStarted: (done) => { options.progress(done, total) } })
   try {
     await Promise.all(cluster.nodes.map(async n => { await n.subscribe(TOPIC) }))
     const bootstrapId = cluster.nodes[0]!.peerId
@@ -59,6 +61,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       cluster.timeline.record('phase', name)
       return Math.round(cluster.timeline.elapsedMs())
     }
+    if (faults.flap !== undefined) cluster.startFlapping(faults.flap)
     metrics.bootstrap_ms = await milestone('every node connected to the bootstrap node', all => all.every(s => s.peerId === bootstrapId || s.connections.includes(bootstrapId)), MILESTONE_TIMEOUT_MS)
     if (metrics.bootstrap_ms === null) failures.push(`not every node connected to the bootstrap node within ${MILESTONE_TIMEOUT_MS} ms`)
     metrics.mesh_formed_ms = await milestone('every node has a GossipSub mesh peer', all => all.every(s => (s.meshPeers[TOPIC]?.length ?? 0) >= 1), MILESTONE_TIMEOUT_MS)
@@ -98,6 +101,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const delivery = matrix.ratio()
     if (delivery < 0.999) failures.push(`probe delivery ${delivery.toFixed(4)} < 0.999 (${seen.size} of ${expected})`)
 
+    cluster.stopFlapping()
     const final = await snapshots(cluster)
     const connections = final.map(s => s.connections.length)
     const degrees = final.map(s => s.meshPeers[TOPIC]?.length ?? 0)

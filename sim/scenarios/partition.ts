@@ -7,6 +7,7 @@ import { Cluster } from '../harness/cluster.ts'
 import { DeliveryMatrix, shuffle } from '../harness/delivery.ts'
 import { allConnectedToBootstrap } from '../harness/connectivity.ts'
 import { latencySummary } from '../stats.ts'
+import { faultOptions } from '../harness/fault-options.ts'
 import { directWorkload } from '../workloads/direct.ts'
 import type { PartitionPhase, Workload, WorkloadContext } from '../workloads/workload.ts'
 
@@ -26,7 +27,8 @@ export function workloads (options: SimOptions): Workload[] {
 export async function run (options: SimOptions): Promise<SimSummary> {
   const nodes = options.nodes ?? NODES_DEFAULT
   if (nodes < 4) throw new RangeError(`partition needs at least 4 nodes (two per side), got ${nodes}`)
-  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, onStarted: (done) => { options.progress(done, nodes + 5) } })
+  const faults = faultOptions(options)
+  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, latencyMs: faults.latencyMs, onStarted: (done) => { options.progress(done, nodes + 5) } })
   const failures: string[] = []
   const metrics: SimSummary['metrics'] = {}
   const latenciesMs: number[] = []

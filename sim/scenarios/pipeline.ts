@@ -10,6 +10,7 @@ import { Cluster } from '../harness/cluster.ts'
 import { DeliveryMatrix, backoffMs, sleep } from '../harness/delivery.ts'
 import { allConnectedToBootstrap } from '../harness/connectivity.ts'
 import { latencySummary } from '../stats.ts'
+import { faultOptions } from '../harness/fault-options.ts'
 
 /** collector + 2 processors + writer. */
 const NODES_DEFAULT = 4
@@ -18,9 +19,13 @@ const ITEMS_DEFAULT = 200
 const IN_FLIGHT_MAX = 16
 /** Deadline of one hand-off; a dead processor is detected by this or by a refused dial. */
 const HANDOFF_TIMEOUT_MS = 3_000
-/** Attempts per item before it counts as lost (never reached when one processor survives). */
+/** Write attempts per processor hand-off before the processor gives up (the collector then retries elsewhere). */
 const ATTEMPTS_MAX = 20
+/** The collector retries an item until this deadline; past it the item is abandoned (and reported). */
+const ITEM_DEADLINE_MS = 60_000
 const CONNECT_TIMEOUT_MS = 30_000
+/** How long a processor that failed a hand-off gets no new work. */
+const SUSPECT_MS = 1_000
 
 interface Item { id: string, value: string, producedAtMs: number }
 
@@ -31,7 +36,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const items = options.messages ?? ITEMS_DEFAULT
   const rng = (await import('../../protocols/kit/rng.ts')).createRng(options.seed)
   const name = (i: number): string => i === 0 ? 'collector' : i === nodes - 1 ? 'writer' : `processor-${i}`
-  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, name })
+  const faults = faultOptions(options)
+  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, name, latencyMs: faults.latencyMs })
   const collector = cluster.nodes[0]!
   const writer = cluster.nodes[nodes - 1]!
   const processors = cluster.nodes.slice(1, nodes - 1)
@@ -78,6 +84,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
           if (fault.armed && fault.victim === processor && fault.killing === undefined) {
             fault.killing = cluster.kill(processor.index)
             await fault.killing
+    cluster.stopFlapping()
             throw new Error(`${processor.name} crashed after writing ${item.id}, before acking it`)
           }
           return { ack: item.id }
@@ -97,23 +104,28 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     }
     await cluster.introduce()
     cluster.timeline.record('phase', `producing ${items} items`)
+    if (faults.flap !== undefined) cluster.startFlapping(faults.flap)
 
     // ---- the fault: which processor dies, and after how many acked items (both seeded)
     const victim = processors[rng.int(0, processors.length - 1)]!
     const killAfterAcked = Math.max(1, Math.floor(items * (0.3 + 0.3 * rng.float())))
-    const dead = new Set<number>()
+    // failure detector: a processor that failed a hand-off is avoided for SUSPECT_MS (not forever:
+    // with link flapping a failure may be a cut link, not a crash)
+    const suspectUntil = new Map<number, number>()
+    const suspect = (index: number): boolean => (suspectUntil.get(index) ?? 0) > performance.now()
     fault.victim = victim
     let acked = 0
     let reassigned = 0
     let handoffRetries = 0
-    let lost = 0
+    let abandoned = 0
     const dispatchRng = rng.fork()
 
     const deliver = async (item: Item): Promise<void> => {
       let last: number | undefined
-      for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
-        const alive = processors.filter(p => !dead.has(p.index))
-        if (alive.length === 0) break
+      const deadline = performance.now() + ITEM_DEADLINE_MS
+      for (let attempt = 0; performance.now() < deadline; attempt++) {
+        const trusted = processors.filter(p => !suspect(p.index))
+        const alive = trusted.length > 0 ? trusted : processors
         // round-robin by item number with a seeded offset; after a failure, prefer another processor
         let target = alive[dispatchRng.int(0, alive.length - 1)]!
         if (last !== undefined && target.index === last && alive.length > 1) target = alive.find(p => p.index !== last)!
@@ -132,12 +144,12 @@ export async function run (options: SimOptions): Promise<SimSummary> {
           handoffRetries++
           const code = (err as { code?: string }).code
           // unreachable / not running / timeout: treat the processor as dead for new work
-          if (code === 'ERR_PEER_UNREACHABLE' || code === 'ERR_TIMEOUT' || !target.running) dead.add(target.index)
+          if (code === 'ERR_PEER_UNREACHABLE' || code === 'ERR_TIMEOUT' || code === 'ERR_NOT_RUNNING' || !target.running) suspectUntil.set(target.index, performance.now() + SUSPECT_MS)
           await sleep(backoffMs(attempt, { baseMs: 25, maxMs: 1_000, random: () => dispatchRng.float() }))
         }
       }
-      lost++
-      failures.push(`item ${item.id} lost: no processor acknowledged it after ${ATTEMPTS_MAX} attempts`)
+      abandoned++
+      failures.push(`item ${item.id} abandoned: no processor acknowledged it within ${ITEM_DEADLINE_MS} ms`)
     }
 
     const queue: Item[] = Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, value: `payload-${options.seed}-${i}-${rng.int(0, 1e9)}`, producedAtMs: 0 }))
@@ -149,6 +161,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     })
     await Promise.all(lanes)
     await fault.killing
+    cluster.stopFlapping()
     cluster.timeline.record('phase', 'all items handed off')
 
     // ---- verification: exactly-once effects
@@ -163,7 +176,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     Object.assign(metrics, {
       produced: items,
       written: written.size,
-      lost,
+      lost: items - written.size,
+      abandoned,
       processing_attempts: attempts,
       processed_more_than_once: processedTwice,
       write_requests: writeRequests,
