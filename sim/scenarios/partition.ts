@@ -19,7 +19,7 @@ const CONNECT_TIMEOUT_MS = 30_000
 /** The workloads this scenario runs; add yours here. */
 export function workloads (options: SimOptions): Workload[] {
   const nodes = options.nodes ?? NODES_DEFAULT
-  // --messages is the total over the three phases; default 10 per node per phase
+  // --messages M: messages in one before/partitioned/healed cycle (M/3 per phase); default 10 per node per phase
   return [directWorkload({ perNodePerPhase: Math.max(1, Math.round((options.messages ?? 30 * nodes) / 3 / nodes)) })]
 }
 
@@ -28,7 +28,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const nodes = options.nodes ?? NODES_DEFAULT
   if (nodes < 4) throw new RangeError(`partition needs at least 4 nodes (two per side), got ${nodes}`)
   const faults = faultOptions(options)
-  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, latencyMs: faults.latencyMs, onStarted: (done) => { options.progress(done, nodes + 5) } })
+  const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, latencyMs: faults.latencyMs, onStarted: (done) => { options.progress(done, nodes + 2 + 3 * Math.max(1, Math.floor(options.rounds ?? 1))) } })
   const failures: string[] = []
   const metrics: SimSummary['metrics'] = {}
   const latenciesMs: number[] = []
@@ -39,38 +39,51 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     cluster.timeline.record('phase', 'all nodes connected to bootstrap')
     await cluster.introduce()
 
-    const order = shuffle(cluster.nodes.map(n => n.index), (a, b) => cluster.rng.int(a, b))
-    const half = Math.floor(nodes / 2)
-    const sides = [order.slice(0, half).sort((a, b) => a - b), order.slice(half).sort((a, b) => a - b)]
+    const rounds = Math.max(1, Math.floor(options.rounds ?? 1))
+    const total = nodes + 2 + 3 * rounds
+    const sides: number[][] = [[], []]
     const sideOf = (index: number): number => sides[0]!.includes(index) ? 0 : 1
     const chosen = workloads(options)
-    const contexts = new Map<Workload, WorkloadContext>(chosen.map(w => [w, { cluster, sides, sideOf, options, rng: cluster.rng.fork(), latenciesMs, matrix }]))
-    const everyWorkload = async (phase: PartitionPhase): Promise<void> => {
-      cluster.timeline.record('phase', `workloads: ${phase}`)
-      await Promise.all(chosen.map(async w => { await w.runPhase(contexts.get(w)!, phase) }))
+    const contexts = new Map<Workload, WorkloadContext>(chosen.map(w => [w, { cluster, sides, sideOf, round: 0, options, rng: cluster.rng.fork(), latenciesMs, matrix }]))
+    const everyWorkload = async (phase: PartitionPhase, round: number): Promise<void> => {
+      cluster.timeline.record('phase', `workloads: ${phase}${rounds > 1 ? ` (round ${round + 1})` : ''}`)
+      await Promise.all(chosen.map(async (w) => {
+        const context = contexts.get(w)!
+        context.round = round
+        await w.runPhase(context, phase)
+      }))
     }
     for (const w of chosen) await w.setup(contexts.get(w)!)
     let step = nodes
-    await everyWorkload('before'); options.progress(++step, nodes + 5)
+    await everyWorkload('before', 0); options.progress(++step, total)
 
-    await cluster.partition(sides)
-    await everyWorkload('partitioned'); options.progress(++step, nodes + 5)
+    const reconnects: number[] = []
+    for (let round = 0; round < rounds; round++) {
+      // a fresh seeded split every round; the context's `sides` array is updated in place
+      const order = shuffle(cluster.nodes.map(n => n.index), (a, b) => cluster.rng.int(a, b))
+      const half = Math.floor(nodes / 2)
+      sides[0] = order.slice(0, half).sort((a, b) => a - b)
+      sides[1] = order.slice(half).sort((a, b) => a - b)
+      await cluster.partition(sides)
+      await everyWorkload('partitioned', round); options.progress(++step, total)
 
-    await cluster.heal()
-    // Convergence of the mesh itself: nodes cut from the bootstrap node redial it (with backoff).
-    const reconnectMs = await cluster.waitUntil(async () => await allConnectedToBootstrap(cluster), { timeoutMs: CONNECT_TIMEOUT_MS, pollMs: 25 })
-    if (reconnectMs === null) failures.push(`after heal, not every node reconnected to the bootstrap node within ${CONNECT_TIMEOUT_MS} ms`)
-    else cluster.timeline.record('phase', 'all nodes reconnected to bootstrap')
-    metrics.heal_reconnect_ms = reconnectMs === null ? null : Math.round(reconnectMs)
-    options.progress(++step, nodes + 5)
+      await cluster.heal()
+      // Convergence of the mesh itself: nodes cut from the bootstrap node redial it (with backoff).
+      const reconnectMs = await cluster.waitUntil(async () => await allConnectedToBootstrap(cluster), { timeoutMs: CONNECT_TIMEOUT_MS, pollMs: 25 })
+      if (reconnectMs === null) failures.push(`after heal ${round + 1}, not every node reconnected to the bootstrap node within ${CONNECT_TIMEOUT_MS} ms`)
+      else { cluster.timeline.record('phase', 'all nodes reconnected to bootstrap'); reconnects.push(reconnectMs) }
+      options.progress(++step, total)
 
-    await everyWorkload('healed'); options.progress(++step, nodes + 5)
+      await everyWorkload('healed', round); options.progress(++step, total)
+    }
     for (const w of chosen) {
       const result = await w.verify(contexts.get(w)!)
       Object.assign(metrics, result.metrics)
       failures.push(...result.failures)
     }
-    options.progress(++step, nodes + 5)
+    options.progress(++step, total)
+    metrics.rounds = rounds
+    metrics.heal_reconnect_max_ms = reconnects.length === 0 ? null : Math.round(Math.max(...reconnects))
     metrics.side_a = sides[0]!.length
     metrics.side_b = sides[1]!.length
     metrics.workloads = chosen.map(w => w.name).join(',')

@@ -77,7 +77,7 @@ export function directWorkload (options: { perNodePerPhase: number }): Workload 
       const plan = context.cluster.nodes.map((_, sender) => Array.from({ length: options.perNodePerPhase }, (_, k) => {
         let receiver = context.rng.int(0, n - 2)
         if (receiver >= sender) receiver++
-        return { id: `${phase}-${sender}-${k}`, sender, receiver }
+        return { id: `${phase}-r${context.round}-${sender}-${k}`, sender, receiver }
       }))
       await Promise.all(plan.map(async (messages) => {
         for (const message of messages) {

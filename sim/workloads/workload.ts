@@ -16,6 +16,8 @@ export interface WorkloadContext {
   /** Node indexes per side while partitioned. */
   sides: number[][]
   sideOf: (index: number) => number
+  /** Which partition round (0-based; `--rounds`) the phase belongs to. */
+  round: number
   options: SimOptions
   /** The workload's own seeded rng stream. */
   rng: Rng
