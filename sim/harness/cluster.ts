@@ -46,6 +46,8 @@ export class Cluster {
   readonly #dataRoot: string | undefined
   #flapping: NodeJS.Timeout | undefined
   readonly #flapTimers = new Set<NodeJS.Timeout>()
+  /** Links currently down because of flapping, by `a-b` index pair. */
+  readonly #flapped = new Map<string, [number, number]>()
 
   private constructor (parts: { nodes: SimNode[], timeline: Timeline, rng: Rng, transport: 'memory' | 'tcp', dataRoot: string | undefined }) {
     this.nodes = parts.nodes
@@ -170,9 +172,12 @@ export class Cluster {
       if (b === a) b = live[live.length - 1]!
       // a link already down stays down until its own restore (no overlapping flaps)
       if (this.links.isCut(a.peerId, b.peerId)) return
+      const key = `${a.index}-${b.index}`
+      this.#flapped.set(key, [a.index, b.index])
       void this.cutLink(a.index, b.index).then(() => {
         const timer = setTimeout(() => {
           this.#flapTimers.delete(timer)
+          this.#flapped.delete(key)
           void this.restoreLink(a.index, b.index)
         }, options.downMs)
         this.#flapTimers.add(timer)
@@ -180,12 +185,17 @@ export class Cluster {
     }, options.periodMs)
   }
 
-  /** Stop flapping and restore every flapped link. */
+  /** Stop flapping and restore every link that is still down because of it. */
   stopFlapping (): void {
     if (this.#flapping !== undefined) clearInterval(this.#flapping)
     this.#flapping = undefined
     for (const timer of this.#flapTimers) clearTimeout(timer)
     this.#flapTimers.clear()
+    if (this.#flapped.size === 0) return
+    for (const [a, b] of this.#flapped.values()) this.links.restore(this.nodes[a]!.peerId, this.nodes[b]!.peerId)
+    this.timeline.record('link-up', `${this.#flapped.size} flapped link(s) restored`)
+    this.#flapped.clear()
+    void this.applyLinks()
   }
 
   /** Push the current link policy to every running node (gate new links, abort cut ones). */
