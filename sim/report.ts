@@ -3,7 +3,7 @@
 // Scales and paths come from d3 (computed here, no browser); the output has no external URL.
 
 import { writeFile } from 'node:fs/promises'
-import { scaleLinear, scaleBand } from 'd3-scale'
+import { scaleLinear, scaleLog, scaleBand } from 'd3-scale'
 import { line, curveStepAfter } from 'd3-shape'
 import { extent, max } from 'd3-array'
 import type { SimSummary, TimelineEntry } from './scenario.ts'
@@ -11,6 +11,8 @@ import { quantile } from './stats.ts'
 
 /** Points drawn on the CDF at most; larger samples are thinned to evenly spaced ranks. */
 export const CDF_POINTS_MAX = 2_000
+/** max / median above this draws the CDF on a log axis. */
+export const LOG_AXIS_TAIL_RATIO = 50
 /** Matrix side drawn at most; larger matrices are averaged in blocks to keep the file small. */
 export const MATRIX_SIDE_MAX = 120
 /** Lanes with at most this many entries get a text label per entry. */
@@ -51,11 +53,16 @@ export function cdfSvg (latenciesMs: readonly number[], size = { width: 560, hei
   points.push([sorted[n - 1]!, 1])
   const margin = { top: 12, right: 20, bottom: 40, left: 48 }
   const [lo, hi] = extent(sorted) as [number, number]
-  const x = scaleLinear().domain([Math.min(0, lo), hi === lo ? lo + 1 : hi]).nice().range([margin.left, size.width - margin.right])
+  // A long tail (p99 or max far above the median) squashes a linear axis: switch to log10.
+  const logAxis = lo > 0 && hi / Math.max(quantile(sorted, 0.5), 1e-3) > LOG_AXIS_TAIL_RATIO
+  const x = logAxis
+    ? scaleLog().domain([lo, hi]).nice().range([margin.left, size.width - margin.right])
+    : scaleLinear().domain([Math.min(0, lo), hi === lo ? lo + 1 : hi]).nice().range([margin.left, size.width - margin.right])
+  const xTicks = logAxis ? x.ticks(6).filter(t => Number.isInteger(Math.log10(t))) : x.ticks(6)
   const y = scaleLinear().domain([0, 1]).range([size.height - margin.bottom, margin.top])
   const path = line<[number, number]>().x(d => x(d[0])).y(d => y(d[1])).curve(curveStepAfter)(points) ?? ''
   const parts: string[] = []
-  for (const t of x.ticks(6)) {
+  for (const t of xTicks) {
     parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${margin.top}" y2="${size.height - margin.bottom}" class="grid"/>`)
     parts.push(`<text x="${x(t)}" y="${size.height - margin.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`)
   }
@@ -71,7 +78,7 @@ export function cdfSvg (latenciesMs: readonly number[], size = { width: 560, hei
     parts.push(`<text x="${x(v) + (right ? -4 : 4)}" y="${margin.top + (q === 0.5 ? 12 : 26)}" text-anchor="${right ? 'end' : 'start'}" class="marker-label">${label} ${fmt(v)} ms</text>`)
   }
   parts.push(`<path class="cdf" d="${path}"/>`)
-  parts.push(`<text x="${(margin.left + size.width - margin.right) / 2}" y="${size.height - 6}" text-anchor="middle" class="axis-title">latency (ms), ${n} samples</text>`)
+  parts.push(`<text x="${(margin.left + size.width - margin.right) / 2}" y="${size.height - 6}" text-anchor="middle" class="axis-title">latency (ms${logAxis ? ', log scale' : ''}), ${n} samples</text>`)
   parts.push(`<text transform="translate(12 ${(size.height - margin.bottom + margin.top) / 2}) rotate(-90)" text-anchor="middle" class="axis-title">fraction ≤ x</text>`)
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}" viewBox="0 0 ${size.width} ${size.height}" role="img" aria-label="latency CDF">${parts.join('')}</svg>`
 }
@@ -205,7 +212,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 code{background:#f4f4f4;padding:2px 6px;border-radius:4px}.muted{fill:#999;color:#777}
 svg text{font-size:11px;fill:#444}svg .axis-title{font-size:12px;fill:#222}
 svg .event-label{font-size:10px;fill:#333}svg .cell-label{fill:#111;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
-.marker{stroke:#999;stroke-dasharray:4 3}.marker-label{fill:#555}.span{fill:#fdd0a2;fill-opacity:.45}
+.marker{stroke:#999;stroke-dasharray:4 3}.marker-label,svg .event-label{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.marker-label{fill:#555}.span{fill:#fdd0a2;fill-opacity:.45}
 table.metrics{border-collapse:collapse;min-width:420px}table.metrics th,table.metrics td{border-bottom:1px solid #eee;padding:4px 12px;text-align:left}
 table.metrics th{font-weight:500;color:#555}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
 

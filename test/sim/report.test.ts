@@ -27,6 +27,13 @@ describe('sim report', () => {
     assert.match(svg, /5 samples/)
   })
 
+  it('switches to a log axis for a long tail', () => {
+    assert.doesNotMatch(cdfSvg([1, 2, 3, 4]), /log scale/)
+    const svg = cdfSvg([...Array.from({ length: 99 }, (_, i) => 1 + i / 100), 5_000])
+    assert.match(svg, /log scale/)
+    assert.match(svg, />1000</)
+  })
+
   it('says so instead of drawing when there is no data', () => {
     assert.match(cdfSvg([]), /no latencies recorded/)
     assert.match(timelineSvg([]), /no timeline entries recorded/)
