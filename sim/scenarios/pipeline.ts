@@ -4,6 +4,7 @@
 // nothing written twice. Processing attempts and distinct writes are both reported.
 
 import { createHash } from 'node:crypto'
+import { createRng } from '../../protocols/kit/rng.ts'
 import type { Payload } from '../../src/index.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { Cluster } from '../harness/cluster.ts'
@@ -27,14 +28,16 @@ const CONNECT_TIMEOUT_MS = 30_000
 /** How long a processor that failed a hand-off gets no new work. */
 const SUSPECT_MS = 1_000
 
-interface Item { id: string, value: string, producedAtMs: number }
+/** One unit of work; every seeded choice about it is drawn when it is produced, so runs with
+ * the same seed make the same choices whatever order the network completes things in. */
+interface Item { id: string, value: string, producedAtMs: number, preferredSlot: number, workMs: number, jitterSeed: number }
 
 /** Run the pipeline scenario. */
 export async function run (options: SimOptions): Promise<SimSummary> {
   const nodes = options.nodes ?? NODES_DEFAULT
   if (nodes < 4) throw new RangeError(`pipeline needs at least 4 nodes (collector, 2 processors, writer), got ${nodes}`)
   const items = options.messages ?? ITEMS_DEFAULT
-  const rng = (await import('../../protocols/kit/rng.ts')).createRng(options.seed)
+  const rng = createRng(options.seed)
   const name = (i: number): string => i === 0 ? 'collector' : i === nodes - 1 ? 'writer' : `processor-${i}`
   const faults = faultOptions(options)
   const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, name, latencyMs: faults.latencyMs })
@@ -66,14 +69,13 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
   // ---- processors: do the work, hand the result to the writer (at-least-once), then ack
   const processingAttempts = new Map<string, number>()
-  const processorRngs = processors.map(() => rng.fork())
   let writeRetries = 0
-  processors.forEach((processor, p) => {
-    const local = processorRngs[p]!
+  processors.forEach((processor) => {
     processor.handle('pipeline.process', async (payload: Payload) => {
       const item = payload as unknown as Item
+      const jitter = createRng(item.jitterSeed ^ processor.index)
       processingAttempts.set(item.id, (processingAttempts.get(item.id) ?? 0) + 1)
-      await sleep(local.int(2, 12)) // simulated work time, seeded
+      await sleep(item.workMs) // simulated work time, seeded per item
       if (!processor.running) throw new Error(`${processor.name} died while processing ${item.id}`)
       const result = createHash('sha256').update(item.value).digest('hex').slice(0, 16)
       for (let attempt = 0; ; attempt++) {
@@ -91,7 +93,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         } catch (err) {
           if (!processor.running || attempt + 1 >= ATTEMPTS_MAX) throw err
           writeRetries++
-          await sleep(backoffMs(attempt, { baseMs: 20, maxMs: 1_000, random: () => local.float() }))
+          await sleep(backoffMs(attempt, { baseMs: 20, maxMs: 1_000, random: () => jitter.float() }))
         }
       }
     })
@@ -118,21 +120,27 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     let reassigned = 0
     let handoffRetries = 0
     let abandoned = 0
-    const dispatchRng = rng.fork()
+    /** The first trusted processor at or after `slot`, cyclically (all of them if none is trusted). */
+    const pick = (slot: number): typeof processors[number] => {
+      for (let k = 0; k < processors.length; k++) {
+        const candidate = processors[(slot + k) % processors.length]!
+        if (!suspect(candidate.index)) return candidate
+      }
+      return processors[slot % processors.length]!
+    }
 
     const deliver = async (item: Item): Promise<void> => {
+      const jitter = createRng(item.jitterSeed)
       let last: number | undefined
+      let slot = item.preferredSlot
       const deadline = performance.now() + ITEM_DEADLINE_MS
       for (let attempt = 0; performance.now() < deadline; attempt++) {
-        const trusted = processors.filter(p => !suspect(p.index))
-        const alive = trusted.length > 0 ? trusted : processors
-        // round-robin by item number with a seeded offset; after a failure, prefer another processor
-        let target = alive[dispatchRng.int(0, alive.length - 1)]!
-        if (last !== undefined && target.index === last && alive.length > 1) target = alive.find(p => p.index !== last)!
+        // the item's seeded processor first; after a failure, the next trusted one in order
+        const target = pick(slot)
         if (last !== undefined && target.index !== last) { reassigned++; cluster.timeline.record('reassign', `${item.id} → ${target.name}`) }
         matrix.attempt(collector.index, target.index)
         try {
-          await collector.request(target.peerId, 'pipeline.process', { id: item.id, value: item.value, producedAtMs: item.producedAtMs }, { timeoutMs: HANDOFF_TIMEOUT_MS })
+          await collector.request(target.peerId, 'pipeline.process', { ...item }, { timeoutMs: HANDOFF_TIMEOUT_MS })
           matrix.deliver(collector.index, target.index)
           latenciesMs.push(performance.now() - item.producedAtMs)
           acked++
@@ -141,18 +149,19 @@ export async function run (options: SimOptions): Promise<SimSummary> {
           return
         } catch (err) {
           last = target.index
+          slot = processors.indexOf(target) + 1
           handoffRetries++
           const code = (err as { code?: string }).code
           // unreachable / not running / timeout: treat the processor as dead for new work
           if (code === 'ERR_PEER_UNREACHABLE' || code === 'ERR_TIMEOUT' || code === 'ERR_NOT_RUNNING' || !target.running) suspectUntil.set(target.index, performance.now() + SUSPECT_MS)
-          await sleep(backoffMs(attempt, { baseMs: 25, maxMs: 1_000, random: () => dispatchRng.float() }))
+          await sleep(backoffMs(attempt, { baseMs: 25, maxMs: 1_000, random: () => jitter.float() }))
         }
       }
       abandoned++
       failures.push(`item ${item.id} abandoned: no processor acknowledged it within ${ITEM_DEADLINE_MS} ms`)
     }
 
-    const queue: Item[] = Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, value: `payload-${options.seed}-${i}-${rng.int(0, 1e9)}`, producedAtMs: 0 }))
+    const queue: Item[] = Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, value: `payload-${options.seed}-${i}-${rng.int(0, 1e9)}`, producedAtMs: 0, preferredSlot: rng.int(0, processors.length - 1), workMs: rng.int(2, 12), jitterSeed: rng.int(0, 0x7fff_ffff) }))
     const lanes = Array.from({ length: Math.min(IN_FLIGHT_MAX, items) }, async () => {
       for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
         item.producedAtMs = performance.now()

@@ -33,6 +33,14 @@ describe('sim scenarios (small, real nodes)', () => {
     assert.deepEqual(summary.timeline?.filter(e => e.kind === 'partition' || e.kind === 'heal').map(e => e.kind), ['partition', 'heal'])
   })
 
+  it('partition: the same seed splits the mesh the same way', async () => {
+    const split = (summary: Awaited<ReturnType<typeof runPartition>>): string | undefined => summary.timeline?.find(e => e.kind === 'partition')?.detail
+    const [a, b] = [await runPartition(simOptions({ nodes: 4, seed: 11, messages: 12 })), await runPartition(simOptions({ nodes: 4, seed: 11, messages: 12 }))]
+    assert.ok(split(a) !== undefined)
+    assert.equal(split(a), split(b))
+    assert.equal(a.metrics.direct_across_failed_fast, b.metrics.direct_across_failed_fast, 'the same messages crossed the partition')
+  })
+
   it('pipeline: a processor dies mid-run, yet every item is written exactly once', async () => {
     const summary = await runPipeline(simOptions({ seed: 4, messages: 60 }))
     assert.equal(summary.ok, true, summary.failures?.join('\n'))
