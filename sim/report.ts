@@ -2,7 +2,8 @@
 // timeline of joins/faults/leader changes, delivery matrix and the metrics table.
 // Scales and paths come from d3 (computed here, no browser); the output has no external URL.
 
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { scaleLinear, scaleLog, scaleBand } from 'd3-scale'
 import { line, curveStepAfter } from 'd3-shape'
 import { extent, max } from 'd3-array'
@@ -238,7 +239,8 @@ ${failures.length > 0 ? `<ul class="failures">${failures.map(f => `<li>${escapeH
 `
 }
 
-/** Write the self-contained HTML report for `summary` to `file`. */
+/** Write the self-contained HTML report for `summary` to `file` (creating its folder). */
 export async function writeReport (file: string, summary: SimSummary): Promise<void> {
+  await mkdir(dirname(file), { recursive: true })
   await writeFile(file, renderReport(summary), 'utf8')
 }

@@ -78,7 +78,7 @@ describe('sim report', () => {
   it('writes the report file', async () => {
     const dir = await tempDir()
     try {
-      const file = join(dir.path, 'r.html')
+      const file = join(dir.path, 'sim-out', 'r.html')
       await writeReport(file, summary)
       assert.equal(await readFile(file, 'utf8'), renderReport(summary))
     } finally {
