@@ -217,9 +217,12 @@ svg .event-label{font-size:10px;fill:#333}svg .cell-label{fill:#111;font-size:10
 table.metrics{border-collapse:collapse;min-width:420px}table.metrics th,table.metrics td{border-bottom:1px solid #eee;padding:4px 12px;text-align:left}
 table.metrics th{font-weight:500;color:#555}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
 
+/** How the run was started, for the replay line; defaults to scenario, nodes and seed. */
+export interface ReportOptions { command?: string }
+
 /** The whole report as one HTML string (pure: same summary, same output). */
-export function renderReport (summary: SimSummary): string {
-  const command = `npm run sim -- ${summary.scenario} --nodes ${summary.nodes} --seed ${summary.seed}`
+export function renderReport (summary: SimSummary, options: ReportOptions = {}): string {
+  const command = options.command ?? `npm run sim -- ${summary.scenario} --nodes ${summary.nodes} --seed ${summary.seed}`
   const failures = summary.failures ?? []
   const timeline = summary.timeline ?? []
   const dropped = timeline.length > TIMELINE_DRAWN_MAX ? ` (first ${TIMELINE_DRAWN_MAX} of ${timeline.length} entries drawn)` : ''
@@ -240,7 +243,7 @@ ${failures.length > 0 ? `<ul class="failures">${failures.map(f => `<li>${escapeH
 }
 
 /** Write the self-contained HTML report for `summary` to `file` (creating its folder). */
-export async function writeReport (file: string, summary: SimSummary): Promise<void> {
+export async function writeReport (file: string, summary: SimSummary, options: ReportOptions = {}): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
-  await writeFile(file, renderReport(summary), 'utf8')
+  await writeFile(file, renderReport(summary, options), 'utf8')
 }

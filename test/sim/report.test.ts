@@ -73,6 +73,7 @@ describe('sim report', () => {
     const urls = html.match(/https?:\/\/[^"'\s)]+/g) ?? []
     assert.deepEqual([...new Set(urls)], ['http://www.w3.org/2000/svg'], 'only the SVG namespace, which is never fetched')
     assert.equal(escapeHtml('"a" & \'b\''), '&quot;a&quot; &amp; &#39;b&#39;')
+    assert.match(renderReport(summary, { command: 'npm run sim -- demo --transport tcp --seed 7' }), /<code>npm run sim -- demo --transport tcp --seed 7<\/code>/)
   })
 
   it('writes the report file', async () => {
