@@ -10,7 +10,7 @@ import { tempDir } from '../../helpers.ts'
 
 describe('sim scenarios (small, real nodes)', () => {
   it('mesh: every node reaches the bootstrap node, meshes form, every probe arrives', async () => {
-    const summary = await runMesh(simOptions({ nodes: 5, seed: 2, messages: 10, extra: { 'settle-ms': '2000' } }))
+    const summary = await runMesh(simOptions({ nodes: 5, seed: 2, messages: 10, extra: { 'settle-ms': '5000' } }))
     assert.equal(summary.ok, true, summary.failures?.join('\n'))
     assert.equal(typeof summary.metrics.bootstrap_ms, 'number')
     assert.equal(typeof summary.metrics.mesh_formed_ms, 'number')
@@ -18,6 +18,14 @@ describe('sim scenarios (small, real nodes)', () => {
     assert.equal(summary.metrics.delivery, 1)
     assert.equal(summary.latenciesMs?.length, 10 * 4, 'one latency per probe per receiver')
     assert.equal(summary.deliveryMatrix?.labels.length, 5)
+  })
+
+  it('mesh over TCP (one process per node): the same milestones and probes', async () => {
+    const summary = await runMesh(simOptions({ nodes: 3, seed: 2, messages: 4, transport: 'tcp', extra: { 'settle-ms': '5000' } }))
+    assert.equal(summary.ok, true, summary.failures?.join('\n'))
+    assert.equal(typeof summary.metrics.bootstrap_ms, 'number')
+    assert.equal(summary.metrics.delivery, 1)
+    assert.equal(summary.metrics.transport, 'tcp')
   })
 
   it('partition: within a side works, across fails fast, nothing is lost after heal', async () => {
