@@ -55,6 +55,8 @@ interface Member {
   behaviour: Behaviour
   core: BftCore
   log: Decision[]
+  /** Keys of items in `log`, for the cheap per-tick liveness test. */
+  committed: Set<string>
   persisted: PersistedState | null
   downUntil: number
   faulty: FaultyState
@@ -83,7 +85,7 @@ export function runWorld (options: WorldOptions): WorldResult {
   let k = 0
   const members: Member[] = signers.map((signer, i) => {
     const behaviour: Behaviour = !faultyIndex.has(i) ? 'honest' : options.unsafeQuorum === true ? 'equivocate' : FAULTY_BEHAVIOURS[(options.seed + k++) % FAULTY_BEHAVIOURS.length]!
-    return { id: signer.id, signer, behaviour, core: newCore(signer), log: [], persisted: null, downUntil: -1, faulty: { equivocations: new Map(), captured: [], fabricated: new Set() }, rng: rng.fork(), restartAt: behaviour === 'amnesia' ? rng.int(20, 200) : null }
+    return { id: signer.id, signer, behaviour, core: newCore(signer), log: [], committed: new Set(), persisted: null, downUntil: -1, faulty: { equivocations: new Map(), captured: [], fabricated: new Set() }, rng: rng.fork(), restartAt: behaviour === 'amnesia' ? rng.int(20, 200) : null }
   })
   const byId = new Map(members.map(m => [m.id, m]))
   const honest = members.filter(m => m.behaviour === 'honest')
@@ -116,7 +118,7 @@ export function runWorld (options: WorldOptions): WorldResult {
       if (trace !== undefined && effect.type !== 'reject') trace(`t=${now} ${member.id.slice(-6)} ${member.behaviour} ${describeEffect(effect)}`)
       switch (effect.type) {
         case 'persist': member.persisted = effect.state; break
-        case 'commit': member.log.push(effect.decision); break
+        case 'commit': member.log.push(effect.decision); for (const item of effect.decision.block.items) member.committed.add(itemKey(item)); break
         case 'evidence': evidence.push(effect.evidence); break
         case 'reject': rejected++; break
         case 'send': for (const out of rewriteOutgoing({ ...faultyContext(member), message: effect.message, recipients: [effect.to] })) send(member, out.to, out.message); break
@@ -129,7 +131,7 @@ export function runWorld (options: WorldOptions): WorldResult {
     }
   }
   const faultyContext = (m: Member) => ({ behaviour: m.behaviour, signer: m.signer, state: m.faulty, rng: m.rng, itemKey })
-  const isDone = (): boolean => honest.every(m => m.downUntil < now && [...expected].every(key => m.log.some(d => d.block.items.some(item => itemKey(item) === key))))
+  const isDone = (): boolean => honest.every(m => m.downUntil < now && [...expected].every(key => m.committed.has(key)))
 
   let next = 0
   for (now = 0; now <= Math.min(RUN_TICKS_MAX, deadlineTick); now++) {
@@ -153,7 +155,7 @@ export function runWorld (options: WorldOptions): WorldResult {
         const restore = { head: headOfLog(groupId, ids, member.log), recentDecisions: member.log.slice(-64), state: member.persisted ?? emptyState() }
         member.core = newCore(member.signer, restore)
       }
-      if (member.restartAt === now) { member.core = newCore(member.signer); member.log = [] } // amnesia: all state lost
+      if (member.restartAt === now) { member.core = newCore(member.signer); member.log = []; member.committed = new Set() } // amnesia: all state lost
       member.core.tick()
       maxRound = Math.max(maxRound, member.core.round)
       if (member === crashing && now === crashTick) {
