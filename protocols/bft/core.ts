@@ -254,6 +254,7 @@ export class BftCore {
     if (message.round > (this.#highestRound.get(signer) ?? -1)) this.#highestRound.set(signer, message.round)
     if (message.round <= this.#round + ROUNDS_AHEAD_MAX) this.#record(message)
     if (message.type === 'proposal') this.#recordPolPrevotes(from, message)
+    else this.#relayOnConflict(message)
     this.#activate()
     this.#evaluate()
   }
@@ -277,6 +278,19 @@ export class BftCore {
     }
     const recorded = this.#rounds.get(proposal.round)?.proposal
     if (voters.size >= this.quorum && recorded !== undefined && recorded !== null && recorded.hashKey === key && recorded.message.polRound === proposal.polRound) recorded.polProven = true
+  }
+
+  /**
+   * SPEC bft B4: a vote for a block other than the proposal we hold means the proposer may have
+   * equivocated. Send that voter our copy (once per voter and round) so whoever holds both
+   * signed proposals can produce evidence. Costs nothing when nobody lies.
+   */
+  #relayOnConflict (vote: Vote): void {
+    const rs = this.#rounds.get(vote.round)
+    if (rs === undefined || rs.proposal === null || vote.blockHash === null || vote.voter === this.self) return
+    if (hashKey(vote.blockHash) === rs.proposal.hashKey || rs.relayedTo.has(vote.voter)) return
+    rs.relayedTo.add(vote.voter)
+    this.#effects.push({ type: 'send', to: vote.voter, message: rs.proposal.message })
   }
 
   #record (message: SignedMessage): void {

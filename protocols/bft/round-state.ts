@@ -25,6 +25,8 @@ export class RoundState {
   prevoteTimerStarted = false
   precommitTimerStarted = false
   polkaHandled = false
+  /** Voters we already sent our proposal to after they voted for another hash (SPEC bft B4). */
+  readonly relayedTo = new Set<string>()
 
   constructor (round: number) { this.round = round }
 
