@@ -1,4 +1,4 @@
-// The simulator's seeded network: per-message drop, delay (hence reorder) and partitions before
+// The simulator's seeded network: per-message drop, duplication, delay (hence reorder) and partitions before
 // GST; after GST every message between live members arrives within `delayMaxAfterGstTicks`.
 
 import type { Rng } from '../../protocols/kit/rng.ts'
@@ -8,6 +8,8 @@ import type { BftMessage } from '../../protocols/bft/messages.ts'
 export interface NetworkConfig {
   gstTick: number
   dropRate: number
+  /** Chance a message is delivered twice (before GST). */
+  duplicateRate: number
   delayMaxTicks: number
   delayMaxAfterGstTicks: number
   /** Partitions before GST: [from, to) tick ranges during which `isolated` members are cut off. */
@@ -34,6 +36,7 @@ export class SimNetwork {
     if (beforeGst && (this.#rng.chance(this.config.dropRate) || this.#partitioned(now, from, to))) { this.dropped++; return }
     const delayMax = beforeGst ? this.config.delayMaxTicks : this.config.delayMaxAfterGstTicks
     this.#queue.push({ at: now + this.#rng.int(1, delayMax), seq: this.#seq++, from, to, message })
+    if (beforeGst && this.#rng.chance(this.config.duplicateRate)) this.#queue.push({ at: now + this.#rng.int(1, delayMax), seq: this.#seq++, from, to, message })
   }
 
   /** Remove and return the messages due at or before `now`, in delivery order. */

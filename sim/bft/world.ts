@@ -205,5 +205,5 @@ function networkConfig (rng: Rng, gstTick: number, ids: string[], f: number): Ne
     const isolated = new Set(pickDistinct(rng, rng.int(1, f + 1), ids.length).map(i => ids[i]!))
     partitions.push({ fromTick, toTick: rng.int(fromTick + 1, gstTick), isolated })
   }
-  return { gstTick, dropRate: rng.float() * 0.3, delayMaxTicks: rng.int(1, 10), delayMaxAfterGstTicks: 3, partitions }
+  return { gstTick, dropRate: rng.float() * 0.3, duplicateRate: 0.05, delayMaxTicks: rng.int(1, 10), delayMaxAfterGstTicks: 3, partitions }
 }
