@@ -27,12 +27,14 @@ export const EVIDENCE_MAX = 64
 export const FUTURE_MESSAGES_MAX = 8 * MEMBERS_MAX
 /** Rounds ahead of ours we keep votes for: bounds what a Byzantine member can make us store. */
 export const ROUNDS_AHEAD_MAX = 8
+/** Rounds of our own votes we keep re-sending: a member a few rounds behind needs them to catch up (T11). */
+export const ROUNDS_RETRANSMITTED = 4
 
 /** Timeouts in ticks; each grows by `incrementTicks` per round up to `maxTicks` (SPEC bft T10). */
-export interface BftTimeouts { proposeTicks: number, prevoteTicks: number, precommitTicks: number, incrementTicks: number, maxTicks: number, retransmitTicks: number }
+export interface BftTimeouts { proposeTicks: number, prevoteTicks: number, precommitTicks: number, incrementTicks: number, maxTicks: number, retransmitTicks: number, idleStatusTicks: number }
 
 /** Defaults for a tick of ~10 ms: a silent proposer costs 60 ms in round 0. */
-export const DEFAULT_TIMEOUTS: BftTimeouts = { proposeTicks: 6, prevoteTicks: 3, precommitTicks: 3, incrementTicks: 2, maxTicks: 200, retransmitTicks: 8 }
+export const DEFAULT_TIMEOUTS: BftTimeouts = { proposeTicks: 6, prevoteTicks: 3, precommitTicks: 3, incrementTicks: 2, maxTicks: 200, retransmitTicks: 8, idleStatusTicks: 50 }
 
 /** What a core needs: identity, keys, members, the application's validity hook. */
 export interface BftCoreOptions {
@@ -90,6 +92,7 @@ export class BftCore {
   #evidenceKeys = new Set<string>()
   #served = new Map<string, { height: number, at: number }>()
   #highestRound = new Map<string, number>()
+  #asked = new Map<string, { height: number, at: number }>()
 
   constructor (options: BftCoreOptions) {
     assert(options.members.length >= 1 && options.members.length <= MEMBERS_MAX, `1..${MEMBERS_MAX} members`)
@@ -151,6 +154,7 @@ export class BftCore {
     if (due.length > 0) this.#timers = this.#timers.filter(t => t.at > this.#now)
     for (const timer of due) this.#onTimeout(timer)
     if (this.#active && this.#now - this.#lastRetransmit >= this.#timeouts.retransmitTicks) this.#retransmit()
+    else if (!this.#active && this.#now - this.#lastRetransmit >= this.#timeouts.idleStatusTicks) this.#sendStatus() // T11: idle heartbeat
     this.#evaluate()
   }
 
@@ -211,7 +215,10 @@ export class BftCore {
       throw new DoubleSignError(`refusing to sign ${step} at height ${message.height} round ${message.round}: already signed ${JSON.stringify(this.#signed)}`)
     }
     this.#signed = { height: message.height, round: message.round, step }
-    this.#signedMessages = [...this.#signedMessages.filter(m => m.height === message.height && m.type !== message.type), message]
+    // Keep the latest proposal and our votes of the last ROUNDS_RETRANSMITTED rounds (SPEC bft T11).
+    this.#signedMessages = [...this.#signedMessages.filter(m => m.height === message.height &&
+      (message.type === 'proposal' ? m.type !== 'proposal' : !(m.type === message.type && m.round === message.round)) &&
+      m.round > message.round - ROUNDS_RETRANSMITTED), message]
     this.#effects.push({ type: 'persist', state: this.#persisted() })
     this.#effects.push({ type: 'broadcast', message })
   }
@@ -241,6 +248,7 @@ export class BftCore {
     if (message.height < this.#height) { this.#serveCatchUp(from, message.height); return }
     if (message.height > this.#height) {
       if (message.height === this.#height + 1 && this.#future.length < FUTURE_MESSAGES_MAX) this.#future.push({ from, message })
+      this.#askForCatchUp(from)
       return
     }
     const signer = signerOf(message)
@@ -358,6 +366,14 @@ export class BftCore {
     this.#effects.push({ type: 'send', to, message: { type: 'decision', groupId: this.groupId, decisions } })
   }
 
+  /** A member is ahead of us: tell it our height (once per retransmit period per member, T11). */
+  #askForCatchUp (to: string): void {
+    const last = this.#asked.get(to)
+    if (last !== undefined && last.height === this.#height && this.#now - last.at < this.#timeouts.retransmitTicks) return
+    this.#asked.set(to, { height: this.#height, at: this.#now })
+    this.#effects.push({ type: 'send', to, message: { type: 'status', groupId: this.groupId, height: this.#height } })
+  }
+
   #onTimeout (timer: Timer): void {
     if (timer.height !== this.#height || timer.round !== this.#round) return
     if (timer.kind === 'propose' && this.#step === 'propose') this.#vote('prevote', null) // SPEC bft T11
@@ -368,6 +384,11 @@ export class BftCore {
   #retransmit (): void {
     this.#lastRetransmit = this.#now
     for (const message of this.#signedMessages) if (message.height === this.#height) this.#effects.push({ type: 'broadcast', message })
+    this.#sendStatus()
+  }
+
+  #sendStatus (): void {
+    this.#lastRetransmit = this.#now
     this.#effects.push({ type: 'broadcast', message: { type: 'status', groupId: this.groupId, height: this.#height } })
   }
 
