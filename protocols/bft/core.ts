@@ -3,24 +3,21 @@
 // evidence. No I/O, no clock, no randomness: step()/tick()/submit() in, drain() effects out.
 
 import { assert } from '../kit/assert.ts'
-import { bytesEqual, sha256, toHex } from '../kit/bytes.ts'
+import { bytesEqual, toHex } from '../kit/bytes.ts'
 import { LimitExceededError } from '../kit/errors.ts'
 import { verifyDecision } from './certificate.ts'
-import type { BftEffect, ChainHead, PersistedState, SignStep } from './effects.ts'
+import { isAfterSigned, type BftEffect, type ChainHead, type PersistedState, type SignStep } from './effects.ts'
 import { DoubleSignError } from './errors.ts'
-import { BATCH_BYTES_MAX, BATCH_ITEMS_MAX, CATCHUP_DECISIONS_MAX, ITEM_BYTES_MAX, MEMBERS_MAX, SUBMIT_ITEMS_MAX, signerOf } from './messages.ts'
+import { ITEM_BYTES_MAX, MEMBERS_MAX, SUBMIT_ITEMS_MAX, signerOf } from './messages.ts'
 import type { BftMessage, Block, Decision, Evidence, Proposal, SignedMessage, Vote, VoteType } from './messages.ts'
+import { CatchUp } from './catch-up.ts'
+import { PENDING_ITEMS_MAX, PendingPool } from './pending-pool.ts'
+import { checkPolPrevotes } from './polka.ts'
 import { faultsTolerated, quorumSize } from './quorum.ts'
 import { RoundState, hashKey, isConflicting } from './round-state.ts'
 import { blockHash, genesisHash, proposalSignBytes, verifySigned, voteSignBytes } from './signing.ts'
 import type { Signer, Verifier } from './signing.ts'
 
-/** Pending items waiting for a batch: bounds memory a flood of submits can take. */
-export const PENDING_ITEMS_MAX = 4096
-/** Hashes of recently committed items, so a late gossip cannot re-queue them. */
-export const COMMITTED_ITEMS_REMEMBERED = 8192
-/** Recent decisions kept to answer catch-up: older ones come from the driver's log. */
-export const RECENT_DECISIONS_MAX = 64
 /** Equivocation evidence kept in memory (the driver persists/gossips each as it is emitted). */
 export const EVIDENCE_MAX = 64
 /** Messages buffered for the next height (a member one commit ahead of us). */
@@ -53,7 +50,6 @@ export interface BftCoreOptions {
 
 type Step = 'propose' | 'prevote' | 'precommit'
 interface Timer { kind: Step, height: number, round: number, at: number }
-const STEP_RANK: Record<SignStep, number> = { proposal: 0, prevote: 1, precommit: 2 }
 
 /** One member's consensus state machine for one group. */
 export class BftCore {
@@ -85,14 +81,11 @@ export class BftCore {
   #signedMessages: SignedMessage[] = []
   #validity = new Map<string, boolean>()
   #future: Array<{ from: string, message: BftMessage }> = []
-  #pending = new Map<string, Uint8Array>()
-  #committedItems = new Set<string>()
-  #recentDecisions: Decision[] = []
+  #pending = new PendingPool()
+  #catchUp: CatchUp
   #evidence: Evidence[] = []
   #evidenceKeys = new Set<string>()
-  #served = new Map<string, { height: number, at: number }>()
   #highestRound = new Map<string, number>()
-  #asked = new Map<string, { height: number, at: number }>()
 
   constructor (options: BftCoreOptions) {
     assert(options.members.length >= 1 && options.members.length <= MEMBERS_MAX, `1..${MEMBERS_MAX} members`)
@@ -109,7 +102,7 @@ export class BftCore {
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts }
     this.#head = options.restore?.head ?? { height: 0, hash: genesisHash(this.groupId, this.members) }
     this.#height = this.#head.height + 1
-    this.#recentDecisions = [...(options.restore?.recentDecisions ?? [])].slice(-RECENT_DECISIONS_MAX)
+    this.#catchUp = new CatchUp({ periodTicks: this.#timeouts.retransmitTicks, recent: options.restore?.recentDecisions ?? [] })
     const state = options.restore?.state
     if (state !== undefined) this.#restore(state)
   }
@@ -140,8 +133,8 @@ export class BftCore {
     for (const item of items) {
       if (item.byteLength > ITEM_BYTES_MAX) throw new LimitExceededError(`Cannot submit item of ${item.byteLength} bytes: exceeds ITEM_BYTES_MAX (${ITEM_BYTES_MAX})`)
     }
-    if (this.#pending.size + items.length > PENDING_ITEMS_MAX) throw new LimitExceededError(`Cannot submit: ${this.#pending.size} pending items, PENDING_ITEMS_MAX is ${PENDING_ITEMS_MAX}`)
-    for (const item of items) this.#addPending(item)
+    if (!this.#pending.hasRoom(items.length)) throw new LimitExceededError(`Cannot submit: ${this.#pending.size} pending items, PENDING_ITEMS_MAX is ${PENDING_ITEMS_MAX}`)
+    for (const item of items) this.#pending.add(item)
     this.#effects.push({ type: 'broadcast', message: { type: 'submit', groupId: this.groupId, items } })
     this.#activate()
     this.#evaluate()
@@ -204,10 +197,7 @@ export class BftCore {
   // --- signing (SPEC bft B5, E1) ---
 
   #canSign (height: number, round: number, step: SignStep): boolean {
-    const s = this.#signed
-    if (s === null || height > s.height) return true
-    if (height < s.height) return false
-    return round > s.round || (round === s.round && STEP_RANK[step] > STEP_RANK[s.step])
+    return isAfterSigned(this.#signed, { height, round, step })
   }
 
   #markSigned (message: SignedMessage, step: SignStep): void {
@@ -267,25 +257,15 @@ export class BftCore {
     this.#evaluate()
   }
 
-  /**
-   * Check the prevotes that justify a re-proposal (SPEC bft T3). They count as proof on their
-   * own (distinct members, valid signatures), even where our stored tally kept a Byzantine
-   * member's other vote; each is also recorded like any vote.
-   */
+  /** SPEC bft T3: the carried polka is proof on its own, even where our tally kept a Byzantine member's other vote. */
   #recordPolPrevotes (from: string, proposal: Proposal): void {
     if (proposal.polRound < 0) return
-    const key = hashKey(blockHash(this.groupId, proposal.block))
-    const voters = new Set<string>()
-    for (const vote of proposal.polPrevotes) {
-      if (vote.height !== proposal.height || vote.round !== proposal.polRound || vote.type !== 'prevote' || vote.groupId !== this.groupId) { this.#reject(from, 'polPrevote for another round'); return }
-      if (!this.#memberSet.has(vote.voter)) { this.#reject(from, `polPrevote by non-member ${vote.voter}`); return }
-      if (hashKey(vote.blockHash) !== key || voters.has(vote.voter)) continue
-      if (!verifySigned(vote, this.#verifier)) { this.#reject(from, `bad signature on polPrevote by ${vote.voter}`); return }
-      voters.add(vote.voter)
-      if (vote.round <= this.#round + ROUNDS_AHEAD_MAX) this.#record(vote)
-    }
+    const check = checkPolPrevotes(proposal, { groupId: this.groupId, members: this.#memberSet, verifier: this.#verifier })
+    if ('error' in check) { this.#reject(from, check.error); return }
+    for (const vote of check.votes) if (vote.round <= this.#round + ROUNDS_AHEAD_MAX) this.#record(vote)
     const recorded = this.#rounds.get(proposal.round)?.proposal
-    if (voters.size >= this.quorum && recorded !== undefined && recorded !== null && recorded.hashKey === key && recorded.message.polRound === proposal.polRound) recorded.polProven = true
+    const key = hashKey(blockHash(this.groupId, proposal.block))
+    if (check.votes.length >= this.quorum && recorded != null && recorded.hashKey === key && recorded.message.polRound === proposal.polRound) recorded.polProven = true
   }
 
   /**
@@ -332,17 +312,10 @@ export class BftCore {
   #onSubmit (from: string, items: Uint8Array[]): void {
     let added = 0
     for (const item of items) {
-      if (this.#pending.size >= PENDING_ITEMS_MAX) { this.#reject(from, 'pending pool full'); break }
-      if (this.#addPending(item)) added++
+      if (!this.#pending.hasRoom(1)) { this.#reject(from, 'pending pool full'); break }
+      if (this.#pending.add(item)) added++
     }
     if (added > 0) { this.#activate(); this.#evaluate() }
-  }
-
-  #addPending (item: Uint8Array): boolean {
-    const key = toHex(sha256(item))
-    if (this.#committedItems.has(key) || this.#pending.has(key)) return false
-    this.#pending.set(key, item)
-    return true
   }
 
   #onDecisions (from: string, decisions: Decision[]): void {
@@ -358,20 +331,13 @@ export class BftCore {
 
   #serveCatchUp (to: string, theirHeight: number): void {
     if (theirHeight >= this.#height || to === this.self) return
-    const last = this.#served.get(to)
-    if (last !== undefined && last.height === theirHeight && this.#now - last.at < this.#timeouts.retransmitTicks) return
-    const decisions = this.#recentDecisions.filter(d => d.block.height >= theirHeight).slice(0, CATCHUP_DECISIONS_MAX)
-    if (decisions.length === 0) return
-    this.#served.set(to, { height: theirHeight, at: this.#now })
-    this.#effects.push({ type: 'send', to, message: { type: 'decision', groupId: this.groupId, decisions } })
+    const decisions = this.#catchUp.serve(to, theirHeight, this.#now)
+    if (decisions !== null) this.#effects.push({ type: 'send', to, message: { type: 'decision', groupId: this.groupId, decisions } })
   }
 
   /** A member is ahead of us: tell it our height (once per retransmit period per member, T11). */
   #askForCatchUp (to: string): void {
-    const last = this.#asked.get(to)
-    if (last !== undefined && last.height === this.#height && this.#now - last.at < this.#timeouts.retransmitTicks) return
-    this.#asked.set(to, { height: this.#height, at: this.#now })
-    this.#effects.push({ type: 'send', to, message: { type: 'status', groupId: this.groupId, height: this.#height } })
+    if (this.#catchUp.shouldAsk(to, this.#height, this.#now)) this.#effects.push({ type: 'send', to, message: { type: 'status', groupId: this.groupId, height: this.#height } })
   }
 
   #onTimeout (timer: Timer): void {
@@ -414,14 +380,7 @@ export class BftCore {
 
   #proposeOwn (): void {
     if (this.#validBlock !== null) { this.#propose(this.#validBlock, this.#validRound); return }
-    const items: Uint8Array[] = []
-    let bytes = 0
-    for (const item of this.#pending.values()) {
-      if (items.length >= BATCH_ITEMS_MAX || bytes + item.byteLength > BATCH_BYTES_MAX) break
-      if (!this.#validate(item)) continue
-      items.push(item)
-      bytes += item.byteLength
-    }
+    const items = this.#pending.takeBatch(this.#validate)
     if (items.length === 0) return // nothing to agree on; others time out if they expected us
     this.#propose({ height: this.#height, prevHash: this.#head.hash, items }, -1)
   }
@@ -527,14 +486,8 @@ export class BftCore {
   #commit (decision: Decision): void {
     const hash = blockHash(this.groupId, decision.block)
     this.#effects.push({ type: 'commit', decision })
-    this.#recentDecisions.push(decision)
-    if (this.#recentDecisions.length > RECENT_DECISIONS_MAX) this.#recentDecisions.shift()
-    for (const item of decision.block.items) {
-      const key = toHex(sha256(item))
-      this.#pending.delete(key)
-      this.#committedItems.add(key)
-    }
-    while (this.#committedItems.size > COMMITTED_ITEMS_REMEMBERED) this.#committedItems.delete(this.#committedItems.values().next().value!)
+    this.#catchUp.remember(decision)
+    this.#pending.markCommitted(decision.block.items)
     this.#head = { height: decision.block.height, hash }
     this.#enterHeight(decision.block.height + 1)
   }

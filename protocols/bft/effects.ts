@@ -20,6 +20,15 @@ export interface PersistedState {
   validBlock: Block | null
 }
 
+const STEP_RANK: Record<SignStep, number> = { proposal: 0, prevote: 1, precommit: 2 }
+
+/** SPEC bft B5: may a member that last signed `signed` sign at `next`? Only strictly later (height, round, step). */
+export function isAfterSigned (signed: PersistedState['signed'], next: { height: number, round: number, step: SignStep }): boolean {
+  if (signed === null || next.height > signed.height) return true
+  if (next.height < signed.height) return false
+  return next.round > signed.round || (next.round === signed.round && STEP_RANK[next.step] > STEP_RANK[signed.step])
+}
+
 /** The last committed height and its block hash (genesis hash and 0 for an empty log). */
 export interface ChainHead { height: number, hash: Uint8Array }
 
