@@ -235,7 +235,7 @@ export class BftCore {
   // --- inputs ---
 
   #onSigned (from: string, message: SignedMessage): void {
-    if (message.height < this.#height) { this.#serveCatchUp(from, message.height); return }
+    if (message.height < this.#height) return // late vote of a decided height; laggards ask with `status` (T11)
     if (message.height > this.#height) {
       if (message.height === this.#height + 1 && this.#future.length < FUTURE_MESSAGES_MAX) this.#future.push({ from, message })
       this.#askForCatchUp(from)

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { verifyChain, verifyDecision } from '../../../protocols/bft/certificate.ts'
-import type { BftEffect } from '../../../protocols/bft/effects.ts'
+import { describeEffect, type BftEffect } from '../../../protocols/bft/effects.ts'
 import type { BftMessage, Proposal } from '../../../protocols/bft/messages.ts'
 import { blockHash, proposalSignBytes, signBytesOf } from '../../../protocols/bft/signing.ts'
 import { Cluster, testVerifier } from './harness.ts'
@@ -32,6 +32,24 @@ function assertPersistBeforeSend (cluster: Cluster, id: string): void {
 const rank = (step: string): number => ['proposal', 'prevote', 'precommit'].indexOf(step)
 
 describe('bft core', () => {
+  it('follows the expected trace for a normal commit (proposer of height 1)', () => {
+    const cluster = new Cluster(4)
+    cluster.core(0).submit([enc('pay alice 10')])
+    cluster.run(20, () => allCommitted(cluster, cluster.ids, 1))
+    const trace = cluster.effects.get(cluster.ids[1]!)!.map(describeEffect)
+    const proposer = cluster.ids[1]!.slice(-6)
+    assert.deepEqual(trace.map(line => line.replace(/block=[0-9a-f]{8}/, 'block=<hash>')), [
+      'persist signed=1/0/proposal locked=-1',
+      `broadcast proposal h=1 r=0 pol=-1 items=1 from=…${proposer}`,
+      'persist signed=1/0/prevote locked=-1',
+      `broadcast prevote h=1 r=0 block=<hash> from=…${proposer}`,
+      'persist signed=1/0/precommit locked=0',
+      `broadcast precommit h=1 r=0 block=<hash> from=…${proposer}`,
+      'commit h=1 r=0 block=<hash> items=1 signers=3',
+      'persist signed=1/0/precommit locked=-1'
+    ])
+  })
+
   it('commits a submitted batch at all members with a verifiable certificate', () => {
     const cluster = new Cluster(4, { validate })
     cluster.core(0).submit([enc('a'), enc('b')])
