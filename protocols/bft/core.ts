@@ -302,7 +302,11 @@ export class BftCore {
   #keepEvidence (evidence: Evidence, gossip: boolean): void {
     const { first } = evidence
     const key = `${signerOf(first)}|${first.height}|${first.round}|${first.type}`
-    if (this.#evidenceKeys.has(key) || this.#evidence.length >= EVIDENCE_MAX) return
+    if (this.#evidenceKeys.has(key)) return
+    if (this.#evidence.length >= EVIDENCE_MAX) { // keep the newest; the driver stored each as emitted (E3)
+      const oldest = this.#evidence.shift()!.first
+      this.#evidenceKeys.delete(`${signerOf(oldest)}|${oldest.height}|${oldest.round}|${oldest.type}`)
+    }
     this.#evidenceKeys.add(key)
     this.#evidence.push(evidence)
     this.#effects.push({ type: 'evidence', evidence })
