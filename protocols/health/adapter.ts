@@ -357,8 +357,11 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     try {
       bytes = (await lpStream(stream, { maxDataLength: ANNOUNCE_BYTES_MAX }).read({ signal })).subarray()
     } catch (err) {
-      this.#stats.rejected++
-      this.#stats.rejectedMalformed++
+      // An oversized length prefix is hostile input; an early close or timeout is just a peer going away.
+      if ((err as Error).name === 'InvalidDataLengthError') {
+        this.#stats.rejected++
+        this.#stats.rejectedMalformed++
+      }
       this.#log('rejected direct health frame from %s: %s', from, describeError(err))
       stream.abort(new DecodeError(`health frame rejected: ${describeError(err)}`))
       return

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { lpStream } from '@libp2p/utils'
 import { createAgentNode } from '../../../src/index.ts'
 import type { AgentNode, AgentNodeOptions, PeerStatus } from '../../../src/index.ts'
-import { HEALTH_TOPIC, HEALTH_PROTOCOL, encodeHealthMessage } from '../../../protocols/health/messages.ts'
+import { HEALTH_TOPIC, HEALTH_PROTOCOL, ANNOUNCE_BYTES_MAX, encodeHealthMessage } from '../../../protocols/health/messages.ts'
 import { encodeCbor } from '../../../protocols/kit/cbor.ts'
 import { waitFor, stopAll } from '../../helpers.ts'
 
@@ -22,6 +22,10 @@ function connectedTo (node: AgentNode, other: AgentNode): boolean {
 }
 function statusOf (node: AgentNode, peerId: string): PeerStatus | undefined {
   return node.peers().find(p => p.peerId === peerId)?.status
+}
+function successfulDials (node: AgentNode): number {
+  const stats = node.health.stats()
+  return stats.dials - stats.dialFailures
 }
 function clock (): number { return performance.timeOrigin + performance.now() }
 
@@ -58,6 +62,21 @@ describe('health: discovery and membership on real nodes', function () {
       assert.deepEqual([...joins.get(node.name)!].sort(), others.map(o => o.peerId).sort(), `${node.name} saw peer:join for the other two`)
     }
     assert.deepEqual(c.peers().find(p => p.peerId === b.peerId)?.capabilities, ['code', 'test'])
+  })
+
+  it('discovery redials an alive peer whose connection dropped, from addresses it announced', async () => {
+    const a = await createAgentNode({ listen: loopback, name: 'a', ...fast })
+    const b = await createAgentNode({ listen: loopback, name: 'b', peers: [a.addresses()[0]!], ...fast })
+    const c = await createAgentNode({ listen: loopback, name: 'c', peers: [a.addresses()[0]!], ...fast })
+    nodes = [a, b, c]
+    await waitFor(() => connectedTo(b, c) && statusOf(b, c.peerId) === 'alive', 'b and c to be connected')
+    const dialsBefore = successfulDials(b) + successfulDials(c)
+    await b.libp2p.hangUp(c.libp2p.peerId)
+    assert.equal(connectedTo(b, c), false)
+    // Neither is a bootstrap peer of the other: only health discovery dials the link back.
+    await waitFor(() => connectedTo(b, c), 'b and c to reconnect through discovery', 20_000)
+    assert.ok(successfulDials(b) + successfulDials(c) > dialsBefore, 'a discovery dial made the connection')
+    assert.equal(statusOf(b, c.peerId), 'alive')
   })
 
   it('a clean stop says goodbye: peers mark it dead and fire peer:leave at once', async () => {
@@ -144,9 +163,14 @@ describe('health: hostile announcements', function () {
     await lpStream(stream).write(forged)
     await stream.close()
 
-    await waitFor(() => a.health.stats().rejected - before.rejected >= 5, 'a to reject all five hostile messages')
+    // 6. A direct frame over ANNOUNCE_BYTES_MAX, refused from its length prefix.
+    const big = await mallory.libp2p.dialProtocol(a.libp2p.peerId, HEALTH_PROTOCOL)
+    await lpStream(big, { maxDataLength: 1024 * 1024 }).write(new Uint8Array(ANNOUNCE_BYTES_MAX + 1))
+    await big.close().catch((err: unknown) => { assert.ok(err instanceof Error, 'a aborted the oversized stream') })
+
+    await waitFor(() => a.health.stats().rejected - before.rejected >= 6, 'a to reject all six hostile messages')
     const after = a.health.stats()
-    assert.equal(after.rejectedMalformed - before.rejectedMalformed, 3)
+    assert.equal(after.rejectedMalformed - before.rejectedMalformed, 4)
     assert.equal(after.rejectedForged - before.rejectedForged, 2)
     const seenC = a.peers().find(p => p.peerId === c.peerId)!
     assert.equal(seenC.name, 'c', 'the forged name did not stick')
