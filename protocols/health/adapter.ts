@@ -404,7 +404,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
       this.#log('discovery dial to %s failed: %s', peerId, describeError(err))
     }
     if (!this.#running) return
-    this.#core.dialFinished(peerId, ok, now())
+    this.#core.dialFinished({ peerId, ok }, now())
   }
 }
 

@@ -174,8 +174,9 @@ export class HealthCore {
     if (entry !== undefined) entry.disconnectedAtMs = nowMs
   }
 
-  /** A discovery dial requested by a `dial` effect finished (H8). */
-  dialFinished (peerId: string, ok: boolean, nowMs: number): void {
+  /** A discovery dial requested by a `dial` effect finished, connected (`ok`) or not (H8). */
+  dialFinished (result: { peerId: string, ok: boolean }, nowMs: number): void {
+    const { peerId, ok } = result
     this.#advance(nowMs)
     const entry = this.#peers.get(peerId)
     if (entry === undefined) return

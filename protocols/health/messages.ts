@@ -105,8 +105,8 @@ type ErrorClass = new (message: string) => Error
 export function checkHealthMessage (message: HealthMessage, Failure: ErrorClass = DecodeError): void {
   const what = `health ${message.kind}`
   checkText(message.peerId, { what: `${what} peerId`, charsMax: PEER_ID_CHARS_MAX, limit: 'PEER_ID_CHARS_MAX', empty: false, Failure })
-  checkCounter(message.incarnation, `${what} incarnation`, Failure)
-  checkCounter(message.seq, `${what} seq`, Failure)
+  checkCounter(message.incarnation, { what: `${what} incarnation`, Failure })
+  checkCounter(message.seq, { what: `${what} seq`, Failure })
   if (message.kind === 'goodbye') return
   checkText(message.name, { what: `${what} name`, charsMax: NAME_CHARS_MAX, limit: 'NAME_CHARS_MAX', empty: true, Failure })
   checkText(message.version, { what: `${what} version`, charsMax: VERSION_CHARS_MAX, limit: 'VERSION_CHARS_MAX', empty: true, Failure })
@@ -117,7 +117,7 @@ export function checkHealthMessage (message: HealthMessage, Failure: ErrorClass 
   checkList(message.addresses, { what: `${what} addresses`, itemsMax: ADDRESSES_MAX, limit: 'ADDRESSES_MAX', Failure })
   for (const address of message.addresses) {
     checkText(address, { what: `${what} address`, charsMax: ADDRESS_CHARS_MAX, limit: 'ADDRESS_CHARS_MAX', empty: false, Failure })
-    checkAddress(address, what, Failure)
+    checkAddress(address, { what, Failure })
   }
 }
 
@@ -132,13 +132,13 @@ function checkList (value: unknown, options: { what: string, itemsMax: number, l
   if (value.length > options.itemsMax) throw new options.Failure(`Invalid ${options.what}: ${value.length} items exceeds ${options.limit} (${options.itemsMax})`)
 }
 
-function checkCounter (value: unknown, what: string, Failure: ErrorClass): void {
+function checkCounter (value: unknown, { what, Failure }: { what: string, Failure: ErrorClass }): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new Failure(`Invalid ${what}: expected a non-negative safe integer, got ${String(value)}`)
   }
 }
 
-function checkAddress (address: string, what: string, Failure: ErrorClass): void {
+function checkAddress (address: string, { what, Failure }: { what: string, Failure: ErrorClass }): void {
   let parsed
   try {
     parsed = multiaddr(address)

@@ -201,7 +201,7 @@ describe('health core: discovery dials', () => {
       for (const effect of core.drain()) {
         if (effect.type !== 'dial') continue
         dialTimes.push(t)
-        core.dialFinished('a', false, t)
+        core.dialFinished({ peerId: 'a', ok: false }, t)
       }
     }
     assert.deepEqual(dialTimes, [0, 1000, 3000, 7000, 11_000, 15_000, 19_000])
@@ -217,7 +217,7 @@ describe('health core: discovery dials', () => {
     core.tick(0)
     assert.equal(core.drain().filter(e => e.type === 'dial').length, 1)
     core.connected('a', 10)
-    core.dialFinished('a', true, 10)
+    core.dialFinished({ peerId: 'a', ok: true }, 10)
     core.tick(1000)
     assert.deepEqual(core.drain(), [])
     core.disconnected('a', 1000)
