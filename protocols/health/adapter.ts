@@ -123,6 +123,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     this.intervalMs = options.intervalMs ?? HEALTH_INTERVAL_MS
     if (!(this.intervalMs > 0)) throw new TypeError(`Invalid healthIntervalMs: expected a positive number, got ${String(options.intervalMs)}`)
     const config: Partial<HealthConfig> = {
+      intervalMs: this.intervalMs,
       suspectAfterMs: HEALTH_SUSPECT_AFTER_INTERVALS * this.intervalMs,
       deadAfterMs: HEALTH_DEAD_AFTER_INTERVALS * this.intervalMs,
       disconnectGraceMs: HEALTH_DISCONNECT_GRACE_INTERVALS * this.intervalMs,
@@ -225,6 +226,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     return {
       kind: 'announce',
       peerId: this.#libp2p.peerId.toString(),
+      intervalMs: Math.round(this.#core.announceIntervalMs()),
       incarnation: this.#incarnation,
       seq: this.#seq,
       name: this.#options.name,
@@ -241,8 +243,8 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
 
   #publish (): void {
     const nowMs = now()
-    this.#nextAnnounceMs = nowMs + this.intervalMs * (1 + HEALTH_ANNOUNCE_JITTER * (2 * Math.random() - 1))
     const bytes = this.#nextAnnounceBytes()
+    this.#nextAnnounceMs = nowMs + this.#core.announceIntervalMs() * (1 + HEALTH_ANNOUNCE_JITTER * (2 * Math.random() - 1))
     this.#stats.announcesSent++
     this.#libp2p.services.pubsub.publish(HEALTH_TOPIC, bytes).catch((err: unknown) => {
       this.#log('could not publish announce: %s', describeError(err))

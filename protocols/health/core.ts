@@ -13,6 +13,15 @@ export const HEALTH_SUSPECT_AFTER_MS = 3_000
 export const HEALTH_DEAD_AFTER_MS = 10_000
 /** A peer whose connection closed and that stayed silent this long is `suspect` early (H3). */
 export const HEALTH_DISCONNECT_GRACE_MS = 1_500
+/**
+ * Announcements the whole mesh should publish per base interval. Every node receives every
+ * announcement, so a mesh of N nodes costs each node N messages per interval and a process
+ * running N nodes N² (plus GossipSub forwarding): nodes stretch their interval once the mesh
+ * outgrows this, keeping the topic at about 32 messages per interval (H9).
+ */
+export const HEALTH_ANNOUNCES_PER_INTERVAL_MAX = 32
+/** Most an interval is stretched, and most a receiver scales a peer's thresholds (H9). */
+export const HEALTH_INTERVAL_SCALE_MAX = 16
 /** Dead peers stay listed this long, so operators can see who died, then are dropped (H6). */
 export const HEALTH_FORGET_AFTER_MS = 5 * 60_000
 /** Peers tracked at most: 5x the 200-node meshes we run in one process; bounds memory (H6). */
@@ -34,6 +43,10 @@ export type PeerStatus = 'alive' | 'suspect' | 'dead'
 
 /** Thresholds and limits of one detector; every field has a named default above. */
 export interface HealthConfig {
+  /** The base announce interval the thresholds below are written for. */
+  intervalMs: number
+  announcesPerIntervalMax: number
+  intervalScaleMax: number
   suspectAfterMs: number
   deadAfterMs: number
   disconnectGraceMs: number
@@ -47,6 +60,9 @@ export interface HealthConfig {
 
 /** The default configuration (SPEC health "Thresholds"). */
 export const DEFAULT_HEALTH_CONFIG: Readonly<HealthConfig> = Object.freeze({
+  intervalMs: HEALTH_INTERVAL_MS,
+  announcesPerIntervalMax: HEALTH_ANNOUNCES_PER_INTERVAL_MAX,
+  intervalScaleMax: HEALTH_INTERVAL_SCALE_MAX,
   suspectAfterMs: HEALTH_SUSPECT_AFTER_MS,
   deadAfterMs: HEALTH_DEAD_AFTER_MS,
   disconnectGraceMs: HEALTH_DISCONNECT_GRACE_MS,
@@ -83,6 +99,8 @@ export interface PeerView {
 
 interface PeerEntry {
   peerId: string
+  /** The interval the peer last declared; 0 until it announced (a goodbye carries none). */
+  intervalMs: number
   name: string
   capabilities: string[]
   version: string
@@ -105,6 +123,9 @@ export function checkHealthConfig (config: HealthConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`Invalid health option ${key}: expected a non-negative number, got ${String(value)}`)
   }
+  if (config.intervalMs <= 0) throw new TypeError(`Invalid health option intervalMs: must be positive, got ${config.intervalMs}`)
+  if (config.announcesPerIntervalMax < 1) throw new TypeError('Invalid health option announcesPerIntervalMax: must be at least 1')
+  if (config.intervalScaleMax < 1) throw new TypeError('Invalid health option intervalScaleMax: must be at least 1')
   if (config.suspectAfterMs <= 0) throw new TypeError(`Invalid health option suspectAfterMs: must be positive, got ${config.suspectAfterMs}`)
   if (config.deadAfterMs <= config.suspectAfterMs) throw new TypeError(`Invalid health option deadAfterMs: ${config.deadAfterMs} must exceed suspectAfterMs (${config.suspectAfterMs})`)
   if (config.peersMax < 1) throw new TypeError('Invalid health option peersMax: must be at least 1')
@@ -148,6 +169,7 @@ export class HealthCore {
       return 'accepted'
     }
     entry.left = false
+    entry.intervalMs = message.intervalMs
     entry.name = message.name
     entry.capabilities = [...message.capabilities]
     entry.version = message.version
@@ -215,6 +237,17 @@ export class HealthCore {
     return entry === undefined ? undefined : view(this.#connected, entry)
   }
 
+  /**
+   * H9: the interval this node should announce at now: the base interval, stretched so the
+   * whole mesh (every alive peer plus us) publishes about announcesPerIntervalMax per base interval.
+   */
+  announceIntervalMs (): number {
+    let alive = 1
+    for (const entry of this.#peers.values()) if (entry.status !== 'dead') alive++
+    const scale = Math.min(this.config.intervalScaleMax, Math.max(1, Math.ceil(alive / this.config.announcesPerIntervalMax)))
+    return this.config.intervalMs * scale
+  }
+
   /** Peers with an open connection right now. */
   connectedCount (): number { return this.#connected.size }
 
@@ -226,12 +259,18 @@ export class HealthCore {
 
   #statusAt (entry: PeerEntry, nowMs: number): PeerStatus {
     if (entry.left) return 'dead'
+    const scale = this.thresholdScale(entry.intervalMs)
     const silentMs = nowMs - entry.lastHeardMs
-    if (silentMs >= this.config.deadAfterMs) return 'dead'
-    if (silentMs >= this.config.suspectAfterMs) return 'suspect'
+    if (silentMs >= this.config.deadAfterMs * scale) return 'dead'
+    if (silentMs >= this.config.suspectAfterMs * scale) return 'suspect'
     const lostLink = entry.disconnectedAtMs !== undefined && entry.disconnectedAtMs >= entry.lastHeardMs
-    if (lostLink && nowMs - (entry.disconnectedAtMs ?? nowMs) >= this.config.disconnectGraceMs) return 'suspect'
+    if (lostLink && nowMs - (entry.disconnectedAtMs ?? nowMs) >= this.config.disconnectGraceMs * scale) return 'suspect'
     return 'alive'
+  }
+
+  /** H9: thresholds stretch with a peer's declared interval, from 1x up to intervalScaleMax. */
+  thresholdScale (peerIntervalMs: number): number {
+    return Math.min(this.config.intervalScaleMax, Math.max(1, peerIntervalMs / this.config.intervalMs))
   }
 
   #setStatus (entry: PeerEntry, status: PeerStatus, nowMs: number): void {
@@ -249,6 +288,7 @@ export class HealthCore {
   #newEntry (peerId: string, nowMs: number): PeerEntry {
     return {
       peerId,
+      intervalMs: 0,
       name: '',
       capabilities: [],
       version: '',

@@ -27,10 +27,15 @@ export const ADDRESSES_MAX = 16
 /** One multiaddr as text: DNS names cap at 253 chars, plus transport parts. */
 export const ADDRESS_CHARS_MAX = 256
 
+/** Longest announce interval a sender may declare: 10 minutes; beyond that it is not a heartbeat. */
+export const ANNOUNCE_INTERVAL_MS_MAX = 10 * 60_000
+
 /** "I am here": who I am, what I can do, where to dial me. Sent every interval. */
 export interface Announce {
   kind: 'announce'
   peerId: string
+  /** The sender's current announce interval; receivers scale their thresholds to it (SPEC health H9). */
+  intervalMs: number
   /** Bumped (and stored) on every start, so a restarted node outranks its old sequence numbers. */
   incarnation: number
   /** Per-sender counter within one incarnation; higher means newer. */
@@ -54,7 +59,7 @@ export interface Goodbye {
 /** Every health message. */
 export type HealthMessage = Announce | Goodbye
 
-const ANNOUNCE_KEYS = ['kind', 'peerId', 'incarnation', 'seq', 'name', 'capabilities', 'version', 'addresses']
+const ANNOUNCE_KEYS = ['kind', 'peerId', 'intervalMs', 'incarnation', 'seq', 'name', 'capabilities', 'version', 'addresses']
 const GOODBYE_KEYS = ['kind', 'peerId', 'incarnation', 'seq']
 
 /** Encode a message; throws LimitExceededError if it breaks a limit (our own options were too big). */
@@ -90,6 +95,7 @@ export function decodeHealthMessage (bytes: Uint8Array): HealthMessage {
   return {
     kind: 'announce',
     peerId: message.peerId,
+    intervalMs: message.intervalMs,
     incarnation: message.incarnation,
     seq: message.seq,
     name: message.name,
@@ -108,6 +114,10 @@ export function checkHealthMessage (message: HealthMessage, Failure: ErrorClass 
   checkCounter(message.incarnation, { what: `${what} incarnation`, Failure })
   checkCounter(message.seq, { what: `${what} seq`, Failure })
   if (message.kind === 'goodbye') return
+  checkCounter(message.intervalMs, { what: `${what} intervalMs`, Failure })
+  if (message.intervalMs < 1 || message.intervalMs > ANNOUNCE_INTERVAL_MS_MAX) {
+    throw new Failure(`Invalid ${what} intervalMs: ${message.intervalMs} is outside 1..ANNOUNCE_INTERVAL_MS_MAX (${ANNOUNCE_INTERVAL_MS_MAX})`)
+  }
   checkText(message.name, { what: `${what} name`, charsMax: NAME_CHARS_MAX, limit: 'NAME_CHARS_MAX', empty: true, Failure })
   checkText(message.version, { what: `${what} version`, charsMax: VERSION_CHARS_MAX, limit: 'VERSION_CHARS_MAX', empty: true, Failure })
   checkList(message.capabilities, { what: `${what} capabilities`, itemsMax: CAPABILITIES_MAX, limit: 'CAPABILITIES_MAX', Failure })
@@ -155,5 +165,5 @@ function checkAddress (address: string, { what, Failure }: { what: string, Failu
 export function describeHealthMessage (message: HealthMessage): string {
   const head = `${message.kind} ${message.peerId} inc=${message.incarnation} seq=${message.seq}`
   if (message.kind === 'goodbye') return head
-  return `${head} name=${JSON.stringify(message.name)} version=${message.version} caps=[${message.capabilities.join(',')}] addrs=${message.addresses.length}`
+  return `${head} every=${message.intervalMs}ms name=${JSON.stringify(message.name)} version=${message.version} caps=[${message.capabilities.join(',')}] addrs=${message.addresses.length}`
 }

@@ -9,7 +9,7 @@ import type { Announce, Goodbye } from '../../../protocols/health/messages.ts'
 const config: Partial<HealthConfig> = { suspectAfterMs: 3000, deadAfterMs: 10_000, disconnectGraceMs: 1500, forgetAfterMs: 60_000 }
 
 function announce (peerId: string, seq: number, fields: Partial<Announce> = {}): Announce {
-  return { kind: 'announce', peerId, incarnation: 1, seq, name: `n-${peerId}`, capabilities: ['x'], version: '0.1.0', addresses: [`/memory/${peerId}`], ...fields }
+  return { kind: 'announce', peerId, intervalMs: 1000, incarnation: 1, seq, name: `n-${peerId}`, capabilities: ['x'], version: '0.1.0', addresses: [`/memory/${peerId}`], ...fields }
 }
 function goodbye (peerId: string, seq: number): Goodbye {
   return { kind: 'goodbye', peerId, incarnation: 1, seq }
@@ -155,6 +155,32 @@ describe('health core: failure detector', () => {
     const core = new HealthCore('self', config)
     core.tick(100)
     assert.throws(() => core.tick(99), /time never goes backwards/)
+  })
+})
+
+describe('health core: interval scaling (H9)', () => {
+  it('stretches its own interval once the mesh outgrows announcesPerIntervalMax', () => {
+    const core = new HealthCore('self', { ...config, announcesPerIntervalMax: 4, intervalScaleMax: 3 })
+    const table: Array<[number, number]> = [[3, 1000], [4, 2000], [7, 2000], [8, 3000], [20, 3000]]
+    let added = 0
+    for (const [peers, expectedMs] of table) {
+      while (added < peers) core.step(announce(`p${added++}`, 1, { addresses: [] }), 0)
+      assert.equal(core.announceIntervalMs(), expectedMs, `${peers} peers + self`)
+    }
+    core.tick(10_000)
+    assert.equal(core.announceIntervalMs(), 1000, 'dead peers do not count')
+  })
+
+  it('scales a peer\'s thresholds to the interval it declares, up to intervalScaleMax', () => {
+    const core = new HealthCore('self', { ...config, intervalScaleMax: 4 })
+    core.step(announce('slow', 1, { intervalMs: 3000, addresses: [] }), 0)
+    core.step(announce('liar', 1, { intervalMs: 600_000, addresses: [] }), 0)
+    const statuses = (t: number): string[] => { core.tick(t); return [core.peer('slow')!.status, core.peer('liar')!.status] }
+    assert.deepEqual(statuses(8999), ['alive', 'alive'])
+    assert.deepEqual(statuses(9000), ['suspect', 'alive'])
+    assert.deepEqual(statuses(12_000), ['suspect', 'suspect'])
+    assert.deepEqual(statuses(30_000), ['dead', 'suspect'])
+    assert.deepEqual(statuses(40_000), ['dead', 'dead'], 'a declared interval cannot stretch thresholds past 4x')
   })
 })
 

@@ -151,9 +151,9 @@ describe('health: hostile announcements', function () {
     // 1. Bytes that are not CBOR; 2. CBOR that is not an announce; 3. an oversized field.
     await pubsub.publish(HEALTH_TOPIC, new Uint8Array([0xff, 0x00, 0x13, 0x37]))
     await pubsub.publish(HEALTH_TOPIC, encodeCbor({ kind: 'announce', peerId: mallory.peerId }))
-    await pubsub.publish(HEALTH_TOPIC, encodeCbor({ kind: 'announce', peerId: mallory.peerId, incarnation: 9, seq: 9, name: 'x', capabilities: Array.from({ length: 1000 }, () => 'c'), version: '1', addresses: [] }))
+    await pubsub.publish(HEALTH_TOPIC, encodeCbor({ kind: 'announce', peerId: mallory.peerId, intervalMs: 250, incarnation: 9, seq: 9, name: 'x', capabilities: Array.from({ length: 1000 }, () => 'c'), version: '1', addresses: [] }))
     // 4. A well-formed announce, signed by mallory, claiming to be c and renaming it.
-    const forged = encodeHealthMessage({ kind: 'announce', peerId: c.peerId, incarnation: 999, seq: 999, name: 'evil-c', capabilities: [], version: '6.6.6', addresses: ['/ip4/127.0.0.1/tcp/1'] })
+    const forged = encodeHealthMessage({ kind: 'announce', peerId: c.peerId, intervalMs: 250, incarnation: 999, seq: 999, name: 'evil-c', capabilities: [], version: '6.6.6', addresses: ['/ip4/127.0.0.1/tcp/1'] })
     await pubsub.publish(HEALTH_TOPIC, forged)
     // 5. The same forgery straight down a health stream.
     const stream = await mallory.libp2p.dialProtocol(a.libp2p.peerId, HEALTH_PROTOCOL)

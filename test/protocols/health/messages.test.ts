@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
   encodeHealthMessage, decodeHealthMessage, describeHealthMessage,
-  ANNOUNCE_BYTES_MAX, CAPABILITIES_MAX, CAPABILITY_CHARS_MAX, ADDRESSES_MAX, NAME_CHARS_MAX
+  ANNOUNCE_BYTES_MAX, ANNOUNCE_INTERVAL_MS_MAX, CAPABILITIES_MAX, CAPABILITY_CHARS_MAX, ADDRESSES_MAX, NAME_CHARS_MAX
 } from '../../../protocols/health/messages.ts'
 import type { Announce, Goodbye, HealthMessage } from '../../../protocols/health/messages.ts'
 import { encodeCbor } from '../../../protocols/kit/cbor.ts'
@@ -20,6 +20,7 @@ const address = fc.oneof(
 const announceArb: fc.Arbitrary<Announce> = fc.record({
   kind: fc.constant('announce' as const),
   peerId: fc.string({ minLength: 1, maxLength: 60 }),
+  intervalMs: fc.integer({ min: 1, max: ANNOUNCE_INTERVAL_MS_MAX }),
   incarnation: counter,
   seq: counter,
   name: fc.string({ maxLength: NAME_CHARS_MAX }),
@@ -32,7 +33,7 @@ const messageArb: fc.Arbitrary<HealthMessage> = fc.oneof(announceArb, goodbyeArb
 
 function isTyped (err: unknown): boolean { return err instanceof DecodeError || err instanceof LimitExceededError }
 
-const sample: Announce = { kind: 'announce', peerId: '12D3KooWexample', incarnation: 3, seq: 17, name: 'planner', capabilities: ['plan', 'code'], version: '0.1.0', addresses: ['/ip4/127.0.0.1/tcp/4001'] }
+const sample: Announce = { kind: 'announce', peerId: '12D3KooWexample', intervalMs: 1000, incarnation: 3, seq: 17, name: 'planner', capabilities: ['plan', 'code'], version: '0.1.0', addresses: ['/ip4/127.0.0.1/tcp/4001'] }
 
 describe('health messages: codec', () => {
   it('round-trips every valid message byte for byte', () => {
@@ -92,11 +93,13 @@ describe('health messages: codec', () => {
     ['an address that is not a multiaddr', { ...sample, addresses: ['not an address'] }, /Invalid health announce address "not an address"/],
     ['an address naming another peer', { ...sample, addresses: ['/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGzBh6T2dx5wnW4Be6aAnFYgJcKUfyZ7WZSH4Ae4hP3pV'] }, /must not name a peer/],
     ['a negative seq', { ...sample, seq: -1 }, /seq: expected a non-negative safe integer/],
+    ['a zero interval', { ...sample, intervalMs: 0 }, /intervalMs: 0 is outside 1..ANNOUNCE_INTERVAL_MS_MAX/],
+    ['an interval over the maximum', { ...sample, intervalMs: ANNOUNCE_INTERVAL_MS_MAX + 1 }, /ANNOUNCE_INTERVAL_MS_MAX/],
     ['a fractional incarnation', { ...sample, incarnation: 1.5 }, /incarnation: expected a non-negative safe integer/],
     ['an empty peer id', { ...sample, peerId: '' }, /peerId: must not be empty/],
     ['capabilities not a list', { ...sample, capabilities: 'plan' }, /capabilities: expected a list/],
     ['an unknown kind', { ...sample, kind: 'hello' }, /unknown kind "hello"/],
-    ['a missing field', { kind: 'announce', peerId: 'p', incarnation: 1, seq: 1 }, /missing field "name"/],
+    ['a missing field', { kind: 'announce', peerId: 'p', incarnation: 1, seq: 1 }, /missing field "intervalMs"/],
     ['an unexpected field', { ...sample, admin: true }, /unexpected field "admin"/]
   ]
   for (const [what, value, pattern] of bad) {
@@ -110,7 +113,7 @@ describe('health messages: codec', () => {
   })
 
   it('describes a message in one stable line', () => {
-    assert.equal(describeHealthMessage(sample), 'announce 12D3KooWexample inc=3 seq=17 name="planner" version=0.1.0 caps=[plan,code] addrs=1')
+    assert.equal(describeHealthMessage(sample), 'announce 12D3KooWexample inc=3 seq=17 every=1000ms name="planner" version=0.1.0 caps=[plan,code] addrs=1')
     assert.equal(describeHealthMessage({ kind: 'goodbye', peerId: 'p', incarnation: 1, seq: 2 }), 'goodbye p inc=1 seq=2')
   })
 })
