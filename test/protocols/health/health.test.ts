@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { lpStream } from '@libp2p/utils'
-import { createAgentNode } from '../../../src/index.ts'
+import { createAgentNode, LimitExceededError } from '../../../src/index.ts'
 import type { AgentNode, AgentNodeOptions, PeerStatus } from '../../../src/index.ts'
 import { HEALTH_TOPIC, HEALTH_PROTOCOL, ANNOUNCE_BYTES_MAX, encodeHealthMessage } from '../../../protocols/health/messages.ts'
 import { encodeCbor } from '../../../protocols/kit/cbor.ts'
@@ -88,6 +88,27 @@ describe('health: discovery and membership on real nodes', function () {
     await waitFor(() => left.includes(b.peerId), 'peer:leave for b')
     assert.equal(statusOf(a, b.peerId), 'dead')
     assert.ok(clock() - stoppedAt < a.health.config.deadAfterMs, 'goodbye beats the dead-after threshold')
+  })
+})
+
+describe('health: node options', () => {
+  it('refuses thresholds that cannot work, naming the option', async () => {
+    await assert.rejects(createAgentNode({ transport: 'memory', healthIntervalMs: 1000, healthSuspectAfterMs: 800 }), /healthSuspectAfterMs: 800 must exceed healthIntervalMs \(1000\)/)
+    await assert.rejects(createAgentNode({ transport: 'memory', healthSuspectAfterMs: 5000, healthDeadAfterMs: 4000 }), /deadAfterMs: 4000 must exceed suspectAfterMs \(5000\)/)
+  })
+
+  it('refuses capabilities too many to announce, naming the limit', async () => {
+    await assert.rejects(createAgentNode({ transport: 'memory', capabilities: Array.from({ length: 40 }, (_, i) => `skill-${i}`) }), (err: unknown) => err instanceof LimitExceededError && /CAPABILITIES_MAX/.test(err.message))
+  })
+
+  it('derives thresholds from healthIntervalMs unless given', async () => {
+    const node = await createAgentNode({ transport: 'memory', healthIntervalMs: 200 })
+    try {
+      const { intervalMs, suspectAfterMs, deadAfterMs, disconnectGraceMs } = node.health.config
+      assert.deepEqual([intervalMs, suspectAfterMs, deadAfterMs, disconnectGraceMs], [200, 600, 2000, 300])
+    } finally {
+      await node.stop()
+    }
   })
 })
 
