@@ -109,6 +109,8 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
   readonly #core: HealthCore
   readonly #log: Logger
   readonly #stats: HealthStats = { announcesSent: 0, directAnnouncesSent: 0, accepted: 0, stale: 0, rejected: 0, rejectedMalformed: 0, rejectedForged: 0, tableFull: 0, dials: 0, dialFailures: 0 }
+  /** Messages the topic validator accepted, until GossipSub dispatches them (weak: never grows). */
+  readonly #validated = new WeakMap<Message, HealthMessage>()
   #incarnation = 0
   #seq = 0
   #timer: NodeJS.Timeout | undefined
@@ -215,7 +217,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     const peers = new Map(this.#libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
     await Promise.all([
       this.#libp2p.services.pubsub.publish(HEALTH_TOPIC, goodbye).catch((err: unknown) => { this.#log('could not publish goodbye: %s', describeError(err)) }),
-      ...[...peers.values()].map(async peerId => { await this.#sendFrame(peerId, goodbye, signal) })
+      ...[...peers.values()].map(async peerId => { await this.#sendFrame(peerId, { frame: goodbye, signal }) })
     ])
   }
 
@@ -261,17 +263,17 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
 
   /** GossipSub validator: only well-formed messages signed by the peer they describe pass (H7). */
   readonly #validate = (_from: PeerId, message: Message): TopicValidatorResult => {
-    const verdict = this.#check(message)
-    return verdict === undefined ? TopicValidatorResult.Reject : TopicValidatorResult.Accept
-  }
-
-  /** Decode and authenticate a pubsub message; count, log and return undefined if it is refused. */
-  #check (message: Message): HealthMessage | undefined {
     const sender = message.type === 'signed' ? message.from.toString() : undefined
-    return this.#admit(message.data, sender, 'gossip')
+    const admitted = this.#admit(message.data, { sender, via: 'gossip' })
+    if (admitted === undefined) return TopicValidatorResult.Reject
+    // GossipSub dispatches this same message object as the 'message' event: decode once.
+    this.#validated.set(message, admitted)
+    return TopicValidatorResult.Accept
   }
 
-  #admit (bytes: Uint8Array, sender: string | undefined, via: string): HealthMessage | undefined {
+  /** Decode and authenticate one message; count, log and return undefined if it is refused (H7). */
+  #admit (bytes: Uint8Array, from: { sender: string | undefined, via: string }): HealthMessage | undefined {
+    const { sender, via } = from
     let decoded: HealthMessage
     try {
       decoded = decodeHealthMessage(bytes)
@@ -292,16 +294,13 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
 
   readonly #onMessage = (event: CustomEvent<Message>): void => {
     if (!this.#running || event.detail.topic !== HEALTH_TOPIC) return
-    // The validator already counted refusals; this decode repeats its (cheap, bounded) work.
-    const sender = event.detail.type === 'signed' ? event.detail.from.toString() : undefined
-    let decoded: HealthMessage
-    try {
-      decoded = decodeHealthMessage(event.detail.data)
-    } catch (err) {
-      this.#log('dropping health message that passed validation: %s', describeError(err))
+    const decoded = this.#validated.get(event.detail)
+    // Every message on the topic passed #validate first; a miss means GossipSub changed how it dispatches.
+    if (decoded === undefined) {
+      this.#log('dropping health message that skipped validation')
       return
     }
-    if (decoded.peerId !== sender) return
+    this.#validated.delete(event.detail)
     this.#step(decoded)
   }
 
@@ -329,11 +328,12 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
 
   /** GossipSub meshes take a heartbeat to form; a fresh connection hears from us at once. */
   async #sendDirect (peerId: PeerId): Promise<void> {
-    if (await this.#sendFrame(peerId, this.#nextAnnounceBytes(), AbortSignal.timeout(HEALTH_STREAM_TIMEOUT_MS))) this.#stats.directAnnouncesSent++
+    if (await this.#sendFrame(peerId, { frame: this.#nextAnnounceBytes(), signal: AbortSignal.timeout(HEALTH_STREAM_TIMEOUT_MS) })) this.#stats.directAnnouncesSent++
   }
 
   /** Write one frame on a fresh health stream; false (logged) if the peer does not take it. */
-  async #sendFrame (peerId: PeerId, frame: Uint8Array, signal: AbortSignal): Promise<boolean> {
+  async #sendFrame (peerId: PeerId, options: { frame: Uint8Array, signal: AbortSignal }): Promise<boolean> {
+    const { frame, signal } = options
     let stream: Stream
     try {
       stream = await this.#libp2p.dialProtocol(peerId, HEALTH_PROTOCOL, { signal })
@@ -369,7 +369,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
       return
     }
     // Step before closing: a goodbye's sender may already be tearing the connection down.
-    const message = this.#admit(bytes, from, 'direct stream')
+    const message = this.#admit(bytes, { sender: from, via: 'direct stream' })
     if (message !== undefined && this.#running) this.#step(message)
     await stream.close({ signal })
   }

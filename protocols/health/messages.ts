@@ -80,7 +80,7 @@ export function decodeHealthMessage (bytes: Uint8Array): HealthMessage {
   }
   const record = value as Record<string, unknown>
   const kind = record.kind
-  if (kind !== 'announce' && kind !== 'goodbye') throw new DecodeError(`Cannot decode health message: unknown kind ${JSON.stringify(kind)}`)
+  if (kind !== 'announce' && kind !== 'goodbye') throw new DecodeError(`Cannot decode health message: unknown kind ${describeValue(kind)}`)
   const allowed = kind === 'announce' ? ANNOUNCE_KEYS : GOODBYE_KEYS
   for (const key of Object.keys(record)) {
     if (!allowed.includes(key)) throw new DecodeError(`Cannot decode health ${kind}: unexpected field "${key}"`)
@@ -106,6 +106,11 @@ export function decodeHealthMessage (bytes: Uint8Array): HealthMessage {
 }
 
 type ErrorClass = new (message: string) => Error
+
+/** A peer-supplied value in an error message; never throws (CBOR can yield BigInt, which JSON cannot print). */
+function describeValue (value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : typeof value === 'bigint' ? `${value}n` : String(value)
+}
 
 /** Throw `Failure` unless every field of `message` has the right type and is within its limit. */
 export function checkHealthMessage (message: HealthMessage, Failure: ErrorClass = DecodeError): void {
@@ -144,7 +149,7 @@ function checkList (value: unknown, options: { what: string, itemsMax: number, l
 
 function checkCounter (value: unknown, { what, Failure }: { what: string, Failure: ErrorClass }): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new Failure(`Invalid ${what}: expected a non-negative safe integer, got ${String(value)}`)
+    throw new Failure(`Invalid ${what}: expected a non-negative safe integer, got ${describeValue(value)}`)
   }
 }
 

@@ -66,7 +66,7 @@ describe('health messages: codec', () => {
         return
       }
       assert.deepEqual(decodeHealthMessage(encodeHealthMessage(decoded)), decoded)
-    }), { numRuns: 1000 })
+    }), { numRuns: 5000 })
   })
 
   it('random bytes never crash the decoder', () => {
@@ -98,6 +98,8 @@ describe('health messages: codec', () => {
     ['a fractional incarnation', { ...sample, incarnation: 1.5 }, /incarnation: expected a non-negative safe integer/],
     ['an empty peer id', { ...sample, peerId: '' }, /peerId: must not be empty/],
     ['capabilities not a list', { ...sample, capabilities: 'plan' }, /capabilities: expected a list/],
+    ['a kind that decodes as a BigInt (found by the tamper property)', { ...sample, kind: 2n ** 63n }, /unknown kind 9223372036854775808n/],
+    ['a seq beyond safe integers', { ...sample, seq: 2n ** 60n }, /seq: expected a non-negative safe integer, got 1152921504606846976n/],
     ['an unknown kind', { ...sample, kind: 'hello' }, /unknown kind "hello"/],
     ['a missing field', { kind: 'announce', peerId: 'p', incarnation: 1, seq: 1 }, /missing field "intervalMs"/],
     ['an unexpected field', { ...sample, admin: true }, /unexpected field "admin"/]
