@@ -193,9 +193,7 @@ describe('health: hostile announcements', function () {
     const seenC = a.peers().find(p => p.peerId === c.peerId)!
     assert.equal(seenC.name, 'c', 'the forged name did not stick')
     assert.notEqual(seenC.version, '6.6.6')
-    // c never relayed the rejected messages onwards either (the validator rejects before forwarding).
-    assert.equal(c.peers().find(p => p.peerId === c.peerId), undefined)
-    assert.equal(c.peers().find(p => p.peerId === a.peerId)?.name, 'a')
+    assert.deepEqual(a.peers().map(p => p.name).sort(), ['c', 'mallory'], 'no entry was added or renamed by hostile input')
 
     // Still running: fresh announcements keep flowing and the node answers requests.
     const accepted = a.health.stats().accepted
