@@ -29,8 +29,11 @@ export const HEALTH_TICKS_PER_INTERVAL = 4
 export const HEALTH_ANNOUNCE_JITTER = 0.1
 /** Deadline of a direct announce stream (open, write, close) and of reading one. */
 export const HEALTH_STREAM_TIMEOUT_MS = 5_000
-/** Inbound health streams per connection: one announce per connect, plus a spare. */
-export const HEALTH_INBOUND_STREAMS_MAX = 2
+/**
+ * Open health streams per connection and direction: one announce per connect and one goodbye,
+ * doubled because two peers dialling each other at once hold two connections for a moment.
+ */
+export const HEALTH_INBOUND_STREAMS_MAX = 4
 /** Deadline of one discovery dial. */
 export const DISCOVERY_DIAL_TIMEOUT_MS = 5_000
 /** How long `stop()` waits for the goodbye to be handed to the mesh. */
@@ -344,6 +347,10 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     try {
       await lpStream(stream, { maxDataLength: ANNOUNCE_BYTES_MAX }).write(frame, { signal })
       await stream.close({ signal })
+      // The receiver closes its side once it has stepped the frame. Waiting for that keeps a
+      // stopping node from closing the connection while the frame is still in the pipeline
+      // (seen in tests: a goodbye lost that way).
+      await remoteClosed(stream, signal)
       return true
     } catch (err) {
       this.#log('health frame to %s failed: %s', peerId.toString(), describeError(err))
@@ -419,6 +426,28 @@ export async function nextIncarnation (store: HealthStore, syncPut: object): Pro
   new DataView(bytes.buffer).setFloat64(0, next)
   await store.put(INCARNATION_KEY, bytes, syncPut)
   return next
+}
+
+/** Resolve once the remote has closed its writing side of `stream`, or reject when `signal` aborts. */
+async function remoteClosed (stream: Stream, signal: AbortSignal): Promise<void> {
+  if (stream.remoteWriteStatus === 'closed' || stream.status !== 'open') return
+  signal.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      stream.removeEventListener('remoteCloseWrite', done)
+      stream.removeEventListener('close', done)
+      signal.removeEventListener('abort', aborted)
+      resolve()
+    }
+    const aborted = (): void => {
+      stream.removeEventListener('remoteCloseWrite', done)
+      stream.removeEventListener('close', done)
+      reject(signal.reason as Error)
+    }
+    stream.addEventListener('remoteCloseWrite', done)
+    stream.addEventListener('close', done)
+    signal.addEventListener('abort', aborted, { once: true })
+  })
 }
 
 /** Monotonic milliseconds on the Unix epoch scale: never jumps with wall-clock changes. */

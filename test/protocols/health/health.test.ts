@@ -77,8 +77,9 @@ describe('health: discovery and membership on real nodes', function () {
   })
 
   it('a clean stop says goodbye: peers mark it dead and fire peer:leave at once', async () => {
-    const a = await createAgentNode({ listen: loopback, name: 'a', healthIntervalMs: 250 })
-    const b = await createAgentNode({ listen: loopback, name: 'b', peers: [a.addresses()[0]!], healthIntervalMs: 250 })
+    // Default 1 s interval: without the goodbye, peer:leave would take deadAfterMs (10 s).
+    const a = await createAgentNode({ listen: loopback, name: 'a' })
+    const b = await createAgentNode({ listen: loopback, name: 'b', peers: [a.addresses()[0]!] })
     nodes = [a, b]
     await waitFor(() => statusOf(a, b.peerId) === 'alive', 'a to see b alive')
     const left: string[] = []
