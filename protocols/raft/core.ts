@@ -469,6 +469,7 @@ export class RaftCore {
       if (pr.maybeDecrease(m.index, hint)) this.#sendAppend(m.from)
       return
     }
+    const wasPaused = pr.isPaused()
     if (!pr.maybeUpdate(Math.min(m.index, this.log.lastIndex()))) {
       if (pr.state === 'probe') this.#sendAppend(m.from)
       return
@@ -476,6 +477,7 @@ export class RaftCore {
     if (pr.state === 'probe') pr.becomeReplicate()
     else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) { pr.becomeProbe(); pr.becomeReplicate() }
     if (this.#maybeCommit()) this.#broadcastAppend()
+    else if (wasPaused && pr.next > this.log.lastIndex()) this.#sendAppend(m.from) // an empty append carries the commit index
     else this.#sendAppendsWhileOpen(m.from)
     if (m.from === this.#leadTransferee && pr.match === this.log.lastIndex()) {
       this.#send(message({ type: 'timeoutNow', from: this.id, to: m.from, term: this.term }))
@@ -650,7 +652,10 @@ export class RaftCore {
         if (cc.node === this.#leadTransferee) this.#leadTransferee = ''
       }
     }
-    if (this.role === 'leader' && !this.voters.includes(this.id)) this.#becomeFollower(this.term, '')
+    if (this.role === 'leader' && !this.voters.includes(this.id)) {
+      this.#broadcastHeartbeat(0) // let the remaining voters learn the commit of our removal
+      this.#becomeFollower(this.term, '')
+    }
     else if (this.role === 'leader') { this.#releaseReads(); if (this.#maybeCommit()) this.#broadcastAppend() }
   }
 
