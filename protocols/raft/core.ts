@@ -2,7 +2,7 @@
 // an ordered Ready out via drain(), acknowledged by advance(). No I/O, no clocks, seeded randomness.
 
 import { assert } from '../kit/assert.ts'
-import { LimitExceededError } from '../kit/errors.ts'
+import { DecodeError, LimitExceededError } from '../kit/errors.ts'
 import type { Rng } from '../kit/rng.ts'
 import { RaftLog } from './log.ts'
 import { APPEND_BYTES_MAX, decodeConfChange, encodeConfChange, ENTRIES_MAX, ENTRY_BYTES_MAX, message, VOTERS_MAX } from './messages.ts'
@@ -581,7 +581,13 @@ export class RaftCore {
     // SPEC raft R9 (the 2015 fix): one change at a time, and only after an entry of this term committed
     if (this.#pendingConfIndex > this.log.committed) return 'a membership change is still uncommitted'
     if (this.log.term(this.log.committed) !== this.term) return 'leader has not committed an entry of its term yet'
-    const cc = decodeConfChange(data)
+    let cc: ConfChange
+    try {
+      cc = decodeConfChange(data)
+    } catch (err) {
+      if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
+      return err.message // a malformed change never enters the log, so appliers can trust conf entries
+    }
     if (cc.op === 'add' && this.voters.includes(cc.node)) return `${cc.node} is already a voter`
     if (cc.op === 'add' && this.voters.length >= VOTERS_MAX) return 'VOTERS_MAX reached'
     if (cc.op === 'remove' && !this.voters.includes(cc.node)) return `${cc.node} is not a voter`

@@ -161,8 +161,15 @@ export function decodeConfChange (bytes: Uint8Array): ConfChange {
 export function describeEntry (e: Entry): string {
   const req = e.client === '' ? '' : ` req=${e.client}/${e.seq}`
   if (e.kind === 'conf') {
-    const cc = decodeConfChange(e.data)
-    return `${e.term}/${e.index} conf ${cc.op} ${cc.node}`
+    let change: string
+    try {
+      const cc = decodeConfChange(e.data)
+      change = `${cc.op} ${cc.node}`
+    } catch (err) {
+      if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
+      change = `malformed (${err.message})`
+    }
+    return `${e.term}/${e.index} conf ${change}${req}`
   }
   return `${e.term}/${e.index} ${e.kind} ${e.data.byteLength}B${req}`
 }

@@ -307,3 +307,16 @@ describe('raft core: read index', () => {
 function entry (term: number, index: number, kind: Entry['kind']): Entry {
   return { term, index, kind, data: new Uint8Array(0), client: '', seq: 0 }
 }
+
+describe('raft core: hostile input', () => {
+  it('a malformed membership change is refused, not appended', () => {
+    const net = new TestNet(ids3)
+    net.elect('n1')
+    const n1 = net.core('n1')
+    const last = n1.log.lastIndex()
+    n1.step(message({ type: 'prop', from: 'n2', to: 'n1', term: 0, entries: [{ term: 0, index: 0, kind: 'conf', data: new Uint8Array([1, 2, 3]), client: 'x', seq: 1 }] }))
+    net.settle()
+    assert.equal(n1.log.lastIndex(), last)
+    assert.ok(net.events.get('n1')!.some((e) => e.type === 'dropped' && e.what === 'conf'))
+  })
+})
