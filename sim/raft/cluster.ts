@@ -183,6 +183,9 @@ export class SimCluster {
 
   #schedule (at: number, ev: SimEvent): void { this.queue.push(at, ev) }
 
+  /** Add a line to the trace (faults and admin actions, from the run script). */
+  note (line: string): void { this.#log(line) }
+
   #log (line: string): void { if (this.options.trace === true) this.trace.push(`${String(this.now).padStart(6)}ms ${line}`) }
 
   #handle (ev: SimEvent): void {

@@ -78,6 +78,7 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   let leaderAtMs: number | null = null
   let progressAtMs: number | null = null
   c.at(faultPhaseMs, () => {
+    c.note('heal: all faults stop, every node restarts')
     c.blocked.clear()
     c.faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
     for (const id of ids) c.start(id)
@@ -138,14 +139,15 @@ function injectFault (c: SimCluster, ids: string[], faultPhaseMs: number): void 
       c.blocked.clear()
       const side = new Set(ids.filter(() => r.chance(0.5)))
       for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) c.blocked.add(`${a}>${b}`)
+      c.note(`fault: partition {${[...side].join(',')}} | rest`)
       return
     }
     case 1: { // one-way link failure
       const a = any(); const b = any()
-      if (a !== b) c.blocked.add(`${a}>${b}`)
+      if (a !== b) { c.blocked.add(`${a}>${b}`); c.note(`fault: link ${a}>${b} down`) }
       return
     }
-    case 2: c.blocked.clear(); return
+    case 2: c.blocked.clear(); c.note('fault: partitions healed'); return
     case 3: case 4: { // crash, restart later (maybe after the heal, which restarts everyone)
       const id = any()
       c.crash(id)
@@ -157,9 +159,10 @@ function injectFault (c: SimCluster, ids: string[], faultPhaseMs: number): void 
       const l = c.leader()
       if (l === undefined) return
       for (const b of ids) if (b !== l.id) { c.blocked.add(`${l.id}>${b}`); c.blocked.add(`${b}>${l.id}`) }
+      c.note(`fault: leader ${l.id} isolated`)
       return
     }
-    default: c.faults = { ...c.faults, dropRate: r.float() * 0.3 }
+    default: c.faults = { ...c.faults, dropRate: r.float() * 0.3 }; c.note(`fault: drop rate ${c.faults.dropRate.toFixed(2)}`)
   }
 }
 
@@ -170,13 +173,18 @@ function adminAction (c: SimCluster, ids: string[]): void {
   const r = c.rng
   if (r.chance(0.4)) {
     const others = core.voters.filter((v) => v !== l.id)
-    if (others.length > 0) c.withCore(l.id, (x) => x.transferLeadership(others[r.int(0, others.length - 1)]!))
+    const to = others[r.int(0, others.length - 1)]
+    if (to !== undefined) { c.note(`admin: transfer leadership ${l.id} -> ${to}`); c.withCore(l.id, (x) => x.transferLeadership(to)) }
     return
   }
   const outside = ids.filter((id) => !core.voters.includes(id))
   if (outside.length > 0 && (core.voters.length <= 3 || r.chance(0.5))) {
-    c.withCore(l.id, (x) => x.proposeConfChange({ op: 'add', node: outside[r.int(0, outside.length - 1)]! }))
+    const node = outside[r.int(0, outside.length - 1)]!
+    c.note(`admin: propose add ${node}`)
+    c.withCore(l.id, (x) => x.proposeConfChange({ op: 'add', node }))
   } else if (core.voters.length > 3) {
-    c.withCore(l.id, (x) => x.proposeConfChange({ op: 'remove', node: core.voters[r.int(0, core.voters.length - 1)]! }))
+    const node = core.voters[r.int(0, core.voters.length - 1)]!
+    c.note(`admin: propose remove ${node}`)
+    c.withCore(l.id, (x) => x.proposeConfChange({ op: 'remove', node }))
   }
 }

@@ -1,0 +1,21 @@
+// The simulator's checkers can fail: deliberately broken behaviour is caught.
+import assert from 'node:assert/strict'
+import { runRaftSeed } from '../../sim/raft/run-seed.ts'
+
+describe('sim raft checkers catch injected bugs', function () {
+  this.timeout(120_000)
+  it('a node that votes twice in a term breaks election safety (I1) and is caught', () => {
+    const caught: string[] = []
+    for (let seed = 1; seed <= 300 && caught.length === 0; seed++) {
+      const r = runRaftSeed(seed, { unsafeVoteTwice: true, nodes: 3 })
+      caught.push(...r.failures.filter((f) => f.startsWith('I1 ') || f.startsWith('I2 ') || f.startsWith('I3 ') || f.startsWith('I4 ')))
+    }
+    assert.ok(caught.length > 0, 'some seed exposes the double vote')
+  })
+
+  it('a state machine that sees a mutated entry breaks state-machine safety (I4) and is caught', () => {
+    const r = runRaftSeed(1, { corruptApply: true, nodes: 3 })
+    assert.equal(r.ok, false)
+    assert.ok(r.failures.some((f) => f.startsWith('I4 state-machine safety')), r.failures.join('; '))
+  })
+})
