@@ -41,6 +41,8 @@ export interface ClusterOptions {
   useCodec?: boolean
   /** Fault injection for checker self-tests: a node that grants every vote. */
   unsafeVoteTwice?: string
+  /** Fault injection for checker self-tests: a driver that does not persist its vote. */
+  unsafeForgetVote?: boolean
   /** Fault injection for checker self-tests: no check-quorum, and reads served without a heartbeat quorum. */
   unsafeReads?: boolean
   /** Fault injection for checker self-tests: a node whose state machine sees a mutated entry at this index. */
@@ -253,7 +255,7 @@ export class SimCluster {
 
   #persist (n: SimNode, ready: Ready): void {
     const s = n.storage
-    if (ready.hardState !== null) s.hardState = { ...ready.hardState }
+    if (ready.hardState !== null) s.hardState = { ...ready.hardState, vote: this.options.unsafeForgetVote === true ? '' : ready.hardState.vote }
     if (ready.snapshot !== null) {
       s.snapshot = ready.snapshot
       s.entries = s.entries.filter((e) => e.index > ready.snapshot!.index)
