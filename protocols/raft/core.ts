@@ -113,6 +113,14 @@ export class RaftCore {
     this.#hup(false)
   }
 
+  /**
+   * The adapter saw the leader's connection close (its process died): drop the leader, which
+   * ends the leader lease so this follower grants pre-votes at once (etcd ForgetLeader; SPEC R6).
+   */
+  forgetLeader (): void {
+    if (this.role === 'follower' && this.leader !== '') this.#setLeader('')
+  }
+
   /** Propose a command; followers forward it to the leader (SPEC raft R10). */
   propose (data: Uint8Array, request: { client: string, seq: number } = { client: '', seq: 0 }): void {
     this.#proposeEntry('normal', data, request)
