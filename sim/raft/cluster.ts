@@ -77,6 +77,7 @@ export class SimNode {
   readonly dropListeners = new Map<string, () => void>()
 
   constructor (id: string, tickMs: number) { this.id = id; this.tickMs = tickMs }
+  /** True while the process runs. */
   get up (): boolean { return this.core !== null }
 }
 
@@ -113,6 +114,7 @@ export class SimCluster {
     for (const id of options.nodeIds) this.start(id)
   }
 
+  /** The node with this id. */
   node (id: string): SimNode { return this.nodes.get(id)! }
 
   /** Start (or restart) a node from its durable storage. */
