@@ -14,6 +14,9 @@ import type { MeshLibp2p, TransportKind } from './libp2p.ts'
 import { Bootstrapper, parseAddresses } from './bootstrap.ts'
 import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
+import { createStateService } from '../protocols/state/adapter.ts'
+import type { StateService } from '../protocols/state/adapter.ts'
+import { createStateRules } from '../protocols/state/rules.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
@@ -63,6 +66,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly peerId: string
   readonly name: string
   readonly direct: DirectService
+  /** Signed DHT records and the agent directory (protocols/state). */
+  readonly state: StateService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -70,12 +75,13 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, state: StateService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
+    this.state = parts.state
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -100,6 +106,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
     await this.direct.stop()
+    await this.state.stop()
     await this.libp2p.stop()
     await this.#storage.close()
   }
@@ -115,24 +122,27 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const privateKey = await loadOrCreateIdentity(storage)
     const peerId: PeerId = peerIdFromPrivateKey(privateKey)
     const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
+    const stateRules = createStateRules({ datastore: storage.datastore, nowMs: () => Date.now() })
     const libp2p = await createMeshLibp2p({
       privateKey,
       datastore: storage.datastore,
       transport,
       listen: options.listen ?? defaultListen(transport, peerId.toString()),
-      dhtValidators: {},
-      dhtSelectors: {},
+      dhtValidators: { ...stateRules.validators },
+      dhtSelectors: { ...stateRules.selectors },
       connectionGater: options.connectionGater,
       memoryLatencyMs: options.memoryLatencyMs
     })
     const log = logger(`agentmesh:${name}`)
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, log: log.newScope('state') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
+    await state.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, state, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

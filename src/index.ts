@@ -9,3 +9,6 @@ export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
   NotRunningError, PeerUnreachableError
 } from '../protocols/kit/errors.ts'
+export type { StateService, StateEntry, PutReceipt, PutOptions, GetOptions, FindAgentsOptions } from '../protocols/state/adapter.ts'
+export type { AgentCard } from '../protocols/state/card.ts'
+export { RecordRejectedError, NoReplicasError } from '../protocols/state/errors.ts'
