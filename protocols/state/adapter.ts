@@ -4,7 +4,7 @@
 
 import type { PrivateKey, Logger } from '@libp2p/interface'
 import type { QueryEvent } from '@libp2p/kad-dht'
-import { hlcNow, hlcReceive, HLC_ZERO } from '../kit/hlc.ts'
+import { hlcCompare, hlcNow, hlcReceive, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
 import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import { describeError, LimitExceededError, NotRunningError } from '../kit/errors.ts'
@@ -49,6 +49,11 @@ export interface PutReceipt {
   expiresAtMs: number
   /** Remote peers that acknowledged storing the record. */
   replicas: number
+  /**
+   * Set when every replica refused the write because it already holds a later one (by
+   * LWW order): the write is ordered before that one and is not republished (SPEC state, "Conflicts").
+   */
+  supersededBy?: { author: string, hlc: Hlc }
 }
 
 /** Options of `put`. */
@@ -163,6 +168,13 @@ export function createStateService (options: StateServiceOptions): StateService 
         entry.replicated = replicas > 0
         if (replicas === 0) entry.dueAtMs = Date.now() + REPUBLISH_RETRY_MS
       }
+      if (replicas === 0 && failures > 0) {
+        const winner = await supersedingEntry(record, signal)
+        if (winner !== undefined) {
+          if (owned.get(key)?.record === record) owned.delete(key)
+          return { key, version, hlc: record.hlc, expiresAtMs: record.expiresAtMs, replicas, supersededBy: { author: winner.author, hlc: winner.hlc } }
+        }
+      }
       if (replicas === 0) {
         const connections = libp2p.getConnections().length
         throw new NoReplicasError(key, failures > 0
@@ -174,6 +186,14 @@ export function createStateService (options: StateServiceOptions): StateService 
       if (err instanceof NoReplicasError) throw err
       throw explainAbort(err, { what, timeoutMs, signal: putOptions.signal })
     }
+  }
+
+  /** The entry the mesh holds for `record.key` if it beats `record` by LWW order (SPEC state, "Conflicts"). */
+  async function supersedingEntry (record: SignedRecord, signal: AbortSignal): Promise<StateEntry | undefined> {
+    const best = await get(record.key, { signal })
+    if (best === undefined || best.author === record.author) return undefined
+    const byHlc = hlcCompare(best.hlc, record.hlc)
+    return byHlc > 0 || (byHlc === 0 && best.author > record.author) ? best : undefined
   }
 
   function remember (record: SignedRecord, ttlMs: number): void {
@@ -223,10 +243,13 @@ export function createStateService (options: StateServiceOptions): StateService 
     entry.record = record
     entry.dueAtMs = Date.now() + Math.floor(entry.ttlMs / 2)
     const signal = deadlineSignal(STATE_OP_TIMEOUT_MS, stopController.signal)
-    const { replicas } = await store(record, signal)
+    const { replicas, failures } = await store(record, signal)
     entry.replicated = replicas > 0
     if (replicas > 0) stats.republished++
-    else {
+    else if (failures > 0 && await supersedingEntry(record, signal) !== undefined) {
+      log('stop republishing "%s": superseded by a later write', key)
+      if (owned.get(key) === entry) owned.delete(key)
+    } else {
       stats.republishFailures++
       entry.dueAtMs = Date.now() + Math.min(REPUBLISH_RETRY_MS, Math.floor(entry.ttlMs / 4))
     }
