@@ -29,6 +29,8 @@ export const STATE_OP_TIMEOUT_MS = 30_000
 export const REPUBLISH_CHECK_MS = 1_000
 /** Delay before retrying a republish that reached no peer (ms). */
 export const REPUBLISH_RETRY_MS = 2_000
+/** Most keys whose last-read version a node remembers (oldest forgotten first); bounds memory. */
+export const SEEN_VERSIONS_MAX = 10_000
 /** Most records one node keeps republishing: bounds memory and republish traffic. */
 export const OWNED_RECORDS_MAX = 10_000
 
@@ -111,6 +113,8 @@ export function createStateService (options: StateServiceOptions): StateService 
   const { libp2p, privateKey, peerId, rules, log } = options
   const republishCheckMs = options.republishCheckMs ?? REPUBLISH_CHECK_MS
   const owned = new Map<string, OwnedRecord>()
+  /** Highest version read per key, so a read-then-write continues the count (SPEC state "Versions"). */
+  const seenVersions = new Map<string, number>()
   const stats = { puts: 0, gets: 0, republished: 0, republishFailures: 0 }
   let lastHlc: Hlc = HLC_ZERO
   let running = false
@@ -158,7 +162,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       if (previous !== undefined) observe(previous.hlc)
       const nowMs = Date.now()
       lastHlc = hlcNow(lastHlc, nowMs)
-      const version = Math.min(VERSION_MAX, Math.max(previous?.version ?? 0, owned.get(key)?.record.version ?? 0) + 1)
+      const version = Math.min(VERSION_MAX, Math.max(previous?.version ?? 0, owned.get(key)?.record.version ?? 0, seenVersions.get(key) ?? 0) + 1)
       const record = await signRecord({ key, value: valueBytes, author: peerId, version, hlc: lastHlc, expiresAtMs: nowMs + ttlMs }, privateKey)
       remember(record, ttlMs)
       stats.puts++
@@ -205,6 +209,10 @@ export function createStateService (options: StateServiceOptions): StateService 
 
   function toEntry (record: SignedRecord): StateEntry {
     observe(record.hlc)
+    const seen = seenVersions.get(record.key) ?? 0
+    seenVersions.delete(record.key)
+    seenVersions.set(record.key, Math.max(seen, record.version))
+    if (seenVersions.size > SEEN_VERSIONS_MAX) seenVersions.delete(seenVersions.keys().next().value!)
     return { value: decodeValue(record.value), author: record.author, version: record.version, hlc: record.hlc, expiresAtMs: record.expiresAtMs }
   }
 
@@ -219,14 +227,35 @@ export function createStateService (options: StateServiceOptions): StateService 
       const local = await rules.readLocal(dhtKey, { signal })
       if (getOptions.local === true) return local === undefined ? undefined : toEntry(local)
       const found: SignedRecord[] = local === undefined ? [] : [local]
-      for await (const event of libp2p.services.dht.get(dhtKey, { signal }) as AsyncIterable<QueryEvent>) {
-        if (event.name === 'VALUE') found.push(await validateRecord(dhtKey, event.value, { nowMs: Date.now() }))
+      try {
+        // Records arrive on PEER_RESPONSE events, already validated by kad-dht (SPEC state "Reads").
+        for await (const event of libp2p.services.dht.get(dhtKey, { signal }) as AsyncIterable<QueryEvent>) {
+          if (event.name === 'PEER_RESPONSE' && event.record != null) {
+            const record = await decodeFound(dhtKey, event.record.value)
+            if (record !== undefined) found.push(record)
+          }
+        }
+      } catch (err) {
+        // kad-dht's read-repair ("Could not send correction") can fail after every answer is in.
+        if (signal.aborted || found.length === 0 || (err as Error).name !== 'QueryError') throw err
+        log('get "%s": kept %d answers after a late query error: %s', key, found.length, describeError(err))
       }
       const best = selectBest(found)
       return best === -1 ? undefined : toEntry(found[best]!)
     } catch (err) {
       if ((err as Error).name === 'NotFoundError') return undefined
       throw explainAbort(err, { what: `state get "${key}"`, timeoutMs, signal: getOptions.signal })
+    }
+  }
+
+  /** A found record, or undefined if it stopped being valid since kad-dht checked it (e.g. it just expired). */
+  async function decodeFound (dhtKey: Uint8Array, bytes: Uint8Array): Promise<SignedRecord | undefined> {
+    try {
+      return await validateRecord(dhtKey, bytes, { nowMs: Date.now() })
+    } catch (err) {
+      if (!(err instanceof RecordRejectedError)) throw err
+      log('dropping a record found for %s: %s', new TextDecoder().decode(dhtKey), err.message)
+      return undefined
     }
   }
 
