@@ -29,6 +29,13 @@ export const STATE_OP_TIMEOUT_MS = 30_000
 export const REPUBLISH_CHECK_MS = 1_000
 /** Delay before retrying a republish that reached no peer (ms). */
 export const REPUBLISH_RETRY_MS = 2_000
+/**
+ * Answers a get waits for before it picks the LWW winner (SPEC state "Reads"): 3 of the
+ * k = 20 replicas. A put only returns after every reachable replica took the record (or
+ * refused it for a newer one), so on a settled mesh any one answer is current; 3 rides out
+ * a replica that missed a write, and most queries get 3 answers in their first round trip.
+ */
+export const GET_QUORUM = 3
 /** Most keys whose last-read version a node remembers (oldest forgotten first); bounds memory. */
 export const SEEN_VERSIONS_MAX = 10_000
 /** Most records one node keeps republishing: bounds memory and republish traffic. */
@@ -60,8 +67,12 @@ export interface PutReceipt {
 
 /** Options of `put`. */
 export interface PutOptions { ttlMs?: number, timeoutMs?: number, signal?: AbortSignal }
-/** Options of `get`. `local: true` reads only this node's store (no network). */
-export interface GetOptions { timeoutMs?: number, signal?: AbortSignal, local?: boolean }
+/**
+ * Options of `get`. `local: true` reads only this node's store (no network). `quorum`: stop
+ * the DHT query once this many valid answers are in, this node's own copy counting as one
+ * (default GET_QUORUM; `Infinity` walks the whole query, as kad-dht's own get does).
+ */
+export interface GetOptions { timeoutMs?: number, signal?: AbortSignal, local?: boolean, quorum?: number }
 /** Options of `findAgents`. */
 export interface FindAgentsOptions { capability: string, timeoutMs?: number, signal?: AbortSignal }
 
@@ -229,10 +240,14 @@ export function createStateService (options: StateServiceOptions): StateService 
       const found: SignedRecord[] = local === undefined ? [] : [local]
       try {
         // Records arrive on PEER_RESPONSE events, already validated by kad-dht (SPEC state "Reads").
-        for await (const event of libp2p.services.dht.get(dhtKey, { signal }) as AsyncIterable<QueryEvent>) {
-          if (event.name === 'PEER_RESPONSE' && event.record != null) {
-            const record = await decodeFound(dhtKey, event.record.value)
-            if (record !== undefined) found.push(record)
+        const quorum = getOptions.quorum ?? GET_QUORUM
+        if (found.length < quorum) {
+          for await (const event of libp2p.services.dht.get(dhtKey, { signal }) as AsyncIterable<QueryEvent>) {
+            if (event.name === 'PEER_RESPONSE' && event.record != null) {
+              const record = await decodeFound(dhtKey, event.record.value)
+              if (record !== undefined) found.push(record)
+              if (found.length >= quorum) break // ends the query: kad-dht aborts its outstanding requests
+            }
           }
         }
       } catch (err) {
