@@ -11,11 +11,12 @@ import { describeError, LimitExceededError, NotRunningError } from '../kit/error
 import type { MeshLibp2p } from '../../src/libp2p.ts'
 import type { Payload } from '../direct/messages.ts'
 import {
-  checkKey, decodeValue, dhtKeyOf, encodeRecord, encodeValue, signRecord, TTL_MS_MAX, TTL_MS_MIN, VERSION_MAX
+  checkKey, decodeRecord, decodeValue, dhtKeyOf, encodeRecord, encodeValue, signRecord, TTL_MS_MAX, TTL_MS_MIN, VERSION_MAX
 } from './messages.ts'
 import type { SignedRecord } from './messages.ts'
 import { compareRecords, selectBest } from './select.ts'
-import { requiredOwner, validateRecord } from './validate.ts'
+import { requiredOwner } from './validate.ts'
+import { assert } from '../kit/assert.ts'
 import { NoReplicasError, RecordRejectedError } from './errors.ts'
 import type { StateRules } from './rules.ts'
 import { createDirectory } from './directory.ts'
@@ -244,7 +245,7 @@ export function createStateService (options: StateServiceOptions): StateService 
         if (found.length < quorum) {
           for await (const event of libp2p.services.dht.get(dhtKey, { signal }) as AsyncIterable<QueryEvent>) {
             if (event.name === 'PEER_RESPONSE' && event.record != null) {
-              const record = await decodeFound(dhtKey, event.record.value)
+              const record = decodeFound(key, event.record.value)
               if (record !== undefined) found.push(record)
               if (found.length >= quorum) break // ends the query: kad-dht aborts its outstanding requests
             }
@@ -263,15 +264,16 @@ export function createStateService (options: StateServiceOptions): StateService 
     }
   }
 
-  /** A found record, or undefined if it stopped being valid since kad-dht checked it (e.g. it just expired). */
-  async function decodeFound (dhtKey: Uint8Array, bytes: Uint8Array): Promise<SignedRecord | undefined> {
-    try {
-      return await validateRecord(dhtKey, bytes, { nowMs: Date.now() })
-    } catch (err) {
-      if (!(err instanceof RecordRejectedError)) throw err
-      log('dropping a record found for %s: %s', new TextDecoder().decode(dhtKey), err.message)
-      return undefined
-    }
+  /**
+   * A record from a query answer. kad-dht ran our validator on it (signature included) before
+   * emitting the answer, so only decode it and drop it if it expired since.
+   */
+  function decodeFound (key: string, bytes: Uint8Array): SignedRecord | undefined {
+    const record = decodeRecord(bytes)
+    assert(record.key === key, 'kad-dht only emits records validated for the queried key')
+    if (record.expiresAtMs > Date.now()) return record
+    log('dropping a record for "%s" that expired after it was validated', key)
+    return undefined
   }
 
   /** Re-sign a due record with a fresh expiry (same HLC and version: SPEC state "Republish") and store it. */
