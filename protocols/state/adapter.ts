@@ -28,8 +28,10 @@ export const DEFAULT_TTL_MS = 60 * 60 * 1000
 export const STATE_OP_TIMEOUT_MS = 30_000
 /** How often the republisher looks for due records (ms); a record is due at half its TTL. */
 export const REPUBLISH_CHECK_MS = 1_000
-/** Delay before retrying a republish that reached no peer (ms). */
+/** First delay before retrying a republish that reached no peer (ms); doubles per failure. */
 export const REPUBLISH_RETRY_MS = 2_000
+/** Longest retry delay: a struggling mesh is not flooded with retries (they feed the overload). */
+export const REPUBLISH_RETRY_MAX_MS = 60_000
 /**
  * Answers a get waits for before it picks the LWW winner (SPEC state "Reads"): 3 of the
  * k = 20 replicas. A put only returns after every reachable replica took the record (or
@@ -118,6 +120,10 @@ interface OwnedRecord {
   dueAtMs: number
   /** True once at least one remote peer stored the current copy. */
   replicated: boolean
+  /** True when the last attempt found no DHT peer at all: a newly identified peer retries it at once. */
+  unreachable: boolean
+  /** Failed attempts in a row, for the retry backoff. */
+  retries: number
 }
 
 /** Build the state service; `start()` begins republishing and publishes the agent card. */
@@ -180,10 +186,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       stats.puts++
       const { replicas, failures } = await store(record, signal)
       const entry = owned.get(key)
-      if (entry !== undefined && entry.record === record) {
-        entry.replicated = replicas > 0
-        if (replicas === 0) entry.dueAtMs = Date.now() + REPUBLISH_RETRY_MS
-      }
+      if (entry !== undefined && entry.record === record) noteAttempt(entry, replicas, failures)
       if (replicas === 0 && failures > 0) {
         const winner = await supersedingEntry(record, signal)
         if (winner !== undefined) {
@@ -195,7 +198,7 @@ export function createStateService (options: StateServiceOptions): StateService 
         const connections = libp2p.getConnections().length
         throw new NoReplicasError(key, failures > 0
           ? `all ${failures} DHT peers asked refused or failed`
-          : `no DHT peer is reachable (${connections} open connections, routing table empty)`)
+          : `no DHT peer is reachable (${connections} open connections, routing table empty)`, failures)
       }
       return { key, version, hlc: record.hlc, expiresAtMs: record.expiresAtMs, replicas }
     } catch (err) {
@@ -216,7 +219,20 @@ export function createStateService (options: StateServiceOptions): StateService 
     if (!owned.has(record.key) && owned.size >= OWNED_RECORDS_MAX) {
       throw new LimitExceededError(`Cannot put "${record.key}": this node already republishes ${owned.size} records (OWNED_RECORDS_MAX); forget() some first`)
     }
-    owned.set(record.key, { record, ttlMs, dueAtMs: Date.now() + Math.floor(ttlMs / 2), replicated: false })
+    owned.set(record.key, { record, ttlMs, dueAtMs: Date.now() + Math.floor(ttlMs / 2), replicated: false, unreachable: false, retries: 0 })
+  }
+
+  /** Record the outcome of storing an owned record; failures back off exponentially (SPEC state "Republish"). */
+  function noteAttempt (entry: OwnedRecord, replicas: number, failures: number): void {
+    entry.replicated = replicas > 0
+    entry.unreachable = replicas === 0 && failures === 0
+    if (replicas > 0) {
+      entry.retries = 0
+      return
+    }
+    const backoffMs = Math.min(REPUBLISH_RETRY_MAX_MS, REPUBLISH_RETRY_MS * 2 ** Math.min(entry.retries, 16))
+    entry.retries++
+    entry.dueAtMs = Date.now() + Math.max(1, Math.min(backoffMs, Math.floor(entry.ttlMs / 4)))
   }
 
   function toEntry (record: SignedRecord): StateEntry {
@@ -290,14 +306,13 @@ export function createStateService (options: StateServiceOptions): StateService 
     entry.dueAtMs = Date.now() + Math.floor(entry.ttlMs / 2)
     const signal = deadlineSignal(STATE_OP_TIMEOUT_MS, stopController.signal)
     const { replicas, failures } = await store(record, signal)
-    entry.replicated = replicas > 0
+    noteAttempt(entry, replicas, failures)
     if (replicas > 0) stats.republished++
     else if (failures > 0 && await supersedingEntry(record, signal) !== undefined) {
       log('stop republishing "%s": superseded by a later write', key)
       if (owned.get(key) === entry) owned.delete(key)
     } else {
       stats.republishFailures++
-      entry.dueAtMs = Date.now() + Math.min(REPUBLISH_RETRY_MS, Math.floor(entry.ttlMs / 4))
     }
   }
 
@@ -310,7 +325,7 @@ export function createStateService (options: StateServiceOptions): StateService 
         await republish(entry)
       } catch (err) {
         stats.republishFailures++
-        entry.dueAtMs = Date.now() + REPUBLISH_RETRY_MS
+        noteAttempt(entry, 0, 1)
         if (running) log('republish of "%s" failed: %s', entry.record.key, describeError(err))
       }
     }
@@ -324,11 +339,11 @@ export function createStateService (options: StateServiceOptions): StateService 
     }, delayMs)
   }
 
-  /** A new peer finished identify: records that reached nobody get another chance now. */
+  /** A new peer finished identify: records that found no peer at all get another chance now. */
   function onPeerIdentified (): void {
     let due = false
     for (const entry of owned.values()) {
-      if (!entry.replicated) { entry.dueAtMs = Math.min(entry.dueAtMs, Date.now()); due = true }
+      if (entry.unreachable) { entry.dueAtMs = Math.min(entry.dueAtMs, Date.now()); entry.unreachable = false; due = true }
     }
     if (due && republishing === undefined) schedule(0)
   }

@@ -22,6 +22,9 @@ export const FIND_AGENTS_MAX = 20
 export const CARD_FETCH_CONCURRENCY = 8
 /** Deadline of a findAgents call (ms). */
 export const FIND_AGENTS_TIMEOUT_MS = 30_000
+/** First delay before retrying a failed announce (ms); doubles per failure up to ANNOUNCE_BACKOFF_MAX_MS. */
+const ANNOUNCE_BACKOFF_MS = 2_000
+const ANNOUNCE_BACKOFF_MAX_MS = 60_000
 /** Debounce before re-announcing after a new peer appears (ms): lets identify settle the routing table. */
 const ANNOUNCE_RETRY_DELAY_MS = 100
 
@@ -54,6 +57,9 @@ export function createDirectory (options: DirectoryOptions): Directory {
   const stopController = new AbortController()
   let running = false
   let announced = false
+  /** True when the last announce found no DHT peer: the next identified peer retries it at once. */
+  let unreachable = false
+  let failedAnnounces = 0
   let timer: ReturnType<typeof setTimeout> | undefined
   let announcing: Promise<void> | undefined
 
@@ -74,11 +80,13 @@ export function createDirectory (options: DirectoryOptions): Directory {
   async function announce (): Promise<void> {
     const signal = deadlineSignal(FIND_AGENTS_TIMEOUT_MS, stopController.signal)
     let complete = true
+    unreachable = false
     try {
       await options.put(cardKey(options.peerId), card() as unknown as Payload, { ttlMs: cardTtlMs, signal })
     } catch (err) {
       complete = false
       if (!(err instanceof NoReplicasError)) throw err
+      unreachable = err.peersFailed === 0
     }
     for (const capability of capabilities) {
       if (!await provide(capability, signal)) complete = false
@@ -95,13 +103,14 @@ export function createDirectory (options: DirectoryOptions): Directory {
         .finally(() => {
           announcing = undefined
           // SPEC state "Republish": the card record republishes itself; provider records are refreshed with it.
-          schedule(announced ? Math.floor(cardTtlMs / 2) : cardTtlMs)
+          failedAnnounces = announced ? 0 : failedAnnounces + 1
+          schedule(announced ? Math.floor(cardTtlMs / 2) : Math.min(ANNOUNCE_BACKOFF_MAX_MS, cardTtlMs, ANNOUNCE_BACKOFF_MS * 2 ** Math.min(failedAnnounces - 1, 16)))
         })
     }, delayMs)
   }
 
   function onPeerIdentified (): void {
-    if (!announced && announcing === undefined) schedule(ANNOUNCE_RETRY_DELAY_MS)
+    if (unreachable && announcing === undefined) { unreachable = false; schedule(ANNOUNCE_RETRY_DELAY_MS) }
   }
 
   async function findAgents (findOptions: FindAgentsOptions): Promise<AgentCard[]> {

@@ -19,8 +19,11 @@ export class RecordRejectedError extends AgentMeshError {
 export class NoReplicasError extends AgentMeshError {
   override name = 'NoReplicasError'
   readonly key: string
-  constructor (key: string, detail: string) {
+  /** DHT peers that were asked and refused or failed (0: no peer was reachable at all). */
+  readonly peersFailed: number
+  constructor (key: string, detail: string, peersFailed: number) {
     super('ERR_NO_REPLICAS', `Cannot replicate state key "${key}": ${detail}; it is stored on this node only and will be republished when peers are reachable`)
     this.key = key
+    this.peersFailed = peersFailed
   }
 }

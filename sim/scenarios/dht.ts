@@ -19,6 +19,9 @@ const QUIET_LAG_MS = 50
 /** ...this many times in a row, one check every QUIET_CHECK_MS. */
 const QUIET_CHECKS = 10
 const QUIET_CHECK_MS = 200
+/** Longest wait for a quiet mesh: 10 s plus 1 s per node (then measure anyway, and say so). */
+const QUIET_WAIT_BASE_MS = 10_000
+const QUIET_WAIT_PER_NODE_MS = 1_000
 /** How long the mesh may take to form before the scenario gives up (ms). */
 const SETUP_TIMEOUT_MS = 180_000
 
@@ -40,7 +43,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     }
     // Each node is in business once its routing table has a peer; queries find the rest.
     await waitUntil(() => nodes.every(n => (n.libp2p.services.dht as SingleKadDHT).routingTable.size >= Math.min(count - 1, 1)), SETUP_TIMEOUT_MS, 'every routing table to have a peer')
-    await waitForQuiet(SETUP_TIMEOUT_MS, options.log)
+    await waitForQuiet(QUIET_WAIT_BASE_MS + QUIET_WAIT_PER_NODE_MS * count, options.log)
     const setupMs = performance.now() - setupStart
     options.log(`dht: ${count} nodes up in ${Math.round(setupMs)} ms; mean routing table ${mean(nodes.map(n => (n.libp2p.services.dht as SingleKadDHT).routingTable.size)).toFixed(1)} peers`)
 

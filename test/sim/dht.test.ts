@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { run } from '../../sim/scenarios/dht.ts'
 
 describe('sim dht scenario', function () {
-  this.timeout(120_000)
+  this.timeout(150_000)
 
   it('puts and reads back every record across 10 in-process nodes', async () => {
     const lines: string[] = []
