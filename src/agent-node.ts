@@ -16,6 +16,9 @@ import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
 import type { DocsService } from '../protocols/docs/adapter.ts'
+import { createStateService } from '../protocols/state/adapter.ts'
+import type { StateService } from '../protocols/state/adapter.ts'
+import { createStateRules } from '../protocols/state/rules.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
@@ -83,6 +86,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly docs: DocsService
   /** Membership, failure detection and mesh discovery (protocols/health). */
   readonly health: HealthService
+  /** Signed DHT records and the agent directory (protocols/state). */
+  readonly state: StateService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -90,7 +95,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -100,6 +105,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.health = parts.health
     this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
     this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
+    this.state = parts.state
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -133,6 +139,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     await this.health.stop({ goodbye: true })
     await this.docs.stop()
     await this.direct.stop()
+    await this.state.stop()
     await this.libp2p.stop()
     await this.#storage.close()
   }
@@ -148,13 +155,14 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const privateKey = await loadOrCreateIdentity(storage)
     const peerId: PeerId = peerIdFromPrivateKey(privateKey)
     const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
+    const stateRules = createStateRules({ datastore: storage.datastore, nowMs: () => Date.now() })
     const libp2p = await createMeshLibp2p({
       privateKey,
       datastore: storage.datastore,
       transport,
       listen: options.listen ?? defaultListen(transport, peerId.toString()),
-      dhtValidators: {},
-      dhtSelectors: {},
+      dhtValidators: { ...stateRules.validators },
+      dhtSelectors: { ...stateRules.selectors },
       connectionGater: options.connectionGater,
       memoryLatencyMs: options.memoryLatencyMs
     })
@@ -176,14 +184,16 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       syncPut: SYNC_PUT,
       log: log.newScope('health')
     })
+    const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, log: log.newScope('state') })
     const docs = createDocsService(context, { log: log.newScope('docs') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
     await health.start()
+    await state.start()
     await docs.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

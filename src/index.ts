@@ -14,3 +14,6 @@ export {
 } from '../protocols/kit/errors.ts'
 export type { DocsService, DocStatus, DocsStats } from '../protocols/docs/adapter.ts'
 export { PNCounter, GCounter, LWWRegister } from '../protocols/docs/crdt.ts'
+export type { StateService, StateEntry, PutReceipt, PutOptions, GetOptions, FindAgentsOptions } from '../protocols/state/adapter.ts'
+export type { AgentCard } from '../protocols/state/card.ts'
+export { RecordRejectedError, NoReplicasError } from '../protocols/state/errors.ts'

@@ -21,6 +21,15 @@ import { toHex } from '../protocols/kit/bytes.ts'
 /** The mesh's own DHT protocol id, so agentmesh never mixes with the public IPFS DHT. */
 export const DHT_PROTOCOL = '/agentmesh/kad/1.0.0'
 
+/**
+ * Requests in flight per DHT query path. kad-dht's default (10, with 10 disjoint paths: up to
+ * 100 requests per lookup) made a get cost ~20 messages even on a 20-node mesh; 3 is
+ * Kademlia's classic alpha. Measured with `npm run sim -- dht` (protocols/state/SPEC.md "Tuning").
+ */
+export const DHT_ALPHA = 3
+/** Disjoint lookup paths (S/Kademlia): 2 keeps a second, independent route past one bad peer. */
+export const DHT_DISJOINT_PATHS = 2
+
 /** Which wire the node speaks: loopback/LAN TCP, or in-process memory (simulations). */
 export type TransportKind = 'tcp' | 'memory'
 
@@ -100,6 +109,8 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
         clientMode: false,
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: true,
+        alpha: DHT_ALPHA,
+        disjointPaths: DHT_DISJOINT_PATHS,
         validators: options.dhtValidators,
         selectors: options.dhtSelectors
       })
