@@ -3,7 +3,6 @@
 // prints how to join it, reports peers joining and leaving, and stops cleanly on SIGINT/SIGTERM.
 
 import { readFile } from 'node:fs/promises'
-import { createAgentNode } from '../src/index.ts'
 import type { AgentNode } from '../src/index.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
@@ -79,6 +78,8 @@ async function run (command: RunCommand): Promise<number> {
   })
 
   try {
+    // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
+    const { createAgentNode } = await import('../src/index.ts')
     node = await createAgentNode({
       listen: command.listen,
       peers: command.peers,
