@@ -4,6 +4,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Logger } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError } from '../protocols/kit/errors.ts'
 
 /** First retry delay after a failed dial. */
@@ -28,7 +29,15 @@ export class Bootstrapper {
     this.#log = log
   }
 
-  start (): void {
+  /**
+   * Record each target's address in the peer store (so `dialProtocol(peerId)` works at once,
+   * before the first dial completes), then start dialling.
+   */
+  async start (): Promise<void> {
+    for (const target of this.#targets) {
+      const peerId = target.getComponents().find(c => c.name === 'p2p')?.value
+      if (peerId !== undefined) await this.#libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs: [target] })
+    }
     this.#running = true
     for (const target of this.#targets) this.#schedule(target, 0)
     this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
@@ -83,10 +92,18 @@ export class Bootstrapper {
 /** Parse bootstrap addresses, with an error naming the bad one. */
 export function parseAddresses (addresses: string[]): Multiaddr[] {
   return addresses.map((text) => {
+    let address: Multiaddr
     try {
-      return multiaddr(text)
+      address = multiaddr(text)
     } catch (err) {
       throw new TypeError(`Invalid multiaddr "${text}": ${describeError(err)}`)
     }
+    const peerId = address.getComponents().find(c => c.name === 'p2p')?.value
+    try {
+      if (peerId !== undefined) peerIdFromString(peerId)
+    } catch (err) {
+      throw new TypeError(`Invalid peer id "${peerId}" in multiaddr "${text}": ${describeError(err)}`)
+    }
+    return address
   })
 }
