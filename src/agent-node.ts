@@ -131,7 +131,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
-    await bootstrapper.start()
+    bootstrapper.start()
     return new AgentNode({ libp2p, storage, name, direct, bootstrapper })
   } catch (err) {
     await storage.close()

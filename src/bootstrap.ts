@@ -30,16 +30,21 @@ export class Bootstrapper {
   }
 
   /**
-   * Record each target's address in the peer store (so `dialProtocol(peerId)` works at once,
-   * before the first dial completes), then start dialling.
+   * Dial every target now. The dials enter libp2p's dial queue before this returns, so a
+   * `dialProtocol(peerId)` made right after joins them instead of failing for want of an
+   * address; the addresses also go into the peer store for later dials by peer id.
    */
-  async start (): Promise<void> {
+  start (): void {
+    this.#running = true
     for (const target of this.#targets) {
       const peerId = target.getComponents().find(c => c.name === 'p2p')?.value
-      if (peerId !== undefined) await this.#libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs: [target] })
+      if (peerId !== undefined) {
+        this.#libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs: [target] }).catch((err: unknown) => {
+          this.#log('could not record bootstrap address %s: %s', target.toString(), describeError(err))
+        })
+      }
+      void this.#dial(target)
     }
-    this.#running = true
-    for (const target of this.#targets) this.#schedule(target, 0)
     this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
   }
 
