@@ -45,10 +45,13 @@ function logError (message: string): void {
   process.stderr.write(`agentmesh: ${message}\n`)
 }
 
-/** The event detail of peer:join / peer:leave: a peer id, and its announced name when health knows it. */
-function peerFields (detail: unknown): { peerId: string, name?: string } {
-  const { peerId, name } = (detail ?? {}) as { peerId?: unknown, name?: unknown }
-  return { peerId: String(peerId), ...(typeof name === 'string' ? { name } : {}) }
+/** A peer:join / peer:leave event's peer id, with the name it announced (from `node.peers()`) when known. */
+function peerFields (node: AgentNode, detail: { peerId: string }): { peerId: string, name?: string } {
+  // node.peers() is protocols/health's table (DESIGN "Public API"); read structurally so the CLI
+  // keeps working on a node without it.
+  const peers = (node as unknown as { peers?: () => Array<{ peerId: string, name?: unknown }> }).peers
+  const name = peers?.call(node).find(p => p.peerId === detail.peerId)?.name
+  return { peerId: detail.peerId, ...(typeof name === 'string' ? { name } : {}) }
 }
 
 /** Run a node until a signal stops it; resolves to the exit status. */
@@ -91,15 +94,13 @@ async function run (command: RunCommand): Promise<number> {
     return EXIT_FAILURE
   }
 
-  const announced = new Set<string>()
+  const agent = node
   node.addEventListener('peer:join', (event) => {
-    const peer = peerFields(event.detail)
-    announced.add(peer.peerId)
+    const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:join', ...peer }, `peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
   })
   node.addEventListener('peer:leave', (event) => {
-    const peer = peerFields(event.detail)
-    announced.delete(peer.peerId)
+    const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:leave', ...peer }, `peer left: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
   })
 

@@ -127,8 +127,11 @@ describe('CLI (real processes over loopback TCP)', function () {
         await cli.until(() => cli.lines.find(l => l.event === 'peer:join' && l.peerId === other), `${self} to report peer:join of ${other}`, MESH_MS)
       }
     }))
+    const names = new Map([[readyA.peerId, 'a'], [readyB.peerId, 'b'], [readyC.peerId, 'c']])
     for (const cli of ids.keys()) {
-      assert.ok(!cli.lines.some(l => l.event === 'peer:join' && l.peerId === ids.get(cli)), 'a node never reports itself')
+      const joins = cli.lines.filter(l => l.event === 'peer:join')
+      assert.ok(!joins.some(l => l.peerId === ids.get(cli)), 'a node never reports itself')
+      for (const join of joins) assert.equal(join.name, names.get(join.peerId), 'peer:join carries the name the peer announced')
     }
     // C leaves: A and B report peer:leave for it, and C itself says stopped and exits 0.
     c.child.kill('SIGTERM')
