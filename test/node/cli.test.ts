@@ -181,6 +181,16 @@ describe('CLI (real processes over loopback TCP)', function () {
     }
   })
 
+  it('a --listen port already taken exits 1 with a hint, and prints no ready line', async () => {
+    const first = start(['--json', ...LOOPBACK])
+    const taken = loopbackOf(await first.ready()).split('/p2p/')[0]!
+    const second = await runToExit(['--json', '--listen', taken])
+    assert.equal(second.code, 1)
+    assert.match(second.stderr, /could not start the node: .*EADDRINUSE/s)
+    assert.match(second.stderr, /another process already listens on/)
+    assert.equal(second.stdout, '')
+  })
+
   it('SIGTERM in --json mode: ready, then stopped, exit 0, and nothing but JSON on stdout', async () => {
     const cli = start(['--json', ...LOOPBACK])
     const ready = await cli.ready()
