@@ -17,6 +17,10 @@ import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
 import type { DocsService } from '../protocols/docs/adapter.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { HealthService } from '../protocols/health/adapter.ts'
+import type { PeerInfo } from '../protocols/health/adapter.ts'
+import { SYNC_PUT } from './storage.ts'
+import { packageVersion } from './version.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -38,6 +42,16 @@ export interface AgentNodeOptions {
   connectionGater?: ConnectionGater
   /** Advanced: one-way latency added to every memory-transport link (simulations). */
   memoryLatencyMs?: number
+  /** How often this node announces itself (default 1000 ms; SPEC health "Thresholds"). */
+  healthIntervalMs?: number
+  /** Silence after which a peer is `suspect` (default 3 × healthIntervalMs). */
+  healthSuspectAfterMs?: number
+  /** Silence after which a peer is `dead` and `peer:leave` fires (default 10 × healthIntervalMs). */
+  healthDeadAfterMs?: number
+  /** A peer whose connection closed and that stays silent this long is `suspect` early (default 1.5 × healthIntervalMs). */
+  healthDisconnectGraceMs?: number
+  /** Connections mesh discovery tops up to by dialling announced peers (default 8). */
+  discoveryConnectionsTarget?: number
 }
 
 /**
@@ -67,6 +81,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly direct: DirectService
   /** Yjs documents kept in sync with every peer that opened them (protocols/docs). */
   readonly docs: DocsService
+  /** Membership, failure detection and mesh discovery (protocols/health). */
+  readonly health: HealthService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -74,13 +90,16 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
     this.docs = parts.docs
+    this.health = parts.health
+    this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
+    this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -93,6 +112,13 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     })
   }
 
+  /**
+   * Every peer this node has heard from (dead ones stay listed for a while), sorted by peer id:
+   * `{peerId, name, status, lastSeenMs, capabilities, version, connected}`. `lastSeenMs` is the
+   * Unix epoch time in ms at which the peer was last heard (compare with `Date.now()`).
+   */
+  peers (): PeerInfo[] { return this.health.peers() }
+
   /** True until `stop()` is called. */
   get running (): boolean { return this.#stopping === undefined }
 
@@ -104,6 +130,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.health.stop({ goodbye: true })
     await this.docs.stop()
     await this.direct.stop()
     await this.libp2p.stop()
@@ -134,15 +161,36 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const log = logger(`agentmesh:${name}`)
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const health = new HealthService(libp2p, {
+      name,
+      capabilities: context.capabilities,
+      version: packageVersion(),
+      intervalMs: options.healthIntervalMs,
+      config: definedOnly({
+        suspectAfterMs: options.healthSuspectAfterMs,
+        deadAfterMs: options.healthDeadAfterMs,
+        disconnectGraceMs: options.healthDisconnectGraceMs,
+        connectionsTarget: options.discoveryConnectionsTarget
+      }),
+      store: storage.sublevel('health'),
+      syncPut: SYNC_PUT,
+      log: log.newScope('health')
+    })
     const docs = createDocsService(context, { log: log.newScope('docs') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
+    await health.start()
     await docs.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, health, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err
   }
+}
+
+/** Drop undefined fields, so unset options fall back to defaults instead of overriding them. */
+function definedOnly<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -4,6 +4,9 @@ export { createAgentNode, AgentNode } from './agent-node.ts'
 export type { AgentNodeOptions, AgentNodeEvents } from './agent-node.ts'
 export type { DirectService, DirectHandler, RequestContext, CallOptions } from '../protocols/direct/adapter.ts'
 export type { Payload } from '../protocols/direct/messages.ts'
+export { HealthService } from '../protocols/health/adapter.ts'
+export type { PeerInfo, HealthStats, HealthEvents } from '../protocols/health/adapter.ts'
+export type { PeerStatus, HealthConfig } from '../protocols/health/core.ts'
 export { UnknownMethodError, RemoteError } from '../protocols/direct/errors.ts'
 export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
