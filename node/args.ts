@@ -5,12 +5,13 @@ import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { NAME_CHARS_MAX } from '../protocols/health/messages.ts'
 
 /** Exit status for bad usage (the shell convention, as in BSD sysexits' EX_USAGE family). */
 export const EXIT_USAGE = 2
 
-/** Longest `--name` accepted: a label for humans and logs, not a document. */
-export const NAME_CHARS_MAX = 64
+/** Longest `--name` accepted: the longest name health announces (UTF-16 code units, as it counts). */
+export { NAME_CHARS_MAX }
 /** Most `--peer` flags accepted: bootstrap needs a few; the rest of the mesh is discovered. */
 export const PEERS_MAX = 32
 /** Most `--listen` flags accepted. */
@@ -185,7 +186,7 @@ function checkListen (text: string): void {
 
 function checkName (name: string): void {
   if (name.trim() === '') throw new UsageError('--name', '--name: the label is empty')
-  if ([...name].length > NAME_CHARS_MAX) throw new UsageError('--name', `--name: ${[...name].length} characters; at most ${NAME_CHARS_MAX} (NAME_CHARS_MAX)`)
+  if (name.length > NAME_CHARS_MAX) throw new UsageError('--name', `--name: ${name.length} characters; at most ${NAME_CHARS_MAX} (NAME_CHARS_MAX)`)
   if (/\p{Cc}/u.test(name)) throw new UsageError('--name', '--name: the label contains control characters')
 }
 

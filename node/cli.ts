@@ -45,13 +45,10 @@ function logError (message: string): void {
   process.stderr.write(`agentmesh: ${message}\n`)
 }
 
-/** A peer:join / peer:leave event's peer id, with the name it announced (from `node.peers()`) when known. */
+/** A peer:join / peer:leave event's peer id, with the name it announced (`node.peers()`, protocols/health). */
 function peerFields (node: AgentNode, detail: { peerId: string }): { peerId: string, name?: string } {
-  // node.peers() is protocols/health's table (DESIGN "Public API"); read structurally so the CLI
-  // keeps working on a node without it.
-  const peers = (node as unknown as { peers?: () => Array<{ peerId: string, name?: unknown }> }).peers
-  const name = peers?.call(node).find(p => p.peerId === detail.peerId)?.name
-  return { peerId: detail.peerId, ...(typeof name === 'string' ? { name } : {}) }
+  const name = node.peers().find(p => p.peerId === detail.peerId)?.name
+  return { peerId: detail.peerId, ...(name !== undefined ? { name } : {}) }
 }
 
 /** Run a node until a signal stops it; resolves to the exit status. */
