@@ -4,6 +4,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Logger } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError } from '../protocols/kit/errors.ts'
 
 /** First retry delay after a failed dial. */
@@ -28,9 +29,22 @@ export class Bootstrapper {
     this.#log = log
   }
 
+  /**
+   * Dial every target now. The dials enter libp2p's dial queue before this returns, so a
+   * `dialProtocol(peerId)` made right after joins them instead of failing for want of an
+   * address; the addresses also go into the peer store for later dials by peer id.
+   */
   start (): void {
     this.#running = true
-    for (const target of this.#targets) this.#schedule(target, 0)
+    for (const target of this.#targets) {
+      const peerId = target.getComponents().find(c => c.name === 'p2p')?.value
+      if (peerId !== undefined) {
+        this.#libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs: [target] }).catch((err: unknown) => {
+          this.#log('could not record bootstrap address %s: %s', target.toString(), describeError(err))
+        })
+      }
+      void this.#dial(target)
+    }
     this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
   }
 
@@ -83,10 +97,18 @@ export class Bootstrapper {
 /** Parse bootstrap addresses, with an error naming the bad one. */
 export function parseAddresses (addresses: string[]): Multiaddr[] {
   return addresses.map((text) => {
+    let address: Multiaddr
     try {
-      return multiaddr(text)
+      address = multiaddr(text)
     } catch (err) {
       throw new TypeError(`Invalid multiaddr "${text}": ${describeError(err)}`)
     }
+    const peerId = address.getComponents().find(c => c.name === 'p2p')?.value
+    try {
+      if (peerId !== undefined) peerIdFromString(peerId)
+    } catch (err) {
+      throw new TypeError(`Invalid peer id "${peerId}" in multiaddr "${text}": ${describeError(err)}`)
+    }
+    return address
   })
 }

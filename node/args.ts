@@ -1,0 +1,237 @@
+// Command-line parsing for `npm run node -- [options]` (DESIGN "CLI"): strict flags,
+// checked values, and usage errors that name the flag and say why. Pure: no I/O.
+
+import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { NAME_CHARS_MAX } from '../protocols/health/messages.ts'
+
+/** Exit status for bad usage (the shell convention, as in BSD sysexits' EX_USAGE family). */
+export const EXIT_USAGE = 2
+
+/** Longest `--name` accepted: the longest name health announces (UTF-16 code units, as it counts). */
+export { NAME_CHARS_MAX }
+/** Most `--peer` flags accepted: bootstrap needs a few; the rest of the mesh is discovered. */
+export const PEERS_MAX = 32
+/** Most `--listen` flags accepted. */
+export const LISTEN_MAX = 16
+
+/** Where a node listens when no `--listen` is given: every interface, an OS-assigned port. */
+export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/0'
+
+/** A valid command line that starts a node. */
+export interface RunCommand {
+  readonly kind: 'run'
+  /** Bootstrap addresses, each with /p2p/<peer-id>, without duplicates. */
+  readonly peers: string[]
+  /** Listen addresses (TCP), `[DEFAULT_LISTEN]` when none were given. */
+  readonly listen: string[]
+  readonly dataDir: string | undefined
+  readonly name: string | undefined
+  /** NDJSON on stdout instead of human text. */
+  readonly json: boolean
+}
+
+/** What a command line asks for. */
+export type Command = RunCommand | { readonly kind: 'help' } | { readonly kind: 'version' }
+
+/** Bad usage: the message names the flag and says why; the CLI exits with EXIT_USAGE. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+  /** The flag at fault (e.g. `--peer`), or undefined for a stray positional argument. */
+  readonly flag: string | undefined
+
+  constructor (flag: string | undefined, message: string) {
+    super(message)
+    this.flag = flag
+  }
+}
+
+/** One flag: its parseArgs type, whether it may repeat, and the one-line help. */
+interface FlagSpec {
+  readonly type: 'string' | 'boolean'
+  readonly multiple: boolean
+  readonly value?: string
+  readonly help: string
+  readonly short?: string
+}
+
+/** Every flag the CLI knows, in the order `--help` lists them. */
+export const FLAGS: Readonly<Record<string, FlagSpec>> = {
+  peer: { type: 'string', multiple: true, value: '<multiaddr>', help: 'join the mesh through this node (repeatable); copy an address another node printed, ending in /p2p/<peer-id>' },
+  listen: { type: 'string', multiple: true, value: '<multiaddr>', help: `listen on this TCP address (repeatable); default ${DEFAULT_LISTEN} (all interfaces, OS-assigned port)` },
+  'data-dir': { type: 'string', multiple: false, value: '<path>', help: 'keep identity and state here, so the peer id survives a restart; default: in memory' },
+  name: { type: 'string', multiple: false, value: '<label>', help: `a label other agents see (at most ${NAME_CHARS_MAX} characters); default agent-<end of peer id>` },
+  json: { type: 'boolean', multiple: false, help: 'print one JSON object per line on stdout (ready, peer:join, peer:leave, stopped); logs go to stderr' },
+  help: { type: 'boolean', multiple: false, short: 'h', help: 'print this help and exit' },
+  version: { type: 'boolean', multiple: false, help: 'print the agentmesh version and exit' }
+}
+
+const EXAMPLE_PEER = '/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…'
+
+/** The `--help` text. `command` is how the user runs the CLI (e.g. `npm run node --`). */
+export function usage (command: string): string {
+  const lines = [
+    `Usage: ${command} [options]`,
+    '',
+    'Start an agentmesh node: an equal peer of a libp2p mesh of AI agents (no broker).',
+    '',
+    'Options:'
+  ]
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    const left = `${spec.short !== undefined ? `-${spec.short}, ` : '    '}--${name}${spec.value !== undefined ? ` ${spec.value}` : ''}`
+    lines.push(`  ${left.padEnd(28)} ${spec.help}`)
+  }
+  lines.push(
+    '',
+    'Examples:',
+    '  # start the first node; it prints the command that joins it',
+    `  ${command}`,
+    '  # join an existing mesh through any of its nodes',
+    `  ${command} --peer ${EXAMPLE_PEER}`,
+    '  # a fixed port for other machines, and the same peer id after restarts',
+    `  ${command} --listen /ip4/0.0.0.0/tcp/4001 --data-dir ./.data/a`,
+    '',
+    'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.'
+  )
+  return lines.join('\n')
+}
+
+/** Parse and check a command line (without the `node cli.ts` part). Throws UsageError. */
+export function parseCommand (argv: readonly string[]): Command {
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, spec]) => [name, {
+    type: spec.type,
+    multiple: spec.multiple,
+    ...(spec.short !== undefined ? { short: spec.short } : {})
+  }]))
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false, tokens: true })
+  } catch (err) {
+    throw translateParseError(err)
+  }
+  rejectRepeats(parsed.tokens ?? [])
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>
+  if (values.help === true) return { kind: 'help' }
+  if (values.version === true) return { kind: 'version' }
+
+  const peers = [...new Set(strings(values.peer))]
+  if (peers.length > PEERS_MAX) throw new UsageError('--peer', `--peer: ${peers.length} given; at most ${PEERS_MAX} (PEERS_MAX) — a few are enough, the rest of the mesh is discovered`)
+  for (const peer of peers) checkPeer(peer)
+  const listen = [...new Set(strings(values.listen))]
+  if (listen.length > LISTEN_MAX) throw new UsageError('--listen', `--listen: ${listen.length} given; at most ${LISTEN_MAX} (LISTEN_MAX)`)
+  for (const address of listen) checkListen(address)
+  const dataDir = values['data-dir'] as string | undefined
+  if (dataDir !== undefined && dataDir.trim() === '') throw new UsageError('--data-dir', '--data-dir: the path is empty')
+  const name = values.name as string | undefined
+  if (name !== undefined) checkName(name)
+  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true }
+}
+
+function strings (value: string | string[] | boolean | undefined): string[] {
+  if (value === undefined || typeof value === 'boolean') return []
+  return typeof value === 'string' ? [value] : value
+}
+
+/** A single-valued flag given twice is an error: silently keeping one would surprise. */
+function rejectRepeats (tokens: ReadonlyArray<{ kind: string, name?: string, rawName?: string }>): void {
+  const seen = new Set<string>()
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === undefined) continue
+    const spec = FLAGS[token.name]
+    if (spec === undefined || spec.multiple) continue
+    if (seen.has(token.name)) {
+      throw new UsageError(`--${token.name}`, `--${token.name}: given more than once; it takes one ${spec.value ?? 'switch'} (only --peer and --listen repeat)`)
+    }
+    seen.add(token.name)
+  }
+}
+
+function parseMultiaddr (flag: string, text: string): Multiaddr {
+  try {
+    return multiaddr(text)
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    throw new UsageError(flag, `${flag}: "${text}" is not a valid multiaddr (${why}); expected e.g. ${flag === '--peer' ? EXAMPLE_PEER : '/ip4/0.0.0.0/tcp/4001'}`)
+  }
+}
+
+const IP_OR_DNS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
+
+function checkPeer (text: string): void {
+  const components = parseMultiaddr('--peer', text).getComponents()
+  if (!IP_OR_DNS.has(components[0]?.name ?? '') || components[1]?.name !== 'tcp') {
+    throw new UsageError('--peer', `--peer: "${text}" is not a TCP address; expected /ip4/<host>/tcp/<port>/p2p/<peer-id> as another node printed it`)
+  }
+  const p2p = components.find(c => c.name === 'p2p')
+  if (p2p?.value === undefined) {
+    throw new UsageError('--peer', `--peer: "${text}" lacks /p2p/<peer-id>; copy the whole address the other node printed`)
+  }
+  try {
+    peerIdFromString(p2p.value)
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    throw new UsageError('--peer', `--peer: "${p2p.value}" in "${text}" is not a valid peer id (${why})`)
+  }
+}
+
+function checkListen (text: string): void {
+  const components = parseMultiaddr('--listen', text).getComponents()
+  const [host, tcp] = components
+  if (host === undefined || (host.name !== 'ip4' && host.name !== 'ip6') || tcp?.name !== 'tcp' || components.length !== 2) {
+    throw new UsageError('--listen', `--listen: "${text}" is not a TCP listen address; expected /ip4/<interface>/tcp/<port> (port 0 = OS-assigned), e.g. /ip4/0.0.0.0/tcp/4001`)
+  }
+}
+
+function checkName (name: string): void {
+  if (name.trim() === '') throw new UsageError('--name', '--name: the label is empty')
+  if (name.length > NAME_CHARS_MAX) throw new UsageError('--name', `--name: ${name.length} characters; at most ${NAME_CHARS_MAX} (NAME_CHARS_MAX)`)
+  if (/\p{Cc}/u.test(name)) throw new UsageError('--name', '--name: the label contains control characters')
+}
+
+/** Turn a node:util parseArgs error into a UsageError that names the flag. */
+function translateParseError (err: unknown): UsageError {
+  if (!(err instanceof Error)) return new UsageError(undefined, String(err))
+  const code = (err as { code?: string }).code
+  const flag = /'(-{1,2}[^' ]+)/.exec(err.message)?.[1]
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag !== undefined) {
+    const suggestion = closestFlag(flag)
+    return new UsageError(flag, `${flag}: unknown flag${suggestion !== undefined ? ` (did you mean --${suggestion}?)` : ''}; run with --help for the list`)
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag !== undefined) {
+    const entry = Object.entries(FLAGS).find(([name, spec]) => flag === `--${name}` || flag === `-${spec.short}`)
+    const long = entry !== undefined ? `--${entry[0]}` : flag
+    if (entry?.[1].type === 'boolean') return new UsageError(long, `${long}: takes no value`)
+    return new UsageError(long, `${long}: missing value; expected ${entry?.[1].value ?? 'a value'} after it`)
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const argument = /'([^']*)'/.exec(err.message)?.[1] ?? ''
+    const hint = argument.startsWith('/') ? ` (did you mean --peer ${argument}?)` : ''
+    return new UsageError(undefined, `unexpected argument "${argument}": every option is a --flag${hint}; run with --help for the list`)
+  }
+  return new UsageError(flag, err.message)
+}
+
+/** The known flag nearest to a mistyped one, if it is plausibly a typo. */
+function closestFlag (flag: string): string | undefined {
+  const typed = flag.replace(/^-+/, '')
+  let best: { name: string, distance: number } | undefined
+  for (const name of Object.keys(FLAGS)) {
+    const distance = editDistance(typed, name)
+    if (best === undefined || distance < best.distance) best = { name, distance }
+  }
+  return best !== undefined && best.distance <= Math.max(1, Math.floor(typed.length / 3)) ? best.name : undefined
+}
+
+function editDistance (a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
