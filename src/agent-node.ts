@@ -14,6 +14,9 @@ import type { MeshLibp2p, TransportKind } from './libp2p.ts'
 import { Bootstrapper, parseAddresses } from './bootstrap.ts'
 import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
+import { createEventsService } from '../protocols/events/adapter.ts'
+import type { EventsService, RetentionLimits } from '../protocols/events/adapter.ts'
+import type { GossipsubOpts } from '@libp2p/gossipsub'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
@@ -36,6 +39,12 @@ export interface AgentNodeOptions {
   connectionGater?: ConnectionGater
   /** Advanced: one-way latency added to every memory-transport link (simulations). */
   memoryLatencyMs?: number
+  /** Per-topic event retention (count, bytes, age); see protocols/events/SPEC.md. */
+  eventsRetention?: Partial<RetentionLimits>
+  /** Anti-entropy period of the events protocol (default 3 s). */
+  eventsSyncIntervalMs?: number
+  /** Advanced: GossipSub option overrides (benchmarks, tuning). */
+  gossipsub?: Partial<GossipsubOpts>
 }
 
 /**
@@ -63,6 +72,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly peerId: string
   readonly name: string
   readonly direct: DirectService
+  /** Gossiped, signed, replayable event log (DESIGN `node.events`). */
+  readonly events: EventsService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -70,12 +81,13 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, events: EventsService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
+    this.events = parts.events
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -99,6 +111,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.events.stop()
     await this.direct.stop()
     await this.libp2p.stop()
     await this.#storage.close()
@@ -123,16 +136,19 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       dhtValidators: {},
       dhtSelectors: {},
       connectionGater: options.connectionGater,
-      memoryLatencyMs: options.memoryLatencyMs
+      memoryLatencyMs: options.memoryLatencyMs,
+      gossipsub: options.gossipsub
     })
     const log = logger(`agentmesh:${name}`)
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const events = createEventsService({ libp2p, db: storage.sublevel('events'), privateKey, peerId: peerId.toString(), log: log.newScope('events'), retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
+    await events.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, events, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

@@ -9,3 +9,8 @@ export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
   NotRunningError, PeerUnreachableError
 } from '../protocols/kit/errors.ts'
+export type { EventsService, EventsStatus, EventsStats, RetentionLimits } from '../protocols/events/adapter.ts'
+export type { AgentEvent, EventData } from '../protocols/events/messages.ts'
+export type { SubscribeOptions } from '../protocols/events/subscriptions.ts'
+export type { Projection, ProjectionOptions } from '../protocols/events/projection.ts'
+export { EventNotFoundError, SubscriberLaggedError } from '../protocols/events/errors.ts'
