@@ -49,7 +49,6 @@ describe('events on real nodes', function () {
       const firstThree = await take(node.events.subscribe('audit', { from: 'start' }), 3)
       await node.stop()
       node = await createAgentNode({ dataDir: dir.path, transport: 'memory' })
-      // A duplicate of a stored event (same id) is not stored or delivered again.
       const stored = await node.events.history('audit')
       assert.equal(stored.length, 5)
       const rest = node.events.subscribe('audit', { from: firstThree[2]!.id })
@@ -115,6 +114,29 @@ describe('events on real nodes', function () {
     }
   })
 
+  it('a late joiner at the end of a line a—b—c gets the whole history and live events through b', async () => {
+    const a = await createAgentNode({ transport: 'memory' })
+    const b = await createAgentNode({ transport: 'memory', peers: a.addresses() })
+    let c: AgentNode | undefined
+    try {
+      await Promise.all([a.events.join('log'), b.events.join('log')])
+      await meshReady([a, b], 'log')
+      for (let i = 0; i < 20; i++) await a.events.publish('log', { type: 'x', data: i })
+      await waitFor(() => b.events.status('log').count === 20, 'b to hold 20 events')
+      // Explicit topology: c may only talk to b (its gater refuses a in both directions).
+      const notA = { denyDialPeer: async (p: { toString(): string }) => p.toString() === a.peerId, denyInboundEncryptedConnection: async (p: { toString(): string }) => p.toString() === a.peerId }
+      c = await createAgentNode({ transport: 'memory', peers: b.addresses(), connectionGater: notA })
+      const replay = take(c.events.subscribe('log', { from: 'start' }), 25)
+      await waitFor(() => c!.events.status('log').count === 20, 'c to catch up the history from b')
+      assert.equal(c.libp2p.getConnections(a.libp2p.peerId).length, 0, 'c is not connected to a')
+      await meshReady([c], 'log')
+      for (let i = 20; i < 25; i++) await a.events.publish('log', { type: 'x', data: i })
+      assert.deepEqual((await replay).map(e => e.data), Array.from({ length: 25 }, (_, i) => i))
+    } finally {
+      await stopAll([a, b, ...(c !== undefined ? [c] : [])])
+    }
+  })
+
   it('rejects a forged event, counts it, and keeps running', async () => {
     const b = await createAgentNode({ transport: 'memory' })
     const a = await createAgentNode({ transport: 'memory', peers: b.addresses() })
@@ -136,6 +158,39 @@ describe('events on real nodes', function () {
       await waitFor(() => b.events.status('t').count === 2, 'b to keep accepting real events')
     } finally {
       await stopAll([a, b])
+    }
+  })
+
+  it('retention keeps the newest events, and a late peer syncs from above the floor', async () => {
+    const a = await createAgentNode({ transport: 'memory', eventsRetention: { countMax: 5 } })
+    let b: AgentNode | undefined
+    try {
+      for (let i = 1; i <= 8; i++) await a.events.publish('r', { type: 'x', data: i })
+      assert.equal(a.events.status('r').count, 5)
+      assert.deepEqual((await a.events.history('r')).map(e => e.seq), [4, 5, 6, 7, 8])
+      b = await createAgentNode({ transport: 'memory', peers: a.addresses() })
+      await b.events.join('r')
+      await waitFor(() => b!.events.status('r').count === 5, 'b to fetch the 5 retained events')
+      await waitFor(() => b!.events.status('r').caughtUp, 'b to be caught up despite the pruned prefix')
+      assert.deepEqual((await b.events.history('r')).map(e => e.seq), [4, 5, 6, 7, 8])
+      await a.events.publish('r', { type: 'x', data: 9 })
+      await waitFor(() => b!.events.status('r').count === 6, 'b to get the next live event')
+    } finally {
+      await stopAll([a, ...(b !== undefined ? [b] : [])])
+    }
+  })
+
+  it('a subscriber that falls behind retention ends with SubscriberLaggedError, never a silent skip', async () => {
+    const node = await createAgentNode({ transport: 'memory', eventsRetention: { countMax: 3 } })
+    try {
+      for (let i = 1; i <= 3; i++) await node.events.publish('lag', { type: 'x', data: i })
+      const it = node.events.subscribe('lag', { from: 'start' })[Symbol.asyncIterator]()
+      assert.equal((await it.next()).value?.data, 1)
+      for (let i = 4; i <= 6; i++) await node.events.publish('lag', { type: 'x', data: i })
+      await assert.rejects(async () => { await it.next() }, (err: Error) => err.name === 'SubscriberLaggedError')
+      await assert.rejects(node.events.history('lag', { after: 'f'.repeat(64) }), (err: Error) => err.name === 'EventNotFoundError')
+    } finally {
+      await node.stop()
     }
   })
 
