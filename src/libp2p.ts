@@ -8,7 +8,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { gossipsub } from '@libp2p/gossipsub'
+import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { KadDHT, Validators, Selectors } from '@libp2p/kad-dht'
@@ -80,6 +80,11 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
+        // Sign once: payloads that need authenticity carry their own signature (events envelopes),
+        // and StrictSign made every node re-verify every duplicate copy (D per message). Measured
+        // with `npm run sim -- fanout`: see protocols/events/SPEC.md, "GossipSub configuration".
+        // The message id is then SHA-256 of the data: dedupe by content.
+        globalSignaturePolicy: StrictNoSign,
         ...options.gossipsub
       }),
       dht: kadDHT({
