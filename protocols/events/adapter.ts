@@ -363,7 +363,7 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
 
     status (topic) {
       checkTopic(topic)
-      const meta = store.meta(topic)
+      const meta = store.peekMeta(topic)
       const peers = running ? pubsub.getSubscribers(gossipTopic(topic)).length : 0
       return { caughtUp: core.caughtUp(topic), lastEventId: lastIds.get(topic) ?? null, count: meta.count, held: core.heldCount(topic), peers }
     },

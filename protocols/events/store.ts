@@ -55,6 +55,8 @@ function decodeMeta (bytes: Uint8Array): TopicMeta {
 export class EventsStore {
   readonly #db: Sublevel
   readonly #meta = new Map<string, TopicMeta>()
+  /** Topics whose membership is on disk (E1). */
+  readonly #joined = new Set<string>()
 
   constructor (db: Sublevel) { this.#db = db }
 
@@ -62,8 +64,14 @@ export class EventsStore {
   async load (): Promise<Map<string, TopicMeta>> {
     for await (const [key, value] of this.#db.iterator({ gte: 'm!', lt: `m!${HIGH}` })) {
       this.#meta.set(key.slice(2), decodeMeta(value))
+      this.#joined.add(key.slice(2))
     }
     return new Map(this.#meta)
+  }
+
+  /** Meta of a topic without creating it (read-only views such as `status`). */
+  peekMeta (topic: string): TopicMeta {
+    return this.#meta.get(topic) ?? { localSeq: 0, count: 0, bytes: 0, authors: new Map() }
   }
 
   /** Meta of a topic (empty when new). */
@@ -75,8 +83,9 @@ export class EventsStore {
 
   /** Record that this node stores `topic` (durable, so it resumes after a restart). */
   async join (topic: string): Promise<void> {
-    if (this.#meta.has(topic)) return
+    if (this.#joined.has(topic)) return
     await this.#db.put(metaKey(topic), encodeMeta(this.meta(topic)), SYNC_BATCH)
+    this.#joined.add(topic)
   }
 
   /**

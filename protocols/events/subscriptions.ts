@@ -44,7 +44,7 @@ export class Subscriptions {
   /** An iterable over `topic` from `options.from`; `joined` resolves once the node stores the topic. */
   open (topic: string, options: SubscribeOptions, joined: Promise<void>): AsyncIterable<AgentEvent> {
     // 'now' means the log head at the time of the call, not of the first next().
-    const headAtCall = this.#store.meta(topic).localSeq
+    const headAtCall = this.#store.peekMeta(topic).localSeq
     const iterate = this.#iterate.bind(this)
     return { [Symbol.asyncIterator]: () => iterate(topic, options, joined, headAtCall) }
   }
@@ -84,7 +84,7 @@ export class Subscriptions {
         if (sub.lagged) continue
         await new Promise<void>(resolve => {
           sub.wake = resolve
-          if (sub.buffer.length > 0 || signal.aborted || this.#store.meta(topic).localSeq > sub.cursor) resolve()
+          if (sub.buffer.length > 0 || signal.aborted || this.#store.peekMeta(topic).localSeq > sub.cursor) resolve()
         })
         sub.wake = undefined
       }

@@ -64,6 +64,27 @@ describe('events on real nodes', function () {
     }
   })
 
+  it('keeps storing a topic it subscribed to before a restart, without subscribing again', async () => {
+    const dir = await tempDir()
+    const a = await createAgentNode({ transport: 'memory' })
+    let b = await createAgentNode({ transport: 'memory', dataDir: dir.path, peers: a.addresses() })
+    try {
+      const controller = new AbortController()
+      const it = b.events.subscribe('news', { signal: controller.signal })[Symbol.asyncIterator]()
+      const first = it.next()
+      await a.events.publish('news', { type: 'x', data: 1 })
+      assert.equal((await first).value?.data, 1)
+      controller.abort()
+      await b.stop()
+      b = await createAgentNode({ transport: 'memory', dataDir: dir.path, peers: a.addresses() })
+      await a.events.publish('news', { type: 'x', data: 2 })
+      await waitFor(() => b.events.status('news').count === 2, 'the restarted node to store the topic again')
+    } finally {
+      await stopAll([a, b])
+      await dir.remove()
+    }
+  })
+
   it('a node stopped during 100 publishes catches up all 100 after it restarts', async () => {
     const dir = await tempDir()
     const a = await createAgentNode({ transport: 'memory', eventsSyncIntervalMs: 500 })
