@@ -210,9 +210,8 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
     await serial(async () => {
       const before = core.stats.accepted
       for (const e of admitted) { observe(e); await stepAndRun({ kind: 'event', event: e, from: peer }) }
-      const floorsBefore = core.vector(topic)
       await stepAndRun({ kind: 'sync-reply', topic, peer, vector, received: core.stats.accepted - before, more })
-      if (JSON.stringify(floorsBefore) !== JSON.stringify(core.vector(topic))) await store.setFloors(topic, core.vector(topic))
+      await store.setFloors(topic, core.vector(topic)) // mirror floor jumps (SPEC E8); writes only on change
     })
   }
 
