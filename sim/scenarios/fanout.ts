@@ -172,9 +172,11 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       ok: delivery === 1 && duplicates === 0,
       metrics: {
         mode: raw ? 'raw-gossipsub' : 'agentmesh-events',
+        // Publish call (sign + fsync + gossip for agentmesh) to delivery at each subscriber.
         ...latencySummary(latencies),
         delivery: Math.round(delivery * 10_000) / 10_000,
         duplicates,
+        // Deliveries (event × receiving node) per second, from the first publish to the last delivery.
         events_per_s: Math.round(delivered / windowS),
         rss_mb_per_node: Math.round((rssMb / n) * 100) / 100,
         mesh_ms: Math.round(meshMs),
