@@ -20,6 +20,9 @@ import type { SimOptions, SimSummary } from '../scenario.ts'
 
 /** Earlier nodes each new node dials: enough for a mesh of degree D to form. */
 const DIALS_PER_NODE = 4
+/** Dial attempts per link, and each one's deadline (setup of hundreds of nodes loads the process). */
+const DIAL_ATTEMPTS = 3
+const DIAL_TIMEOUT_MS = 30_000
 /** How long to wait for the gossip mesh before publishing anyway. */
 const MESH_WAIT_MS = 30_000
 /** How long after the last publish to wait for stragglers. */
@@ -56,6 +59,18 @@ async function startRaw (gossipsubOverrides: Partial<GossipsubOpts>): Promise<Me
     services: { identify: identify(), pubsub: gossipsub(gossipsubOverrides) }
   })
   return { libp2p: libp2p as unknown as MeshLibp2p, stop: async () => { await libp2p.stop() } }
+}
+
+/** Dial, retrying a loaded process's timeouts; a link that still fails is logged and skipped. */
+async function dialWithRetry (from: Member, to: Member, log: (line: string) => void): Promise<void> {
+  for (let attempt = 1; attempt <= DIAL_ATTEMPTS; attempt++) {
+    try {
+      await from.libp2p.dial(to.libp2p.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      return
+    } catch (err) {
+      log(`dial attempt ${attempt} from ${from.libp2p.peerId.toString().slice(-6)} failed: ${(err as Error).message}`)
+    }
+  }
 }
 
 /** Peers in a node's gossip mesh for a topic (a GossipSub method its interface type omits). */
@@ -103,7 +118,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       const earlier = Array.from({ length: i }, (_, k) => k)
       for (let d = 0; d < Math.min(DIALS_PER_NODE, i); d++) {
         const pick = earlier.splice(rng.int(0, earlier.length - 1), 1)[0]!
-        await members[i]!.libp2p.dial(members[pick]!.libp2p.getMultiaddrs()[0]!)
+        await dialWithRetry(members[i]!, members[pick]!, options.log)
       }
       options.progress(i + 1, n)
     }
