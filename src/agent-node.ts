@@ -19,6 +19,9 @@ import type { DocsService } from '../protocols/docs/adapter.ts'
 import { createStateService } from '../protocols/state/adapter.ts'
 import type { StateService } from '../protocols/state/adapter.ts'
 import { createStateRules } from '../protocols/state/rules.ts'
+import { createEventsService } from '../protocols/events/adapter.ts'
+import type { EventsService, RetentionLimits } from '../protocols/events/adapter.ts'
+import type { GossipsubOpts } from '@libp2p/gossipsub'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
@@ -55,6 +58,12 @@ export interface AgentNodeOptions {
   healthDisconnectGraceMs?: number
   /** Connections mesh discovery tops up to by dialling announced peers (default 8). */
   discoveryConnectionsTarget?: number
+  /** Per-topic event retention (count, bytes, age); see protocols/events/SPEC.md. */
+  eventsRetention?: Partial<RetentionLimits>
+  /** Anti-entropy period of the events protocol (default 3 s). */
+  eventsSyncIntervalMs?: number
+  /** Advanced: GossipSub option overrides (benchmarks, tuning). */
+  gossipsub?: Partial<GossipsubOpts>
 }
 
 /**
@@ -88,6 +97,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly health: HealthService
   /** Signed DHT records and the agent directory (protocols/state). */
   readonly state: StateService
+  /** Gossiped, signed, replayable event log (DESIGN `node.events`). */
+  readonly events: EventsService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -95,7 +106,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -106,6 +117,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
     this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
     this.state = parts.state
+    this.events = parts.events
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -138,6 +150,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.#bootstrapper.stop()
     await this.health.stop({ goodbye: true })
     await this.docs.stop()
+    await this.events.stop()
     await this.direct.stop()
     await this.state.stop()
     await this.libp2p.stop()
@@ -164,7 +177,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       dhtValidators: { ...stateRules.validators },
       dhtSelectors: { ...stateRules.selectors },
       connectionGater: options.connectionGater,
-      memoryLatencyMs: options.memoryLatencyMs
+      memoryLatencyMs: options.memoryLatencyMs,
+      gossipsub: options.gossipsub
     })
     const log = logger(`agentmesh:${name}`)
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
@@ -182,18 +196,21 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       }),
       store: storage.sublevel('health'),
       syncPut: SYNC_PUT,
+      privateKey,
       log: log.newScope('health')
     })
     const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, log: log.newScope('state') })
+    const events = createEventsService({ libp2p, db: storage.sublevel('events'), privateKey, peerId: peerId.toString(), log: log.newScope('events'), retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
     const docs = createDocsService(context, { log: log.newScope('docs') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
     await health.start()
     await state.start()
+    await events.start()
     await docs.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

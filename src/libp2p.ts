@@ -8,7 +8,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { gossipsub } from '@libp2p/gossipsub'
+import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { KadDHT, Validators, Selectors } from '@libp2p/kad-dht'
@@ -16,7 +16,6 @@ import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PrivateKey, ConnectionGater } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
-import { toHex } from '../protocols/kit/bytes.ts'
 
 /** The mesh's own DHT protocol id, so agentmesh never mixes with the public IPFS DHT. */
 export const DHT_PROTOCOL = '/agentmesh/kad/1.0.0'
@@ -65,17 +64,6 @@ export function defaultListen (transport: TransportKind, peerIdText: string): st
   return transport === 'tcp' ? ['/ip4/0.0.0.0/tcp/0'] : [`/memory/${peerIdText}`]
 }
 
-/**
- * GossipSub's fast duplicate check: (publisher, seqno), the same identity as its StrictSign
- * message id. Without it every duplicate copy from each mesh peer has its signature verified
- * before being recognised as a duplicate; measured with 30 nodes in one process, signature
- * checks were the largest single CPU cost. Only validly signed messages enter this cache, so
- * a forged copy cannot shadow the real one.
- */
-export function publisherSeqnoId (message: { from?: Uint8Array, seqno?: Uint8Array }): string {
-  return `${toHex(message.from ?? new Uint8Array(0))}/${toHex(message.seqno ?? new Uint8Array(0))}`
-}
-
 /** Create (but do not start) the libp2p host. */
 export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<MeshLibp2p> {
   const transports = options.transport === 'tcp' ? [tcp()] : [memory({ latency: options.memoryLatencyMs })]
@@ -101,7 +89,11 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
-        fastMsgIdFn: publisherSeqnoId,
+        // Sign once: payloads that need authenticity carry their own signature (events envelopes),
+        // and StrictSign made every node re-verify every duplicate copy (D per message). Measured
+        // with `npm run sim -- fanout`: see protocols/events/SPEC.md, "GossipSub configuration".
+        // The message id is then SHA-256 of the data: dedupe by content.
+        globalSignaturePolicy: StrictNoSign,
         ...options.gossipsub
       }),
       dht: kadDHT({

@@ -7,11 +7,13 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { Libp2p, PeerId, Stream, Connection, Logger } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey, Stream, Connection, Logger } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { DecodeError, describeError } from '../kit/errors.ts'
 import {
   HEALTH_TOPIC, HEALTH_PROTOCOL, ANNOUNCE_BYTES_MAX, ADDRESSES_MAX, ADDRESS_CHARS_MAX,
-  encodeHealthMessage, decodeHealthMessage, describeHealthMessage
+  encodeHealthMessage, decodeHealthMessage, describeHealthMessage,
+  encodeSignedHealthFrame, decodeSignedHealthFrame, healthSigningBytes
 } from './messages.ts'
 import type { Announce, HealthMessage } from './messages.ts'
 import { HealthCore, HEALTH_INTERVAL_MS, describeHealthEffect } from './core.ts'
@@ -97,6 +99,8 @@ export interface HealthServiceOptions {
   store: HealthStore
   /** Options that make the incarnation write durable (fsync), e.g. SYNC_PUT. */
   syncPut: object
+  /** Signs gossiped announcements: GossipSub runs StrictNoSign, so payloads carry their own signature (H7). */
+  privateKey: PrivateKey
   log: Logger
 }
 
@@ -219,7 +223,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     const signal = AbortSignal.timeout(HEALTH_GOODBYE_TIMEOUT_MS)
     const peers = new Map(this.#libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
     await Promise.all([
-      this.#libp2p.services.pubsub.publish(HEALTH_TOPIC, goodbye).catch((err: unknown) => { this.#log('could not publish goodbye: %s', describeError(err)) }),
+      this.#gossip(goodbye).catch((err: unknown) => { this.#log('could not publish goodbye: %s', describeError(err)) }),
       ...[...peers.values()].map(async peerId => { await this.#sendFrame(peerId, { frame: goodbye, signal }) })
     ])
   }
@@ -251,7 +255,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     const bytes = this.#nextAnnounceBytes()
     this.#nextAnnounceMs = nowMs + this.#core.announceIntervalMs() * (1 + HEALTH_ANNOUNCE_JITTER * (2 * Math.random() - 1))
     this.#stats.announcesSent++
-    this.#libp2p.services.pubsub.publish(HEALTH_TOPIC, bytes).catch((err: unknown) => {
+    this.#gossip(bytes).catch((err: unknown) => {
       this.#log('could not publish announce: %s', describeError(err))
     })
   }
@@ -264,10 +268,41 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     this.#flush()
   }
 
+  /** Sign `body` with this node's key and publish it on the topic (H7). */
+  async #gossip (body: Uint8Array): Promise<void> {
+    const signature = await this.#options.privateKey.sign(healthSigningBytes(body))
+    await this.#libp2p.services.pubsub.publish(HEALTH_TOPIC, encodeSignedHealthFrame({ body, signature }))
+  }
+
+  /** The peer id whose key signed a gossip frame, or undefined if the frame is malformed or the signature is not the claimed author's. */
+  async #signer (data: Uint8Array): Promise<{ sender: string | undefined, body: Uint8Array }> {
+    let frame
+    try {
+      frame = decodeSignedHealthFrame(data)
+    } catch {
+      // Not even an envelope: #admit decodes the raw bytes and counts them as malformed.
+      return { sender: undefined, body: data }
+    }
+    let claimed: string
+    try {
+      claimed = decodeHealthMessage(frame.body).peerId
+    } catch {
+      return { sender: undefined, body: frame.body }
+    }
+    try {
+      const publicKey = peerIdFromString(claimed).publicKey
+      const valid = publicKey !== undefined && await publicKey.verify(healthSigningBytes(frame.body), frame.signature)
+      return { sender: valid ? claimed : undefined, body: frame.body }
+    } catch (err) {
+      this.#log('could not verify health signature claimed by %s: %s', claimed, describeError(err))
+      return { sender: undefined, body: frame.body }
+    }
+  }
+
   /** GossipSub validator: only well-formed messages signed by the peer they describe pass (H7). */
-  readonly #validate = (_from: PeerId, message: Message): TopicValidatorResult => {
-    const sender = message.type === 'signed' ? message.from.toString() : undefined
-    const admitted = this.#admit(message.data, { sender, via: 'gossip' })
+  readonly #validate = async (_from: PeerId, message: Message): Promise<TopicValidatorResult> => {
+    const { sender, body } = await this.#signer(message.data)
+    const admitted = this.#admit(body, { sender, via: 'gossip' })
     if (admitted === undefined) return TopicValidatorResult.Reject
     // GossipSub dispatches this same message object as the 'message' event: decode once.
     this.#validated.set(message, admitted)

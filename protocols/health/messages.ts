@@ -172,3 +172,35 @@ export function describeHealthMessage (message: HealthMessage): string {
   if (message.kind === 'goodbye') return head
   return `${head} every=${message.intervalMs}ms name=${JSON.stringify(message.name)} version=${message.version} caps=[${message.capabilities.join(',')}] addrs=${message.addresses.length}`
 }
+
+/**
+ * Domain tag of the bytes a gossiped health message is signed over, so a health signature can
+ * never be replayed as another protocol's (SPEC health H7).
+ */
+export const HEALTH_SIGNATURE_DOMAIN = 'agentmesh/health/v1'
+/** Ed25519 signatures are 64 bytes; the bound leaves room for other key types. */
+export const SIGNATURE_BYTES_MAX = 512
+
+/** A gossiped health message: the encoded body and its author's signature (GossipSub signs nothing). */
+export interface SignedHealthFrame { body: Uint8Array, signature: Uint8Array }
+
+/** The bytes an author signs for `body`. */
+export function healthSigningBytes (body: Uint8Array): Uint8Array {
+  return encodeCbor([HEALTH_SIGNATURE_DOMAIN, body])
+}
+
+/** Encode a signed gossip frame. */
+export function encodeSignedHealthFrame (frame: SignedHealthFrame): Uint8Array {
+  return encodeCbor({ body: frame.body, signature: frame.signature })
+}
+
+/** Decode a signed gossip frame's envelope (the body is decoded separately). */
+export function decodeSignedHealthFrame (bytes: Uint8Array): SignedHealthFrame {
+  const value = decodeCbor(bytes, { bytesMax: ANNOUNCE_BYTES_MAX + SIGNATURE_BYTES_MAX + 64, what: 'signed health frame' }) as Record<string, unknown>
+  if (typeof value !== 'object' || value === null || !(value.body instanceof Uint8Array) || !(value.signature instanceof Uint8Array)) {
+    throw new DecodeError('Cannot decode signed health frame: expected {body: bytes, signature: bytes}')
+  }
+  if (Object.keys(value).length !== 2) throw new DecodeError('Cannot decode signed health frame: unexpected fields')
+  if (value.signature.byteLength > SIGNATURE_BYTES_MAX) throw new DecodeError(`Cannot decode signed health frame: signature of ${value.signature.byteLength} bytes exceeds SIGNATURE_BYTES_MAX (${SIGNATURE_BYTES_MAX})`)
+  return { body: value.body, signature: value.signature }
+}

@@ -1,0 +1,418 @@
+// libp2p driver of the events protocol: GossipSub for live events, a direct stream for
+// anti-entropy, LevelDB for the log. It parses, verifies once, steps the core, and runs
+// the core's effects in order (SPEC events, "Effect ordering"); it decides nothing else.
+
+import { lpStream } from '@libp2p/utils'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Libp2p, Logger, PrivateKey, Stream, Connection } from '@libp2p/interface'
+import { describeError, NotRunningError } from '../kit/errors.ts'
+import { deadlineSignal } from '../kit/adapter-abort.ts'
+import { hlcNow, hlcReceive, hlcCompare, HLC_ZERO, HLC_DRIFT_MAX_MS } from '../kit/hlc.ts'
+import type { Hlc } from '../kit/hlc.ts'
+import { parsePeerId } from '../direct/adapter.ts'
+import { EventsCore, planSyncReply } from './core.ts'
+import type { Effect, Input } from './core.ts'
+import {
+  EVENTS_SYNC_PROTOCOL, EVENTS_GOSSIP_TOPIC_PREFIX, SYNC_FRAME_BYTES_MAX, checkTopic, checkType,
+  decodeEnvelope, decodeSyncReply, decodeSyncRequest, encodeBody, encodeEnvelope, encodeSyncFrame,
+  eventIdOf, signingBytes, toAgentEvent, describeEvent
+} from './messages.ts'
+import type { AgentEvent, Envelope, EventData, VectorEntry } from './messages.ts'
+import { EventsStore } from './store.ts'
+import type { StoredEvent } from './store.ts'
+import { verifyEnvelope } from './verify.ts'
+import { Subscriptions } from './subscriptions.ts'
+import type { SubscribeOptions } from './subscriptions.ts'
+import { createProjection } from './projection.ts'
+import type { Projection, ProjectionOptions } from './projection.ts'
+import type { Sublevel } from '../../src/storage.ts'
+
+/** Anti-entropy period (SPEC E6): short enough that a missed gossip is repaired within seconds. */
+export const SYNC_INTERVAL_MS = 3_000
+/** Deadline of one sync round trip. */
+export const SYNC_TIMEOUT_MS = 10_000
+/** Concurrent inbound sync streams per connection. */
+export const SYNC_INBOUND_STREAMS_MAX = 32
+/** Verified event ids remembered, so each event's signature is checked once per node. */
+export const VERIFIED_CACHE_MAX = 16_384
+/** Events returned by one `history()` call at most. */
+export const HISTORY_LIMIT_MAX = 10_000
+
+/** Retention limits per topic (SPEC E8). */
+export interface RetentionLimits { countMax: number, bytesMax: number, ageMs: number }
+/** Defaults: 100k events, 256 MiB, 30 days — a month of a busy agent team's coordination. */
+export const RETENTION_DEFAULTS: RetentionLimits = { countMax: 100_000, bytesMax: 256 * 1024 * 1024, ageMs: 30 * 24 * 3600 * 1000 }
+/** How often age-based retention runs. */
+export const RETENTION_INTERVAL_MS = 60_000
+
+/** What `status(topic)` returns (DESIGN, SPEC E7). */
+export interface EventsStatus { caughtUp: boolean, lastEventId: string | null, count: number, held: number, peers: number }
+
+/** Counters for metrics and tests. */
+export interface EventsStats {
+  published: number
+  accepted: number
+  duplicates: number
+  held: number
+  rejected: number
+  malformed: number
+  forged: number
+  syncRounds: number
+  syncFailed: number
+  syncServed: number
+}
+
+/** The `node.events` API. */
+export interface EventsService {
+  publish (topic: string, event: { type: string, data?: EventData }): Promise<AgentEvent>
+  subscribe (topic: string, options?: SubscribeOptions): AsyncIterable<AgentEvent>
+  history (topic: string, options?: { after?: string, limit?: number }): Promise<AgentEvent[]>
+  status (topic: string): EventsStatus
+  /** Store and sync `topic` without a subscriber (subscribe/publish join implicitly). */
+  join (topic: string): Promise<void>
+  project<S> (topic: string, options: ProjectionOptions<S>): Projection<S>
+  /** Apply retention to every topic now. */
+  compact (): Promise<void>
+  stats (): EventsStats
+  start (): Promise<void>
+  stop (): Promise<void>
+}
+
+/** What the service needs from the node. */
+export interface EventsServiceOptions {
+  libp2p: Libp2p<{ pubsub: GossipSub }>
+  db: Sublevel
+  privateKey: PrivateKey
+  peerId: string
+  log: Logger
+  retention?: Partial<RetentionLimits>
+  syncIntervalMs?: number
+}
+
+/** Build the events service. */
+export function createEventsService (options: EventsServiceOptions): EventsService {
+  const { libp2p, log, peerId } = options
+  const pubsub = libp2p.services.pubsub
+  const retention: RetentionLimits = { ...RETENTION_DEFAULTS, ...options.retention }
+  const store = new EventsStore(options.db)
+  const core = new EventsCore()
+  const subs = new Subscriptions(store)
+  const verified = new Set<string>()
+  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0 }
+  const lastIds = new Map<string, string>()
+  const joining = new Map<string, Promise<void>>()
+  let clock: Hlc = HLC_ZERO
+  let queue: Promise<unknown> = Promise.resolve()
+  let running = false
+  let timers: Array<ReturnType<typeof setInterval>> = []
+
+  const gossipTopic = (topic: string): string => EVENTS_GOSSIP_TOPIC_PREFIX + topic
+
+  /** Run `fn` after everything queued before it: core steps and their persistence stay in one order. */
+  function serial<T> (fn: () => Promise<T>): Promise<T> {
+    const next = queue.then(fn)
+    queue = next.catch(() => undefined)
+    return next
+  }
+
+  /** Step the core and run its effects in order: persist (then deliver), sync, reject. */
+  async function stepAndRun (input: Input): Promise<void> {
+    core.step(input)
+    await runEffects(core.drain())
+  }
+
+  async function runEffects (effects: Effect[]): Promise<void> {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'persist': {
+          const durable = effect.events.some(e => e.author === peerId)
+          const stored = await store.append(effect.topic, effect.events, { durable })
+          lastIds.set(effect.topic, stored[stored.length - 1]!.envelope.id)
+          subs.deliver(effect.topic, stored) // SPEC E4: deliver only after the append resolved
+          if (store.meta(effect.topic).count > retention.countMax || store.meta(effect.topic).bytes > retention.bytesMax) await compactTopic(effect.topic)
+          break
+        }
+        case 'sync':
+          void syncRound(effect.topic, effect.peer, effect)
+          break
+        case 'reject':
+          log('rejected %s in %s: %s', effect.eventId, effect.topic, effect.reason)
+          break
+      }
+    }
+  }
+
+  function remember (id: string): void {
+    if (verified.size >= VERIFIED_CACHE_MAX) verified.delete(verified.values().next().value!)
+    verified.add(id)
+  }
+
+  /** Decode and verify once; undefined (and counted) when malformed or forged. */
+  async function admit (wire: Uint8Array, topic: string): Promise<Envelope | undefined> {
+    let e: Envelope
+    try {
+      e = decodeEnvelope(wire)
+    } catch (err) {
+      counters.malformed++
+      log('malformed event in %s: %s', topic, describeError(err))
+      return undefined
+    }
+    if (e.topic !== topic) { counters.malformed++; return undefined }
+    if (verified.has(e.id)) return e
+    if (e.hlc.wallMs - Date.now() > HLC_DRIFT_MAX_MS) { counters.malformed++; return undefined }
+    if (!(await verifyEnvelope(e))) {
+      counters.forged++
+      log('forged event rejected: %s', describeEvent(e))
+      return undefined
+    }
+    remember(e.id)
+    return e
+  }
+
+  function observe (e: Envelope): void {
+    clock = hlcReceive(clock, e.hlc, Date.now())
+  }
+
+  // --- anti-entropy (SPEC E6) ---
+
+  async function syncRound (topic: string, peer: string, request: { vector: VectorEntry[] }): Promise<void> {
+    if (!running) return
+    counters.syncRounds++
+    const signal = deadlineSignal(SYNC_TIMEOUT_MS)
+    let reply
+    try {
+      const stream = await libp2p.dialProtocol(parsePeerId(peer), EVENTS_SYNC_PROTOCOL, { signal })
+      try {
+        const lp = lpStream(stream, { maxDataLength: SYNC_FRAME_BYTES_MAX })
+        await lp.write(encodeSyncFrame({ kind: 'sync', topic, vector: request.vector }), { signal })
+        reply = decodeSyncReply((await lp.read({ signal })).subarray())
+        await stream.close({ signal })
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      }
+      if (reply.topic !== topic) throw new Error(`sync reply for topic "${reply.topic}", asked "${topic}"`)
+    } catch (err) {
+      counters.syncFailed++
+      log('sync of %s with %s failed: %s', topic, peer, describeError(err))
+      if (running) await serial(async () => { await stepAndRun({ kind: 'sync-failed', topic, peer }) })
+      return
+    }
+    const admitted: Envelope[] = []
+    for (const wire of reply.events) {
+      const e = await admit(wire, topic)
+      if (e !== undefined) admitted.push(e)
+    }
+    if (!running) return
+    const vector = reply.vector
+    const more = reply.more
+    await serial(async () => {
+      const before = core.stats.accepted
+      for (const e of admitted) { observe(e); await stepAndRun({ kind: 'event', event: e, from: peer }) }
+      await stepAndRun({ kind: 'sync-reply', topic, peer, vector, received: core.stats.accepted - before, more })
+      await store.setFloors(topic, core.vector(topic)) // mirror floor jumps (SPEC E8); writes only on change
+    })
+  }
+
+  async function serveSync (stream: Stream, connection: Connection): Promise<void> {
+    const signal = deadlineSignal(SYNC_TIMEOUT_MS)
+    const lp = lpStream(stream, { maxDataLength: SYNC_FRAME_BYTES_MAX })
+    const request = decodeSyncRequest((await lp.read({ signal })).subarray())
+    const topic = request.topic
+    const from = connection.remotePeer.toString()
+    counters.syncServed++
+    if (!core.joined(topic)) {
+      await lp.write(encodeSyncFrame({ kind: 'sync-reply', topic, events: [], vector: [], more: false }), { signal })
+      await stream.close({ signal })
+      return
+    }
+    const ours = core.vector(topic)
+    const plan = planSyncReply(ours, request.vector)
+    const events: Uint8Array[] = []
+    let more = plan.more
+    let budget = SYNC_FRAME_BYTES_MAX / 2
+    for (const range of plan.ranges) {
+      const { wires, complete } = await store.readRange(topic, range, budget)
+      events.push(...wires)
+      budget -= wires.reduce((n, w) => n + w.byteLength, 0)
+      if (!complete) { more = true; break }
+    }
+    await lp.write(encodeSyncFrame({ kind: 'sync-reply', topic, events, vector: ours, more }), { signal })
+    await stream.close({ signal })
+    // The requester has something we lack (e.g. after a partition): pull it back (SPEC E6).
+    const ourSeq = new Map(ours.map(v => [v.author, v.seq]))
+    if (request.vector.some(v => v.seq > (ourSeq.get(v.author) ?? 0)) && running) {
+      await serial(async () => { await stepAndRun({ kind: 'peer-up', topic, peer: from }) })
+    }
+  }
+
+  // --- gossip ---
+
+  function validator (topic: string) {
+    return async (_peer: unknown, message: { data: Uint8Array }): Promise<TopicValidatorResult> => {
+      const e = await admit(message.data, topic)
+      return e === undefined ? TopicValidatorResult.Reject : TopicValidatorResult.Accept
+    }
+  }
+
+  const onGossip = (evt: CustomEvent<{ propagationSource: { toString(): string }, msg: { topic: string, data: Uint8Array } }>): void => {
+    const { msg, propagationSource } = evt.detail
+    if (!msg.topic.startsWith(EVENTS_GOSSIP_TOPIC_PREFIX)) return
+    const topic = msg.topic.slice(EVENTS_GOSSIP_TOPIC_PREFIX.length)
+    void admit(msg.data, topic).then(async (e) => {
+      if (e === undefined || !running) return
+      await serial(async () => { observe(e); await stepAndRun({ kind: 'event', event: e, from: propagationSource.toString() }) })
+    }).catch((err: unknown) => { log('gossip event in %s failed: %s', topic, describeError(err)) })
+  }
+
+  const onSubscriptionChange = (evt: CustomEvent<{ peerId: { toString(): string }, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    const peer = evt.detail.peerId.toString()
+    for (const s of evt.detail.subscriptions) {
+      if (!s.topic.startsWith(EVENTS_GOSSIP_TOPIC_PREFIX)) continue
+      const topic = s.topic.slice(EVENTS_GOSSIP_TOPIC_PREFIX.length)
+      if (!core.joined(topic)) continue
+      void serial(async () => { await stepAndRun({ kind: s.subscribe ? 'peer-up' : 'peer-down', topic, peer }) })
+    }
+  }
+
+  const onPeerDisconnect = (evt: CustomEvent<{ toString(): string }>): void => {
+    const peer = evt.detail.toString()
+    void serial(async () => { for (const topic of core.topics()) await stepAndRun({ kind: 'peer-down', topic, peer }) })
+  }
+
+  async function joinTopic (topic: string): Promise<void> {
+    checkTopic(topic)
+    if (!running) throw new NotRunningError(`Cannot join events topic "${topic}": the node is stopped`)
+    if (core.joined(topic)) return
+    let pending = joining.get(topic)
+    if (pending === undefined) {
+      pending = serial(async () => {
+        await store.join(topic)
+        await activate(topic)
+      })
+      joining.set(topic, pending)
+    }
+    await pending
+  }
+
+  /** Start storing and syncing a topic known to the store (SPEC E1: joined topics persist). */
+  async function activate (topic: string): Promise<void> {
+    const meta = store.meta(topic)
+    core.step({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])) })
+    const own = meta.authors.get(peerId)
+    if (own !== undefined && hlcCompare(own.hlc, clock) > 0) clock = own.hlc
+    if (meta.count > 0) {
+      const newest = await store.readLog(topic, meta.localSeq - 1, 1)
+      if (newest.length > 0) lastIds.set(topic, newest[0]!.envelope.id)
+    }
+    pubsub.topicValidators.set(gossipTopic(topic), validator(topic))
+    pubsub.subscribe(gossipTopic(topic))
+    for (const peer of pubsub.getSubscribers(gossipTopic(topic))) await stepAndRun({ kind: 'peer-up', topic, peer: peer.toString() })
+  }
+
+  async function compactTopic (topic: string): Promise<void> {
+    const { floors, removedLocalSeqs } = await store.compact(topic, { countMax: retention.countMax, bytesMax: retention.bytesMax, minWallMs: Date.now() - retention.ageMs })
+    if (floors.size === 0) return
+    core.step({ kind: 'compacted', topic, floors })
+    await runEffects(core.drain())
+    subs.compacted(topic, removedLocalSeqs)
+    log('compacted %d events of %s', removedLocalSeqs.length, topic)
+  }
+
+  const service: EventsService = {
+    async publish (topic, event) {
+      checkTopic(topic)
+      checkType(event.type)
+      await joinTopic(topic)
+      const e = await serial(async () => {
+        const head = core.head(topic, peerId)
+        clock = hlcNow(hlcCompare(head.hlc, clock) > 0 ? head.hlc : clock, Date.now())
+        const bodyBytes = encodeBody({ topic, type: event.type, data: event.data ?? null, author: peerId, hlc: clock, seq: head.seq + 1 })
+        const wire = encodeEnvelope(bodyBytes, await options.privateKey.sign(signingBytes(bodyBytes)))
+        const envelope = decodeEnvelope(wire)
+        remember(eventIdOf(bodyBytes))
+        await stepAndRun({ kind: 'event', event: envelope }) // SPEC E9: fsynced before it is sent
+        return envelope
+      })
+      counters.published++
+      try {
+        await pubsub.publish(gossipTopic(topic), e.wire)
+      } catch (err) {
+        // Stored locally; peers get it by anti-entropy (SPEC E6), so a failed send loses nothing.
+        log('gossip publish of %s failed: %s', e.id, describeError(err))
+      }
+      return toAgentEvent(e)
+    },
+
+    subscribe (topic, subscribeOptions = {}) {
+      checkTopic(topic)
+      return subs.open(topic, subscribeOptions, joinTopic(topic))
+    },
+
+    async history (topic, historyOptions = {}) {
+      checkTopic(topic)
+      const limit = Math.min(historyOptions.limit ?? HISTORY_LIMIT_MAX, HISTORY_LIMIT_MAX)
+      await joinTopic(topic)
+      let after: string | undefined
+      if (historyOptions.after !== undefined) after = (await subs.locate(topic, historyOptions.after)).orderKey
+      const stored: StoredEvent[] = await store.readCanonical(topic, after, limit)
+      return stored.map(s => toAgentEvent(s.envelope))
+    },
+
+    status (topic) {
+      checkTopic(topic)
+      const meta = store.peekMeta(topic)
+      const peers = running ? pubsub.getSubscribers(gossipTopic(topic)).length : 0
+      return { caughtUp: core.caughtUp(topic), lastEventId: lastIds.get(topic) ?? null, count: meta.count, held: core.heldCount(topic), peers }
+    },
+
+    join: joinTopic,
+
+    project (topic, projectionOptions) {
+      return createProjection(service, topic, projectionOptions)
+    },
+
+    async compact () {
+      for (const topic of core.topics()) await serial(async () => { await compactTopic(topic) })
+    },
+
+    stats: () => ({ ...counters, ...core.stats }),
+
+    async start () {
+      running = true
+      for (const topic of (await store.load()).keys()) await serial(async () => { await activate(topic) })
+      pubsub.addEventListener('gossipsub:message', onGossip as never)
+      pubsub.addEventListener('subscription-change', onSubscriptionChange as never)
+      libp2p.addEventListener('peer:disconnect', onPeerDisconnect as never)
+      await libp2p.handle(EVENTS_SYNC_PROTOCOL, (stream, connection) => {
+        serveSync(stream, connection).catch((err: unknown) => {
+          log('sync stream from %s failed: %s', connection.remotePeer.toString(), describeError(err))
+          stream.abort(err as Error)
+        })
+      }, { maxInboundStreams: SYNC_INBOUND_STREAMS_MAX, maxOutboundStreams: SYNC_INBOUND_STREAMS_MAX })
+      const tick = (): void => { void serial(async () => { await stepAndRun({ kind: 'tick' }) }) }
+      timers = [
+        setInterval(tick, options.syncIntervalMs ?? SYNC_INTERVAL_MS),
+        setInterval(() => { void service.compact() }, RETENTION_INTERVAL_MS)
+      ]
+    },
+
+    async stop () {
+      if (!running) return
+      running = false
+      for (const t of timers) clearInterval(t)
+      pubsub.removeEventListener('gossipsub:message', onGossip as never)
+      pubsub.removeEventListener('subscription-change', onSubscriptionChange as never)
+      libp2p.removeEventListener('peer:disconnect', onPeerDisconnect as never)
+      for (const topic of core.topics()) {
+        pubsub.unsubscribe(gossipTopic(topic))
+        pubsub.topicValidators.delete(gossipTopic(topic))
+      }
+      subs.closeAll()
+      await libp2p.unhandle(EVENTS_SYNC_PROTOCOL)
+      await queue
+    }
+  }
+  return service
+}

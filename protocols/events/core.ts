@@ -1,0 +1,294 @@
+// Pure core of the events protocol: per-topic, per-author sequence vectors, hold-back of
+// out-of-order events until the gap is fetched, dedup, and anti-entropy scheduling.
+// No I/O, no timers: inputs via step(), effects out in order via drain() (SPEC events).
+
+import { hlcCompare, HLC_ZERO } from '../kit/hlc.ts'
+import type { Hlc } from '../kit/hlc.ts'
+import { assert } from '../kit/assert.ts'
+import { orderKeyOf, SYNC_BATCH_EVENTS_MAX } from './messages.ts'
+import type { Envelope, VectorEntry } from './messages.ts'
+
+/** Events held back per topic waiting for a gap (SPEC E2); more are dropped and refetched by sync. */
+export const HELD_EVENTS_MAX = 4096
+/** Distinct authors per topic (bounds vectors, sync frames and per-topic memory). */
+export const TOPIC_AUTHORS_MAX = 4096
+/** Peers one tick starts an anti-entropy round with, per topic (bounds periodic load). */
+export const SYNC_PEERS_PER_TICK = 3
+
+/** One author's state in a topic: contiguous head, its HLC, and the compaction floor. */
+export interface AuthorState { seq: number, hlc: Hlc, floor: number }
+
+/** Why an input was not accepted (counted by the adapter). */
+export type RejectReason = 'not-joined' | 'hlc-not-increasing' | 'holdback-full' | 'too-many-authors'
+
+/** What the core asks the driver to do, in order (SPEC events, "Effect ordering"). */
+export type Effect =
+  | { kind: 'persist', topic: string, events: Envelope[] }
+  | { kind: 'sync', topic: string, peer: string, vector: VectorEntry[] }
+  | { kind: 'reject', topic: string, eventId: string, reason: RejectReason }
+
+/** Inputs the driver steps the core with. */
+export type Input =
+  | { kind: 'join', topic: string, authors?: Map<string, AuthorState> }
+  | { kind: 'event', event: Envelope, from?: string }
+  | { kind: 'sync-reply', topic: string, peer: string, vector: VectorEntry[], received: number, more: boolean }
+  | { kind: 'sync-failed', topic: string, peer: string }
+  | { kind: 'peer-up', topic: string, peer: string }
+  | { kind: 'peer-down', topic: string, peer: string }
+  | { kind: 'compacted', topic: string, floors: Map<string, number> }
+  | { kind: 'tick' }
+
+/** A peer's anti-entropy status for one topic. */
+type PeerSync = 'pending' | 'inflight' | 'even'
+
+interface TopicState {
+  authors: Map<string, AuthorState>
+  held: Map<string, Map<number, Envelope>>
+  heldCount: number
+  peers: Map<string, PeerSync>
+  /** A peer that must be asked again once its in-flight round ends. */
+  again: Set<string>
+  tickCursor: number
+}
+
+/** Counters for `stats()`. */
+export interface CoreStats { accepted: number, duplicates: number, held: number, rejected: number }
+
+/** The per-node events state machine. */
+export class EventsCore {
+  readonly #topics = new Map<string, TopicState>()
+  #effects: Effect[] = []
+  readonly stats: CoreStats = { accepted: 0, duplicates: 0, held: 0, rejected: 0 }
+
+  /** Feed one input. */
+  step (input: Input): void {
+    switch (input.kind) {
+      case 'join': this.#join(input.topic, input.authors); break
+      case 'event': this.#event(input.event, input.from); break
+      case 'sync-reply': this.#syncReply(input); break
+      case 'sync-failed': this.#syncEnded(input.topic, input.peer, 'pending'); break
+      case 'peer-up': this.#peerUp(input.topic, input.peer); break
+      case 'peer-down': this.#topics.get(input.topic)?.peers.delete(input.peer); break
+      case 'compacted': this.#compacted(input.topic, input.floors); break
+      case 'tick': this.#tick(); break
+    }
+  }
+
+  /** Take the effects produced so far, in order. */
+  drain (): Effect[] {
+    const out = this.#effects
+    this.#effects = []
+    return out
+  }
+
+  /** True when this node stores `topic`. */
+  joined (topic: string): boolean { return this.#topics.has(topic) }
+
+  /** Topics this node stores. */
+  topics (): string[] { return [...this.#topics.keys()] }
+
+  /** True when (author, seq) is already stored or held: a duplicate needs no signature check. */
+  has (topic: string, author: string, seq: number): boolean {
+    const t = this.#topics.get(topic)
+    if (t === undefined) return false
+    const a = t.authors.get(author)
+    if (a !== undefined && seq <= a.seq) return true
+    return t.held.get(author)?.has(seq) === true
+  }
+
+  /** Next seq and last HLC for a local publish by `author`. */
+  head (topic: string, author: string): AuthorState {
+    const a = this.#topics.get(topic)?.authors.get(author)
+    return a === undefined ? { seq: 0, hlc: HLC_ZERO, floor: 0 } : { ...a }
+  }
+
+  /** The topic's vector, sorted by author (what a sync request carries). */
+  vector (topic: string): VectorEntry[] {
+    const t = this.#topics.get(topic)
+    if (t === undefined) return []
+    return [...t.authors.entries()].sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0).map(([author, a]) => ({ author, seq: a.seq, floor: a.floor }))
+  }
+
+  /**
+   * SPEC E7: caught up ⇔ nothing held back, at least one topic peer connected, and the latest
+   * anti-entropy round with every connected topic peer ended with nothing left to fetch.
+   */
+  caughtUp (topic: string): boolean {
+    const t = this.#topics.get(topic)
+    if (t === undefined || t.heldCount > 0 || t.peers.size === 0) return false
+    for (const s of t.peers.values()) if (s !== 'even') return false
+    return true
+  }
+
+  /** Events held back in `topic` waiting for gaps. */
+  heldCount (topic: string): number { return this.#topics.get(topic)?.heldCount ?? 0 }
+
+  #join (topic: string, authors?: Map<string, AuthorState>): void {
+    if (this.#topics.has(topic)) return
+    this.#topics.set(topic, { authors: new Map(authors ?? []), held: new Map(), heldCount: 0, peers: new Map(), again: new Set(), tickCursor: 0 })
+  }
+
+  #event (e: Envelope, from: string | undefined): void {
+    const t = this.#topics.get(e.topic)
+    if (t === undefined) { this.#reject(e, 'not-joined'); return }
+    if (this.has(e.topic, e.author, e.seq)) { this.stats.duplicates++; return }
+    let a = t.authors.get(e.author)
+    if (a === undefined) {
+      if (t.authors.size >= TOPIC_AUTHORS_MAX) { this.#reject(e, 'too-many-authors'); return }
+      a = { seq: 0, hlc: HLC_ZERO, floor: 0 }
+    }
+    if (e.seq !== a.seq + 1) {
+      this.#hold(t, e, from)
+      return
+    }
+    if (hlcCompare(e.hlc, a.hlc) <= 0) { this.#reject(e, 'hlc-not-increasing'); return }
+    t.authors.set(e.author, a)
+    const released = [e]
+    this.#advance(a, e)
+    this.#release(t, e.author, a, released)
+    this.stats.accepted += released.length
+    this.#effects.push({ kind: 'persist', topic: e.topic, events: released })
+  }
+
+  #advance (a: AuthorState, e: Envelope): void {
+    a.seq = e.seq
+    a.hlc = e.hlc
+  }
+
+  /** Move contiguous held events of `author` into `out` (SPEC E2). */
+  #release (t: TopicState, author: string, a: AuthorState, out: Envelope[]): void {
+    const held = t.held.get(author)
+    if (held === undefined) return
+    for (const seq of [...held.keys()]) if (seq <= a.seq) { held.delete(seq); t.heldCount-- }
+    for (let next = held.get(a.seq + 1); next !== undefined; next = held.get(a.seq + 1)) {
+      held.delete(next.seq)
+      t.heldCount--
+      if (hlcCompare(next.hlc, a.hlc) <= 0) { this.#reject(next, 'hlc-not-increasing'); break }
+      this.#advance(a, next)
+      out.push(next)
+    }
+    if (held.size === 0) t.held.delete(author)
+    assert(t.heldCount >= 0, 'held count is never negative')
+  }
+
+  #hold (t: TopicState, e: Envelope, from: string | undefined): void {
+    if (t.heldCount >= HELD_EVENTS_MAX) { this.#reject(e, 'holdback-full'); return }
+    let held = t.held.get(e.author)
+    if (held === undefined) { held = new Map(); t.held.set(e.author, held) }
+    held.set(e.seq, e)
+    t.heldCount++
+    this.stats.held++
+    // Fetch the gap: from the peer that forwarded it when known, else from every topic peer.
+    const peers = from !== undefined ? [from] : [...t.peers.keys()]
+    for (const peer of peers) this.#requestSync(e.topic, t, peer)
+  }
+
+  #reject (e: Envelope, reason: RejectReason): void {
+    this.stats.rejected++
+    this.#effects.push({ kind: 'reject', topic: e.topic, eventId: e.id, reason })
+  }
+
+  #requestSync (topic: string, t: TopicState, peer: string): void {
+    const status = t.peers.get(peer)
+    if (status === 'inflight') { t.again.add(peer); return }
+    t.peers.set(peer, 'inflight')
+    this.#effects.push({ kind: 'sync', topic, peer, vector: this.vector(topic) })
+  }
+
+  #peerUp (topic: string, peer: string): void {
+    const t = this.#topics.get(topic)
+    if (t === undefined) return
+    if (!t.peers.has(peer)) t.peers.set(peer, 'pending')
+    this.#requestSync(topic, t, peer)
+  }
+
+  #syncEnded (topic: string, peer: string, status: PeerSync): void {
+    const t = this.#topics.get(topic)
+    if (t === undefined || !t.peers.has(peer)) return
+    t.peers.set(peer, status)
+    if (t.again.delete(peer)) this.#requestSync(topic, t, peer)
+  }
+
+  /** A sync round's reply: its events were stepped already; apply floors, then decide whether to continue. */
+  #syncReply (input: { topic: string, peer: string, vector: VectorEntry[], received: number, more: boolean }): void {
+    const t = this.#topics.get(input.topic)
+    if (t === undefined) return
+    let behind = false
+    for (const v of input.vector) {
+      const a = t.authors.get(v.author)
+      const seq = a?.seq ?? 0
+      // SPEC E8: the peer compacted below `floor`; those events are gone everywhere it syncs from.
+      if (v.floor > seq && (a !== undefined || t.authors.size < TOPIC_AUTHORS_MAX)) {
+        const jumped = a ?? { seq: 0, hlc: HLC_ZERO, floor: 0 }
+        jumped.seq = v.floor
+        jumped.floor = v.floor
+        t.authors.set(v.author, jumped)
+        const released: Envelope[] = []
+        this.#release(t, v.author, jumped, released)
+        if (released.length > 0) {
+          this.stats.accepted += released.length
+          this.#effects.push({ kind: 'persist', topic: input.topic, events: released })
+        }
+      }
+      if (v.seq > (t.authors.get(v.author)?.seq ?? 0)) behind = true
+    }
+    // Continue while the peer has more and the last batch made progress (no loops on a stuck peer).
+    const progress = input.received > 0
+    if ((input.more || behind) && progress) {
+      t.peers.set(input.peer, 'pending')
+      t.again.delete(input.peer)
+      this.#requestSync(input.topic, t, input.peer)
+      return
+    }
+    this.#syncEnded(input.topic, input.peer, behind || t.heldCount > 0 ? 'pending' : 'even')
+  }
+
+  #compacted (topic: string, floors: Map<string, number>): void {
+    const t = this.#topics.get(topic)
+    if (t === undefined) return
+    for (const [author, floor] of floors) {
+      const a = t.authors.get(author)
+      assert(a !== undefined && floor <= a.seq, 'compaction only removes stored events')
+      a.floor = Math.max(a.floor, floor)
+    }
+  }
+
+  /** Periodic anti-entropy: a few peers per topic, round-robin. */
+  #tick (): void {
+    for (const [topic, t] of this.#topics) {
+      const peers = [...t.peers.keys()].sort()
+      if (peers.length === 0) continue
+      for (let i = 0; i < Math.min(SYNC_PEERS_PER_TICK, peers.length); i++) {
+        const peer = peers[(t.tickCursor + i) % peers.length]!
+        this.#requestSync(topic, t, peer)
+      }
+      t.tickCursor = (t.tickCursor + SYNC_PEERS_PER_TICK) % peers.length
+    }
+  }
+}
+
+/**
+ * Server side of a sync round (SPEC E6): the ranges of events the requester lacks, in at most
+ * `batchMax` events, and whether more remain. Ranges start above the requester's seq and our floor.
+ */
+export function planSyncReply (ours: VectorEntry[], theirs: VectorEntry[], batchMax = SYNC_BATCH_EVENTS_MAX): { ranges: Array<{ author: string, fromSeq: number, toSeq: number }>, more: boolean } {
+  const theirSeq = new Map(theirs.map(v => [v.author, v.seq]))
+  const ranges: Array<{ author: string, fromSeq: number, toSeq: number }> = []
+  let budget = batchMax
+  let more = false
+  for (const v of ours) {
+    const fromSeq = Math.max(theirSeq.get(v.author) ?? 0, v.floor) + 1
+    if (fromSeq > v.seq) continue
+    if (budget === 0) { more = true; break }
+    const toSeq = Math.min(v.seq, fromSeq + budget - 1)
+    ranges.push({ author: v.author, fromSeq, toSeq })
+    budget -= toSeq - fromSeq + 1
+    if (toSeq < v.seq) more = true
+  }
+  return { ranges, more }
+}
+
+/** Sort events into the canonical total order (SPEC E3). */
+export function sortCanonical<T extends { hlc: Hlc, author: string, seq: number }> (events: T[]): T[] {
+  return events.map(e => [orderKeyOf(e), e] as const).sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0).map(([, e]) => e)
+}

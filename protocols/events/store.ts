@@ -1,0 +1,215 @@
+// Persistence of the events log in the node's LevelDB sublevel (SPEC events, "Storage"):
+// per-topic meta, events by (author, seq), the local log order, the canonical order, and
+// an id index for dedup and resume across restarts.
+
+import { encodeCbor, decodeCbor } from '../kit/cbor.ts'
+import { SYNC_BATCH } from '../../src/storage.ts'
+import type { Sublevel } from '../../src/storage.ts'
+import { hlcValidate, HLC_ZERO } from '../kit/hlc.ts'
+import { assert } from '../kit/assert.ts'
+import { decodeEnvelope, orderKeyOf, seqKey, SYNC_FRAME_BYTES_MAX } from './messages.ts'
+import type { Envelope, VectorEntry } from './messages.ts'
+import type { AuthorState } from './core.ts'
+
+/** Meta record bound: a topic's meta holds one entry per author (TOPIC_AUTHORS_MAX). */
+const META_BYTES_MAX = 4 * 1024 * 1024
+/** Index records are small tuples. */
+const INDEX_BYTES_MAX = 1024
+
+/** Per-topic counters and vector, rewritten with every append batch. */
+export interface TopicMeta {
+  /** Local log position of the newest stored event (1-based, never reused). */
+  localSeq: number
+  count: number
+  bytes: number
+  authors: Map<string, AuthorState>
+}
+
+/** Where an event sits in this node's store. */
+export interface EventLocation { topic: string, author: string, seq: number, localSeq: number, orderKey: string }
+
+/** One stored event with its positions. */
+export interface StoredEvent { envelope: Envelope, localSeq: number, orderKey: string }
+
+const SEP = '\u0000'
+const HIGH = '\uffff'
+
+function metaKey (topic: string): string { return `m!${topic}` }
+function eventKey (topic: string, author: string, seq: number): string { return `e!${topic}${SEP}${author}${SEP}${seqKey(seq)}` }
+function logKey (topic: string, localSeq: number): string { return `l!${topic}${SEP}${seqKey(localSeq)}` }
+function orderKey (topic: string, key: string): string { return `o!${topic}${SEP}${key}` }
+function idKey (id: string): string { return `i!${id}` }
+
+function encodeMeta (m: TopicMeta): Uint8Array {
+  return encodeCbor({ localSeq: m.localSeq, count: m.count, bytes: m.bytes, authors: [...m.authors].map(([a, s]) => [a, s.seq, s.hlc.wallMs, s.hlc.logical, s.floor]) })
+}
+
+function decodeMeta (bytes: Uint8Array): TopicMeta {
+  const v = decodeCbor(bytes, { bytesMax: META_BYTES_MAX, what: 'events topic meta' }) as { localSeq: number, count: number, bytes: number, authors: Array<[string, number, number, number, number]> }
+  const authors = new Map<string, AuthorState>()
+  for (const [a, seq, wallMs, logical, floor] of v.authors) authors.set(a, { seq, hlc: hlcValidate({ wallMs, logical }, 'events topic meta'), floor })
+  return { localSeq: v.localSeq, count: v.count, bytes: v.bytes, authors }
+}
+
+/** The events store over one sublevel. */
+export class EventsStore {
+  readonly #db: Sublevel
+  readonly #meta = new Map<string, TopicMeta>()
+  /** Topics whose membership is on disk (E1). */
+  readonly #joined = new Set<string>()
+
+  constructor (db: Sublevel) { this.#db = db }
+
+  /** Load every topic's meta (the topics this node stores). */
+  async load (): Promise<Map<string, TopicMeta>> {
+    for await (const [key, value] of this.#db.iterator({ gte: 'm!', lt: `m!${HIGH}` })) {
+      this.#meta.set(key.slice(2), decodeMeta(value))
+      this.#joined.add(key.slice(2))
+    }
+    return new Map(this.#meta)
+  }
+
+  /** Meta of a topic without creating it (read-only views such as `status`). */
+  peekMeta (topic: string): TopicMeta {
+    return this.#meta.get(topic) ?? { localSeq: 0, count: 0, bytes: 0, authors: new Map() }
+  }
+
+  /** Meta of a topic (empty when new). */
+  meta (topic: string): TopicMeta {
+    let m = this.#meta.get(topic)
+    if (m === undefined) { m = { localSeq: 0, count: 0, bytes: 0, authors: new Map() }; this.#meta.set(topic, m) }
+    return m
+  }
+
+  /** Record that this node stores `topic` (durable, so it resumes after a restart). */
+  async join (topic: string): Promise<void> {
+    if (this.#joined.has(topic)) return
+    await this.#db.put(metaKey(topic), encodeMeta(this.meta(topic)), SYNC_BATCH)
+    this.#joined.add(topic)
+  }
+
+  /**
+   * Append accepted events in order, in one atomic batch with the updated meta.
+   * `durable` fsyncs (SPEC E9: own publishes). Returns the stored events with positions.
+   */
+  async append (topic: string, events: Envelope[], options: { durable: boolean }): Promise<StoredEvent[]> {
+    const m = this.meta(topic)
+    const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
+    const out: StoredEvent[] = []
+    for (const e of events) {
+      const localSeq = ++m.localSeq
+      const ok = orderKeyOf(e)
+      ops.push({ type: 'put', key: eventKey(topic, e.author, e.seq), value: e.wire })
+      ops.push({ type: 'put', key: logKey(topic, localSeq), value: encodeCbor([e.author, e.seq]) })
+      ops.push({ type: 'put', key: orderKey(topic, ok), value: encodeCbor([e.author, e.seq, localSeq]) })
+      ops.push({ type: 'put', key: idKey(e.id), value: encodeCbor([topic, e.author, e.seq, localSeq, ok]) })
+      const a = m.authors.get(e.author) ?? { seq: 0, hlc: e.hlc, floor: 0 }
+      assert(e.seq === a.seq + 1 || e.seq > a.floor, 'appends follow the core\'s contiguous order')
+      m.authors.set(e.author, { seq: e.seq, hlc: e.hlc, floor: a.floor })
+      m.count++
+      m.bytes += e.wire.byteLength
+      out.push({ envelope: e, localSeq, orderKey: ok })
+    }
+    ops.push({ type: 'put', key: metaKey(topic), value: encodeMeta(m) })
+    await this.#db.batch(ops, options.durable ? SYNC_BATCH : {})
+    return out
+  }
+
+  /** Record floors learnt from a peer's compaction (SPEC E8); mirrors the core's jump over them. */
+  async setFloors (topic: string, vector: VectorEntry[]): Promise<void> {
+    const m = this.meta(topic)
+    let changed = false
+    for (const v of vector) {
+      const a = m.authors.get(v.author)
+      if (a !== undefined && v.floor <= a.floor) continue
+      if (a === undefined && v.floor === 0) continue
+      const next = a ?? { seq: 0, hlc: HLC_ZERO, floor: 0 }
+      next.floor = v.floor
+      next.seq = Math.max(next.seq, v.floor)
+      m.authors.set(v.author, next)
+      changed = true
+    }
+    if (changed) await this.#db.put(metaKey(topic), encodeMeta(m))
+  }
+
+  /** Where event `id` is stored, if it is. */
+  async locate (id: string): Promise<EventLocation | undefined> {
+    const v = await this.#db.get(idKey(id))
+    if (v === undefined) return undefined
+    const [topic, author, seq, localSeq, ok] = decodeCbor(v, { bytesMax: INDEX_BYTES_MAX, what: 'events id index' }) as [string, string, number, number, string]
+    return { topic, author, seq, localSeq, orderKey: ok }
+  }
+
+  async #event (topic: string, author: string, seq: number): Promise<Envelope | undefined> {
+    const wire = await this.#db.get(eventKey(topic, author, seq))
+    return wire === undefined ? undefined : decodeEnvelope(wire)
+  }
+
+  /** Events in local log order after `afterLocalSeq`, at most `limit`. */
+  async readLog (topic: string, afterLocalSeq: number, limit: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = []
+    for await (const [key, value] of this.#db.iterator({ gt: logKey(topic, afterLocalSeq), lt: `l!${topic}${SEP}${HIGH}`, limit })) {
+      const [author, seq] = decodeCbor(value, { bytesMax: INDEX_BYTES_MAX, what: 'events log index' }) as [string, number]
+      const envelope = await this.#event(topic, author, seq)
+      assert(envelope !== undefined, 'a log entry points at a stored event')
+      out.push({ envelope, localSeq: Number(key.slice(key.lastIndexOf(SEP) + 1)), orderKey: orderKeyOf(envelope) })
+    }
+    return out
+  }
+
+  /** Events in canonical order after `afterOrderKey` (exclusive), at most `limit`. */
+  async readCanonical (topic: string, afterOrderKey: string | undefined, limit: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = []
+    const range = afterOrderKey === undefined ? { gte: `o!${topic}${SEP}` } : { gt: orderKey(topic, afterOrderKey) }
+    for await (const [key, value] of this.#db.iterator({ ...range, lt: `o!${topic}${SEP}${HIGH}`, limit })) {
+      const [author, seq, localSeq] = decodeCbor(value, { bytesMax: INDEX_BYTES_MAX, what: 'events order index' }) as [string, number, number]
+      const envelope = await this.#event(topic, author, seq)
+      assert(envelope !== undefined, 'an order entry points at a stored event')
+      out.push({ envelope, localSeq, orderKey: key.slice(`o!${topic}${SEP}`.length) })
+    }
+    return out
+  }
+
+  /** Wire bytes of an author's events fromSeq..toSeq, stopping at `bytesMax` in total (sync replies). */
+  async readRange (topic: string, range: { author: string, fromSeq: number, toSeq: number }, bytesMax = SYNC_FRAME_BYTES_MAX / 2): Promise<{ wires: Uint8Array[], complete: boolean }> {
+    const wires: Uint8Array[] = []
+    let bytes = 0
+    for await (const value of this.#db.values({ gte: eventKey(topic, range.author, range.fromSeq), lte: eventKey(topic, range.author, range.toSeq) })) {
+      if (bytes + value.byteLength > bytesMax && wires.length > 0) return { wires, complete: false }
+      wires.push(value)
+      bytes += value.byteLength
+    }
+    return { wires, complete: true }
+  }
+
+  /**
+   * Remove the oldest events in canonical order until the topic fits the limits (SPEC E8).
+   * Returns the new per-author floors and the local positions removed.
+   */
+  async compact (topic: string, limits: { countMax: number, bytesMax: number, minWallMs: number }): Promise<{ floors: Map<string, number>, removedLocalSeqs: number[] }> {
+    const m = this.meta(topic)
+    const floors = new Map<string, number>()
+    const removedLocalSeqs: number[] = []
+    const ops: Array<{ type: 'del', key: string }> = []
+    let { count, bytes } = m
+    for await (const [key, value] of this.#db.iterator({ gte: `o!${topic}${SEP}`, lt: `o!${topic}${SEP}${HIGH}` })) {
+      const wallMs = Number(key.slice(`o!${topic}${SEP}`.length).split('.')[0])
+      if (count <= limits.countMax && bytes <= limits.bytesMax && wallMs >= limits.minWallMs) break
+      const [author, seq, localSeq] = decodeCbor(value, { bytesMax: INDEX_BYTES_MAX, what: 'events order index' }) as [string, number, number]
+      const wire = await this.#db.get(eventKey(topic, author, seq))
+      assert(wire !== undefined, 'an order entry points at a stored event')
+      const e = decodeEnvelope(wire)
+      ops.push({ type: 'del', key }, { type: 'del', key: eventKey(topic, author, seq) }, { type: 'del', key: logKey(topic, localSeq) }, { type: 'del', key: idKey(e.id) })
+      floors.set(author, seq)
+      removedLocalSeqs.push(localSeq)
+      count--
+      bytes -= wire.byteLength
+    }
+    if (ops.length === 0) return { floors, removedLocalSeqs }
+    m.count = count
+    m.bytes = bytes
+    for (const [author, floor] of floors) m.authors.get(author)!.floor = floor
+    await this.#db.batch([...ops, { type: 'put', key: metaKey(topic), value: encodeMeta(m) } as never])
+    return { floors, removedLocalSeqs }
+  }
+}

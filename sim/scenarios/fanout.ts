@@ -1,0 +1,212 @@
+// Fan-out benchmark: N real nodes in one process on the memory transport (Noise + Yamux as in
+// production); one publishes M events of B bytes at R/s, every node subscribes. `--raw` runs
+// the same harness on bare @libp2p/gossipsub with default options, for comparison.
+
+import { createAgentNode } from '../../src/index.ts'
+import type { AgentNode } from '../../src/index.ts'
+import type { MeshLibp2p } from '../../src/libp2p.ts'
+import { createLibp2p } from 'libp2p'
+import { memory } from '@libp2p/memory'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { gossipsub, StrictNoSign, StrictSign } from '@libp2p/gossipsub'
+import type { GossipsubOpts } from '@libp2p/gossipsub'
+import { createRng } from '../../protocols/kit/rng.ts'
+import { latencySummary } from '../stats.ts'
+import type { SimOptions, SimSummary } from '../scenario.ts'
+
+/** Earlier nodes each new node dials: enough for a mesh of degree D to form. */
+const DIALS_PER_NODE = 4
+/** Dial attempts per link, and each one's deadline (setup of hundreds of nodes loads the process). */
+const DIAL_ATTEMPTS = 3
+const DIAL_TIMEOUT_MS = 30_000
+/** How long to wait for the gossip mesh before publishing anyway. */
+const MESH_WAIT_MS = 30_000
+/** How long after the last publish to wait for stragglers. */
+const DRAIN_WAIT_MS = 15_000
+const TOPIC = 'fanout'
+
+interface Member {
+  libp2p: MeshLibp2p
+  stop: () => Promise<void>
+}
+
+/** Gossip options from flags: `--sign strict|none`, `--d D`, `--gossip-heartbeat-ms H`. */
+function gossipOverrides (options: SimOptions): Partial<GossipsubOpts> {
+  const out: Partial<GossipsubOpts> = {}
+  const sign = options.extra.sign
+  if (sign === 'none') out.globalSignaturePolicy = StrictNoSign
+  else if (sign === 'strict') out.globalSignaturePolicy = StrictSign
+  const d = Number(options.extra.d)
+  if (Number.isFinite(d) && d > 0) Object.assign(out, { D: d, Dlo: Math.max(1, d - 2), Dhi: d * 2, Dout: Math.min(2, Math.floor(d / 2)) })
+  const heartbeat = Number(options.extra['gossip-heartbeat-ms'])
+  if (Number.isFinite(heartbeat) && heartbeat > 0) out.heartbeatInterval = heartbeat
+  return out
+}
+
+/** A bare libp2p host with default GossipSub: the `--raw` baseline (no DHT, no agentmesh services). */
+async function startRaw (gossipsubOverrides: Partial<GossipsubOpts>): Promise<Member> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const libp2p = await createLibp2p({
+    privateKey,
+    addresses: { listen: [`/memory/raw-${peerIdFromPrivateKey(privateKey).toString()}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), pubsub: gossipsub(gossipsubOverrides) }
+  })
+  return { libp2p: libp2p as unknown as MeshLibp2p, stop: async () => { await libp2p.stop() } }
+}
+
+/** Dial, retrying a loaded process's timeouts; a link that still fails is logged and skipped. */
+async function dialWithRetry (from: Member, to: Member, log: (line: string) => void): Promise<void> {
+  for (let attempt = 1; attempt <= DIAL_ATTEMPTS; attempt++) {
+    try {
+      await from.libp2p.dial(to.libp2p.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      return
+    } catch (err) {
+      log(`dial attempt ${attempt} from ${from.libp2p.peerId.toString().slice(-6)} failed: ${(err as Error).message}`)
+    }
+  }
+}
+
+/** Peers in a node's gossip mesh for a topic (a GossipSub method its interface type omits). */
+function meshPeers (m: Member, topic: string): string[] {
+  return (m.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(topic)
+}
+
+/** Run the benchmark (see file header). */
+export async function run (options: SimOptions): Promise<SimSummary> {
+  const n = options.nodes ?? 50
+  const messages = options.messages ?? 200
+  const rate = options.rate ?? 100
+  const size = options.size ?? 256
+  const raw = options.extra.raw === true
+  const overrides = gossipOverrides(options)
+  const rng = createRng(options.seed)
+  const members: Member[] = []
+  const agents: AgentNode[] = []
+  const received: Array<Map<number, number>> = []
+  let duplicates = 0
+  const sentAt = new Map<number, number>()
+  const latencies: number[] = []
+  let lastDelivery = 0
+  const record = (node: number, index: number): void => {
+    const now = performance.now()
+    const seen = received[node]!
+    if (seen.has(index)) { duplicates++; return }
+    seen.set(index, now)
+    const sent = sentAt.get(index)
+    if (sent !== undefined) latencies.push(now - sent)
+    lastDelivery = now
+  }
+  const controller = new AbortController()
+  try {
+    options.log(`starting ${n} ${raw ? 'raw gossipsub' : 'agentmesh'} nodes`)
+    for (let i = 0; i < n; i++) {
+      if (raw) {
+        members.push(await startRaw(overrides))
+      } else {
+        const node = await createAgentNode({ transport: 'memory', name: `n${i}`, gossipsub: overrides })
+        agents.push(node)
+        members.push({ libp2p: node.libp2p, stop: async () => { await node.stop() } })
+      }
+      received.push(new Map())
+      const earlier = Array.from({ length: i }, (_, k) => k)
+      for (let d = 0; d < Math.min(DIALS_PER_NODE, i); d++) {
+        const pick = earlier.splice(rng.int(0, earlier.length - 1), 1)[0]!
+        await dialWithRetry(members[i]!, members[pick]!, options.log)
+      }
+      options.progress(i + 1, n)
+    }
+    // Every node subscribes (node 0 publishes and counts nothing for itself).
+    for (let i = 1; i < n; i++) {
+      if (raw) {
+        const pubsub = members[i]!.libp2p.services.pubsub
+        pubsub.subscribe(TOPIC)
+        pubsub.addEventListener('message', (evt) => {
+          if (evt.detail.topic !== TOPIC) return
+          record(i, new DataView(evt.detail.data.buffer, evt.detail.data.byteOffset).getUint32(0))
+        })
+      } else {
+        const iterable = agents[i]!.events.subscribe(TOPIC, { from: 'now', signal: controller.signal })
+        void (async () => {
+          for await (const e of iterable) record(i, (e.data as { i: number }).i)
+        })().catch((err: unknown) => { options.log(`subscriber ${i} ended: ${String(err)}`) })
+      }
+    }
+    if (raw) members[0]!.libp2p.services.pubsub.subscribe(TOPIC)
+    else await agents[0]!.events.join(TOPIC)
+    const topicId = raw ? TOPIC : `agentmesh/events/1/${TOPIC}`
+    const meshTarget = Math.min(4, n - 1)
+    const meshStart = performance.now()
+    while (performance.now() - meshStart < MESH_WAIT_MS) {
+      if (members.every(m => meshPeers(m, topicId).length >= 1) &&
+        meshPeers(members[0]!, topicId).length >= meshTarget) break
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const meshMs = performance.now() - meshStart
+    options.log(`mesh formed in ${meshMs.toFixed(0)} ms`)
+
+    const cpuBefore = process.cpuUsage()
+    const pad = new Uint8Array(size)
+    const intervalMs = 1000 / rate
+    const start = performance.now()
+    for (let index = 0; index < messages; index++) {
+      const due = start + index * intervalMs
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+      sentAt.set(index, performance.now())
+      if (raw) {
+        const data = new Uint8Array(size)
+        new DataView(data.buffer).setUint32(0, index)
+        await members[0]!.libp2p.services.pubsub.publish(TOPIC, data)
+      } else {
+        await agents[0]!.events.publish(TOPIC, { type: 'bench', data: { i: index, pad } })
+      }
+    }
+    const expected = messages * (n - 1)
+    const drainStart = performance.now()
+    while (performance.now() - drainStart < DRAIN_WAIT_MS) {
+      if (received.reduce((sum, m) => sum + m.size, 0) >= expected) break
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const delivered = received.reduce((sum, m) => sum + m.size, 0)
+    const cpu = process.cpuUsage(cpuBefore)
+    const rssMb = process.memoryUsage().rss / (1024 * 1024)
+    const windowS = Math.max(1e-3, (lastDelivery - start) / 1000)
+    const delivery = expected === 0 ? 1 : delivered / expected
+    const ratios = [received.map((m, i) => i === 0 ? 1 : m.size / messages)]
+    return {
+      scenario: 'fanout',
+      nodes: n,
+      seed: options.seed,
+      ok: delivery === 1 && duplicates === 0,
+      metrics: {
+        mode: raw ? 'raw-gossipsub' : 'agentmesh-events',
+        // Publish call (sign + fsync + gossip for agentmesh) to delivery at each subscriber.
+        ...latencySummary(latencies),
+        delivery: Math.round(delivery * 10_000) / 10_000,
+        duplicates,
+        // Deliveries (event × receiving node) per second, from the first publish to the last delivery.
+        events_per_s: Math.round(delivered / windowS),
+        rss_mb_per_node: Math.round((rssMb / n) * 100) / 100,
+        mesh_ms: Math.round(meshMs),
+        // CPU of the whole process from first publish to the end: comparable on a loaded machine.
+        cpu_ms_per_event: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, messages)) * 100) / 100,
+        messages,
+        rate,
+        size
+      },
+      latenciesMs: latencies,
+      deliveryMatrix: { labels: received.map((_, i) => `n${i}`), ratios },
+      failures: delivery === 1 ? [] : [`delivery ${delivered}/${expected}`]
+    }
+  } finally {
+    controller.abort()
+    await Promise.all(members.map(async m => { await m.stop() }))
+  }
+}
