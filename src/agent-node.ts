@@ -16,6 +16,8 @@ import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
 import type { DocsService } from '../protocols/docs/adapter.ts'
+import { createBftService } from '../protocols/bft/adapter.ts'
+import type { BftService } from '../protocols/bft/adapter.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
@@ -67,6 +69,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly direct: DirectService
   /** Yjs documents kept in sync with every peer that opened them (protocols/docs). */
   readonly docs: DocsService
+  /** Byzantine-fault-tolerant groups with certificates and a hash-chained log (protocols/bft). */
+  readonly bft: BftService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -74,13 +78,14 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, bootstrapper: Bootstrapper, bft: BftService }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
     this.docs = parts.docs
+    this.bft = parts.bft
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -104,6 +109,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.bft.stop()
     await this.docs.stop()
     await this.direct.stop()
     await this.libp2p.stop()
@@ -135,12 +141,14 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
     const docs = createDocsService(context, { log: log.newScope('docs') })
+    const bft = createBftService(context, { log: log.newScope('bft') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
     await docs.start()
+    await bft.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, bootstrapper, bft })
   } catch (err) {
     await storage.close()
     throw err
