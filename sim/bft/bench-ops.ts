@@ -67,6 +67,6 @@ export const ops: Record<string, PluginOp> = {
     const log = await g.log()
     const chain = verifyChain(log, { groupId: g.name, members: g.members, verifier: createEd25519Verifier() })
     const evidence = await g.evidence()
-    return { hashes: log.map(d => toHex(blockHash(d.groupId, d.block))), items: log.reduce((sum, d) => sum + d.block.items.length, 0), chainOk: chain.ok, evidence: evidence.length, status: g.status() }
+    return { hashes: log.map(d => toHex(blockHash(d.groupId, d.block))), laterRounds: log.filter(d => d.certificate.round > 0).length, items: log.reduce((sum, d) => sum + d.block.items.length, 0), chainOk: chain.ok, evidence: evidence.length, status: g.status() }
   }
 }

@@ -17,7 +17,7 @@ const CONCURRENCY_DEFAULT = 64
 const FAULTY_THROUGHPUT_RATIO_GOAL = 0.3
 
 interface LoadResult { committed: number, failed: number, latencies: number[] }
-interface LogReport { hashes: string[], items: number, chainOk: boolean, evidence: number, status: { committedHeight: number } }
+interface LogReport { hashes: string[], laterRounds: number, items: number, chainOk: boolean, evidence: number, status: { committedHeight: number } }
 
 /** Run the bft scenario. */
 export async function run (options: SimOptions): Promise<SimSummary> {
@@ -59,7 +59,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     metrics.decisions_per_s = clean.perS
     metrics.heights_per_s = clean.heightsPerS
     Object.assign(metrics, prefixed('load_', latencySummary(clean.latencies)))
-    failures.push(...await checkLogs(honest, 'clean'))
+    failures.push(...await checkLogs(honest, 'clean', metrics))
     options.progress(nodes + 2, nodes + 3)
 
     if (faulty !== undefined) {
@@ -72,7 +72,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       const ratio = clean.perS > 0 ? withFault.perS / clean.perS : 0
       metrics.faulty_throughput_ratio = Math.round(ratio * 1000) / 1000
       metrics.faulty_goal_met = ratio >= FAULTY_THROUGHPUT_RATIO_GOAL
-      failures.push(...await checkLogs(honest, 'faulty'))
+      failures.push(...await checkLogs(honest, 'faulty', metrics))
       if (faulty === 'byzantine') {
         const evidence = await Promise.all(honest.map(async n => (await n.invoke('bft.log', { name: 'faulty' }) as LogReport).evidence))
         metrics.evidence_kept = evidence.reduce((a, b) => a + b, 0)
@@ -102,9 +102,11 @@ async function load (cluster: Cluster, honest: Cluster['nodes'], name: string, l
 }
 
 /** Honest members' logs must be prefixes of one another and verify from genesis. */
-async function checkLogs (honest: Cluster['nodes'], name: string): Promise<string[]> {
+async function checkLogs (honest: Cluster['nodes'], name: string, metrics: SimSummary['metrics']): Promise<string[]> {
   const reports = await Promise.all(honest.map(async n => await n.invoke('bft.log', { name }) as LogReport))
   const failures: string[] = []
+  metrics[`${name}_heights`] = reports[0]!.hashes.length
+  metrics[`${name}_heights_after_round_0`] = reports[0]!.laterRounds
   const longest = reports.reduce((a, b) => (b.hashes.length > a.hashes.length ? b : a))
   reports.forEach((r, i) => {
     if (!r.chainOk) failures.push(`${name}: log of ${honest[i]!.name} does not verify from genesis`)
