@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { verifyChain, verifyDecision } from '../../../protocols/bft/certificate.ts'
 import { describeEffect, type BftEffect } from '../../../protocols/bft/effects.ts'
-import type { BftMessage, Proposal } from '../../../protocols/bft/messages.ts'
+import { BATCH_ITEMS_MAX, type BftMessage, type Proposal } from '../../../protocols/bft/messages.ts'
 import { blockHash, proposalSignBytes, signBytesOf } from '../../../protocols/bft/signing.ts'
 import { Cluster, testVerifier } from './harness.ts'
 
@@ -67,6 +67,17 @@ describe('bft core', () => {
     }
     cluster.run(80, () => cluster.ids.every(id => cluster.decisions.get(id)!.flatMap(d => d.block.items).length === 3))
     for (const id of cluster.ids) assert.deepEqual(verifyChain(cluster.decisions.get(id)!, { members: cluster.ids, verifier: testVerifier, groupId: 'test' }), { ok: true })
+  })
+
+  it('batches a burst of 600 items into a few blocks of at most BATCH_ITEMS_MAX', () => {
+    const cluster = new Cluster(4, { validate })
+    for (let i = 0; i < 600; i += 60) cluster.core(i % 4).submit(Array.from({ length: 60 }, (_, j) => enc(`cmd ${i + j}`)))
+    cluster.run(200, () => cluster.ids.every(id => cluster.decisions.get(id)!.flatMap(d => d.block.items).length === 600))
+    const decisions = cluster.decisions.get(cluster.ids[0]!)!
+    assert.equal(decisions.flatMap(d => d.block.items).length, 600)
+    assert.ok(decisions.length <= 4, `${decisions.length} blocks`)
+    assert.ok(decisions.every(d => d.block.items.length <= BATCH_ITEMS_MAX))
+    assert.deepEqual(verifyChain(decisions, { members: cluster.ids, verifier: testVerifier, groupId: 'test' }), { ok: true })
   })
 
   it('moves to the next round and proposer when the proposer is silent', () => {
