@@ -13,7 +13,8 @@ import type { BftTimeouts } from './core.ts'
 import { verifyDecision } from './certificate.ts'
 import { describeEffect } from './effects.ts'
 import type { BftEffect, PersistedState } from './effects.ts'
-import { ITEM_BYTES_MAX, SUBMIT_ITEMS_MAX, encodeMessage } from './messages.ts'
+import { CATCHUP_DECISIONS_MAX, ITEM_BYTES_MAX, SUBMIT_ITEMS_MAX, encodeMessage } from './messages.ts'
+import { RECENT_DECISIONS_MAX } from './catch-up.ts'
 import type { BftMessage, Block, Certificate, Decision, Evidence } from './messages.ts'
 import type { Signer, Verifier } from './signing.ts'
 import type { BftStore } from './adapter-store.ts'
@@ -26,6 +27,8 @@ export const BFT_TICK_MS = 10
 export const BFT_PROPOSE_TIMEOUT_MS = 30_000
 /** Random bytes in each item, so two proposals of an equal value stay distinct items. */
 export const ITEM_NONCE_BYTES = 16
+/** Serving old log entries to one lagging member: the same height at most once per 50 ms. */
+export const LOG_SERVE_INTERVAL_MS = 50
 /** Proposals waiting for their commit on one member. */
 export const WAITING_PROPOSALS_MAX = 16_384
 
@@ -161,6 +164,7 @@ export class GroupDriver implements BftGroup {
   #rejected = 0
   #evidenceSeen = 0
   #failure: unknown
+  #servedFromLog = new Map<string, { height: number, at: number }>()
 
   constructor (parts: GroupDriverParts, restored: { state: PersistedState | null, head: { height: number, hash: Uint8Array }, recentDecisions: Decision[] }) {
     this.#parts = parts
@@ -193,7 +197,34 @@ export class GroupDriver implements BftGroup {
 
   /** A frame from `from` (the connection's authenticated peer). */
   receive (from: string, message: BftMessage): void {
+    const heightBefore = this.#core.height
     this.#input(() => { this.#core.step(from, message) })
+    if (!this.members.includes(from) || from === this.#parts.self) return
+    if (message.type === 'status' && message.height <= this.#core.head.height - RECENT_DECISIONS_MAX) this.#serveFromLog(from, message.height)
+    // Catch-up made progress: ask the same member for the next batch at once (one round trip per
+    // CATCHUP_DECISIONS_MAX heights instead of one idle-status period).
+    if (message.type === 'decision' && this.#core.height > heightBefore) this.#sendNow(from, { type: 'status', groupId: this.name, height: this.#core.height })
+  }
+
+  /**
+   * The core keeps only RECENT_DECISIONS_MAX decisions for catch-up; a member further behind
+   * (e.g. restarted after a long outage) is served from the durable log, the same height at
+   * most once per LOG_SERVE_INTERVAL_MS per member.
+   */
+  #serveFromLog (to: string, fromHeight: number): void {
+    const now = Date.now()
+    const last = this.#servedFromLog.get(to)
+    if (last !== undefined && last.height === fromHeight && now - last.at < LOG_SERVE_INTERVAL_MS) return
+    this.#servedFromLog.set(to, { height: fromHeight, at: now })
+    this.#parts.store.log(fromHeight, CATCHUP_DECISIONS_MAX).then((decisions) => {
+      if (decisions.length > 0) this.#sendNow(to, { type: 'decision', groupId: this.name, decisions })
+    }, (err: unknown) => { this.#parts.log('bft group %s: reading the log for catch-up failed: %s', this.name, describeError(err)) })
+  }
+
+  /** Send an unsigned message (status, catch-up decisions) outside the core's effect order. */
+  #sendNow (to: string, message: BftMessage): void {
+    if (this.#closed || this.#failure !== undefined) return
+    this.#parts.links.send(to, encodeMessage(message))
   }
 
   async propose (value: BftValue, options: ProposeOptions = {}): Promise<BftDecision> {

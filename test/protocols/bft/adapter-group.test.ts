@@ -118,4 +118,19 @@ describe('bft group driver: effect ordering on real time', function () {
     }
     assert.deepEqual(violations, [])
   })
+
+  it('a member down for more heights than the core keeps catches up from the durable log', async () => {
+    const victim = members[2]!
+    await drivers.get(victim)!.leave()
+    drivers.delete(victim)
+    const others = members.filter(id => id !== victim)
+    let top = 0
+    for (let i = 0; i < 80; i++) top = Math.max(top, (await drivers.get(others[i % 3]!)!.propose({ long: i }, { timeoutMs: 30_000 })).height)
+    const restarted = await start(victim)
+    assert.ok(top - restarted.status().committedHeight > 64, `lag of ${top - restarted.status().committedHeight} heights exceeds what the core keeps`)
+    await waitFor(() => restarted.status().committedHeight >= top, `the restarted member to catch up to ${top} (at ${restarted.status().committedHeight})`, 30_000)
+    const log = await restarted.log()
+    assert.deepEqual(verifyChain(log.slice(0, top), { groupId: GROUP, members, verifier: testVerifier }), { ok: true })
+    assert.deepEqual(violations, [])
+  })
 })
