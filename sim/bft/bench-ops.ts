@@ -61,6 +61,8 @@ export const ops: Record<string, PluginOp> = {
     }))
     return { committed: latencies.length, failed, latencies }
   },
+  /** CPU time this node's process used so far (ms): with one process per node, what a decision costs. */
+  'bft.cpu': () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000 },
   /** This member's log: block hashes by height, whether it verifies from genesis, and its evidence count. */
   'bft.log': async (node, args) => {
     const g = group(node, (args as { name: string }).name)

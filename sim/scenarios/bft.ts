@@ -13,6 +13,8 @@ const LATENCY_SAMPLES_DEFAULT = 200
 const LOAD_MS_DEFAULT = 5_000
 /** Proposals in flight per honest member during the load phase. */
 const CONCURRENCY_DEFAULT = 64
+/** Idle window over which background CPU is sampled. */
+const IDLE_SAMPLE_MS = 1_000
 /** Aardvark's criterion: with one faulty member, at least this share of fault-free throughput. */
 const FAULTY_THROUGHPUT_RATIO_GOAL = 0.3
 
@@ -49,12 +51,22 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
     // Group "clean": every member honest. Latency of sequential proposals, then throughput.
     await Promise.all(cluster.nodes.map(async n => { await n.invoke('bft.join', { name: 'clean', members }) }))
+    const cpu = async (): Promise<number> => (await Promise.all(cluster.nodes.map(async n => await n.invoke('bft.cpu', {}) as number))).reduce((a, b) => a + b, 0)
+    if (transport === 'tcp') {
+      // Background CPU of an idle group member (libp2p services, tick timer, idle status): the floor under every number below.
+      const idleStart = await cpu()
+      await new Promise(resolve => setTimeout(resolve, IDLE_SAMPLE_MS))
+      metrics.idle_cpu_ms_per_s_per_node = Math.round((await cpu() - idleStart) / (IDLE_SAMPLE_MS / 1000) / nodes * 10) / 10
+    }
+    const cpuBefore = transport === 'tcp' ? await cpu() : 0
     const latencies: number[] = []
     for (let i = 0; i < samples; i++) {
       latencies.push(await honest[i % honest.length]!.invoke('bft.propose', { name: 'clean', value: { sample: i } }) as number)
     }
     options.progress(nodes + 1, nodes + 3)
     Object.assign(metrics, latencySummary(latencies), { samples })
+    // One process per node: CPU per sequential decision, summed over members (signing, verifying, noise, yamux, fsync calls).
+    if (transport === 'tcp') metrics.cpu_ms_per_decision = Math.round((await cpu() - cpuBefore) / samples * 100) / 100
     const clean = await load(cluster, honest, 'clean', loadMs, concurrency)
     metrics.decisions_per_s = clean.perS
     metrics.heights_per_s = clean.heightsPerS
