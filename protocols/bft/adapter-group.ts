@@ -111,23 +111,21 @@ export function decodeItem (item: Uint8Array): { value: BftValue } | undefined {
   return { value: decoded[1] }
 }
 
-/** Check a decision with just the member list: certificate, block hash, and that `value` is the item at `index`. */
+/** Check a decision with just the member list: certificate, block hash, and that `value` is the item at `index`. Malformed input is `false`, never a throw. */
 export function verifyBftDecision (decision: BftDecision, members: readonly string[], verifier: Verifier): boolean {
-  if (typeof decision !== 'object' || decision === null || decision.block === undefined) return false
-  if (decision.block.height !== decision.height) return false
-  const item = decision.block.items[decision.index]
-  if (item === undefined) return false
-  const decoded = decodeItem(item)
-  if (decoded === undefined) return false
-  let same: boolean
   try {
-    same = bytesEqual(encodeCbor(decoded.value), encodeCbor(decision.value))
+    if (typeof decision !== 'object' || decision === null || typeof decision.block !== 'object' || decision.block === null) return false
+    if (decision.block.height !== decision.height || !Array.isArray(decision.block.items)) return false
+    const item = decision.block.items[decision.index]
+    if (!(item instanceof Uint8Array)) return false
+    const decoded = decodeItem(item)
+    if (decoded === undefined || !bytesEqual(encodeCbor(decoded.value), encodeCbor(decision.value))) return false
+    return verifyDecision({ groupId: decision.groupId, block: decision.block, certificate: decision.certificate }, { members, verifier, groupId: decision.groupId }).ok
   } catch (err) {
+    // A structurally broken decision (wrong field types, unencodable value) does not verify.
     if (!(err instanceof Error)) throw err
     return false
   }
-  if (!same) return false
-  return verifyDecision({ groupId: decision.groupId, block: decision.block, certificate: decision.certificate }, { members, verifier, groupId: decision.groupId }).ok
 }
 
 interface Waiter { resolve: (d: BftDecision) => void, reject: (err: unknown) => void }

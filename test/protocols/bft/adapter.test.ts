@@ -69,6 +69,8 @@ describe('bft adapter: 4 members over TCP', function () {
     few.certificate.signers = few.certificate.signers.slice(0, 2)
     few.certificate.signatures = few.certificate.signatures.slice(0, 2)
     assert.equal(outsider.bft.verify(few, members), false, 'below quorum')
+    assert.equal(outsider.bft.verify({ ...d, block: { ...d.block, items: 'nope' } } as unknown as BftDecision, members), false, 'malformed block')
+    assert.equal(outsider.bft.verify({ ...d, certificate: null } as unknown as BftDecision, members), false, 'no certificate')
     assert.equal(outsider.bft.verify(d, [...members.filter(m => m !== d.certificate.signers[0]), outsider.peerId]), false, 'a signer outside the member list')
     const handler = bftProposeHandler(groups[2]!)
     const viaHandler = await handler.propose({ via: 'handler' }, {})
