@@ -49,15 +49,17 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const honest = cluster.nodes.filter((_, i) => i !== faultyIndex)
     if (faultyIndex >= 0) cluster.timeline.record('fault', `${cluster.nodes[faultyIndex]!.name} is ${faulty}`)
 
-    // Group "clean": every member honest. Latency of sequential proposals, then throughput.
-    await Promise.all(cluster.nodes.map(async n => { await n.invoke('bft.join', { name: 'clean', members }) }))
     const cpu = async (): Promise<number> => (await Promise.all(cluster.nodes.map(async n => await n.invoke('bft.cpu', {}) as number))).reduce((a, b) => a + b, 0)
-    if (transport === 'tcp') {
-      // Background CPU of an idle group member (libp2p services, tick timer, idle status): the floor under every number below.
+    /** Background CPU per node per second over an idle window: the floor under every number below. */
+    const idleCpu = async (): Promise<number> => {
       const idleStart = await cpu()
       await new Promise(resolve => setTimeout(resolve, IDLE_SAMPLE_MS))
-      metrics.idle_cpu_ms_per_s_per_node = Math.round((await cpu() - idleStart) / (IDLE_SAMPLE_MS / 1000) / nodes * 10) / 10
+      return Math.round((await cpu() - idleStart) / (IDLE_SAMPLE_MS / 1000) / nodes * 10) / 10
     }
+    if (transport === 'tcp') metrics.idle_cpu_ms_per_s_per_node_no_group = await idleCpu()
+    // Group "clean": every member honest. Latency of sequential proposals, then throughput.
+    await Promise.all(cluster.nodes.map(async n => { await n.invoke('bft.join', { name: 'clean', members }) }))
+    if (transport === 'tcp') metrics.idle_cpu_ms_per_s_per_node = await idleCpu()
     const cpuBefore = transport === 'tcp' ? await cpu() : 0
     const latencies: number[] = []
     for (let i = 0; i < samples; i++) {
