@@ -114,7 +114,8 @@ describe('bft adapter: 4 members over TCP', function () {
     nodes[index] = await startNode(dirs[index])
     assert.equal(nodes[index].peerId, members[index], 'same identity after restart')
     groups[index] = await nodes[index].bft.join('ledger', { members })
-    assert.equal(groups[index].status().committedHeight, beforeHeight, 'log head restored from disk')
+    const restoredHeight = groups[index].status().committedHeight
+    assert.ok(restoredHeight >= beforeHeight && restoredHeight < top, `log head restored from disk (${beforeHeight} ≤ ${restoredHeight} < ${top})`)
     await connectAll(nodes)
     await expectSameVerifiedLogs(groups, top)
     top = Math.max(top, (await groups[index].propose({ afterRestart: true }, LONG)).height)
