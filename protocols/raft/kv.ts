@@ -1,0 +1,158 @@
+// The built-in replicated state machine (SPEC raft "State machine"): a deterministic KV plus a
+// lock table with TTL leases and fencing tokens, and the request de-duplication table (R12).
+
+import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
+import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { ENTRY_BYTES_MAX, SNAPSHOT_BYTES_MAX } from './messages.ts'
+import type { Entry } from './messages.ts'
+
+/** Clients remembered for de-duplication: beyond this the least recently active client is forgotten. */
+export const SESSIONS_MAX = 4096
+/** Keys in the KV: bounds the snapshot (which must fit SNAPSHOT_BYTES_MAX). */
+export const KV_KEYS_MAX = 100_000
+/** Characters of a key, resource or owner name. */
+export const KV_KEY_CHARS_MAX = 256
+
+/** A command of the built-in state machine. Lease time comes from `time` commands the leader proposes. */
+export type KvCommand =
+  | { op: 'put', key: string, value: string }
+  | { op: 'get', key: string }
+  | { op: 'delete', key: string }
+  | { op: 'lock', resource: string, owner: string, ttlMs: number }
+  | { op: 'unlock', resource: string, owner: string, token: number }
+  | { op: 'time', nowMs: number }
+
+/** Result of applying a command. */
+export type KvResult =
+  | { ok: true, value: string | null }
+  | { ok: true, granted: boolean, token: number, holder: string }
+  | { ok: false, error: string }
+
+interface Lock { owner: string, token: number, expiresAtMs: number }
+interface Session { seq: number, result: KvResult, lastIndex: number }
+
+/** Encode a command for propose(). */
+export function encodeKvCommand (c: KvCommand): Uint8Array { return encodeCbor(c) }
+
+/** Decode and validate a command. */
+export function decodeKvCommand (bytes: Uint8Array): KvCommand {
+  const c = decodeCbor(bytes, { bytesMax: ENTRY_BYTES_MAX, what: 'kv command' }) as Record<string, unknown>
+  if (typeof c !== 'object' || c === null) throw new DecodeError('Cannot decode kv command: not a map')
+  const str = (f: string): void => {
+    if (typeof c[f] !== 'string') throw new DecodeError(`Cannot decode kv command: ${f} is not a string`)
+    if ((c[f] as string).length > KV_KEY_CHARS_MAX && f !== 'value') throw new LimitExceededError(`Cannot decode kv command: ${f} exceeds KV_KEY_CHARS_MAX (${KV_KEY_CHARS_MAX})`)
+  }
+  const num = (f: string): void => { if (typeof c[f] !== 'number' || !Number.isSafeInteger(c[f]) || (c[f] as number) < 0) throw new DecodeError(`Cannot decode kv command: ${f} is not a non-negative integer`) }
+  switch (c.op) {
+    case 'put': str('key'); str('value'); break
+    case 'get': case 'delete': str('key'); break
+    case 'lock': str('resource'); str('owner'); num('ttlMs'); break
+    case 'unlock': str('resource'); str('owner'); num('token'); break
+    case 'time': num('nowMs'); break
+    default: throw new DecodeError(`Cannot decode kv command: unknown op ${String(c.op)}`)
+  }
+  return c as unknown as KvCommand
+}
+
+/** The deterministic KV + lock state machine; the same entries give the same state everywhere. */
+export class KvStateMachine {
+  readonly kv = new Map<string, string>()
+  readonly locks = new Map<string, Lock>()
+  /** Last fencing token handed out; only grows (SPEC raft R13). */
+  fencingToken = 0
+  /** Replicated clock: the largest `time` command applied; never the local wall clock. */
+  clockMs = 0
+  appliedIndex = 0
+  readonly #sessions = new Map<string, Session>()
+
+  /** Apply one committed entry; returns the command's result (or the cached one for a retry). */
+  apply (entry: Entry): KvResult {
+    this.appliedIndex = entry.index
+    if (entry.kind !== 'normal') return { ok: true, value: null }
+    if (entry.client !== '') {
+      // SPEC raft R12: a retried request (same client and seq) is applied once
+      const s = this.#sessions.get(entry.client)
+      if (s !== undefined && entry.seq <= s.seq) {
+        s.lastIndex = entry.index
+        return entry.seq === s.seq ? s.result : { ok: false, error: `stale request ${entry.client}/${entry.seq} (last ${s.seq})` }
+      }
+    }
+    let result: KvResult
+    try {
+      result = this.#execute(decodeKvCommand(entry.data))
+    } catch (err) {
+      if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
+      result = { ok: false, error: err.message }
+    }
+    if (entry.client !== '') this.#remember(entry, result)
+    return result
+  }
+
+  /** Read a key locally (serve only after a ReadState's index is applied, SPEC raft R8). */
+  read (key: string): string | null { return this.kv.get(key) ?? null }
+
+  #execute (c: KvCommand): KvResult {
+    switch (c.op) {
+      case 'put':
+        if (!this.kv.has(c.key) && this.kv.size >= KV_KEYS_MAX) return { ok: false, error: 'KV_KEYS_MAX reached' }
+        this.kv.set(c.key, c.value); return { ok: true, value: c.value }
+      case 'get': return { ok: true, value: this.kv.get(c.key) ?? null }
+      case 'delete': this.kv.delete(c.key); return { ok: true, value: null }
+      case 'time': this.clockMs = Math.max(this.clockMs, c.nowMs); return { ok: true, value: null }
+      case 'lock': return this.#lock(c.resource, c.owner, c.ttlMs)
+      case 'unlock': {
+        const l = this.locks.get(c.resource)
+        if (l === undefined || l.owner !== c.owner || l.token !== c.token || l.expiresAtMs <= this.clockMs) return { ok: true, granted: false, token: l?.token ?? 0, holder: l?.owner ?? '' }
+        this.locks.delete(c.resource)
+        return { ok: true, granted: true, token: c.token, holder: '' }
+      }
+    }
+  }
+
+  #lock (resource: string, owner: string, ttlMs: number): KvResult {
+    const held = this.locks.get(resource)
+    if (held !== undefined && held.expiresAtMs > this.clockMs) {
+      if (held.owner !== owner) return { ok: true, granted: false, token: held.token, holder: held.owner }
+      held.expiresAtMs = this.clockMs + ttlMs // renewal keeps the token
+      return { ok: true, granted: true, token: held.token, holder: owner }
+    }
+    const token = ++this.fencingToken
+    this.locks.set(resource, { owner, token, expiresAtMs: this.clockMs + ttlMs })
+    return { ok: true, granted: true, token, holder: owner }
+  }
+
+  #remember (entry: Entry, result: KvResult): void {
+    this.#sessions.delete(entry.client)
+    this.#sessions.set(entry.client, { seq: entry.seq, result, lastIndex: entry.index })
+    if (this.#sessions.size > SESSIONS_MAX) this.#sessions.delete(this.#sessions.keys().next().value!) // least recently active
+  }
+
+  /** Serialize the whole state (for a raft snapshot). */
+  snapshot (): Uint8Array {
+    const bytes = encodeCbor({
+      kv: [...this.kv.entries()].sort(),
+      locks: [...this.locks.entries()].sort((a, b) => a[0] < b[0] ? -1 : 1).map(([r, l]) => [r, l.owner, l.token, l.expiresAtMs]),
+      sessions: [...this.#sessions.entries()].map(([c, s]) => [c, s.seq, encodeCbor(s.result), s.lastIndex]),
+      fencingToken: this.fencingToken,
+      clockMs: this.clockMs,
+      appliedIndex: this.appliedIndex
+    })
+    if (bytes.byteLength > SNAPSHOT_BYTES_MAX) throw new LimitExceededError(`Cannot snapshot kv: ${bytes.byteLength} bytes exceeds SNAPSHOT_BYTES_MAX`)
+    return bytes
+  }
+
+  /** Rebuild a state machine from snapshot bytes. */
+  static restore (bytes: Uint8Array): KvStateMachine {
+    const v = decodeCbor(bytes, { bytesMax: SNAPSHOT_BYTES_MAX, what: 'kv snapshot' }) as {
+      kv: Array<[string, string]>, locks: Array<[string, string, number, number]>, sessions: Array<[string, number, Uint8Array, number]>, fencingToken: number, clockMs: number, appliedIndex: number
+    }
+    const sm = new KvStateMachine()
+    for (const [k, val] of v.kv) sm.kv.set(k, val)
+    for (const [r, owner, token, expiresAtMs] of v.locks) sm.locks.set(r, { owner, token, expiresAtMs })
+    for (const [c, seq, result, lastIndex] of v.sessions) sm.#sessions.set(c, { seq, result: decodeCbor(result, { bytesMax: ENTRY_BYTES_MAX, what: 'kv session' }) as KvResult, lastIndex })
+    sm.fencingToken = v.fencingToken
+    sm.clockMs = v.clockMs
+    sm.appliedIndex = v.appliedIndex
+    return sm
+  }
+}

@@ -1,0 +1,74 @@
+// `npm run sim -- check raft --seeds N [--seed S]`: runs N seeded simulations of a raft cluster
+// under faults, checks safety after every step plus liveness and linearizability per seed.
+
+import type { SimOptions, SimSummary } from '../scenario.ts'
+import { runRaftSeed } from '../raft/run-seed.ts'
+import type { SeedOptions } from '../raft/run-seed.ts'
+
+/** Run seeds `seed … seed+seeds-1`; every failing seed is listed with its replay command. */
+export async function run (options: SimOptions): Promise<SimSummary> {
+  const first = options.seed
+  const count = options.seeds ?? 100
+  const seedOptions: SeedOptions = {}
+  if (options.nodes !== undefined) seedOptions.nodes = options.nodes
+  if (options.extra.trace === true) seedOptions.trace = true
+  // --inject <bug>: run with a deliberately broken node or driver, to see the checkers fail
+  const inject = options.extra.inject
+  if (inject === 'vote-twice') seedOptions.unsafeVoteTwice = true
+  else if (inject === 'unsafe-reads') seedOptions.unsafeReads = true
+  else if (inject === 'forget-vote') seedOptions.unsafeForgetVote = true
+  else if (inject === 'corrupt-apply') seedOptions.corruptApply = true
+  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote or corrupt-apply, got ${String(inject)}`)
+  const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
+  const failures: string[] = []
+  let elections = 0
+  let commits = 0
+  let messages = 0
+  let crashes = 0
+  let ops = 0
+  let leaderTicksTotal = 0
+  let leaderTicksMax = 0
+  let leaderTicksCount = 0
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    const seed = first + i
+    const r = runRaftSeed(seed, seedOptions)
+    elections += r.elections
+    commits += r.commits
+    messages += r.messages
+    crashes += r.crashes
+    ops += r.opsCompleted
+    if (r.ticksToLeaderAfterHeal !== null) {
+      leaderTicksTotal += r.ticksToLeaderAfterHeal
+      leaderTicksMax = Math.max(leaderTicksMax, r.ticksToLeaderAfterHeal)
+      leaderTicksCount++
+    }
+    if (!r.ok) {
+      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag} --trace`)
+    }
+    if (seedOptions.trace === true) for (const line of r.trace) options.log(line)
+    options.progress(i + 1, count)
+    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve)) // let the progress bar and signals through
+  }
+  const wallMs = performance.now() - started
+  return {
+    scenario: 'check raft',
+    nodes: options.nodes ?? 0,
+    seed: first,
+    ok: failures.length === 0,
+    metrics: {
+      seeds: count,
+      failures: failures.length,
+      elections,
+      commits,
+      messages,
+      crashes,
+      ops_completed: ops,
+      avg_ticks_to_leader_after_heal: leaderTicksCount === 0 ? null : Math.round(100 * leaderTicksTotal / leaderTicksCount) / 100,
+      max_ticks_to_leader_after_heal: leaderTicksMax,
+      wall_ms: Math.round(wallMs),
+      ms_per_seed: Math.round(100 * wallMs / Math.max(1, count)) / 100
+    },
+    failures
+  }
+}

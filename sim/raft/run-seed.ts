@@ -1,0 +1,194 @@
+// One seeded simulation run: random faults for a while, then heal, then check liveness and
+// linearizability. Everything derives from the seed, so a failing seed replays exactly.
+
+import { SimCluster } from './cluster.ts'
+import type { ClusterOptions } from './cluster.ts'
+import { checkPartitioned } from './linearizability.ts'
+import { kvRegisterModel, lockModel } from './models.ts'
+import { Workload } from './workload.ts'
+
+/** Knobs of one run (defaults sized so 2,000 seeds take about a minute on one core). */
+export interface SeedOptions {
+  /** Voters at genesis (3 or 5 when unset, from the seed). */
+  nodes?: number
+  faultPhaseMs?: number
+  /** After healing, a leader and a committed write must appear within this many ms. */
+  livenessBoundMs?: number
+  trace?: boolean
+  /** Checker self-test injections (see ClusterOptions). */
+  unsafeVoteTwice?: boolean
+  corruptApply?: boolean
+  unsafeReads?: boolean
+  unsafeForgetVote?: boolean
+}
+
+/** Outcome and metrics of one seed. */
+export interface SeedResult {
+  seed: number
+  ok: boolean
+  failures: string[]
+  elections: number
+  commits: number
+  ticksToLeaderAfterHeal: number | null
+  messages: number
+  crashes: number
+  opsCompleted: number
+  opsKv: number
+  opsLock: number
+  trace: string[]
+}
+
+/** Run one seed. */
+export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResult {
+  const pick = createPicker(seed)
+  const voterCount = options.nodes ?? (pick.chance(0.5) ? 3 : 5)
+  const spare = pick.chance(0.5) ? 1 : 0 // a node that membership changes may add
+  const ids = Array.from({ length: voterCount + spare }, (_, i) => `n${i + 1}`)
+  const voters = ids.slice(0, voterCount)
+  const faultPhaseMs = options.faultPhaseMs ?? 1500
+  const livenessBoundMs = options.livenessBoundMs ?? 1500
+  const tickMs = 10
+  const clusterOptions: ClusterOptions = {
+    seed,
+    nodeIds: ids,
+    voters,
+    tickMs,
+    clockSkew: pick.float() * 0.3,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    compactEvery: pick.chance(0.5) ? pick.int(5, 40) : 0,
+    useCodec: pick.chance(0.1),
+    trace: options.trace === true
+  }
+  if (options.unsafeVoteTwice === true) clusterOptions.unsafeVoteTwice = 'n1'
+  if (options.unsafeReads === true) clusterOptions.unsafeReads = true
+  if (options.unsafeForgetVote === true) clusterOptions.unsafeForgetVote = true
+  if (options.corruptApply === true) clusterOptions.corruptApplyAt = { node: 'n2', index: 3 }
+  const c = new SimCluster(clusterOptions)
+  c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }
+  const failures: string[] = []
+
+  // ---- faults ----
+  const faultEveryMs = pick.int(40, 200)
+  for (let t = faultEveryMs; t < faultPhaseMs; t += faultEveryMs) c.at(t, () => injectFault(c, ids, faultPhaseMs))
+  // ---- membership and leadership transfer ----
+  const adminEveryMs = pick.int(150, 600)
+  for (let t = adminEveryMs; t < faultPhaseMs; t += adminEveryMs) c.at(t, () => adminAction(c, ids))
+
+  const workload = new Workload(c, faultPhaseMs + livenessBoundMs - 400)
+  workload.start(pick.int(1, 3), pick.int(0, 2))
+
+  // ---- heal ----
+  let leaderAtMs: number | null = null
+  let progressAtMs: number | null = null
+  c.at(faultPhaseMs, () => {
+    c.note('heal: all faults stop, every node restarts')
+    c.blocked.clear()
+    c.faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
+    for (const id of ids) c.start(id)
+    const probe = (): void => {
+      if (progressAtMs !== null) return
+      workload.probe((at) => { progressAtMs ??= at })
+      c.at(c.now + 300, probe)
+    }
+    probe()
+    const watch = (): void => {
+      if (leaderAtMs === null && c.leader() !== undefined) leaderAtMs = c.now
+      if (leaderAtMs === null) c.at(c.now + tickMs, watch)
+    }
+    watch()
+  })
+
+  c.runUntil(faultPhaseMs + livenessBoundMs)
+  failures.push(...c.checker.violations)
+  if (c.crashError !== null) failures.push(`core threw: ${c.crashError.message}`)
+  if (failures.length === 0) {
+    if (leaderAtMs === null) failures.push(`liveness: no leader within ${livenessBoundMs}ms after heal`)
+    else if (progressAtMs === null) failures.push(`liveness: no committed write within ${livenessBoundMs}ms after heal`)
+  }
+  if (failures.length === 0) {
+    const kv = checkPartitioned(kvRegisterModel, workload.histories.kv, (op) => op.input.key)
+    if (!kv.ok) failures.push(`linearizability: KV history for key ${kv.failedKey} ${kv.exhausted ? 'could not be checked (search limit)' : 'is not linearizable'}`)
+    const lock = checkPartitioned(lockModel, workload.histories.lock, () => 'L')
+    if (!lock.ok) failures.push(`linearizability: lock history ${lock.exhausted ? 'could not be checked (search limit)' : 'is not linearizable'}`)
+  }
+  return {
+    seed,
+    ok: failures.length === 0,
+    failures,
+    elections: c.checker.elections,
+    commits: c.checker.maxCommitted,
+    ticksToLeaderAfterHeal: leaderAtMs === null ? null : Math.ceil((leaderAtMs - faultPhaseMs) / tickMs),
+    messages: c.messagesSent,
+    crashes: c.crashes,
+    opsCompleted: workload.completed,
+    opsKv: workload.histories.kv.length,
+    opsLock: workload.histories.lock.length,
+    trace: c.trace
+  }
+}
+
+function createPicker (seed: number): { chance: (p: number) => boolean, float: () => number, int: (a: number, b: number) => number } {
+  // a separate stream from the cluster's, so adding a knob does not shift every other choice
+  let x = (seed ^ 0x5bd1e995) >>> 0
+  const next = (): number => { x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0; x = (x ^ (x >>> 12)) >>> 0; return x / 0x1_0000_0000 }
+  return { chance: (p) => next() < p, float: next, int: (a, b) => a + Math.floor(next() * (b - a + 1)) }
+}
+
+function injectFault (c: SimCluster, ids: string[], faultPhaseMs: number): void {
+  const r = c.rng
+  const any = (): string => ids[r.int(0, ids.length - 1)]!
+  switch (r.int(0, 6)) {
+    case 0: { // symmetric partition into two sides
+      c.blocked.clear()
+      const side = new Set(ids.filter(() => r.chance(0.5)))
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) c.blocked.add(`${a}>${b}`)
+      c.note(`fault: partition {${[...side].join(',')}} | rest`)
+      return
+    }
+    case 1: { // one-way link failure
+      const a = any(); const b = any()
+      if (a !== b) { c.blocked.add(`${a}>${b}`); c.note(`fault: link ${a}>${b} down`) }
+      return
+    }
+    case 2: c.blocked.clear(); c.note('fault: partitions healed'); return
+    case 3: case 4: { // crash, restart later (maybe after the heal, which restarts everyone)
+      const id = any()
+      c.crash(id)
+      const back = c.now + r.int(20, 400)
+      if (back < faultPhaseMs) c.at(back, () => c.start(id))
+      return
+    }
+    case 5: { // isolate the leader
+      const l = c.leader()
+      if (l === undefined) return
+      for (const b of ids) if (b !== l.id) { c.blocked.add(`${l.id}>${b}`); c.blocked.add(`${b}>${l.id}`) }
+      c.note(`fault: leader ${l.id} isolated`)
+      return
+    }
+    default: c.faults = { ...c.faults, dropRate: r.float() * 0.3 }; c.note(`fault: drop rate ${c.faults.dropRate.toFixed(2)}`)
+  }
+}
+
+function adminAction (c: SimCluster, ids: string[]): void {
+  const l = c.leader()
+  if (l?.core == null) return
+  const core = l.core
+  const r = c.rng
+  if (r.chance(0.4)) {
+    const others = core.voters.filter((v) => v !== l.id)
+    const to = others[r.int(0, others.length - 1)]
+    if (to !== undefined) { c.note(`admin: transfer leadership ${l.id} -> ${to}`); c.withCore(l.id, (x) => x.transferLeadership(to)) }
+    return
+  }
+  const outside = ids.filter((id) => !core.voters.includes(id))
+  if (outside.length > 0 && (core.voters.length <= 3 || r.chance(0.5))) {
+    const node = outside[r.int(0, outside.length - 1)]!
+    c.note(`admin: propose add ${node}`)
+    c.withCore(l.id, (x) => x.proposeConfChange({ op: 'add', node }))
+  } else if (core.voters.length > 3) {
+    const node = core.voters[r.int(0, core.voters.length - 1)]!
+    c.note(`admin: propose remove ${node}`)
+    c.withCore(l.id, (x) => x.proposeConfChange({ op: 'remove', node }))
+  }
+}
