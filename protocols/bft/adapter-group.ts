@@ -249,7 +249,7 @@ export class GroupDriver implements BftGroup {
   }
 
   verify (decision: BftDecision): boolean {
-    return decision?.groupId === this.name && verifyBftDecision(decision, this.members, this.#parts.verifier)
+    return typeof decision === 'object' && decision !== null && decision.groupId === this.name && verifyBftDecision(decision, this.members, this.#parts.verifier)
   }
 
   async log (options: { fromHeight?: number, limit?: number } = {}): Promise<Decision[]> {

@@ -6,13 +6,18 @@ import type { BftDecision, BftGroup, BftValue } from './adapter-group.ts'
 /** The handler interface the Raft groups API calls for flagged (`bft: true`) proposals. */
 export interface BftProposeHandler {
   propose (value: BftValue, options: { signal?: AbortSignal }): Promise<BftDecision>
-  verify (decision: BftDecision): boolean
+  /** Accepts anything: a value that is not a well-formed decision of this group is `false`. */
+  verify (decision: unknown): boolean
 }
 
-/** Wrap a joined BFT group as a Raft group's `bft` handler. */
+/**
+ * Wrap a joined BFT group as the handler of `group.propose(c, {bft: true})`, e.g.
+ * `node.groups.useBft(bftProposeHandler(await node.bft.join('ledger', { members })))`.
+ * The handler is bound to that one BFT group: flagged proposals of any Raft group go to it.
+ */
 export function bftProposeHandler (group: BftGroup, options: { timeoutMs?: number } = {}): BftProposeHandler {
   return {
     async propose (value, { signal } = {}) { return await group.propose(value, { signal, timeoutMs: options.timeoutMs }) },
-    verify (decision) { return group.verify(decision) }
+    verify (decision) { return group.verify(decision as BftDecision) }
   }
 }

@@ -76,6 +76,8 @@ describe('bft adapter: 4 members over TCP', function () {
     const viaHandler = await handler.propose({ via: 'handler' }, {})
     assert.equal(handler.verify(viaHandler), true)
     assert.equal(handler.verify({ ...viaHandler, value: { via: 'forged' } }), false)
+    assert.equal(handler.verify(null), false)
+    assert.equal(handler.verify('not a decision'), false)
   })
 
   it('throws typed errors: not a member, too few members, validation, abort', async () => {
