@@ -328,6 +328,8 @@ export class BftCore {
       if (!bytesEqual(decision.block.prevHash, this.#head.hash)) { this.#reject(from, `decision at height ${this.#height} does not extend our log`); return }
       const result = verifyDecision(decision, { members: this.members, verifier: this.#verifier, groupId: this.groupId })
       if (!result.ok) { this.#reject(from, `bad decision: ${result.reason}`); return }
+      // B3 on the catch-up path too: a certificate alone is not enough, exactly as T8 re-checks validity.
+      if (!this.#isValid(decision.block, toHex(blockHash(this.groupId, decision.block)))) { this.#reject(from, `decision at height ${this.#height} is not a valid block`); return }
       this.#commit(decision)
     }
     this.#evaluate()
