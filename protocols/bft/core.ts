@@ -243,9 +243,11 @@ export class BftCore {
     }
     const signer = signerOf(message)
     if (!this.#memberSet.has(signer)) { this.#reject(from, `signer ${signer} is not a member`); return }
-    if (message.type === 'proposal' && signer !== this.proposerOf(message.height, message.round)) {
-      this.#reject(from, `proposal for round ${message.round} from ${signer}, not the proposer`)
-      return
+    if (message.type === 'proposal') {
+      if (signer !== this.proposerOf(message.height, message.round)) { this.#reject(from, `proposal for round ${message.round} from ${signer}, not the proposer`); return }
+      // T3 needs vr < round (the codec checks it too; the core does not rely on its driver decoding).
+      if (message.polRound < -1 || message.polRound >= message.round) { this.#reject(from, `proposal polRound ${message.polRound} is not in [-1, round ${message.round})`); return }
+      if (message.block.height !== message.height) { this.#reject(from, `proposal for height ${message.height} carries a block of height ${message.block.height}`); return }
     }
     if (!verifySigned(message, this.#verifier)) { this.#reject(from, `bad signature on ${message.type} by ${signer}`); return }
     // SPEC bft T9: remember each member's highest round (n numbers); store votes only near ours.
