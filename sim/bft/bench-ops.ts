@@ -28,8 +28,8 @@ export const ops: Record<string, PluginOp> = {
     return null
   },
   'bft.join': async (node, args) => {
-    const { name, members, mode } = args as { name: string, members: string[], mode?: ByzantineMode }
-    await node.bft.join(name, { members, rewrite: mode === undefined ? undefined : byzantineRewrite(mode) })
+    const { name, members, mode, timeouts } = args as { name: string, members: string[], mode?: ByzantineMode, timeouts?: Record<string, number> }
+    await node.bft.join(name, { members, timeouts, rewrite: mode === undefined ? undefined : byzantineRewrite(mode) })
     return null
   },
   /** One proposal; returns its commit latency on this member in ms. */

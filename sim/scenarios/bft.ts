@@ -32,6 +32,11 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const concurrency = Number(options.extra.concurrency ?? CONCURRENCY_DEFAULT)
   // The issue asks for loopback TCP, so that is the default here; `--in-process` uses memory transport.
   const transport = options.extra['in-process'] === true ? 'memory' : 'tcp'
+  // Core timeouts in ticks (SPEC bft T10), e.g. --retransmit-ticks 25; unset ones keep the core's defaults.
+  const timeouts: Record<string, number> = {}
+  for (const [flag, key] of [['propose-ticks', 'proposeTicks'], ['retransmit-ticks', 'retransmitTicks']] as const) {
+    if (options.extra[flag] !== undefined) timeouts[key] = Number(options.extra[flag])
+  }
   const failures: string[] = []
   const metrics: SimSummary['metrics'] = { transport, faulty: faulty ?? 'none' }
 
@@ -58,7 +63,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     }
     if (transport === 'tcp') metrics.idle_cpu_ms_per_s_per_node_no_group = await idleCpu()
     // Group "clean": every member honest. Latency of sequential proposals, then throughput.
-    await Promise.all(cluster.nodes.map(async n => { await n.invoke('bft.join', { name: 'clean', members }) }))
+    await Promise.all(cluster.nodes.map(async n => { await n.invoke('bft.join', { name: 'clean', members, timeouts }) }))
     if (transport === 'tcp') metrics.idle_cpu_ms_per_s_per_node = await idleCpu()
     const cpuBefore = transport === 'tcp' ? await cpu() : 0
     const latencies: number[] = []
@@ -78,7 +83,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
     if (faulty !== undefined) {
       const mode = faulty === 'silent' ? 'silent' : 'both'
-      await Promise.all(cluster.nodes.map(async (n, i) => { await n.invoke('bft.join', { name: 'faulty', members, mode: i === faultyIndex ? mode : undefined }) }))
+      await Promise.all(cluster.nodes.map(async (n, i) => { await n.invoke('bft.join', { name: 'faulty', members, timeouts, mode: i === faultyIndex ? mode : undefined }) }))
       const withFault = await load(cluster, honest, 'faulty', loadMs, concurrency)
       metrics.faulty_decisions_per_s = withFault.perS
       metrics.faulty_heights_per_s = withFault.heightsPerS
