@@ -16,6 +16,8 @@ import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
 import type { DocsService } from '../protocols/docs/adapter.ts'
+import { createBftService } from '../protocols/bft/adapter.ts'
+import type { BftService } from '../protocols/bft/adapter.ts'
 import { createStateService } from '../protocols/state/adapter.ts'
 import type { StateService } from '../protocols/state/adapter.ts'
 import { createStateRules } from '../protocols/state/rules.ts'
@@ -93,6 +95,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly direct: DirectService
   /** Yjs documents kept in sync with every peer that opened them (protocols/docs). */
   readonly docs: DocsService
+  /** Byzantine-fault-tolerant groups with certificates and a hash-chained log (protocols/bft). */
+  readonly bft: BftService
   /** Membership, failure detection and mesh discovery (protocols/health). */
   readonly health: HealthService
   /** Signed DHT records and the agent directory (protocols/state). */
@@ -106,13 +110,14 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
     this.docs = parts.docs
+    this.bft = parts.bft
     this.health = parts.health
     this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
     this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
@@ -148,6 +153,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.bft.stop()
     await this.health.stop({ goodbye: true })
     await this.docs.stop()
     await this.events.stop()
@@ -202,6 +208,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, log: log.newScope('state') })
     const events = createEventsService({ libp2p, db: storage.sublevel('events'), privateKey, peerId: peerId.toString(), log: log.newScope('events'), retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
     const docs = createDocsService(context, { log: log.newScope('docs') })
+    const bft = createBftService(context, { log: log.newScope('bft') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
@@ -209,8 +216,9 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     await state.start()
     await events.start()
     await docs.start()
+    await bft.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

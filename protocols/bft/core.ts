@@ -243,9 +243,11 @@ export class BftCore {
     }
     const signer = signerOf(message)
     if (!this.#memberSet.has(signer)) { this.#reject(from, `signer ${signer} is not a member`); return }
-    if (message.type === 'proposal' && signer !== this.proposerOf(message.height, message.round)) {
-      this.#reject(from, `proposal for round ${message.round} from ${signer}, not the proposer`)
-      return
+    if (message.type === 'proposal') {
+      if (signer !== this.proposerOf(message.height, message.round)) { this.#reject(from, `proposal for round ${message.round} from ${signer}, not the proposer`); return }
+      // T3 needs vr < round (the codec checks it too; the core does not rely on its driver decoding).
+      if (message.polRound < -1 || message.polRound >= message.round) { this.#reject(from, `proposal polRound ${message.polRound} is not in [-1, round ${message.round})`); return }
+      if (message.block.height !== message.height) { this.#reject(from, `proposal for height ${message.height} carries a block of height ${message.block.height}`); return }
     }
     if (!verifySigned(message, this.#verifier)) { this.#reject(from, `bad signature on ${message.type} by ${signer}`); return }
     // SPEC bft T9: remember each member's highest round (n numbers); store votes only near ours.
@@ -328,6 +330,8 @@ export class BftCore {
       if (!bytesEqual(decision.block.prevHash, this.#head.hash)) { this.#reject(from, `decision at height ${this.#height} does not extend our log`); return }
       const result = verifyDecision(decision, { members: this.members, verifier: this.#verifier, groupId: this.groupId })
       if (!result.ok) { this.#reject(from, `bad decision: ${result.reason}`); return }
+      // B3 on the catch-up path too: a certificate alone is not enough, exactly as T8 re-checks validity.
+      if (!this.#isValid(decision.block, toHex(blockHash(this.groupId, decision.block)))) { this.#reject(from, `decision at height ${this.#height} is not a valid block`); return }
       this.#commit(decision)
     }
     this.#evaluate()

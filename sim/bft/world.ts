@@ -10,7 +10,7 @@ import type { BftMessage, Decision, Evidence } from '../../protocols/bft/message
 import { faultsTolerated } from '../../protocols/bft/quorum.ts'
 import { blockHash, genesisHash, type Signer, type Verifier } from '../../protocols/bft/signing.ts'
 import { checkRun } from './checkers.ts'
-import { CAPTURED_MAX, FAULTY_BEHAVIOURS, injectForgeries, isValidSimItem, rewriteOutgoing, type Behaviour, type FaultyState } from './faulty.ts'
+import { AMNESIA_LOCK_CHANCE, CAPTURED_MAX, FAULTY_BEHAVIOURS, injectForgeries, isValidSimItem, newFaultyState, rewriteOutgoing, shareProposal, type Behaviour, type FaultyState } from './faulty.ts'
 import { SIM_KEY_POOL, simSigner } from './keys.ts'
 import { SimNetwork, type NetworkConfig } from './network.ts'
 
@@ -20,12 +20,31 @@ export const LIVENESS_BOUND_TICKS = 400
 export const RUN_TICKS_MAX = 3000
 const SIM_TIMEOUTS = { proposeTicks: 6, prevoteTicks: 3, precommitTicks: 3, incrementTicks: 2, maxTicks: 40, retransmitTicks: 8 }
 
+/**
+ * Bugs the simulator can inject into the HONEST members, to prove the checkers notice each class:
+ * - `skip-validate`: honest cores accept every item (the validity checker must fire);
+ * - `no-verify`: honest cores accept any signature (forged votes/certificates; integrity must fire);
+ * - `forget-locks`: honest members restart now and then with their signing state and locks lost,
+ *   keeping their log (a driver ignoring E1/E4; the double-sign checker must fire);
+ * - `ignore-locks`: honest members now and then drop their lock and valid block but keep their
+ *   signing state (a core that does not respect locks; the agreement checker must fire).
+ */
+export type Injection = 'skip-validate' | 'no-verify' | 'forget-locks' | 'ignore-locks'
+/** Every injectable bug class. */
+export const INJECTIONS: readonly Injection[] = ['skip-validate', 'no-verify', 'forget-locks', 'ignore-locks']
+/** Chance per tick that an honest member forgets its state under `forget-locks`. */
+const FORGET_LOCKS_CHANCE = 0.03
+/** Chance per tick that a locked honest member drops its lock under `ignore-locks`. */
+const IGNORE_LOCKS_CHANCE = 0.2
+
 /** Knobs for one run. */
 export interface WorldOptions {
   seed: number
   verifier: Verifier
   /** Broken-core mode for checker tests: quorum f+1 and every faulty member equivocates. */
   unsafeQuorum?: boolean
+  /** Checker self-test: inject one class of bug into the honest members (see Injection). */
+  inject?: Injection
   /** Record a trace line per delivered message and effect. */
   trace?: (line: string) => void
 }
@@ -45,6 +64,8 @@ export interface WorldResult {
   dropped: number
   ticks: number
   ticksAfterGstToDone: number | null
+  /** Restarts with signing state and locks lost (amnesia-lock members, or forget-locks injection). */
+  forgotten: number
   /** Each member's final (behaviour, height, round, step, pending) — for reading a failing seed. */
   finalStates: string[]
 }
@@ -77,15 +98,23 @@ export function runWorld (options: WorldOptions): WorldResult {
   const ids = signers.map(s => s.id)
   const faultyIndex = new Set(pickDistinct(rng, f, n))
   const validate = isValidSimItem
+  const faultyIds = new Set([...faultyIndex].map(i => ids[i]!))
+  const acceptAll: Verifier = { verify: () => true }
   const newCore = (signer: Signer, restore?: ConstructorParameters<typeof BftCore>[0]['restore']): BftCore => new BftCore({
-    groupId, signer, verifier: options.verifier, members: ids, validate, timeouts: SIM_TIMEOUTS,
+    groupId,
+    signer,
+    verifier: options.inject === 'no-verify' && !faultyIds.has(signer.id) ? acceptAll : options.verifier,
+    members: ids,
+    validate: options.inject === 'skip-validate' && !faultyIds.has(signer.id) ? () => true : validate,
+    timeouts: SIM_TIMEOUTS,
     ...(options.unsafeQuorum === true ? { unsafeQuorum: f + 1 } : {}),
     ...(restore !== undefined ? { restore } : {})
   })
   let k = 0
+  const coalition = new Map<string, Set<string>>()
   const members: Member[] = signers.map((signer, i) => {
-    const behaviour: Behaviour = !faultyIndex.has(i) ? 'honest' : options.unsafeQuorum === true ? 'equivocate' : FAULTY_BEHAVIOURS[(options.seed + k++) % FAULTY_BEHAVIOURS.length]!
-    return { id: signer.id, signer, behaviour, core: newCore(signer), log: [], committed: new Set(), persisted: null, downUntil: -1, faulty: { equivocations: new Map(), captured: [], fabricated: new Set() }, rng: rng.fork(), restartAt: behaviour === 'amnesia' ? rng.int(20, 200) : null }
+    const behaviour: Behaviour = !faultyIndex.has(i) ? 'honest' : options.unsafeQuorum === true || options.inject === 'ignore-locks' ? 'equivocate' : FAULTY_BEHAVIOURS[(Math.floor(options.seed / 2) + k++) % FAULTY_BEHAVIOURS.length]! // seed/2: n alternates with parity, so both n see every behaviour
+    return { id: signer.id, signer, behaviour, core: newCore(signer), log: [], committed: new Set(), persisted: null, downUntil: -1, faulty: newFaultyState(coalition), rng: rng.fork(), restartAt: behaviour === 'amnesia' ? rng.int(20, 200) : null }
   })
   const byId = new Map(members.map(m => [m.id, m]))
   const honest = members.filter(m => m.behaviour === 'honest')
@@ -109,6 +138,7 @@ export function runWorld (options: WorldOptions): WorldResult {
   let maxRound = 0
   let now = 0
   let doneTick: number | null = null
+  let forgotten = 0
   const trace = options.trace
 
   const send = (from: Member, to: string, message: BftMessage): void => network.send(now, from.id, to, message)
@@ -145,6 +175,7 @@ export function runWorld (options: WorldOptions): WorldResult {
       if (member.downUntil >= now) continue
       if (member.behaviour !== 'honest' && delivery.message.type !== 'submit' && delivery.message.type !== 'decision' && delivery.message.type !== 'status' && delivery.message.type !== 'evidence') {
         if (member.faulty.captured.length < CAPTURED_MAX) member.faulty.captured.push(delivery.message)
+        if (delivery.message.type === 'proposal') shareProposal(member.faulty, delivery.message)
       }
       member.core.step(delivery.from, delivery.message)
       route(member, member.core.drain())
@@ -156,6 +187,14 @@ export function runWorld (options: WorldOptions): WorldResult {
         member.core = newCore(member.signer, restore)
       }
       if (member.restartAt === now) { member.core = newCore(member.signer); member.log = []; member.committed = new Set() } // amnesia: all state lost
+      // amnesia-lock (Byzantine), or forget-locks (injected into honest members): log kept, signing state and locks lost.
+      const forgets = member.behaviour === 'amnesia-lock' ? member.rng.chance(AMNESIA_LOCK_CHANCE) : options.inject === 'forget-locks' && member.behaviour === 'honest' && now < deadlineTick - LIVENESS_BOUND_TICKS / 2 && member.rng.chance(FORGET_LOCKS_CHANCE)
+      if (forgets) { member.core = newCore(member.signer, { head: headOfLog(groupId, ids, member.log), recentDecisions: member.log.slice(-64), state: emptyState() }); forgotten++ }
+      if (options.inject === 'ignore-locks' && member.behaviour === 'honest' && member.persisted !== null && member.persisted.lockedRound >= 0 && member.rng.chance(IGNORE_LOCKS_CHANCE)) {
+        const state = { ...member.persisted, lockedRound: -1, lockedBlock: null, validRound: -1, validBlock: null }
+        member.core = newCore(member.signer, { head: headOfLog(groupId, ids, member.log), recentDecisions: member.log.slice(-64), state })
+        forgotten++
+      }
       member.core.tick()
       maxRound = Math.max(maxRound, member.core.round)
       if (member === crashing && now === crashTick) {
@@ -165,7 +204,10 @@ export function runWorld (options: WorldOptions): WorldResult {
         continue
       }
       route(member, member.core.drain())
-      if (member.behaviour === 'forge-replay') for (const out of injectForgeries({ state: member.faulty, rng: member.rng, members: ids, self: member.id, lastDecision: member.log.at(-1) })) send(member, out.to, out.message)
+      if (member.behaviour === 'forge-replay') {
+        const next = { groupId, quorum: member.core.quorum, block: { height: member.core.height, prevHash: member.core.head.hash, items: [Uint8Array.from([0x42, 0xf0, member.rng.int(0, 255), member.rng.int(0, 255)])] } }
+        for (const out of injectForgeries({ state: member.faulty, rng: member.rng, members: ids, self: member.id, lastDecision: member.log.at(-1), signer: member.signer, next })) send(member, out.to, out.message)
+      }
     }
     if (now >= gstTick && isDone()) { doneTick = now; break }
   }
@@ -177,7 +219,7 @@ export function runWorld (options: WorldOptions): WorldResult {
   return {
     seed: options.seed, n, behaviours: members.filter(m => m.behaviour !== 'honest').map(m => m.behaviour as string).concat(crashing !== null ? ['honest-restart'] : []),
     failures, heights: Math.max(0, ...honest.map(m => m.log.length)), items: expected.size, maxRound, evidence: evidence.length, rejected,
-    sent: network.sent, dropped: network.dropped, ticks: now, ticksAfterGstToDone: doneTick === null ? null : doneTick - Math.max(gstTick, lastSubmit),
+    sent: network.sent, dropped: network.dropped, ticks: now, forgotten, ticksAfterGstToDone: doneTick === null ? null : doneTick - Math.max(gstTick, lastSubmit),
     finalStates: members.map(m => `${m.id.slice(-6)} ${m.behaviour} h=${m.core.height} r=${m.core.round} ${m.core.currentStep} pending=${m.core.pendingCount} log=${m.log.length}`)
   }
 }
