@@ -14,6 +14,8 @@ import type { MeshLibp2p, TransportKind } from './libp2p.ts'
 import { Bootstrapper, parseAddresses } from './bootstrap.ts'
 import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
+import { createDocsService } from '../protocols/docs/adapter.ts'
+import type { DocsService } from '../protocols/docs/adapter.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
@@ -63,6 +65,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly peerId: string
   readonly name: string
   readonly direct: DirectService
+  /** Yjs documents kept in sync with every peer that opened them (protocols/docs). */
+  readonly docs: DocsService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -70,12 +74,13 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
+    this.docs = parts.docs
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -99,6 +104,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.docs.stop()
     await this.direct.stop()
     await this.libp2p.stop()
     await this.#storage.close()
@@ -128,11 +134,13 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const log = logger(`agentmesh:${name}`)
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const docs = createDocsService(context, { log: log.newScope('docs') })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
+    await docs.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

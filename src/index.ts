@@ -9,3 +9,5 @@ export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
   NotRunningError, PeerUnreachableError
 } from '../protocols/kit/errors.ts'
+export type { DocsService, DocStatus, DocsStats } from '../protocols/docs/adapter.ts'
+export { PNCounter, GCounter, LWWRegister } from '../protocols/docs/crdt.ts'

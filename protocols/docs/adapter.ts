@@ -1,0 +1,440 @@
+// libp2p adapter for docs: drives one DocReplica per open document on real time, GossipSub
+// topics, direct sync streams and the embedded database. Parses, steps, drains; decides nothing.
+
+import * as Y from 'yjs'
+import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Stream, Connection, Logger, PeerId } from '@libp2p/interface'
+import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { MeshLibp2p } from '../../src/libp2p.ts'
+import type { Storage } from '../../src/storage.ts'
+import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
+import { deadlineSignal } from '../kit/adapter-abort.ts'
+import {
+  DOCS_SYNC_PROTOCOL, DOCS_TOPIC_PREFIX, DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_FRAME_BYTES_MAX,
+  checkDocName, decodeGossipFrame, decodeSyncFrame, describeSyncFrame, docTopic, encodeGossipAwareness, encodeSyncFrame
+} from './messages.ts'
+import type { SyncBody } from './messages.ts'
+import { DocReplica } from './replica.ts'
+import type { DocEffect, SyncSession } from './replica.ts'
+import { DocStore, shouldCompact } from './persistence.ts'
+
+/** Deadline of one whole sync exchange (30 s): a step 2 of a large document on a slow link. */
+export const DOCS_SYNC_TIMEOUT_MS = 30_000
+/** Concurrent sync streams per connection (32): one per shared document is the normal case. */
+export const DOCS_SYNC_STREAMS_MAX = 32
+/**
+ * Delay before syncing with a peer that newly subscribed (SPEC docs S4). The peer with the
+ * smaller id waits this long, the other four times as long, so the side that just opened
+ * the document (which syncs at once) usually wins and the exchange is not doubled.
+ */
+export const DOCS_SYNC_DELAY_MS = 100
+/** Anti-entropy period (30 s): re-run sync with each neighbour, repairing lost gossip (SPEC docs S5). */
+export const DOCS_ANTI_ENTROPY_MS = 30_000
+/** Documents open at once per node (256): each holds a topic subscription and a Y.Doc in memory. */
+export const DOCS_OPEN_MAX = 256
+
+/** What `node.docs.status(name)` returns (SPEC docs D5). */
+export interface DocStatus {
+  /** True when sync step 2 completed with every currently known peer of the doc. */
+  caughtUp: boolean
+  /** Peers known to have the document open (GossipSub topic subscribers). */
+  peers: string[]
+}
+
+/** Counters of what the service did, for metrics, benchmarks and tests. */
+export interface DocsStats {
+  gossipFramesPublished: number
+  gossipBytesPublished: number
+  gossipFramesReceived: number
+  gossipBytesReceived: number
+  syncsStarted: number
+  syncsCompleted: number
+  syncsFailed: number
+  syncBytesSent: number
+  syncBytesReceived: number
+  framesRejected: number
+  compactions: number
+  persistFailures: number
+}
+
+/** The `node.docs` API. */
+export interface DocsService {
+  /** Open (or return the already open) document `name`, restored from the database, kept in sync. */
+  open (name: string): Promise<Y.Doc>
+  /** Sync state of an open document. */
+  status (name: string): DocStatus
+  /** Presence of the peers editing `name` (y-protocols awareness). */
+  awareness (name: string): Awareness
+  /** Stop syncing `name`; pending writes are flushed first. */
+  close (name: string): Promise<void>
+  /** Names of the open documents. */
+  list (): string[]
+  stats (): DocsStats
+  start (): Promise<void>
+  stop (): Promise<void>
+}
+
+/** Options of the docs service. */
+export interface DocsServiceOptions {
+  log: Logger
+  gossipFrameBytesMax?: number
+  syncFrameBytesMax?: number
+  antiEntropyMs?: number
+  compactUpdatesMax?: number
+  compactBytesMax?: number
+}
+
+interface OpenDoc {
+  readonly name: string
+  readonly topic: string
+  readonly replica: DocReplica
+  readonly store: DocStore
+  readonly awareness: Awareness
+  readonly timers: Map<string, ReturnType<typeof setTimeout>>
+  /** Serializes persist → publish effects of this document (SPEC docs E1). */
+  chain: Promise<void>
+  closed: boolean
+}
+
+/** Build the docs service over a libp2p host and the node's database. */
+export function createDocsService (context: { libp2p: MeshLibp2p, storage: Storage }, options: DocsServiceOptions): DocsService {
+  const { libp2p, storage } = context
+  const log = options.log
+  const selfId = libp2p.peerId.toString()
+  const gossipFrameBytesMax = options.gossipFrameBytesMax ?? DOCS_GOSSIP_FRAME_BYTES_MAX
+  const syncFrameBytesMax = options.syncFrameBytesMax ?? DOCS_SYNC_FRAME_BYTES_MAX
+  const db = storage.sublevel('docs')
+  const docs = new Map<string, OpenDoc>()
+  const opening = new Map<string, Promise<Y.Doc>>()
+  const stats: DocsStats = {
+    gossipFramesPublished: 0, gossipBytesPublished: 0, gossipFramesReceived: 0, gossipBytesReceived: 0, syncsStarted: 0, syncsCompleted: 0,
+    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, compactions: 0, persistFailures: 0
+  }
+  let running = false
+  /** Aborted by stop(): every running sync exchange ends with the service. */
+  let shutdown = new AbortController()
+  let antiEntropy: ReturnType<typeof setInterval> | undefined
+
+  const pubsub = (): MeshLibp2p['services']['pubsub'] => libp2p.services.pubsub
+
+  function get (name: string): OpenDoc {
+    const entry = docs.get(name)
+    if (entry === undefined) throw new NotRunningError(`Document "${name}" is not open: call node.docs.open("${name}") first`)
+    return entry
+  }
+
+  // --- effects -----------------------------------------------------------------------
+
+  function drain (entry: OpenDoc): void {
+    for (const effect of entry.replica.drain()) apply(entry, effect)
+  }
+
+  function apply (entry: OpenDoc, effect: DocEffect): void {
+    switch (effect.kind) {
+      case 'persist':
+        entry.chain = entry.chain.then(async () => { await persist(entry, effect.update) })
+        break
+      case 'publish':
+        entry.chain = entry.chain.then(async () => {
+          if (entry.closed || !running) return
+          stats.gossipFramesPublished++
+          stats.gossipBytesPublished += effect.frame.byteLength
+          await pubsub().publish(entry.topic, effect.frame)
+        }).catch((err: unknown) => { log('publishing an update of "%s" failed: %s', entry.name, describeError(err)) })
+        break
+      case 'sync':
+        void sync(entry, effect.peer, effect.reason)
+        break
+      case 'status':
+        log('doc "%s" caughtUp=%s', entry.name, effect.caughtUp)
+        break
+    }
+  }
+
+  async function persist (entry: OpenDoc, update: Uint8Array): Promise<void> {
+    try {
+      const size = await entry.store.append(update)
+      if (shouldCompact(size, { updatesMax: options.compactUpdatesMax, bytesMax: options.compactBytesMax })) {
+        // The snapshot holds every update applied so far, including all appended ones (SPEC docs P2).
+        await entry.store.compact(Y.encodeStateAsUpdate(entry.replica.doc))
+        stats.compactions++
+      }
+    } catch (err) {
+      stats.persistFailures++
+      log.error('persisting an update of "%s" failed: %s', entry.name, describeError(err))
+    }
+  }
+
+  // --- sync streams (SPEC docs S1-S3) ---------------------------------------------------
+
+  async function writeFrames (lp: ReturnType<typeof lpStream>, entry: OpenDoc, bodies: SyncBody[], signal: AbortSignal): Promise<void> {
+    for (const body of bodies) {
+      const bytes = encodeSyncFrame({ doc: entry.name, body })
+      if (bytes.byteLength > syncFrameBytesMax) throw new LimitExceededError(`Cannot send ${describeSyncFrame({ doc: entry.name, body })}: exceeds DOCS_SYNC_FRAME_BYTES_MAX (${syncFrameBytesMax})`)
+      stats.syncBytesSent += bytes.byteLength
+      await lp.write(bytes, { signal })
+    }
+  }
+
+  function withAwareness (entry: OpenDoc, replies: SyncBody[]): SyncBody[] {
+    if (!replies.some(r => r.kind === 'step2')) return replies
+    const update = encodeAwarenessUpdate(entry.awareness, [...entry.awareness.getStates().keys()])
+    return [...replies, { kind: 'awareness', update }]
+  }
+
+  async function readBody (lp: ReturnType<typeof lpStream>, entry: OpenDoc | undefined, signal: AbortSignal): Promise<{ doc: string, body: SyncBody }> {
+    const bytes = (await lp.read({ signal })).subarray()
+    stats.syncBytesReceived += bytes.byteLength
+    const frame = decodeSyncFrame(bytes, syncFrameBytesMax)
+    if (entry !== undefined && frame.doc !== entry.name) throw new DecodeError(`Sync frame names document "${frame.doc}" on a stream for "${entry.name}"`)
+    return frame
+  }
+
+  function step (entry: OpenDoc, session: SyncSession, body: SyncBody): SyncBody[] {
+    if (body.kind === 'awareness') applyAwarenessUpdate(entry.awareness, body.update, entry.replica.remoteOrigin)
+    const replies = entry.replica.receiveSync(session, body)
+    drain(entry)
+    return withAwareness(entry, replies)
+  }
+
+  async function sync (entry: OpenDoc, peer: string, reason: string): Promise<void> {
+    if (entry.closed || !running || entry.replica.isSyncing(peer)) return
+    stats.syncsStarted++
+    log('sync "%s" with %s (%s)', entry.name, peer, reason)
+    const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
+    const { session, frames } = entry.replica.beginSync(peer)
+    let stream: Stream | undefined
+    try {
+      stream = await libp2p.dialProtocol(peerIdFromString(peer), DOCS_SYNC_PROTOCOL, { signal })
+      const lp = lpStream(stream, { maxDataLength: syncFrameBytesMax })
+      await writeFrames(lp, entry, frames, signal)
+      while (!session.done) {
+        const frame = await readBody(lp, entry, signal)
+        if (frame.body.kind === 'not-open') entry.replica.removePeer(peer)
+        await writeFrames(lp, entry, step(entry, session, frame.body), signal)
+      }
+      stats.syncsCompleted++
+      await stream.close({ signal })
+    } catch (err) {
+      stats.syncsFailed++
+      if (err instanceof DecodeError || err instanceof LimitExceededError) stats.framesRejected++
+      log('sync "%s" with %s failed: %s', entry.name, peer, describeError(err))
+      stream?.abort(err as Error)
+    } finally {
+      entry.replica.failSync(session)
+      drain(entry)
+    }
+  }
+
+  async function serve (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
+    const lp = lpStream(stream, { maxDataLength: syncFrameBytesMax })
+    let entry: OpenDoc | undefined
+    let session: SyncSession | undefined
+    try {
+      const first = await readBody(lp, undefined, signal)
+      entry = docs.get(first.doc)
+      if (entry === undefined || entry.closed) {
+        const bytes = encodeSyncFrame({ doc: first.doc, body: { kind: 'not-open' } })
+        stats.syncBytesSent += bytes.byteLength
+        await lp.write(bytes, { signal })
+        await stream.close({ signal })
+        return
+      }
+      session = entry.replica.acceptSync(peer)
+      let body = first.body
+      for (;;) {
+        await writeFrames(lp, entry, step(entry, session, body), signal)
+        if (session.done) break
+        body = (await readBody(lp, entry, signal)).body
+      }
+      stats.syncsCompleted++
+      await stream.close({ signal })
+    } catch (err) {
+      stats.syncsFailed++
+      // SPEC docs F3: oversized or malformed frames are rejected, counted and logged.
+      const name = (err as Error)?.name
+      if (err instanceof DecodeError || err instanceof LimitExceededError || name === 'InvalidDataLengthError') stats.framesRejected++
+      log('sync stream from %s rejected: %s', peer, describeError(err))
+      stream.abort(err as Error)
+    } finally {
+      if (entry !== undefined && session !== undefined) {
+        entry.replica.failSync(session)
+        drain(entry)
+      }
+    }
+  }
+
+  function scheduleSync (entry: OpenDoc, peer: string, reason: string): void {
+    if (entry.timers.has(peer)) return
+    const delayMs = selfId < peer ? DOCS_SYNC_DELAY_MS : 4 * DOCS_SYNC_DELAY_MS
+    entry.timers.set(peer, setTimeout(() => {
+      entry.timers.delete(peer)
+      if (!entry.replica.isSynced(peer) && !entry.replica.isSyncing(peer)) void sync(entry, peer, reason)
+    }, delayMs))
+  }
+
+  function forgetPeer (entry: OpenDoc, peer: string): void {
+    entry.replica.removePeer(peer)
+    const timer = entry.timers.get(peer)
+    if (timer !== undefined) clearTimeout(timer)
+    entry.timers.delete(peer)
+    drain(entry)
+  }
+
+  // --- libp2p events -------------------------------------------------------------------
+
+  function onMessage (event: CustomEvent<Message>): void {
+    const message = event.detail
+    if (!message.topic.startsWith(DOCS_TOPIC_PREFIX)) return
+    const entry = docs.get(message.topic.slice(DOCS_TOPIC_PREFIX.length))
+    if (entry === undefined || entry.closed) return
+    const from = message.type === 'signed' ? message.from.toString() : 'unknown'
+    stats.gossipFramesReceived++
+    stats.gossipBytesReceived += message.data.byteLength
+    try {
+      const frame = decodeGossipFrame(message.data, gossipFrameBytesMax)
+      if (frame.kind === 'update') entry.replica.receiveUpdate(from, frame.update)
+      else applyAwarenessUpdate(entry.awareness, frame.update, entry.replica.remoteOrigin)
+    } catch (err) {
+      // SPEC docs F3: a bad frame is counted and logged, never fatal.
+      stats.framesRejected++
+      log('rejected gossip frame on %s from %s: %s', message.topic, from, describeError(err))
+    }
+    drain(entry)
+  }
+
+  function onSubscriptionChange (event: CustomEvent<SubscriptionChangeData>): void {
+    const peer = event.detail.peerId.toString()
+    for (const subscription of event.detail.subscriptions) {
+      if (!subscription.topic.startsWith(DOCS_TOPIC_PREFIX)) continue
+      const entry = docs.get(subscription.topic.slice(DOCS_TOPIC_PREFIX.length))
+      if (entry === undefined || entry.closed) continue
+      if (subscription.subscribe) {
+        if (entry.replica.addPeer(peer)) scheduleSync(entry, peer, 'peer subscribed')
+        else log('doc "%s": ignoring peer %s, DOCS_PEERS_MAX reached', entry.name, peer)
+      } else {
+        forgetPeer(entry, peer)
+      }
+      drain(entry)
+    }
+  }
+
+  function onPeerDisconnect (event: CustomEvent<PeerId>): void {
+    const peer = event.detail.toString()
+    for (const entry of docs.values()) forgetPeer(entry, peer)
+  }
+
+  function runAntiEntropy (): void {
+    for (const entry of docs.values()) {
+      for (const peer of entry.replica.peers()) {
+        if (selfId < peer && !entry.replica.isSyncing(peer)) void sync(entry, peer, 'anti-entropy')
+      }
+    }
+  }
+
+  // --- open / close ----------------------------------------------------------------------
+
+  async function openDoc (name: string): Promise<Y.Doc> {
+    const store = new DocStore(db, name)
+    const stored = await store.load()
+    const replica = new DocReplica({ name, gossipFrameBytesMax })
+    // SPEC docs P3: the stored state is in the doc before open() returns, before any peer answers.
+    Y.transact(replica.doc, () => {
+      if (stored.snapshot !== undefined) replica.load(stored.snapshot)
+      for (const update of stored.updates) replica.load(update)
+    }, replica.loadOrigin)
+    const awareness = new Awareness(replica.doc)
+    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), chain: Promise.resolve(), closed: false }
+    replica.onEffects = () => { queueMicrotask(() => { drain(entry) }) }
+    awareness.on('update', (changes: { added: number[], updated: number[], removed: number[] }, origin: unknown) => {
+      if (origin === replica.remoteOrigin || entry.closed || !running) return
+      const frame = encodeGossipAwareness(encodeAwarenessUpdate(awareness, [...changes.added, ...changes.updated, ...changes.removed]))
+      if (frame.byteLength > gossipFrameBytesMax) {
+        log('doc "%s": awareness state of %d bytes exceeds DOCS_GOSSIP_FRAME_BYTES_MAX; not published', name, frame.byteLength)
+        return
+      }
+      stats.gossipFramesPublished++
+      stats.gossipBytesPublished += frame.byteLength
+      pubsub().publish(entry.topic, frame).catch((err: unknown) => { log('publishing awareness of "%s" failed: %s', name, describeError(err)) })
+    })
+    docs.set(name, entry)
+    pubsub().subscribe(entry.topic)
+    // SPEC docs S4: the side that opens syncs at once with every known subscriber.
+    for (const peerId of pubsub().getSubscribers(entry.topic)) {
+      const peer = peerId.toString()
+      if (replica.addPeer(peer)) void sync(entry, peer, 'opened')
+    }
+    drain(entry)
+    return replica.doc
+  }
+
+  async function closeDoc (entry: OpenDoc): Promise<void> {
+    if (entry.closed) return
+    // Tell the others we left (awareness removal), then stop listening.
+    removeAwarenessStates(entry.awareness, [entry.replica.doc.clientID], 'local')
+    entry.closed = true
+    for (const timer of entry.timers.values()) clearTimeout(timer)
+    entry.timers.clear()
+    entry.awareness.destroy()
+    entry.replica.detach()
+    drain(entry)
+    docs.delete(entry.name)
+    if (running) pubsub().unsubscribe(entry.topic)
+    await entry.chain
+  }
+
+  return {
+    async open (name) {
+      if (!running) throw new NotRunningError(`Cannot open document "${String(name)}": the node is stopped`)
+      checkDocName(name)
+      const open = docs.get(name)
+      if (open !== undefined) return open.replica.doc
+      const pending = opening.get(name)
+      if (pending !== undefined) return pending
+      if (docs.size >= DOCS_OPEN_MAX) throw new LimitExceededError(`Cannot open document "${name}": ${docs.size} open documents reaches DOCS_OPEN_MAX (${DOCS_OPEN_MAX})`)
+      const promise = openDoc(name).finally(() => { opening.delete(name) })
+      opening.set(name, promise)
+      return promise
+    },
+    status (name) {
+      const entry = get(name)
+      return { caughtUp: entry.replica.caughtUp(), peers: entry.replica.peers() }
+    },
+    awareness: (name) => get(name).awareness,
+    async close (name) {
+      const entry = docs.get(name)
+      if (entry !== undefined) await closeDoc(entry)
+    },
+    list: () => [...docs.keys()],
+    stats: () => ({ ...stats }),
+    async start () {
+      running = true
+      shutdown = new AbortController()
+      await libp2p.handle(DOCS_SYNC_PROTOCOL, (stream, connection) => {
+        serve(stream, connection).catch((err: unknown) => {
+          log('docs sync stream from %s failed: %s', connection.remotePeer.toString(), describeError(err))
+          stream.abort(err as Error)
+        })
+      }, { maxInboundStreams: DOCS_SYNC_STREAMS_MAX, maxOutboundStreams: DOCS_SYNC_STREAMS_MAX })
+      pubsub().addEventListener('message', onMessage)
+      pubsub().addEventListener('subscription-change', onSubscriptionChange)
+      libp2p.addEventListener('peer:disconnect', onPeerDisconnect)
+      antiEntropy = setInterval(runAntiEntropy, options.antiEntropyMs ?? DOCS_ANTI_ENTROPY_MS)
+    },
+    async stop () {
+      if (!running) return
+      await Promise.all([...docs.values()].map(closeDoc))
+      running = false
+      shutdown.abort(new NotRunningError('the docs service stopped'))
+      clearInterval(antiEntropy)
+      pubsub().removeEventListener('message', onMessage)
+      pubsub().removeEventListener('subscription-change', onSubscriptionChange)
+      libp2p.removeEventListener('peer:disconnect', onPeerDisconnect)
+      await libp2p.unhandle(DOCS_SYNC_PROTOCOL)
+    }
+  }
+}
