@@ -37,6 +37,8 @@ export interface RaftCoreOptions {
   persisted?: PersistedState
   /** Test-only fault injection for the simulator's self-test: grant every vote request. */
   unsafeVoteTwice?: boolean
+  /** Test-only fault injection: answer reads without confirming leadership (breaks R8). */
+  unsafeReadWithoutQuorum?: boolean
 }
 
 interface PendingRead { context: string, from: string, index: number, seq: number, acks: Set<string> }
@@ -58,6 +60,7 @@ export class RaftCore {
   snapshot: Snapshot | null
   readonly #rng: Rng
   readonly #unsafeVoteTwice: boolean
+  readonly #unsafeReadWithoutQuorum: boolean
   #progress = new Map<string, Progress>()
   #votes = new Map<string, boolean>()
   #electionElapsed = 0
@@ -87,6 +90,7 @@ export class RaftCore {
     this.checkQuorum = options.checkQuorum ?? true
     this.#rng = options.rng
     this.#unsafeVoteTwice = options.unsafeVoteTwice === true
+    this.#unsafeReadWithoutQuorum = options.unsafeReadWithoutQuorum === true
     const p = options.persisted
     this.snapshot = p?.snapshot ?? null
     this.voters = sortedUnique(this.snapshot?.voters ?? options.voters)
@@ -605,6 +609,7 @@ export class RaftCore {
     if (this.#reads.length >= READS_PENDING_MAX) { this.#dropRead(context, 'too many pending reads', from); return }
     const read: PendingRead = { context, from, index: this.log.committed, seq: ++this.#readSeq, acks: new Set([this.id]) }
     this.#reads.push(read)
+    if (this.#unsafeReadWithoutQuorum) read.acks = new Set(this.voters)
     if (hasQuorum(this.voters, read.acks)) { this.#releaseReads(); return }
     this.#broadcastHeartbeat(read.seq)
   }

@@ -41,6 +41,8 @@ export interface ClusterOptions {
   useCodec?: boolean
   /** Fault injection for checker self-tests: a node that grants every vote. */
   unsafeVoteTwice?: string
+  /** Fault injection for checker self-tests: no check-quorum, and reads served without a heartbeat quorum. */
+  unsafeReads?: boolean
   /** Fault injection for checker self-tests: a node whose state machine sees a mutated entry at this index. */
   corruptApplyAt?: { node: string, index: number }
   /** Keep a trace of every step (slow; for replaying one seed). */
@@ -124,7 +126,9 @@ export class SimCluster {
       electionTicks: this.options.electionTicks ?? 10,
       heartbeatTicks: this.options.heartbeatTicks ?? 1,
       persisted: { hardState: { ...s.hardState }, snapshot: s.snapshot, entries: [...s.entries] },
-      unsafeVoteTwice: this.options.unsafeVoteTwice === id
+      unsafeVoteTwice: this.options.unsafeVoteTwice === id,
+      checkQuorum: this.options.unsafeReads !== true,
+      unsafeReadWithoutQuorum: this.options.unsafeReads === true
     })
     n.sm = s.snapshot === null ? new KvStateMachine() : KvStateMachine.restore(s.snapshot.data)
     n.wasLeaderTerm = -1

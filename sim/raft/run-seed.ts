@@ -18,6 +18,7 @@ export interface SeedOptions {
   /** Checker self-test injections (see ClusterOptions). */
   unsafeVoteTwice?: boolean
   corruptApply?: boolean
+  unsafeReads?: boolean
 }
 
 /** Outcome and metrics of one seed. */
@@ -59,6 +60,7 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
     trace: options.trace === true
   }
   if (options.unsafeVoteTwice === true) clusterOptions.unsafeVoteTwice = 'n1'
+  if (options.unsafeReads === true) clusterOptions.unsafeReads = true
   if (options.corruptApply === true) clusterOptions.corruptApplyAt = { node: 'n2', index: 3 }
   const c = new SimCluster(clusterOptions)
   c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }

@@ -39,17 +39,27 @@ export class Workload {
     this.#stopAtMs = stopAtMs
   }
 
-  /** Start `kvClients` KV clients, `lockClients` lock clients and the clock proposer. */
+  /** Start `kvClients` KV clients, `lockClients` lock clients, one reader per node, and the clock proposer. */
   start (kvClients: number, lockClients: number): void {
     for (let i = 0; i < kvClients; i++) this.#cluster.at(this.#cluster.rng.int(1, 50), () => this.#kvLoop(`kv${i}`))
+    for (const id of this.#cluster.nodes.keys()) {
+      // a read-only client attached to one node: a stale leader would serve it stale values
+      this.#stickyNode.set(`rd-${id}`, id)
+      this.#cluster.at(this.#cluster.rng.int(1, 50), () => this.#readerLoop(`rd-${id}`, id))
+    }
     for (let i = 0; i < lockClients; i++) this.#cluster.at(this.#cluster.rng.int(1, 50), () => this.#lockLoop(`lk${i}`, 0))
     this.#cluster.at(20, () => this.#clockLoop())
   }
+
+  /** Clients stick to the node that last answered them (as real clients keep a connection). */
+  #stickyNode = new Map<string, string>()
 
   #pickNode (): string {
     const ids = [...this.#cluster.nodes.keys()]
     return ids[this.#cluster.rng.int(0, ids.length - 1)]!
   }
+
+  #nodeFor (client: string): string { return this.#stickyNode.get(client) ?? this.#pickNode() }
 
   #kvLoop (client: string): void {
     const c = this.#cluster
@@ -71,6 +81,18 @@ export class Workload {
         next()
       })
     }
+  }
+
+  #readerLoop (client: string, home: string): void {
+    const c = this.#cluster
+    if (c.now >= this.#stopAtMs) return
+    const key = c.rng.chance(0.5) ? 'x' : 'y'
+    const op: Operation<KvInput, string | null> = { client, input: { op: 'get', key }, output: undefined, call: ++this.#logical, ret: Infinity }
+    this.#read(client, key, (v, ok) => {
+      if (ok) { op.output = v; op.ret = ++this.#logical; this.histories.kv.push(op) }
+      this.#stickyNode.set(client, home)
+      c.at(c.now + c.rng.int(5, 40), () => this.#readerLoop(client, home))
+    })
   }
 
   #lockLoop (owner: string, token: number): void {
@@ -123,18 +145,21 @@ export class Workload {
       const retry = (): void => {
         node.waitingProposals.delete(key)
         node.dropListeners.delete(key)
+        this.#stickyNode.delete(client)
         attempt(n + 1, this.#pickNode())
       }
       const timer = { cancelled: false }
       node.waitingProposals.set(key, (r) => {
         if (finished) return
-        finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started); done(r)
+        finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started)
+        this.#stickyNode.set(client, nodeId)
+        done(r)
       })
       node.dropListeners.set(key, () => { timer.cancelled = true; c.at(c.now + 10, retry) })
       c.withCore(nodeId, (core) => core.propose(data, { client, seq }))
       c.at(c.now + ATTEMPT_TIMEOUT_MS, () => { if (!timer.cancelled && !finished) retry() })
     }
-    attempt(1, firstNode ?? this.#pickNode())
+    attempt(1, firstNode ?? this.#nodeFor(client))
     return key
   }
 
@@ -154,6 +179,7 @@ export class Workload {
       const retry = (): void => {
         node.waitingReads.delete(ctx)
         node.dropListeners.delete(ctx)
+        this.#stickyNode.delete(client)
         attempt(n + 1, this.#pickNode())
       }
       node.waitingReads.set(ctx, {
@@ -161,14 +187,16 @@ export class Workload {
         index: 0,
         done: (v) => {
           if (finished) return
-          finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started); done(v, true)
+          finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started)
+          this.#stickyNode.set(client, nodeId)
+          done(v, true)
         }
       })
       node.dropListeners.set(ctx, () => { timer.cancelled = true; c.at(c.now + 10, retry) })
       c.withCore(nodeId, (core) => core.readIndex(ctx))
       c.at(c.now + ATTEMPT_TIMEOUT_MS, () => { if (!timer.cancelled && !finished) retry() })
     }
-    attempt(1, this.#pickNode())
+    attempt(1, this.#nodeFor(client))
   }
 
   /** Propose one write after the faults stop and report when it is applied (liveness probe). */

@@ -13,6 +13,14 @@ describe('sim raft checkers catch injected bugs', function () {
     assert.ok(caught.length > 0, 'some seed exposes the double vote')
   })
 
+  it('a leader that serves reads without confirming leadership (and no check-quorum) is caught by the linearizability check', () => {
+    const caught: string[] = []
+    for (let seed = 1; seed <= 100 && caught.length === 0; seed++) {
+      caught.push(...runRaftSeed(seed, { unsafeReads: true }).failures.filter((f) => f.startsWith('linearizability: KV history')))
+    }
+    assert.ok(caught.length > 0, 'some seed exposes a stale read')
+  })
+
   it('a state machine that sees a mutated entry breaks state-machine safety (I4) and is caught', () => {
     const r = runRaftSeed(1, { corruptApply: true, nodes: 3 })
     assert.equal(r.ok, false)
