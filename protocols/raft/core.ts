@@ -117,6 +117,17 @@ export class RaftCore {
     this.#hup(false)
   }
 
+  /**
+   * The driver saw the connection to `leader` close (fast failover, SPEC raft R6): forget the
+   * leader, so this follower no longer ignores (pre-)votes under its lease. Returns true if it
+   * was following `leader`; the driver then calls campaign() (after a jitter, to avoid split votes).
+   */
+  leaderLost (leader: string): boolean {
+    if (this.role !== 'follower' || leader === '' || this.leader !== leader) return false
+    this.#setLeader('')
+    return true
+  }
+
   /** Propose a command; followers forward it to the leader (SPEC raft R10). */
   propose (data: Uint8Array, request: { client: string, seq: number } = { client: '', seq: 0 }): void {
     this.#proposeEntry('normal', data, request)
