@@ -17,6 +17,9 @@ import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
 import type { DocsService } from '../protocols/docs/adapter.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createGroupsService } from './raft/service.ts'
+import type { GroupsService } from './raft/service.ts'
+import type { BftHandler } from './raft/group.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -38,6 +41,8 @@ export interface AgentNodeOptions {
   connectionGater?: ConnectionGater
   /** Advanced: one-way latency added to every memory-transport link (simulations). */
   memoryLatencyMs?: number
+  /** Optional BFT service that `group.propose(value, {bft: true})` delegates to (see also `node.groups.useBft`). */
+  groupsBft?: BftHandler
 }
 
 /**
@@ -67,6 +72,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly direct: DirectService
   /** Yjs documents kept in sync with every peer that opened them (protocols/docs). */
   readonly docs: DocsService
+  /** Raft groups: leader election, replicated log, locks, leader-only jobs (protocols/raft). */
+  readonly groups: GroupsService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -74,13 +81,14 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, groups: GroupsService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
     this.name = parts.name
     this.direct = parts.direct
     this.docs = parts.docs
+    this.groups = parts.groups
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -104,6 +112,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.groups.stop()
     await this.docs.stop()
     await this.direct.stop()
     await this.libp2p.stop()
@@ -135,12 +144,14 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
     const docs = createDocsService(context, { log: log.newScope('docs') })
+    const groups = createGroupsService(context, { log: log.newScope('groups'), bft: options.groupsBft })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
     await docs.start()
+    await groups.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, groups, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

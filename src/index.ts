@@ -11,3 +11,6 @@ export {
 } from '../protocols/kit/errors.ts'
 export type { DocsService, DocStatus, DocsStats } from '../protocols/docs/adapter.ts'
 export { PNCounter, GCounter, LWWRegister } from '../protocols/docs/crdt.ts'
+export type { GroupsService, JoinOptions } from './raft/service.ts'
+export type { RaftGroup, BftHandler, LockHandle, JobHandle, ProposeOptions, RequestOptions } from './raft/group.ts'
+export { NoLeaderError, GroupNotJoinedError, GroupConfigError, LockUnavailableError, NotBuiltInKvError, BftNotConfiguredError, ApplyError } from './raft/errors.ts'
