@@ -84,10 +84,21 @@ export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): 
     log('raft link to %s failed: %s', peer, describeError(err))
   }
 
+  /** Forget a stream that the remote side or the connection closed (no backoff: the peer may be back). */
+  function resetStale (link: Link): void {
+    if (link.stream !== null && (link.stream.status !== 'open' || link.stream.writeStatus !== 'writable')) {
+      link.stream.abort(new Error('stale raft stream'))
+      link.stream = null
+      link.lp = null
+    }
+  }
+
   async function pump (peer: string, link: Link): Promise<void> {
     link.writing = true
     try {
       while (link.queue.length > 0 && !shutdown.signal.aborted) {
+        resetStale(link)
+        const fresh = link.lp === null
         if (link.lp === null) {
           try {
             const signal = AbortSignal.any([shutdown.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
@@ -105,6 +116,14 @@ export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): 
           await link.lp.writeV(batch, { signal: shutdown.signal }) // waits for 'drain': back-pressure
           stats.framesSent += batch.length
         } catch (err) {
+          if (!fresh) {
+            // a long-lived stream the remote closed (e.g. it restarted): retry this batch once on a new stream
+            link.stream?.abort(err as Error)
+            link.stream = null
+            link.lp = null
+            link.queue = [...batch, ...link.queue].slice(0, PEER_QUEUE_FRAMES_MAX)
+            continue
+          }
           stats.framesDropped += batch.length
           dropLink(peer, link, err)
           return
@@ -147,6 +166,15 @@ export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): 
     }
   }
 
+  // a closed connection ends its streams: redial on the next frame, without backoff
+  const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
+    const link = links.get(e.detail.toString())
+    if (link === undefined || link.writing) return
+    link.stream?.abort(new Error('connection closed'))
+    link.stream = null
+    link.lp = null
+  }
+
   return {
     register (group, receiver) { receivers.set(group, receiver) },
     unregister (group) { receivers.delete(group) },
@@ -162,9 +190,11 @@ export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): 
     async start () {
       shutdown = new AbortController()
       await libp2p.handle(RAFT_PROTOCOL, (stream, connection) => { void serve(stream, connection) }, { maxInboundStreams: INBOUND_STREAMS_MAX })
+      libp2p.addEventListener('peer:disconnect', onPeerDisconnect)
     },
     async stop () {
       shutdown.abort(new Error('raft transport stopped'))
+      libp2p.removeEventListener('peer:disconnect', onPeerDisconnect)
       await libp2p.unhandle(RAFT_PROTOCOL)
       for (const s of inbound) s.abort(new Error('raft transport stopped'))
       for (const link of links.values()) link.stream?.abort(new Error('raft transport stopped'))

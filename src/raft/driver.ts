@@ -55,6 +55,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   #stopped = false
   #failure: Error | null = null
   #readSeq = 0
+  /** Highest term of a (pre-)vote request received since the last peerLost (fast failover). */
+  #campaignSeenTerm = 0
 
   private constructor (core: RaftCore, parts: { storage: RaftStorage, machine: ReplicatedStateMachine, send: (m: Message) => void, options: DriverOptions }) {
     super()
@@ -94,6 +96,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   /** An inbound message from the transport. */
   receive (m: Message): void {
     if (this.#stopped) return
+    if (m.type === 'preVote' || m.type === 'vote') this.#campaignSeenTerm = Math.max(this.#campaignSeenTerm, m.term)
     this.core.step(m)
     this.schedule()
   }
@@ -148,20 +151,23 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
 
   /**
    * Fast failover: the connection to `peer` closed. If it was our leader, forget it and campaign
-   * after a random jitter below one heartbeat (so two followers rarely split the vote), unless
-   * someone else's campaign moved the term on first.
+   * soon. To avoid split votes the survivors stagger by rank (sorted voters without the lost
+   * leader): rank 0 campaigns at once, rank r after r × heartbeat/2 plus a little jitter, and
+   * only if no other campaign reached it meanwhile. The election timeout still covers the rest.
    */
   peerLost (peer: string): void {
     if (this.#stopped || !this.core.leaderLost(peer)) return
     this.schedule()
     const term = this.core.term
-    const jitterMs = Math.floor(Math.random() * this.options.heartbeatMs)
+    const rank = this.core.voters.filter((v) => v !== peer).indexOf(this.options.id)
+    const delayMs = rank <= 0 ? 0 : rank * this.options.heartbeatMs / 2 + Math.random() * this.options.heartbeatMs / 4
+    this.#campaignSeenTerm = 0
     setTimeout(() => {
-      if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== '' || this.core.term !== term) return
+      if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== '' || this.core.term !== term || this.#campaignSeenTerm > term) return
       this.options.log('leader %s lost: campaigning now', peer)
       this.core.campaign()
       this.schedule()
-    }, jitterMs).unref?.()
+    }, delayMs).unref?.()
   }
 
   /** Carry out pending Readies soon. */
@@ -230,6 +236,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
       if (waiter !== undefined) { this.#readWaiters.delete(rs.context); waiter(rs.index, '') }
     }
     for (const e of ready.events) {
+      if (e.type === 'leader') this.options.log('leader %s term %d', e.leader === '' ? 'none' : e.leader.slice(-6), e.term)
       if (e.type === 'leader') this.safeDispatchEvent('leader', { detail: { leader: e.leader === '' ? null : e.leader, term: e.term } })
       else {
         if (e.what === 'read') {
