@@ -133,6 +133,17 @@ export class RaftCore {
     this.#proposeEntry('normal', data, request)
   }
 
+  /**
+   * Propose several commands at once (group commit): the leader appends them all, then sends one
+   * append per follower; a follower forwards them in one `prop`. At most ENTRIES_MAX per call.
+   */
+  proposeBatch (requests: ReadonlyArray<{ data: Uint8Array, client: string, seq: number }>): void {
+    if (requests.length > ENTRIES_MAX) throw new LimitExceededError(`Cannot propose: ${requests.length} commands in one batch exceeds ENTRIES_MAX (${ENTRIES_MAX})`)
+    for (const r of requests) if (r.data.byteLength > ENTRY_BYTES_MAX) throw new LimitExceededError(`Cannot propose: ${r.data.byteLength} bytes exceeds ENTRY_BYTES_MAX (${ENTRY_BYTES_MAX})`)
+    const entries: Entry[] = requests.map((r) => ({ term: 0, index: 0, kind: 'normal', data: r.data, client: r.client, seq: r.seq }))
+    if (entries.length > 0) this.#stepRequest(message({ type: 'prop', from: this.id, to: this.id, term: 0, entries }))
+  }
+
   /** Propose adding or removing one voter (SPEC raft R9). */
   proposeConfChange (cc: ConfChange, request: { client: string, seq: number } = { client: '', seq: 0 }): void {
     this.#proposeEntry('conf', encodeConfChange(cc), request)
@@ -569,27 +580,30 @@ export class RaftCore {
       else if (m.from === this.id && this.leader !== '') this.#send({ ...m, to: this.leader })
       return
     }
-    for (const e of m.entries) this.#handleProposal(e, m.from)
-  }
-
-  #handleProposal (e: Entry, from: string): void {
-    const what = e.kind === 'conf' ? 'conf' : 'proposal'
     if (this.role !== 'leader') {
-      // forward once: a proposal that reaches a non-leader from a peer is dropped, not bounced
-      if (this.leader !== '' && from === this.id) this.#send(message({ type: 'prop', from: this.id, to: this.leader, term: 0, entries: [e] }))
-      else if (from === this.id) this.#drop(what, e.client, e.seq, '', 'no leader')
+      // forward once (all entries in one message): a proposal that reaches a non-leader from a peer is dropped, not bounced
+      if (this.leader !== '' && m.from === this.id) this.#send(message({ type: 'prop', from: this.id, to: this.leader, term: 0, entries: m.entries }))
+      else if (m.from === this.id) for (const e of m.entries) this.#drop(e.kind === 'conf' ? 'conf' : 'proposal', e.client, e.seq, '', 'no leader')
       return
     }
-    if (this.#leadTransferee !== '') { this.#drop(what, e.client, e.seq, '', 'leadership transfer in progress'); return }
-    if (this.log.lastIndex() - this.log.committed >= UNCOMMITTED_ENTRIES_MAX) { this.#drop(what, e.client, e.seq, '', 'too many uncommitted entries'); return }
+    let appended = false
+    for (const e of m.entries) appended = this.#handleProposal(e) || appended
+    if (appended) this.#broadcastAppend() // one append per follower for the whole batch
+  }
+
+  /** Leader: append one proposed entry unless refused; true if appended. */
+  #handleProposal (e: Entry): boolean {
+    const what = e.kind === 'conf' ? 'conf' : 'proposal'
+    if (this.#leadTransferee !== '') { this.#drop(what, e.client, e.seq, '', 'leadership transfer in progress'); return false }
+    if (this.log.lastIndex() - this.log.committed >= UNCOMMITTED_ENTRIES_MAX) { this.#drop(what, e.client, e.seq, '', 'too many uncommitted entries'); return false }
     if (e.kind === 'conf') {
       const reason = this.#confChangeRefusal(e.data)
-      if (reason !== '') { this.#drop(what, e.client, e.seq, '', reason); return }
+      if (reason !== '') { this.#drop(what, e.client, e.seq, '', reason); return false }
     }
     const index = this.log.lastIndex() + 1
     if (e.kind === 'conf') this.#pendingConfIndex = index
     this.log.append([{ ...e, term: this.term, index }])
-    this.#broadcastAppend()
+    return true
   }
 
   #confChangeRefusal (data: Uint8Array): string {

@@ -18,6 +18,7 @@ export type WorkerCommand =
   | { op: 'status', group: string }
   | { op: 'block', peers: string[] }
   | { op: 'unblock' }
+  | { op: 'bench', group: string, writes: number, concurrency: number, valueBytes: number }
   | { op: 'stop' }
 
 /** Status of a group in a worker. */
@@ -56,11 +57,29 @@ async function handle (c: WorkerCommand): Promise<unknown> {
       await Promise.all(c.peers.map(async (p) => node.libp2p.hangUp(peerIdFromString(p)).catch(() => undefined)))
       return null
     case 'unblock': blocked.clear(); return null
+    case 'bench': return bench(group(c.group), c.writes, c.concurrency, c.valueBytes)
     case 'stop':
       await node.stop()
       setImmediate(() => process.exit(0))
       return null
   }
+}
+
+/** `writes` puts from `concurrency` proposers inside this process: per-write latency and total time. */
+async function bench (g: RaftGroup, writes: number, concurrency: number, valueBytes: number): Promise<{ latenciesMs: number[], elapsedMs: number }> {
+  const value = 'x'.repeat(valueBytes)
+  const latenciesMs: number[] = []
+  let next = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, async (_, p) => {
+    while (next < writes) {
+      const i = next++
+      const t0 = performance.now()
+      await g.propose({ op: 'put', key: `p${p}`, value: `${i}:${value}` }, { timeoutMs: 30_000 })
+      latenciesMs.push(performance.now() - t0)
+    }
+  }))
+  return { latenciesMs, elapsedMs: performance.now() - started }
 }
 
 function group (name: string): RaftGroup {

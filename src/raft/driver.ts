@@ -4,9 +4,10 @@
 
 import { TypedEventEmitter } from 'main-event'
 import type { Logger } from '@libp2p/interface'
-import { describeError } from '../../protocols/kit/errors.ts'
+import { describeError, LimitExceededError } from '../../protocols/kit/errors.ts'
 import { createRng } from '../../protocols/kit/rng.ts'
 import { RaftCore } from '../../protocols/raft/core.ts'
+import { ENTRIES_MAX, ENTRY_BYTES_MAX } from '../../protocols/raft/messages.ts'
 import type { Message } from '../../protocols/raft/messages.ts'
 import type { HardState, RaftEvent } from '../../protocols/raft/ready.ts'
 import type { RaftStorage } from './storage.ts'
@@ -37,6 +38,9 @@ export interface DriverEvents {
 
 type Waiter = (outcome: ApplyOutcome) => void
 
+/** Leader messages that may leave before the leader's own fsync (SPEC raft E2). */
+const EARLY_TYPES: ReadonlySet<string> = new Set(['app', 'heartbeat'])
+
 /** One group's core, storage and state machine, driven by a tick timer and inbound messages. */
 export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   readonly core: RaftCore
@@ -55,6 +59,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   #stopped = false
   #failure: Error | null = null
   #readSeq = 0
+  #proposals: Array<{ data: Uint8Array, client: string, seq: number }> = []
   /** Highest term of a (pre-)vote request received since the last peerLost (fast failover). */
   #campaignSeenTerm = 0
 
@@ -103,10 +108,12 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
 
   /** Propose `data` under request id (client, seq); `onOutcome` runs when it is applied here. */
   propose (data: Uint8Array, client: string, seq: number, onOutcome: Waiter): void {
+    if (data.byteLength > ENTRY_BYTES_MAX) throw new LimitExceededError(`Cannot propose: command of ${data.byteLength} bytes exceeds ENTRY_BYTES_MAX (${ENTRY_BYTES_MAX})`)
     const key = `${client}/${seq}`
     if (!this.#waiters.has(key) && this.#waiters.size >= WAITERS_MAX) throw new Error(`raft group has ${WAITERS_MAX} proposals waiting (WAITERS_MAX)`)
     this.#waiters.set(key, onOutcome)
-    this.core.propose(data, { client, seq })
+    // group commit: proposals wait here until the pump is free, then enter the core as one batch
+    this.#proposals.push({ data, client, seq })
     this.schedule()
   }
 
@@ -195,7 +202,11 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
     try {
       do {
         this.#pumpAgain = false
-        while (!this.#stopped && this.core.hasReady()) await this.#handleReady()
+        this.#flushProposals()
+        while (!this.#stopped && this.core.hasReady()) {
+          await this.#handleReady()
+          this.#flushProposals()
+        }
       } while (this.#pumpAgain && !this.#stopped)
     } catch (err) {
       // storage failed (disk full, database closed): stop rather than send unpersisted promises
@@ -208,13 +219,24 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
     }
   }
 
+  #flushProposals (): void {
+    while (this.#proposals.length > 0) this.core.proposeBatch(this.#proposals.splice(0, ENTRIES_MAX))
+  }
+
   async #handleReady (): Promise<void> {
     const ready = this.core.drain()
+    // SPEC raft E2 (leader refinement, Raft thesis §10.2.1): an established leader's appends and
+    // heartbeats do not depend on its own fsync (it counts itself only after advance), so they go
+    // out in parallel with the write. Everything else waits for E1.
+    const hard = ready.hardState
+    const sameTermAndVote = hard === null || (hard.term === this.#persistedHard.term && hard.vote === this.#persistedHard.vote)
+    const early = this.core.role === 'leader' && sameTermAndVote
+    if (early) for (const m of ready.messages) if (EARLY_TYPES.has(m.type)) this.#send(m)
     // E1: persist, fsync
     await this.#storage.persist(ready, this.#persistedHard)
     if (ready.hardState !== null) this.#persistedHard = ready.hardState
     // E2: send
-    for (const m of ready.messages) this.#send(m)
+    for (const m of ready.messages) if (!early || !EARLY_TYPES.has(m.type)) this.#send(m)
     // E3: restore, apply, serve reads, report events
     if (ready.snapshot !== null) {
       this.#machine.restore(ready.snapshot.data)

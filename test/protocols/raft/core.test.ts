@@ -209,6 +209,27 @@ describe('raft core: replication', () => {
   })
 })
 
+describe('raft core: batched proposals (group commit)', () => {
+  it('the leader appends a batch and sends one append per follower; a follower forwards it in one prop', () => {
+    const net = new TestNet(ids3)
+    net.elect('n1')
+    const before = net.sent.length
+    net.core('n1').proposeBatch([{ data: cmd('a'), client: 'c1', seq: 1 }, { data: cmd('b'), client: 'c2', seq: 1 }, { data: cmd('c'), client: 'c3', seq: 1 }])
+    net.process()
+    const apps = net.sent.slice(before).filter((m) => m.type === 'app')
+    assert.deepEqual(apps.map((m) => [m.to, m.entries.length]), [['n2', 3], ['n3', 3]])
+    net.settle()
+    net.core('n2').proposeBatch([{ data: cmd('d'), client: 'c4', seq: 1 }, { data: cmd('e'), client: 'c5', seq: 1 }])
+    net.process()
+    const props = net.sent.filter((m) => m.type === 'prop' && m.from === 'n2')
+    assert.equal(props.length, 1)
+    assert.equal(props[0]!.entries.length, 2)
+    net.settle()
+    for (const id of ids3) assert.deepEqual(net.appliedData(id), ['a', 'b', 'c', 'd', 'e'])
+    assert.throws(() => net.core('n1').proposeBatch(Array.from({ length: 257 }, () => ({ data: cmd('x'), client: '', seq: 0 }))), /ENTRIES_MAX/)
+  })
+})
+
 describe('raft core: snapshots', () => {
   it('a lagging follower receives the snapshot, installs it and catches up', () => {
     const net = new TestNet(ids3)
