@@ -183,7 +183,16 @@ export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): 
       let link = links.get(message.to)
       if (link === undefined) links.set(message.to, link = { queue: [], writing: false, stream: null, lp: null, backoffUntilMs: 0 })
       if (link.queue.length >= PEER_QUEUE_FRAMES_MAX || (link.lp === null && Date.now() < link.backoffUntilMs)) { stats.framesDropped++; return }
-      link.queue.push(encodeFrame(group, message))
+      let frame: Uint8Array
+      try {
+        frame = encodeFrame(group, message)
+      } catch (err) {
+        if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
+        stats.framesRejected++
+        log.error('cannot send raft %s to %s: %s', message.type, message.to, err.message)
+        return
+      }
+      link.queue.push(frame)
       if (!link.writing) void pump(message.to, link)
     },
     stats () { return { ...stats } },

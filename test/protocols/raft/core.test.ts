@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { createRng } from '../../../protocols/kit/rng.ts'
 import { RaftCore } from '../../../protocols/raft/core.ts'
-import { message } from '../../../protocols/raft/messages.ts'
+import { decodeMessage, encodeMessage, message } from '../../../protocols/raft/messages.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 import { describeReady } from '../../../protocols/raft/ready.ts'
 import { cmd, TestNet } from './net.ts'
@@ -224,6 +224,7 @@ describe('raft core: batched proposals (group commit)', () => {
     const props = net.sent.filter((m) => m.type === 'prop' && m.from === 'n2')
     assert.equal(props.length, 1)
     assert.equal(props[0]!.entries.length, 2)
+    assert.deepEqual(decodeMessage(encodeMessage(props[0]!)).entries.map((e) => e.client), ['c4', 'c5'], 'a batched prop passes the codec')
     net.settle()
     for (const id of ids3) assert.deepEqual(net.appliedData(id), ['a', 'b', 'c', 'd', 'e'])
     assert.throws(() => net.core('n1').proposeBatch(Array.from({ length: 257 }, () => ({ data: cmd('x'), client: '', seq: 0 }))), /ENTRIES_MAX/)
