@@ -4,7 +4,7 @@
 import { TypedEventEmitter } from 'main-event'
 import type { Logger } from '@libp2p/interface'
 import { encodeCbor } from '../../protocols/kit/cbor.ts'
-import { AbortedError, TimeoutError } from '../../protocols/kit/errors.ts'
+import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
 import type { RaftDriver } from './driver.ts'
@@ -52,6 +52,8 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   readonly #jobs = new Set<() => void>()
   readonly #clock: ReturnType<typeof setInterval>
   #left = false
+  /** Aborted by leave(): every wait of this handle ends with NotRunningError. */
+  readonly #leaving = new AbortController()
   /** The built-in KV, when the group was joined without `apply`. */
   readonly kv: { get: (key: string, options?: RequestOptions) => Promise<string | null>, put: (key: string, value: string, options?: RequestOptions) => Promise<void>, delete: (key: string, options?: RequestOptions) => Promise<void> }
 
@@ -207,6 +209,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   async leave (): Promise<void> {
     if (this.#left) return
     this.#left = true
+    this.#leaving.abort(new NotRunningError(`Raft group "${this.name}" was left on this node`))
     clearInterval(this.#clock)
     for (const cancel of [...this.#jobs]) cancel()
     await this.#driver.stop()
@@ -217,7 +220,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   // ---- helpers ------------------------------------------------------------------------
 
   #checkJoined (): void {
-    if (this.#left) throw new NoLeaderError(`Raft group "${this.name}" was left on this node`)
+    if (this.#left) throw new NotRunningError(`Raft group "${this.name}" was left on this node`)
     if (this.#driver.failure !== null) throw new NoLeaderError(`Raft group "${this.name}" stopped: ${this.#driver.failure.message}`)
   }
 
@@ -262,10 +265,11 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   async #withDeadline<T> (what: string, options: RequestOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT
     const timeout = AbortSignal.timeout(timeoutMs)
-    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+    const signal = AbortSignal.any(options.signal === undefined ? [timeout, this.#leaving.signal] : [options.signal, timeout, this.#leaving.signal])
     try {
       return await fn(signal)
     } catch (err) {
+      if (this.#leaving.signal.aborted) throw this.#leaving.signal.reason
       if (options.signal?.aborted === true) throw new AbortedError(`${what} was aborted`, { cause: err })
       if (timeout.aborted) {
         const leader = this.#driver.leader

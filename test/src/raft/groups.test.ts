@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { createAgentNode } from '../../../src/index.ts'
 import type { AgentNode, RaftGroup } from '../../../src/index.ts'
-import { BftNotConfiguredError, GroupConfigError, NotBuiltInKvError } from '../../../src/index.ts'
+import { AbortedError, BftNotConfiguredError, GroupConfigError, GroupNotJoinedError, NoLeaderError, NotBuiltInKvError, NotRunningError } from '../../../src/index.ts'
 import { startMesh, stopAll, tempDir, waitFor } from '../../helpers.ts'
 
 const timing = { heartbeatMs: 50, electionMs: 500 }
@@ -64,6 +64,26 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     await waitFor(() => (runs.get(leader) ?? 0) >= 3, 'the job to run on the leader')
     assert.deepEqual([...runs.keys()], [leader])
     for (const j of jobs) j.cancel()
+  })
+
+  it('a single-member group commits alone; without a quorum a proposal waits and leave() ends it with a typed error', async () => {
+    nodes = await startMesh(2)
+    const solo = await nodes[0]!.groups.join('solo', { members: [nodes[0]!.peerId], ...timing })
+    assert.equal((await solo.propose({ op: 'put', key: 'a', value: 'b' })).value, 'b')
+    assert.deepEqual(nodes[0]!.groups.list(), ['solo'])
+    assert.throws(() => nodes[0]!.groups.get('nope'), GroupNotJoinedError)
+    // two members, only one joined: no quorum, so nothing commits
+    const half = await nodes[0]!.groups.join('half', { members: nodes.map((n) => n.peerId), ...timing })
+    await assert.rejects(half.propose({ op: 'put', key: 'a', value: 'b' }, { timeoutMs: 800 }), NoLeaderError)
+    const pending = half.propose({ op: 'put', key: 'a', value: 'c' })
+    const controller = new AbortController()
+    const aborted = half.read(undefined, { signal: controller.signal })
+    controller.abort()
+    await assert.rejects(aborted, AbortedError)
+    await half.leave()
+    await assert.rejects(pending, NotRunningError)
+    await assert.rejects(half.propose('x'), NotRunningError)
+    assert.deepEqual(nodes[0]!.groups.list(), ['solo'])
   })
 
   it('a member restarted with the same data dir rejoins with its log', async () => {
