@@ -9,12 +9,12 @@ import { APPEND_BYTES_MAX, decodeConfChange, encodeConfChange, ENTRIES_MAX, ENTR
 import type { ConfChange, Entry, EntryKind, Message, MessageType, Snapshot } from './messages.ts'
 import { Progress } from './progress.ts'
 import { committedIndex, hasQuorum, voteResult } from './quorum.ts'
+import { ConfigHistory } from './config-history.ts'
+import { ReadIndexQueue } from './read-only.ts'
 import type { HardState, RaftEvent, Ready, ReadState } from './ready.ts'
 
 /** Uncommitted entries a leader accepts before dropping proposals: bounds memory while a quorum is away. */
 export const UNCOMMITTED_ENTRIES_MAX = 4096
-/** Reads waiting for a heartbeat quorum or for the leader's first commit: bounds memory under load. */
-export const READS_PENDING_MAX = 1024
 
 /** Roles of a node (pre-candidate: running a pre-vote, SPEC raft R5). */
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader'
@@ -41,8 +41,6 @@ export interface RaftCoreOptions {
   unsafeReadWithoutQuorum?: boolean
 }
 
-interface PendingRead { context: string, from: string, index: number, seq: number, acks: Set<string> }
-
 /** The raft core of one node. */
 export class RaftCore {
   readonly id: string
@@ -68,11 +66,9 @@ export class RaftCore {
   #randomizedElectionTimeout = 0
   #leadTransferee = ''
   #pendingConfIndex = 0
-  #readSeq = 0
-  #reads: PendingRead[] = []
-  #readsBeforeCommit: Array<{ context: string, from: string }> = []
+  #reads = new ReadIndexQueue()
   /** Voter sets by the index of the conf entry that produced them (for snapshots). */
-  #configs: Array<{ index: number, voters: string[] }> = []
+  #configs: ConfigHistory
   #outbox: Message[] = []
   #readStates: ReadState[] = []
   #events: RaftEvent[] = []
@@ -95,7 +91,7 @@ export class RaftCore {
     this.snapshot = p?.snapshot ?? null
     this.voters = sortedUnique(this.snapshot?.voters ?? options.voters)
     if (this.voters.length > VOTERS_MAX) throw new LimitExceededError(`Cannot start raft: ${this.voters.length} voters exceeds VOTERS_MAX (${VOTERS_MAX})`)
-    this.#configs.push({ index: this.snapshot?.index ?? 0, voters: this.voters })
+    this.#configs = new ConfigHistory(this.snapshot?.index ?? 0, this.voters)
     this.log = RaftLog.restore(this.snapshot, p?.entries ?? [], p?.hardState.commit ?? 0)
     this.term = p?.hardState.term ?? 0
     this.vote = p?.hardState.vote ?? ''
@@ -118,14 +114,11 @@ export class RaftCore {
   }
 
   /**
-   * The driver saw the connection to `leader` close (fast failover, SPEC raft R6): forget the
-   * leader, so this follower no longer ignores (pre-)votes under its lease. Returns true if it
-   * was following `leader`; the driver then calls campaign() (after a jitter, to avoid split votes).
+   * The adapter saw the leader's connection close (its process died): drop the leader, which
+   * ends the leader lease so this follower grants pre-votes at once (etcd ForgetLeader; SPEC R6).
    */
-  leaderLost (leader: string): boolean {
-    if (this.role !== 'follower' || leader === '' || this.leader !== leader) return false
-    this.#setLeader('')
-    return true
+  forgetLeader (): void {
+    if (this.role === 'follower' && this.leader !== '') this.#setLeader('')
   }
 
   /** Propose a command; followers forward it to the leader (SPEC raft R10). */
@@ -173,10 +166,10 @@ export class RaftCore {
    */
   compact (index: number, data: Uint8Array): Snapshot {
     assert(index <= this.log.applied, `compact at ${index} ≤ applied ${this.log.applied}`)
-    const snapshot: Snapshot = { index, term: this.log.term(index)!, voters: this.#votersAt(index), data }
+    const snapshot: Snapshot = { index, term: this.log.term(index)!, voters: this.#configs.votersAt(index), data }
     this.log.compact(index)
     this.snapshot = snapshot
-    this.#configs = this.#configs.filter((c, i) => c.index > index || i === this.#lastConfigAtOrBefore(index))
+    this.#configs.compact(index)
     return snapshot
   }
 
@@ -316,10 +309,7 @@ export class RaftCore {
     this.#votes.clear()
     this.#progress.clear()
     this.#leadTransferee = ''
-    for (const r of this.#reads) if (r.from === this.id) this.#dropRead(r.context, 'leadership lost')
-    for (const r of this.#readsBeforeCommit) if (r.from === this.id) this.#dropRead(r.context, 'leadership lost')
-    this.#reads = []
-    this.#readsBeforeCommit = []
+    for (const context of this.#reads.clear(this.id)) this.#dropRead(context, 'leadership lost')
   }
 
   #setLeader (leader: string): void {
@@ -358,7 +348,7 @@ export class RaftCore {
     }
     if (this.#heartbeatElapsed >= this.heartbeatTicks) {
       this.#heartbeatElapsed = 0
-      this.#broadcastHeartbeat(this.#reads.at(-1)?.seq ?? 0)
+      this.#broadcastHeartbeat(this.#reads.latestSeq)
     }
   }
 
@@ -467,7 +457,7 @@ export class RaftCore {
     this.log.restoreSnapshot(s)
     this.snapshot = s
     this.voters = sortedUnique(s.voters)
-    this.#configs = [{ index: s.index, voters: this.voters }]
+    this.#configs.reset(s.index, this.voters)
     reply(s.index)
   }
 
@@ -524,11 +514,7 @@ export class RaftCore {
     const index = committedIndex(this.voters, (id) => this.#progress.get(id)?.match ?? 0)
     if (index <= this.log.committed || this.log.term(index) !== this.term) return false
     this.#commitTo(index)
-    if (this.role === 'leader' && this.#readsBeforeCommit.length > 0) {
-      const waiting = this.#readsBeforeCommit
-      this.#readsBeforeCommit = []
-      for (const r of waiting) this.#handleReadIndex(r.from, r.context)
-    }
+    if (this.role === 'leader') for (const r of this.#reads.takeDeferred()) this.#handleReadIndex(r.from, r.context)
     return true
   }
 
@@ -627,27 +613,23 @@ export class RaftCore {
   #handleReadIndex (from: string, context: string): void {
     if (this.log.term(this.log.committed) !== this.term) {
       // the leader's commit index is only known to be current once an entry of its term committed
-      if (this.#readsBeforeCommit.length >= READS_PENDING_MAX) { this.#dropRead(context, 'too many pending reads', from); return }
-      this.#readsBeforeCommit.push({ context, from })
+      if (!this.#reads.deferUntilCommit(context, from)) this.#dropRead(context, 'too many pending reads', from)
       return
     }
-    if (this.#reads.length >= READS_PENDING_MAX) { this.#dropRead(context, 'too many pending reads', from); return }
-    const read: PendingRead = { context, from, index: this.log.committed, seq: ++this.#readSeq, acks: new Set([this.id]) }
-    this.#reads.push(read)
+    const read = this.#reads.add(context, from, this.log.committed, this.id)
+    if (read === null) { this.#dropRead(context, 'too many pending reads', from); return }
     if (this.#unsafeReadWithoutQuorum) read.acks = new Set(this.voters)
     if (hasQuorum(this.voters, read.acks)) { this.#releaseReads(); return }
     this.#broadcastHeartbeat(read.seq)
   }
 
   #ackReads (from: string, seq: number): void {
-    if (!Number.isSafeInteger(seq)) return
-    for (const r of this.#reads) if (r.seq <= seq) r.acks.add(from)
+    this.#reads.ack(from, seq)
     this.#releaseReads()
   }
 
   #releaseReads (): void {
-    while (this.#reads.length > 0 && hasQuorum(this.voters, this.#reads[0]!.acks)) {
-      const r = this.#reads.shift()!
+    for (const r of this.#reads.release(this.voters)) {
       if (r.from === this.id) this.#readStates.push({ context: r.context, index: r.index })
       else this.#send(message({ type: 'readIndexResp', from: this.id, to: r.from, term: this.term, index: r.index, context: r.context }))
     }
@@ -677,7 +659,7 @@ export class RaftCore {
       const cc = decodeConfChange(e.data)
       const voters = cc.op === 'add' ? sortedUnique([...this.voters, cc.node]) : this.voters.filter((v) => v !== cc.node)
       this.voters = voters
-      this.#configs.push({ index: i, voters })
+      this.#configs.push(i, voters)
       if (this.role !== 'leader') continue
       if (cc.op === 'add' && !this.#progress.has(cc.node)) {
         const pr = new Progress(this.log.lastIndex() + 1)
@@ -693,14 +675,6 @@ export class RaftCore {
       this.#becomeFollower(this.term, '')
     }
     else if (this.role === 'leader') { this.#releaseReads(); if (this.#maybeCommit()) this.#broadcastAppend() }
-  }
-
-  #votersAt (index: number): string[] { return this.#configs[this.#lastConfigAtOrBefore(index)]!.voters }
-
-  #lastConfigAtOrBefore (index: number): number {
-    let at = 0
-    for (let i = 0; i < this.#configs.length; i++) if (this.#configs[i]!.index <= index) at = i
-    return at
   }
 
   // ---- helpers --------------------------------------------------------------------------

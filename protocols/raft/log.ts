@@ -39,8 +39,11 @@ export class RaftLog {
     return log
   }
 
+  /** First index still in the log (after the snapshot). */
   firstIndex (): number { return this.snapshotIndex + 1 }
+  /** Index of the last entry (or of the snapshot when empty). */
   lastIndex (): number { return this.snapshotIndex + this.entries.length }
+  /** Term of the last entry. */
   lastTerm (): number { return this.term(this.lastIndex())! }
 
   /** Term of entry `index`, or undefined if compacted away or beyond the end. */
@@ -50,11 +53,13 @@ export class RaftLog {
     return this.entries[index - this.snapshotIndex - 1]!.term
   }
 
+  /** The entry at `index`, if still in the log. */
   entry (index: number): Entry | undefined {
     if (index <= this.snapshotIndex) return undefined
     return this.entries[index - this.snapshotIndex - 1]
   }
 
+  /** True when the entry at `index` has `term`. */
   matchTerm (index: number, term: number): boolean { return this.term(index) === term }
 
   /** Up-to-date check of the election restriction (§5.4.1). */
@@ -97,6 +102,7 @@ export class RaftLog {
     return lastNew
   }
 
+  /** Drop entries from `index` on (conflict with the leader). */
   truncateFrom (index: number): void {
     this.entries.length = index - this.snapshotIndex - 1
     if (this.stableIndex >= index) this.stableIndex = index - 1
@@ -116,6 +122,7 @@ export class RaftLog {
     return { index: this.snapshotIndex, term: this.snapshotTerm }
   }
 
+  /** Raise the commit index; false if it would not grow. */
   commitTo (index: number): boolean {
     if (index <= this.committed) return false
     assert(index <= this.lastIndex(), `commit ${index} within log (last ${this.lastIndex()})`)

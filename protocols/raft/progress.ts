@@ -48,6 +48,7 @@ export class Progress {
     return true
   }
 
+  /** Back to probing: one append at a time from just after the match. */
   becomeProbe (): void {
     if (this.state === 'snapshot') this.next = Math.max(this.match + 1, this.pendingSnapshot + 1)
     else this.next = this.match + 1
@@ -57,6 +58,7 @@ export class Progress {
     this.inflight.length = 0
   }
 
+  /** Optimistic pipelining after a successful probe. */
   becomeReplicate (): void {
     this.state = 'replicate'
     this.next = this.match + 1
@@ -64,6 +66,7 @@ export class Progress {
     this.inflight.length = 0
   }
 
+  /** Waiting for the follower to install the snapshot at `index`. */
   becomeSnapshot (index: number): void {
     this.snapshotWaitTicks = 0
     this.state = 'snapshot'
@@ -80,6 +83,7 @@ export class Progress {
     }
   }
 
+  /** Forget in-flight appends acknowledged up to `index`. */
   freeInflightTo (index: number): void {
     let n = 0
     while (n < this.inflight.length && this.inflight[n]! <= index) n++

@@ -41,6 +41,8 @@ export interface ClusterOptions {
   useCodec?: boolean
   /** Fault injection for checker self-tests: a node that grants every vote. */
   unsafeVoteTwice?: string
+  /** Fault injection for checker self-tests: a driver that does not persist its vote. */
+  unsafeForgetVote?: boolean
   /** Fault injection for checker self-tests: no check-quorum, and reads served without a heartbeat quorum. */
   unsafeReads?: boolean
   /** Fault injection for checker self-tests: a node whose state machine sees a mutated entry at this index. */
@@ -75,6 +77,7 @@ export class SimNode {
   readonly dropListeners = new Map<string, () => void>()
 
   constructor (id: string, tickMs: number) { this.id = id; this.tickMs = tickMs }
+  /** True while the process runs. */
   get up (): boolean { return this.core !== null }
 }
 
@@ -111,6 +114,7 @@ export class SimCluster {
     for (const id of options.nodeIds) this.start(id)
   }
 
+  /** The node with this id. */
   node (id: string): SimNode { return this.nodes.get(id)! }
 
   /** Start (or restart) a node from its durable storage. */
@@ -253,7 +257,7 @@ export class SimCluster {
 
   #persist (n: SimNode, ready: Ready): void {
     const s = n.storage
-    if (ready.hardState !== null) s.hardState = { ...ready.hardState }
+    if (ready.hardState !== null) s.hardState = { ...ready.hardState, vote: this.options.unsafeForgetVote === true ? '' : ready.hardState.vote }
     if (ready.snapshot !== null) {
       s.snapshot = ready.snapshot
       s.entries = s.entries.filter((e) => e.index > ready.snapshot!.index)

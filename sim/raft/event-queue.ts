@@ -8,8 +8,10 @@ export class EventQueue<T> {
   readonly #heap: Array<Timed<T>> = []
   #order = 0
 
+  /** Events waiting. */
   get size (): number { return this.#heap.length }
 
+  /** Schedule `value` at time `at`. */
   push (at: number, value: T): void {
     const h = this.#heap
     h.push({ at, order: this.#order++, value })
@@ -22,8 +24,10 @@ export class EventQueue<T> {
     }
   }
 
+  /** Time of the next event (Infinity if none). */
   peekTime (): number { return this.#heap[0]?.at ?? Infinity }
 
+  /** Remove and return the next event. */
   pop (): Timed<T> | undefined {
     const h = this.#heap
     const top = h[0]

@@ -19,6 +19,7 @@ export interface SeedOptions {
   unsafeVoteTwice?: boolean
   corruptApply?: boolean
   unsafeReads?: boolean
+  unsafeForgetVote?: boolean
 }
 
 /** Outcome and metrics of one seed. */
@@ -61,6 +62,7 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   }
   if (options.unsafeVoteTwice === true) clusterOptions.unsafeVoteTwice = 'n1'
   if (options.unsafeReads === true) clusterOptions.unsafeReads = true
+  if (options.unsafeForgetVote === true) clusterOptions.unsafeForgetVote = true
   if (options.corruptApply === true) clusterOptions.corruptApplyAt = { node: 'n2', index: 3 }
   const c = new SimCluster(clusterOptions)
   c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }

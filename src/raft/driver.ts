@@ -163,7 +163,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
    * only if no other campaign reached it meanwhile. The election timeout still covers the rest.
    */
   peerLost (peer: string): void {
-    if (this.#stopped || !this.core.leaderLost(peer)) return
+    if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== peer) return
+    this.core.forgetLeader()
     this.schedule()
     const term = this.core.term
     const rank = this.core.voters.filter((v) => v !== peer).indexOf(this.options.id)

@@ -21,6 +21,13 @@ describe('sim raft checkers catch injected bugs', function () {
     assert.ok(caught.length > 0, 'some seed exposes a stale read')
   })
 
+  it('a driver that does not persist its vote lets a node vote twice across a restart, and is caught', () => {
+    // seed 109 found by sweeping: a node votes, crashes, restarts with no vote and votes again
+    const r = runRaftSeed(109, { unsafeForgetVote: true })
+    assert.ok(r.failures.some((f) => f.startsWith('I1 election safety')), r.failures.join('; '))
+    assert.deepEqual(runRaftSeed(109).failures, [], 'the same seed passes with a correct driver')
+  })
+
   it('a state machine that sees a mutated entry breaks state-machine safety (I4) and is caught', () => {
     const r = runRaftSeed(1, { corruptApply: true, nodes: 3 })
     assert.equal(r.ok, false)

@@ -29,8 +29,10 @@ export class TestNet {
     for (const id of ids) this.start(id)
   }
 
+  /** The core of node `id`. */
   core (id: string): RaftCore { return this.cores.get(id)! }
 
+  /** Start (or restart) `id` from its storage. */
   start (id: string): void {
     const persisted = this.storage.get(id)
     this.cores.set(id, new RaftCore({ ...this.#options, id, voters: this.#voters, rng: createRng(this.#seed++), persisted }))
@@ -45,7 +47,9 @@ export class TestNet {
     this.start(id)
   }
 
+  /** Block every link to and from `id`. */
   isolate (id: string): void { for (const other of this.cores.keys()) if (other !== id) { this.blocked.add(`${id}>${other}`); this.blocked.add(`${other}>${id}`) } }
+  /** Unblock every link. */
   heal (): void { this.blocked.clear() }
 
   /** Carry out every pending Ready, in the SPEC order: persist, send, apply, advance. */
@@ -96,7 +100,9 @@ export class TestNet {
     this.settle()
   }
 
+  /** Ids of the nodes that think they lead. */
   leaders (): string[] { return [...this.cores.values()].filter((c) => c.role === 'leader').map((c) => c.id) }
+  /** The normal commands `id` applied, as strings. */
   appliedData (id: string): string[] { return this.applied.get(id)!.filter((e) => e.kind === 'normal').map((e) => new TextDecoder().decode(e.data)) }
 }
 
