@@ -87,6 +87,11 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   members (): string[] { return [...this.#driver.core.voters] }
   /** Index of the last entry applied here. */
   appliedIndex (): number { return this.#driver.appliedIndex }
+  /** This node's raft state in one object, for status pages and tests. */
+  status (): { role: string, term: number, leader: string | null, committed: number, applied: number, snapshotIndex: number, lastIndex: number } {
+    const c = this.#driver.core
+    return { role: c.role, term: c.term, leader: this.#driver.leader, committed: c.log.committed, applied: this.#driver.appliedIndex, snapshotIndex: c.log.snapshotIndex, lastIndex: c.log.lastIndex() }
+  }
 
   /** Resolve once a leader is known. */
   async waitForLeader (options: RequestOptions = {}): Promise<string> {
@@ -161,7 +166,13 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     const deadlineMs = Date.now() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT)
     let last: KvResult | undefined
     while (Date.now() < deadlineMs) {
-      const r = await this.propose({ op: 'lock', resource, owner, ttlMs: options.ttlMs } satisfies KvCommand, { signal: options.signal, timeoutMs: Math.max(1, deadlineMs - Date.now()) }) as KvResult
+      let r: KvResult
+      try {
+        r = await this.propose({ op: 'lock', resource, owner, ttlMs: options.ttlMs } satisfies KvCommand, { signal: options.signal, timeoutMs: Math.max(1, deadlineMs - Date.now()) }) as KvResult
+      } catch (err) {
+        if (err instanceof TimeoutError && last !== undefined) break // it was held when we last asked
+        throw err
+      }
       if ('granted' in r && r.granted) {
         return { resource, owner, token: r.token, release: async (o = {}) => ((await this.propose({ op: 'unlock', resource, owner, token: r.token } satisfies KvCommand, o)) as { granted: boolean }).granted }
       }

@@ -86,14 +86,14 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     assert.deepEqual(nodes[0]!.groups.list(), ['solo'])
   })
 
-  it('a member restarted with the same data dir rejoins with its log', async () => {
+  it('a member restarted with the same data dir rejoins with its log; one that fell behind a compaction gets a snapshot', async () => {
     const dirs = await Promise.all([0, 1, 2].map(async () => tempDir()))
     try {
       const first = await createAgentNode({ dataDir: dirs[0]!.path, listen: ['/ip4/127.0.0.1/tcp/0'] })
       nodes = [first]
       for (let i = 1; i < 3; i++) nodes.push(await createAgentNode({ dataDir: dirs[i]!.path, listen: ['/ip4/127.0.0.1/tcp/0'], peers: [first.addresses()[0]!] }))
       const members = nodes.map((n) => n.peerId)
-      let groups = await joinAll(nodes, 'r')
+      let groups = await joinAll(nodes, 'r', { compactEntries: 16 })
       await groups[0]!.waitForLeader({ timeoutMs: 20_000 })
       for (let i = 0; i < 5; i++) await groups[i % 3]!.kv.put(`k${i}`, `v${i}`)
       const victim = groups.findIndex((g) => !g.isLeader())
@@ -102,12 +102,18 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
       const other = nodes[victim === 0 ? 1 : 0]!
       nodes[victim] = await createAgentNode({ dataDir: dirs[victim]!.path, listen: ['/ip4/127.0.0.1/tcp/0'], peers: [other.addresses()[0]!] })
       assert.equal(nodes[victim]!.peerId, members[victim])
-      const again = await nodes[victim]!.groups.join('r', { members, ...timing })
+      // while the victim is down the others write past several compactions
+      const survivor = groups[(victim + 1) % 3]!
+      for (let i = 0; i < 40; i++) await survivor.kv.put(`m${i % 4}`, `w${i}`)
+      const again = await nodes[victim]!.groups.join('r', { members, ...timing, compactEntries: 16 })
       groups = groups.map((g, i) => i === victim ? again : g)
-      await groups[(victim + 1) % 3]!.kv.put('after', 'restart')
+      await survivor.kv.put('after', 'restart')
+      assert.equal(await again.kv.get('m3'), 'w39')
       assert.equal(await again.kv.get('k4'), 'v4')
       assert.equal(await again.kv.get('after'), 'restart')
       assert.ok(again.appliedIndex() > applied)
+      assert.ok(again.status().snapshotIndex > 0, 'the log was compacted')
+      assert.ok(survivor.status().snapshotIndex > applied, 'the others compacted past what the victim had')
     } finally {
       await stopAll(nodes); nodes = []
       await Promise.all(dirs.map(async (d) => d.remove()))
