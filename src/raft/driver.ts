@@ -60,8 +60,6 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   #failure: Error | null = null
   #readSeq = 0
   #proposals: Array<{ data: Uint8Array, client: string, seq: number }> = []
-  /** Highest term of a (pre-)vote request received since the last peerLost (fast failover). */
-  #campaignSeenTerm = 0
 
   private constructor (core: RaftCore, parts: { storage: RaftStorage, machine: ReplicatedStateMachine, send: (m: Message) => void, options: DriverOptions }) {
     super()
@@ -101,7 +99,6 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   /** An inbound message from the transport. */
   receive (m: Message): void {
     if (this.#stopped) return
-    if (m.type === 'preVote' || m.type === 'vote') this.#campaignSeenTerm = Math.max(this.#campaignSeenTerm, m.term)
     this.core.step(m)
     this.schedule()
   }
@@ -159,8 +156,9 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   /**
    * Fast failover: the connection to `peer` closed. If it was our leader, forget it and campaign
    * soon. To avoid split votes the survivors stagger by rank (sorted voters without the lost
-   * leader): rank 0 campaigns at once, rank r after r × heartbeat/2 plus a little jitter, and
-   * only if no other campaign reached it meanwhile. The election timeout still covers the rest.
+   * leader): rank 0 campaigns at once, rank r after r × heartbeat/2 plus a little jitter, unless
+   * it voted in a newer term or learned a leader meanwhile (a pre-vote alone does not stop it: the
+   * pre-candidate may be stuck on peers that had not yet seen the disconnect and ignored it).
    */
   peerLost (peer: string): void {
     if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== peer) return
@@ -169,9 +167,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
     const term = this.core.term
     const rank = this.core.voters.filter((v) => v !== peer).indexOf(this.options.id)
     const delayMs = rank <= 0 ? 0 : rank * this.options.heartbeatMs / 2 + Math.random() * this.options.heartbeatMs / 4
-    this.#campaignSeenTerm = 0
     setTimeout(() => {
-      if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== '' || this.core.term !== term || this.#campaignSeenTerm > term) return
+      if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== '' || this.core.term !== term) return
       this.options.log('leader %s lost: campaigning now', peer)
       this.core.campaign()
       this.schedule()
