@@ -156,7 +156,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   /**
    * Fast failover: the connection to `peer` closed. If it was our leader, forget it and campaign
    * soon. To avoid split votes the survivors stagger by rank (sorted voters without the lost
-   * leader): rank 0 campaigns at once, rank r after r × heartbeat/2 plus a little jitter, unless
+   * leader): rank 0 campaigns at once, rank r after r heartbeats plus a little jitter, unless
    * it voted in a newer term or learned a leader meanwhile (a pre-vote alone does not stop it: the
    * pre-candidate may be stuck on peers that had not yet seen the disconnect and ignored it).
    */
@@ -166,7 +166,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
     this.schedule()
     const term = this.core.term
     const rank = this.core.voters.filter((v) => v !== peer).indexOf(this.options.id)
-    const delayMs = rank <= 0 ? 0 : rank * this.options.heartbeatMs / 2 + Math.random() * this.options.heartbeatMs / 4
+    const delayMs = rank <= 0 ? 0 : rank * this.options.heartbeatMs + Math.random() * this.options.heartbeatMs / 2
     setTimeout(() => {
       if (this.#stopped || this.core.role !== 'follower' || this.core.leader !== '' || this.core.term !== term) return
       this.options.log('leader %s lost: campaigning now', peer)

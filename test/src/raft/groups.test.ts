@@ -53,6 +53,12 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     const l2 = await groups[1]!.lock('res', { ttlMs: 5_000 })
     assert.ok(l2.token > l1.token, 'fencing tokens grow')
     await assert.rejects(nodes[0]!.groups.join('kv', { members: nodes.map((n) => n.peerId) }), GroupConfigError)
+    // a second group on the same nodes is independent
+    const other = await joinAll(nodes, 'kv2')
+    await other[2]!.kv.put('a', 'other')
+    assert.equal(await other[0]!.kv.get('a'), 'other')
+    assert.equal(await groups[0]!.kv.get('a'), null)
+    assert.deepEqual(nodes[1]!.groups.list().sort(), ['kv', 'kv2'])
   })
 
   it('runOnLeader runs a job only on the leader', async () => {
