@@ -101,9 +101,12 @@ async function main (): Promise<number> {
   const summary = await scenario.run({ ...options, log, progress: progressBar(process.stderr.isTTY === true) })
   for (const failure of summary.failures ?? []) log(failure)
   if (options.report !== undefined) {
-    const reportModule = './report.ts'
-    const { writeReport } = await import(reportModule) as { writeReport: (file: string, s: SimSummary) => Promise<void> }
-    await writeReport(options.report, summary)
+    const { writeReport } = await import('./report.ts')
+    // the replay line repeats the user's flags (seed and nodes made explicit), minus --report
+    const flags = argv.filter((arg, i) => arg !== '--report' && argv[i - 1] !== '--report' && arg !== '--json')
+    if (!argv.includes('--seed')) flags.push('--seed', String(summary.seed))
+    if (!argv.includes('--nodes')) flags.push('--nodes', String(summary.nodes))
+    await writeReport(options.report, summary, { command: `npm run sim -- ${flags.join(' ')}` })
     log(`report written to ${options.report}`)
   }
   const line = JSON.stringify({ scenario: summary.scenario, nodes: summary.nodes, seed: summary.seed, ok: summary.ok, metrics: summary.metrics })

@@ -16,10 +16,17 @@ import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
 import type { DocsService } from '../protocols/docs/adapter.ts'
+import { createStateService } from '../protocols/state/adapter.ts'
+import type { StateService } from '../protocols/state/adapter.ts'
+import { createStateRules } from '../protocols/state/rules.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createGroupsService } from './raft/service.ts'
 import type { GroupsService } from './raft/service.ts'
 import type { BftHandler } from './raft/group.ts'
+import { HealthService } from '../protocols/health/adapter.ts'
+import type { PeerInfo } from '../protocols/health/adapter.ts'
+import { SYNC_PUT } from './storage.ts'
+import { packageVersion } from './version.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -43,6 +50,16 @@ export interface AgentNodeOptions {
   memoryLatencyMs?: number
   /** Optional BFT service that `group.propose(value, {bft: true})` delegates to (see also `node.groups.useBft`). */
   groupsBft?: BftHandler
+  /** How often this node announces itself (default 1000 ms; SPEC health "Thresholds"). */
+  healthIntervalMs?: number
+  /** Silence after which a peer is `suspect` (default 3 × healthIntervalMs). */
+  healthSuspectAfterMs?: number
+  /** Silence after which a peer is `dead` and `peer:leave` fires (default 10 × healthIntervalMs). */
+  healthDeadAfterMs?: number
+  /** A peer whose connection closed and that stays silent this long is `suspect` early (default 1.5 × healthIntervalMs). */
+  healthDisconnectGraceMs?: number
+  /** Connections mesh discovery tops up to by dialling announced peers (default 8). */
+  discoveryConnectionsTarget?: number
 }
 
 /**
@@ -74,6 +91,10 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly docs: DocsService
   /** Raft groups: leader election, replicated log, locks, leader-only jobs (protocols/raft). */
   readonly groups: GroupsService
+  /** Membership, failure detection and mesh discovery (protocols/health). */
+  readonly health: HealthService
+  /** Signed DHT records and the agent directory (protocols/state). */
+  readonly state: StateService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   readonly #storage: Storage
@@ -81,7 +102,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, groups: GroupsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, groups: GroupsService, health: HealthService, state: StateService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -89,6 +110,10 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.direct = parts.direct
     this.docs = parts.docs
     this.groups = parts.groups
+    this.health = parts.health
+    this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
+    this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
+    this.state = parts.state
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
   }
@@ -100,6 +125,13 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
       return text.includes('/p2p/') ? text : `${text}/p2p/${this.peerId}`
     })
   }
+
+  /**
+   * Every peer this node has heard from (dead ones stay listed for a while), sorted by peer id:
+   * `{peerId, name, status, lastSeenMs, capabilities, version, connected}`. `lastSeenMs` is the
+   * Unix epoch time in ms at which the peer was last heard (compare with `Date.now()`).
+   */
+  peers (): PeerInfo[] { return this.health.peers() }
 
   /** True until `stop()` is called. */
   get running (): boolean { return this.#stopping === undefined }
@@ -113,8 +145,10 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
     await this.groups.stop()
+    await this.health.stop({ goodbye: true })
     await this.docs.stop()
     await this.direct.stop()
+    await this.state.stop()
     await this.libp2p.stop()
     await this.#storage.close()
   }
@@ -130,30 +164,54 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const privateKey = await loadOrCreateIdentity(storage)
     const peerId: PeerId = peerIdFromPrivateKey(privateKey)
     const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
+    const stateRules = createStateRules({ datastore: storage.datastore, nowMs: () => Date.now() })
     const libp2p = await createMeshLibp2p({
       privateKey,
       datastore: storage.datastore,
       transport,
       listen: options.listen ?? defaultListen(transport, peerId.toString()),
-      dhtValidators: {},
-      dhtSelectors: {},
+      dhtValidators: { ...stateRules.validators },
+      dhtSelectors: { ...stateRules.selectors },
       connectionGater: options.connectionGater,
       memoryLatencyMs: options.memoryLatencyMs
     })
     const log = logger(`agentmesh:${name}`)
     const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
     const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
+    const health = new HealthService(libp2p, {
+      name,
+      capabilities: context.capabilities,
+      version: packageVersion(),
+      intervalMs: options.healthIntervalMs,
+      config: definedOnly({
+        suspectAfterMs: options.healthSuspectAfterMs,
+        deadAfterMs: options.healthDeadAfterMs,
+        disconnectGraceMs: options.healthDisconnectGraceMs,
+        connectionsTarget: options.discoveryConnectionsTarget
+      }),
+      store: storage.sublevel('health'),
+      syncPut: SYNC_PUT,
+      log: log.newScope('health')
+    })
+    const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, log: log.newScope('state') })
     const docs = createDocsService(context, { log: log.newScope('docs') })
     const groups = createGroupsService(context, { log: log.newScope('groups'), bft: options.groupsBft })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
+    await health.start()
+    await state.start()
     await docs.start()
     await groups.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, groups, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, groups, health, state, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err
   }
+}
+
+/** Drop undefined fields, so unset options fall back to defaults instead of overriding them. */
+function definedOnly<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -16,9 +16,19 @@ import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PrivateKey, ConnectionGater } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
+import { toHex } from '../protocols/kit/bytes.ts'
 
 /** The mesh's own DHT protocol id, so agentmesh never mixes with the public IPFS DHT. */
 export const DHT_PROTOCOL = '/agentmesh/kad/1.0.0'
+
+/**
+ * Requests in flight per DHT query path. kad-dht's default (10, with 10 disjoint paths: up to
+ * 100 requests per lookup) made a get cost ~20 messages even on a 20-node mesh; 3 is
+ * Kademlia's classic alpha. Measured with `npm run sim -- dht` (protocols/state/SPEC.md "Tuning").
+ */
+export const DHT_ALPHA = 3
+/** Disjoint lookup paths (S/Kademlia): 2 keeps a second, independent route past one bad peer. */
+export const DHT_DISJOINT_PATHS = 2
 
 /** Which wire the node speaks: loopback/LAN TCP, or in-process memory (simulations). */
 export type TransportKind = 'tcp' | 'memory'
@@ -55,6 +65,17 @@ export function defaultListen (transport: TransportKind, peerIdText: string): st
   return transport === 'tcp' ? ['/ip4/0.0.0.0/tcp/0'] : [`/memory/${peerIdText}`]
 }
 
+/**
+ * GossipSub's fast duplicate check: (publisher, seqno), the same identity as its StrictSign
+ * message id. Without it every duplicate copy from each mesh peer has its signature verified
+ * before being recognised as a duplicate; measured with 30 nodes in one process, signature
+ * checks were the largest single CPU cost. Only validly signed messages enter this cache, so
+ * a forged copy cannot shadow the real one.
+ */
+export function publisherSeqnoId (message: { from?: Uint8Array, seqno?: Uint8Array }): string {
+  return `${toHex(message.from ?? new Uint8Array(0))}/${toHex(message.seqno ?? new Uint8Array(0))}`
+}
+
 /** Create (but do not start) the libp2p host. */
 export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<MeshLibp2p> {
   const transports = options.transport === 'tcp' ? [tcp()] : [memory({ latency: options.memoryLatencyMs })]
@@ -80,6 +101,7 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
+        fastMsgIdFn: publisherSeqnoId,
         ...options.gossipsub
       }),
       dht: kadDHT({
@@ -87,6 +109,8 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
         clientMode: false,
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: true,
+        alpha: DHT_ALPHA,
+        disjointPaths: DHT_DISJOINT_PATHS,
         validators: options.dhtValidators,
         selectors: options.dhtSelectors
       })

@@ -12,6 +12,14 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const seedOptions: SeedOptions = {}
   if (options.nodes !== undefined) seedOptions.nodes = options.nodes
   if (options.extra.trace === true) seedOptions.trace = true
+  // --inject <bug>: run with a deliberately broken node or driver, to see the checkers fail
+  const inject = options.extra.inject
+  if (inject === 'vote-twice') seedOptions.unsafeVoteTwice = true
+  else if (inject === 'unsafe-reads') seedOptions.unsafeReads = true
+  else if (inject === 'forget-vote') seedOptions.unsafeForgetVote = true
+  else if (inject === 'corrupt-apply') seedOptions.corruptApply = true
+  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote or corrupt-apply, got ${String(inject)}`)
+  const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
   const failures: string[] = []
   let elections = 0
   let commits = 0
@@ -36,7 +44,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       leaderTicksCount++
     }
     if (!r.ok) {
-      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''} --trace`)
+      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag} --trace`)
     }
     if (seedOptions.trace === true) for (const line of r.trace) options.log(line)
     options.progress(i + 1, count)

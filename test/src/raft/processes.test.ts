@@ -81,15 +81,16 @@ describe('raft groups on separate processes (TCP)', function () {
           grants.push(grant)
           await sleep(10)
           grant.releasedAt = performance.now()
-          assert.equal(await c.call(i, { op: 'unlock', group: c.group, resource: 'printer', owner: l.owner, token: l.token, timeoutMs: 15_000 }), true)
+          assert.equal(await c.call(i, { op: 'unlock', group: c.group, resource: 'printer', owner: l.owner, token: l.token, timeoutMs: 15_000 }), true, `unlock of token ${l.token} by n${i}`)
         }
       }
       await Promise.all([0, 1, 2].map(async (i) => locker(i)))
       assert.equal(grants.length, 12)
       const byTime = [...grants].sort((a, b) => a.acquiredAt - b.acquiredAt)
+      const trace = JSON.stringify(byTime)
       for (let i = 1; i < byTime.length; i++) {
-        assert.ok(byTime[i]!.token > byTime[i - 1]!.token, 'fencing tokens grow in grant order')
-        assert.ok(byTime[i]!.acquiredAt > byTime[i - 1]!.releasedAt, 'a lease is granted only after the previous holder released it')
+        assert.ok(byTime[i]!.token > byTime[i - 1]!.token, `fencing tokens grow in grant order: ${trace}`)
+        assert.ok(byTime[i]!.acquiredAt > byTime[i - 1]!.releasedAt, `a lease is granted only after the previous holder released it: ${trace}`)
       }
     } finally {
       await c.stop()
