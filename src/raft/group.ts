@@ -253,13 +253,16 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     return new Promise<ApplyOutcome>((resolve, reject) => {
       const attempt = (): void => { this.#driver.propose(data, client, seq, done) }
       const onLeader = (e: CustomEvent<{ leader: string | null }>): void => { if (e.detail.leader !== null) attempt() }
+      let again: ReturnType<typeof setTimeout> | undefined
       const onDropped = (e: CustomEvent<{ client: string, seq: number }>): void => {
-        if (e.detail.client === client && e.detail.seq === seq) setTimeout(() => { if (!signal.aborted) attempt() }, this.#driver.options.heartbeatMs).unref?.()
+        if (e.detail.client !== client || e.detail.seq !== seq || again !== undefined) return
+        again = setTimeout(() => { again = undefined; attempt() }, this.#driver.options.heartbeatMs)
       }
       // a forward lost on the way to a dying leader is retried after one election timeout
       const retry = setInterval(attempt, this.#driver.options.electionMs)
       const cleanup = (): void => {
         clearInterval(retry)
+        clearTimeout(again)
         this.#driver.removeEventListener('leader', onLeader)
         this.#driver.removeEventListener('dropped', onDropped)
         signal.removeEventListener('abort', onAbort)
