@@ -37,6 +37,14 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     assert.deepEqual(logs[2], logs[0])
     await assert.rejects(groups[0]!.kv.get('x'), NotBuiltInKvError)
     await assert.rejects(groups[0]!.propose('v', { bft: true }), BftNotConfiguredError)
+    assert.throws(() => groups[0]!.verify({}), BftNotConfiguredError)
+    // the seam: a BFT service given to the node receives flagged proposals and verifications
+    const seen: unknown[] = []
+    nodes[0]!.groups.useBft({ propose: async (value) => { seen.push(value); return { value, height: 7, certificate: { signers: [] } } }, verify: (d) => (d as { height: number }).height === 7 })
+    const decision = await groups[0]!.propose('flagged', { bft: true })
+    assert.deepEqual(seen, ['flagged'])
+    assert.equal(groups[0]!.verify(decision), true)
+    assert.ok(logs[0]!.every((l) => !l.includes('flagged')), 'a BFT proposal does not enter the raft log')
   })
 
   it('built-in KV: put on one member, linearizable get on another; locks and fencing tokens', async () => {
