@@ -150,6 +150,7 @@ export class SimCluster {
       unsafeCommitOldTerm: this.options.unsafeCommitOldTerm === true,
       ...(this.options.appendEntriesMax !== undefined ? { appendEntriesMax: this.options.appendEntriesMax } : {})
     })
+    this.checker.checkRestoredLog(n.core, this.now)
     n.sm = s.snapshot === null ? new KvStateMachine() : KvStateMachine.restore(s.snapshot.data)
     n.wasLeaderTerm = -1
     n.readyScheduled = false
@@ -298,7 +299,7 @@ export class SimCluster {
     if (ready.hardState !== null) s.hardState = { ...ready.hardState, vote: this.options.unsafeForgetVote === true ? '' : ready.hardState.vote }
     if (ready.snapshot !== null) {
       s.snapshot = ready.snapshot
-      s.entries = s.entries.filter((e) => e.index > ready.snapshot!.index)
+      s.entries = [] // a leader's snapshot replaces the whole log: a stored suffix after it may be divergent (E1)
       n.sm = KvStateMachine.restore(ready.snapshot.data)
       for (const [key, r] of n.waitingReads) if (r.index <= n.sm.appliedIndex && r.index > 0) { n.waitingReads.delete(key); r.done(n.sm.read(r.key)) }
     }
