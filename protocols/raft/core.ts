@@ -39,6 +39,10 @@ export interface RaftCoreOptions {
   unsafeVoteTwice?: boolean
   /** Test-only fault injection: answer reads without confirming leadership (breaks R8). */
   unsafeReadWithoutQuorum?: boolean
+  /** Test-only fault injection: commit entries of earlier terms by counting (drops the Figure 8 rule of R3). */
+  unsafeCommitOldTerm?: boolean
+  /** Entries per append, at most ENTRIES_MAX (default); the simulator lowers it so acks split terms. */
+  appendEntriesMax?: number
 }
 
 /** The raft core of one node. */
@@ -59,6 +63,8 @@ export class RaftCore {
   readonly #rng: Rng
   readonly #unsafeVoteTwice: boolean
   readonly #unsafeReadWithoutQuorum: boolean
+  readonly #unsafeCommitOldTerm: boolean
+  readonly #appendEntriesMax: number
   #progress = new Map<string, Progress>()
   #votes = new Map<string, boolean>()
   #electionElapsed = 0
@@ -87,6 +93,8 @@ export class RaftCore {
     this.#rng = options.rng
     this.#unsafeVoteTwice = options.unsafeVoteTwice === true
     this.#unsafeReadWithoutQuorum = options.unsafeReadWithoutQuorum === true
+    this.#unsafeCommitOldTerm = options.unsafeCommitOldTerm === true
+    this.#appendEntriesMax = Math.max(1, Math.min(ENTRIES_MAX, options.appendEntriesMax ?? ENTRIES_MAX))
     const p = options.persisted
     this.snapshot = p?.snapshot ?? null
     this.voters = sortedUnique(this.snapshot?.voters ?? options.voters)
@@ -512,7 +520,7 @@ export class RaftCore {
   /** SPEC raft R3: commit the majority-acknowledged index only if it is from the current term. */
   #maybeCommit (): boolean {
     const index = committedIndex(this.voters, (id) => this.#progress.get(id)?.match ?? 0)
-    if (index <= this.log.committed || this.log.term(index) !== this.term) return false
+    if (index <= this.log.committed || (this.log.term(index) !== this.term && !this.#unsafeCommitOldTerm)) return false
     this.#commitTo(index)
     if (this.role === 'leader') for (const r of this.#reads.takeDeferred()) this.#handleReadIndex(r.from, r.context)
     return true
@@ -523,7 +531,7 @@ export class RaftCore {
     if (pr === undefined || to === this.id || pr.isPaused()) return
     const prevIndex = pr.next - 1
     const prevTerm = this.log.term(prevIndex)
-    const entries = this.log.slice(pr.next, ENTRIES_MAX)
+    const entries = this.log.slice(pr.next, this.#appendEntriesMax)
     if (prevTerm === undefined || entries === undefined) { this.#sendSnapshot(to, pr); return }
     let bytes = 0
     let count = 0

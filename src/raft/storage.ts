@@ -62,15 +62,12 @@ export class RaftStorage {
     if (hard !== null) ops.push({ type: 'put', key: HARD_KEY, value: encodeCbor(hard) })
     let lastIndex = this.#lastIndex
     if (ready.snapshot !== null) {
+      // SPEC raft E1: an installed leader snapshot drops every stored entry (etcd ApplySnapshot);
+      // a stored suffix after it may come from another leader and must not return on restart
       ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeCbor(ready.snapshot) })
-      for (let i = this.#snapshotIndex + 1; i <= Math.min(lastIndex, ready.snapshot.index); i++) ops.push({ type: 'del', key: entryKey(i) })
+      for (let i = this.#snapshotIndex + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) })
       this.#snapshotIndex = ready.snapshot.index
-      lastIndex = Math.max(lastIndex, ready.snapshot.index)
-      if (ready.entries.length === 0) {
-        // a follower's snapshot replaces its whole log
-        for (let i = ready.snapshot.index + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: entryKey(i) })
-        lastIndex = ready.snapshot.index
-      }
+      lastIndex = ready.snapshot.index
     }
     if (ready.entries.length > 0) {
       for (const e of ready.entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeCbor(e) })

@@ -47,6 +47,12 @@ describe('raft storage', () => {
       loaded = await new RaftStorage(db.sublevel('raft/g')).load()
       assert.equal(loaded?.snapshot?.index, 10)
       assert.deepEqual(loaded?.entries, [])
+      // a leader snapshot below the stored suffix still drops every stored entry (SPEC E1)
+      const s3 = new RaftStorage(db.sublevel('raft/h'))
+      await s3.persist(ready({ hardState: { term: 1, vote: 'a', commit: 2 }, entries: [1, 2, 3, 4, 5, 6].map((i) => entry(1, i)) }), zero)
+      await s3.persist(ready({ snapshot: { index: 4, term: 2, voters: ['a'], data: new Uint8Array([1]) }, entries: [entry(2, 5)] }), { term: 1, vote: 'a', commit: 2 })
+      loaded = await new RaftStorage(db.sublevel('raft/h')).load()
+      assert.deepEqual(loaded?.entries.map((e) => `${e.term}/${e.index}`), ['2/5'])
     } finally {
       await db.close()
     }
