@@ -25,6 +25,9 @@ import { createEventsService } from '../protocols/events/adapter.ts'
 import type { EventsService, RetentionLimits } from '../protocols/events/adapter.ts'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createGroupsService } from './raft/service.ts'
+import type { GroupsService } from './raft/service.ts'
+import type { BftHandler } from './raft/group.ts'
 import { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
 import { SYNC_PUT } from './storage.ts'
@@ -50,6 +53,8 @@ export interface AgentNodeOptions {
   connectionGater?: ConnectionGater
   /** Advanced: one-way latency added to every memory-transport link (simulations). */
   memoryLatencyMs?: number
+  /** Optional BFT service that `group.propose(value, {bft: true})` delegates to (see also `node.groups.useBft`). */
+  groupsBft?: BftHandler
   /** How often this node announces itself (default 1000 ms; SPEC health "Thresholds"). */
   healthIntervalMs?: number
   /** Silence after which a peer is `suspect` (default 3 × healthIntervalMs). */
@@ -97,6 +102,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly docs: DocsService
   /** Byzantine-fault-tolerant groups with certificates and a hash-chained log (protocols/bft). */
   readonly bft: BftService
+  /** Raft groups: leader election, replicated log, locks, leader-only jobs (protocols/raft). */
+  readonly groups: GroupsService
   /** Membership, failure detection and mesh discovery (protocols/health). */
   readonly health: HealthService
   /** Signed DHT records and the agent directory (protocols/state). */
@@ -110,7 +117,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -118,6 +125,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.direct = parts.direct
     this.docs = parts.docs
     this.bft = parts.bft
+    this.groups = parts.groups
     this.health = parts.health
     this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
     this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
@@ -153,6 +161,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.groups.stop()
     await this.bft.stop()
     await this.health.stop({ goodbye: true })
     await this.docs.stop()
@@ -209,6 +218,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const events = createEventsService({ libp2p, db: storage.sublevel('events'), privateKey, peerId: peerId.toString(), log: log.newScope('events'), retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
     const docs = createDocsService(context, { log: log.newScope('docs') })
     const bft = createBftService(context, { log: log.newScope('bft') })
+    const groups = createGroupsService(context, { log: log.newScope('groups'), bft: options.groupsBft, bftService: bft })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     await direct.start()
@@ -217,8 +227,9 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     await events.start()
     await docs.start()
     await bft.start()
+    await groups.start()
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper })
   } catch (err) {
     await storage.close()
     throw err

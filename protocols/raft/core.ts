@@ -39,6 +39,10 @@ export interface RaftCoreOptions {
   unsafeVoteTwice?: boolean
   /** Test-only fault injection: answer reads without confirming leadership (breaks R8). */
   unsafeReadWithoutQuorum?: boolean
+  /** Test-only fault injection: commit entries of earlier terms by counting (drops the Figure 8 rule of R3). */
+  unsafeCommitOldTerm?: boolean
+  /** Entries per append, at most ENTRIES_MAX (default); the simulator lowers it so acks split terms. */
+  appendEntriesMax?: number
 }
 
 /** The raft core of one node. */
@@ -59,6 +63,8 @@ export class RaftCore {
   readonly #rng: Rng
   readonly #unsafeVoteTwice: boolean
   readonly #unsafeReadWithoutQuorum: boolean
+  readonly #unsafeCommitOldTerm: boolean
+  readonly #appendEntriesMax: number
   #progress = new Map<string, Progress>()
   #votes = new Map<string, boolean>()
   #electionElapsed = 0
@@ -87,6 +93,8 @@ export class RaftCore {
     this.#rng = options.rng
     this.#unsafeVoteTwice = options.unsafeVoteTwice === true
     this.#unsafeReadWithoutQuorum = options.unsafeReadWithoutQuorum === true
+    this.#unsafeCommitOldTerm = options.unsafeCommitOldTerm === true
+    this.#appendEntriesMax = Math.max(1, Math.min(ENTRIES_MAX, options.appendEntriesMax ?? ENTRIES_MAX))
     const p = options.persisted
     this.snapshot = p?.snapshot ?? null
     this.voters = sortedUnique(this.snapshot?.voters ?? options.voters)
@@ -124,6 +132,17 @@ export class RaftCore {
   /** Propose a command; followers forward it to the leader (SPEC raft R10). */
   propose (data: Uint8Array, request: { client: string, seq: number } = { client: '', seq: 0 }): void {
     this.#proposeEntry('normal', data, request)
+  }
+
+  /**
+   * Propose several commands at once (group commit): the leader appends them all, then sends one
+   * append per follower; a follower forwards them in one `prop`. At most ENTRIES_MAX per call.
+   */
+  proposeBatch (requests: ReadonlyArray<{ data: Uint8Array, client: string, seq: number }>): void {
+    if (requests.length > ENTRIES_MAX) throw new LimitExceededError(`Cannot propose: ${requests.length} commands in one batch exceeds ENTRIES_MAX (${ENTRIES_MAX})`)
+    for (const r of requests) if (r.data.byteLength > ENTRY_BYTES_MAX) throw new LimitExceededError(`Cannot propose: ${r.data.byteLength} bytes exceeds ENTRY_BYTES_MAX (${ENTRY_BYTES_MAX})`)
+    const entries: Entry[] = requests.map((r) => ({ term: 0, index: 0, kind: 'normal', data: r.data, client: r.client, seq: r.seq }))
+    if (entries.length > 0) this.#stepRequest(message({ type: 'prop', from: this.id, to: this.id, term: 0, entries }))
   }
 
   /** Propose adding or removing one voter (SPEC raft R9). */
@@ -501,7 +520,7 @@ export class RaftCore {
   /** SPEC raft R3: commit the majority-acknowledged index only if it is from the current term. */
   #maybeCommit (): boolean {
     const index = committedIndex(this.voters, (id) => this.#progress.get(id)?.match ?? 0)
-    if (index <= this.log.committed || this.log.term(index) !== this.term) return false
+    if (index <= this.log.committed || (this.log.term(index) !== this.term && !this.#unsafeCommitOldTerm)) return false
     this.#commitTo(index)
     if (this.role === 'leader') for (const r of this.#reads.takeDeferred()) this.#handleReadIndex(r.from, r.context)
     return true
@@ -512,7 +531,7 @@ export class RaftCore {
     if (pr === undefined || to === this.id || pr.isPaused()) return
     const prevIndex = pr.next - 1
     const prevTerm = this.log.term(prevIndex)
-    const entries = this.log.slice(pr.next, ENTRIES_MAX)
+    const entries = this.log.slice(pr.next, this.#appendEntriesMax)
     if (prevTerm === undefined || entries === undefined) { this.#sendSnapshot(to, pr); return }
     let bytes = 0
     let count = 0
@@ -555,27 +574,30 @@ export class RaftCore {
       else if (m.from === this.id && this.leader !== '') this.#send({ ...m, to: this.leader })
       return
     }
-    for (const e of m.entries) this.#handleProposal(e, m.from)
-  }
-
-  #handleProposal (e: Entry, from: string): void {
-    const what = e.kind === 'conf' ? 'conf' : 'proposal'
     if (this.role !== 'leader') {
-      // forward once: a proposal that reaches a non-leader from a peer is dropped, not bounced
-      if (this.leader !== '' && from === this.id) this.#send(message({ type: 'prop', from: this.id, to: this.leader, term: 0, entries: [e] }))
-      else if (from === this.id) this.#drop(what, e.client, e.seq, '', 'no leader')
+      // forward once (all entries in one message): a proposal that reaches a non-leader from a peer is dropped, not bounced
+      if (this.leader !== '' && m.from === this.id) this.#send(message({ type: 'prop', from: this.id, to: this.leader, term: 0, entries: m.entries }))
+      else if (m.from === this.id) for (const e of m.entries) this.#drop(e.kind === 'conf' ? 'conf' : 'proposal', e.client, e.seq, '', 'no leader')
       return
     }
-    if (this.#leadTransferee !== '') { this.#drop(what, e.client, e.seq, '', 'leadership transfer in progress'); return }
-    if (this.log.lastIndex() - this.log.committed >= UNCOMMITTED_ENTRIES_MAX) { this.#drop(what, e.client, e.seq, '', 'too many uncommitted entries'); return }
+    let appended = false
+    for (const e of m.entries) appended = this.#handleProposal(e) || appended
+    if (appended) this.#broadcastAppend() // one append per follower for the whole batch
+  }
+
+  /** Leader: append one proposed entry unless refused; true if appended. */
+  #handleProposal (e: Entry): boolean {
+    const what = e.kind === 'conf' ? 'conf' : 'proposal'
+    if (this.#leadTransferee !== '') { this.#drop(what, e.client, e.seq, '', 'leadership transfer in progress'); return false }
+    if (this.log.lastIndex() - this.log.committed >= UNCOMMITTED_ENTRIES_MAX) { this.#drop(what, e.client, e.seq, '', 'too many uncommitted entries'); return false }
     if (e.kind === 'conf') {
       const reason = this.#confChangeRefusal(e.data)
-      if (reason !== '') { this.#drop(what, e.client, e.seq, '', reason); return }
+      if (reason !== '') { this.#drop(what, e.client, e.seq, '', reason); return false }
     }
     const index = this.log.lastIndex() + 1
     if (e.kind === 'conf') this.#pendingConfIndex = index
     this.log.append([{ ...e, term: this.term, index }])
-    this.#broadcastAppend()
+    return true
   }
 
   #confChangeRefusal (data: Uint8Array): string {

@@ -18,7 +18,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   else if (inject === 'unsafe-reads') seedOptions.unsafeReads = true
   else if (inject === 'forget-vote') seedOptions.unsafeForgetVote = true
   else if (inject === 'corrupt-apply') seedOptions.corruptApply = true
-  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote or corrupt-apply, got ${String(inject)}`)
+  else if (inject === 'commit-old-term') seedOptions.unsafeCommitOldTerm = true
+  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply or commit-old-term, got ${String(inject)}`)
   const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
   const failures: string[] = []
   let elections = 0

@@ -45,8 +45,18 @@ export interface ClusterOptions {
   unsafeForgetVote?: boolean
   /** Fault injection for checker self-tests: no check-quorum, and reads served without a heartbeat quorum. */
   unsafeReads?: boolean
+  /** Fault injection for checker self-tests: leaders commit earlier-term entries by counting (no Figure 8 rule). */
+  unsafeCommitOldTerm?: boolean
+  /** Entries per append message (core option appendEntriesMax); small values make acks split terms. */
+  appendEntriesMax?: number
   /** Fault injection for checker self-tests: a node whose state machine sees a mutated entry at this index. */
   corruptApplyAt?: { node: string, index: number }
+  /**
+   * Model the adapter's fast failover (SPEC raft "Fast failover"): when a node crashes, each live
+   * follower connected to it that sees it as leader calls forgetLeader(), then campaign() after a
+   * jitter of up to one heartbeat.
+   */
+  fastFailover?: boolean
   /** Keep a trace of every step (slow; for replaying one seed). */
   trace?: boolean
 }
@@ -97,6 +107,10 @@ export class SimCluster {
   messagesDelivered = 0
   commits = 0
   crashes = 0
+  /** An adversary's targeted message loss: a message for which this returns true is dropped. */
+  dropFilter: ((m: Message) => boolean) | null = null
+  /** Called when a node becomes leader of a new term (fault schedules hook in here). */
+  onNewLeader: ((id: string, term: number) => void) | null = null
   /** First exception thrown by a core (a failed assertion is a bug). */
   crashError: Error | null = null
   readonly #nodeRng: Rng
@@ -132,8 +146,11 @@ export class SimCluster {
       persisted: { hardState: { ...s.hardState }, snapshot: s.snapshot, entries: [...s.entries] },
       unsafeVoteTwice: this.options.unsafeVoteTwice === id,
       checkQuorum: this.options.unsafeReads !== true,
-      unsafeReadWithoutQuorum: this.options.unsafeReads === true
+      unsafeReadWithoutQuorum: this.options.unsafeReads === true,
+      unsafeCommitOldTerm: this.options.unsafeCommitOldTerm === true,
+      ...(this.options.appendEntriesMax !== undefined ? { appendEntriesMax: this.options.appendEntriesMax } : {})
     })
+    this.checker.checkRestoredLog(n.core, this.now)
     n.sm = s.snapshot === null ? new KvStateMachine() : KvStateMachine.restore(s.snapshot.data)
     n.wasLeaderTerm = -1
     n.readyScheduled = false
@@ -141,8 +158,8 @@ export class SimCluster {
     this.#log(`${id} start (incarnation ${n.incarnation}) ${n.core.describe()}`)
   }
 
-  /** Crash a node: everything not yet persisted is lost, pending requests die with it. */
-  crash (id: string): void {
+  /** Crash a node: everything not yet persisted is lost, pending requests die with it (`silent`: peers get no connection close). */
+  crash (id: string, silent = false): void {
     const n = this.node(id)
     if (!n.up) return
     n.core = null
@@ -151,6 +168,27 @@ export class SimCluster {
     n.dropListeners.clear()
     this.crashes++
     this.#log(`${id} crash`)
+    if (this.options.fastFailover === true && !silent) this.#noticeCrash(id)
+  }
+
+  #noticeCrash (id: string): void {
+    const heartbeatMs = (this.options.heartbeatTicks ?? 1) * (this.options.tickMs ?? 10)
+    for (const n of this.nodes.values()) {
+      if (n.core?.leader !== id || n.core.role !== 'follower' || this.blocked.has(`${id}>${n.id}`)) continue
+      const incarnation = n.incarnation
+      const noticeAt = this.now + this.rng.int(1, 5) // the connection reports the close
+      this.at(noticeAt, () => {
+        if (n.core === null || n.incarnation !== incarnation || n.core.leader !== id) return
+        this.#log(`${n.id} saw leader ${id} die: forget it, campaign soon`)
+        n.core.forgetLeader()
+        this.#afterInput(n)
+        this.at(this.now + this.rng.int(0, heartbeatMs), () => {
+          if (n.core === null || n.incarnation !== incarnation || n.core.leader !== '') return
+          n.core.campaign()
+          this.#afterInput(n)
+        })
+      })
+    }
   }
 
   /** Run `fn` at virtual time `atMs`. */
@@ -233,6 +271,7 @@ export class SimCluster {
       n.wasLeaderTerm = core.term
       this.checker.checkNewLeader(core, this.now)
       this.#log(`${n.id} became leader of term ${core.term}`)
+      if (this.onNewLeader !== null) { const hook = this.onNewLeader; const term = core.term; this.at(this.now, () => hook(n.id, term)) }
     }
     if (!n.readyScheduled && core.hasReady()) {
       n.readyScheduled = true
@@ -260,7 +299,7 @@ export class SimCluster {
     if (ready.hardState !== null) s.hardState = { ...ready.hardState, vote: this.options.unsafeForgetVote === true ? '' : ready.hardState.vote }
     if (ready.snapshot !== null) {
       s.snapshot = ready.snapshot
-      s.entries = s.entries.filter((e) => e.index > ready.snapshot!.index)
+      s.entries = [] // a leader's snapshot replaces the whole log: a stored suffix after it may be divergent (E1)
       n.sm = KvStateMachine.restore(ready.snapshot.data)
       for (const [key, r] of n.waitingReads) if (r.index <= n.sm.appliedIndex && r.index > 0) { n.waitingReads.delete(key); r.done(n.sm.read(r.key)) }
     }
@@ -275,6 +314,7 @@ export class SimCluster {
   #send (m: Message): void {
     this.messagesSent++
     if (this.blocked.has(`${m.from}>${m.to}`) || this.rng.chance(this.faults.dropRate)) return
+    if (this.dropFilter !== null && this.dropFilter(m)) { this.#log(`adversary drops ${describeMessage(m)}`); return }
     const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1
     for (let i = 0; i < copies; i++) {
       const wire = this.options.useCodec === true ? decodeMessage(encodeMessage(m)) : m

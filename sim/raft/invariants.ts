@@ -60,6 +60,20 @@ export class InvariantChecker {
     }
   }
 
+  /** Call when a node restarts: its restored log must match every log that persisted the same entries (I2). */
+  checkRestoredLog (core: RaftCore, atMs: number): void {
+    const log = core.log
+    for (let i = log.firstIndex(); i <= log.lastIndex(); i++) {
+      const e = log.entry(i)!
+      const seen = this.#entryAt.get(`${e.index}:${e.term}`)
+      const prevTerm = log.term(i - 1)
+      if (seen !== undefined && seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) {
+        this.#fail(`I2 log matching: ${core.id} restarted with term ${prevTerm} before ${e.term}/${e.index}, the log that wrote it has ${seen.prevTerm} (t=${atMs}ms)`)
+        return
+      }
+    }
+  }
+
   /** Call for each entry a node applies, in order; `previous` is its last applied index (I4, I5). */
   checkApplied (nodeId: string, e: Entry, previous: number, atMs: number): void {
     if (e.index !== previous + 1) this.#fail(`I5 apply order: ${nodeId} applied ${e.index} after ${previous} (t=${atMs}ms)`)

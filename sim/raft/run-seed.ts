@@ -5,6 +5,7 @@ import { SimCluster } from './cluster.ts'
 import type { ClusterOptions } from './cluster.ts'
 import { checkPartitioned } from './linearizability.ts'
 import { kvRegisterModel, lockModel } from './models.ts'
+import { scheduleFigure8 } from './figure8.ts'
 import { Workload } from './workload.ts'
 
 /** Knobs of one run (defaults sized so 2,000 seeds take about a minute on one core). */
@@ -20,6 +21,7 @@ export interface SeedOptions {
   corruptApply?: boolean
   unsafeReads?: boolean
   unsafeForgetVote?: boolean
+  unsafeCommitOldTerm?: boolean
 }
 
 /** Outcome and metrics of one seed. */
@@ -63,7 +65,14 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   if (options.unsafeVoteTwice === true) clusterOptions.unsafeVoteTwice = 'n1'
   if (options.unsafeReads === true) clusterOptions.unsafeReads = true
   if (options.unsafeForgetVote === true) clusterOptions.unsafeForgetVote = true
+  if (options.unsafeCommitOldTerm === true) clusterOptions.unsafeCommitOldTerm = true
   if (options.corruptApply === true) clusterOptions.corruptApplyAt = { node: 'n2', index: 3 }
+  // knobs added later come from a second stream, so every earlier seed keeps its old choices
+  const pick2 = createPicker(seed + 0x3c6ef372)
+  const figure8 = pick2.chance(0.4)
+  // one entry per append (in most Figure 8 seeds) lets a follower acknowledge an old-term entry alone
+  if (pick2.chance(figure8 ? 0.8 : 0.4)) clusterOptions.appendEntriesMax = figure8 && pick2.chance(0.8) ? 1 : pick2.int(1, 3)
+  if (pick2.chance(figure8 ? 0.8 : 0.4)) clusterOptions.fastFailover = true
   const c = new SimCluster(clusterOptions)
   c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }
   const failures: string[] = []
@@ -71,6 +80,29 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   // ---- faults ----
   const faultEveryMs = pick.int(40, 200)
   for (let t = faultEveryMs; t < faultPhaseMs; t += faultEveryMs) c.at(t, () => injectFault(c, ids, faultPhaseMs))
+  // a fraction of seeds add leader-churn faults: the Figure 8 pattern (SPEC raft R3) needs a leader
+  // that replicates to a minority and dies, and quick successive elections with restarts
+  if (pick2.chance(0.3)) {
+    const churnEveryMs = pick2.int(20, 80)
+    for (let t = churnEveryMs; t < faultPhaseMs; t += churnEveryMs) c.at(t, () => injectLeaderChurn(c, ids, faultPhaseMs))
+    const crashNewLeader = pick2.float() * 0.6
+    c.onNewLeader = (id, term) => {
+      if (c.now >= faultPhaseMs || !c.rng.chance(crashNewLeader)) return
+      // a fresh leader dies after a few ms: its no-op (and what it re-replicated of older terms)
+      // reached only some followers, or none when its outgoing links were cut at once
+      const cut = c.rng.chance(0.5) ? ids.filter((b) => b !== id).map((b) => `${id}>${b}`) : []
+      for (const link of cut) c.blocked.add(link)
+      c.at(c.now + c.rng.int(1, 40), () => {
+        for (const link of cut) c.blocked.delete(link)
+        if (c.now >= faultPhaseMs || c.node(id).core?.term !== term) return
+        c.note(`fault: crash new leader ${id} of term ${term}${cut.length > 0 ? ' (it sent nothing)' : ''}`)
+        c.crash(id)
+        const back = c.now + c.rng.int(5, 60)
+        if (back < faultPhaseMs) c.at(back, () => c.start(id))
+      })
+    }
+  }
+  if (figure8) scheduleFigure8(c, ids, pick2.int(50, 400), faultPhaseMs)
   // ---- membership and leadership transfer ----
   const adminEveryMs = pick.int(150, 600)
   for (let t = adminEveryMs; t < faultPhaseMs; t += adminEveryMs) c.at(t, () => adminAction(c, ids))
@@ -167,6 +199,32 @@ function injectFault (c: SimCluster, ids: string[], faultPhaseMs: number): void 
       return
     }
     default: c.faults = { ...c.faults, dropRate: r.float() * 0.3 }; c.note(`fault: drop rate ${c.faults.dropRate.toFixed(2)}`)
+  }
+}
+
+/** Leader-centred faults: cut the leader off from all but one follower, then crash it; or crash a fresh leader at once. */
+function injectLeaderChurn (c: SimCluster, ids: string[], faultPhaseMs: number): void {
+  const r = c.rng
+  const l = c.leader()
+  if (l === undefined) return
+  const restartAfter = (id: string, ms: number): void => { const back = c.now + ms; if (back < faultPhaseMs) c.at(back, () => c.start(id)) }
+  if (r.chance(0.5)) {
+    // the leader reaches one follower only (a minority), keeps taking proposals, then dies
+    const others = ids.filter((id) => id !== l.id)
+    const keep = others[r.int(0, others.length - 1)]!
+    const cut = others.filter((id) => id !== keep).map((id) => `${l.id}>${id}`)
+    for (const link of cut) c.blocked.add(link)
+    c.note(`fault: leader ${l.id} reaches only ${keep}`)
+    c.at(c.now + r.int(5, 40), () => {
+      for (const link of cut) c.blocked.delete(link)
+      c.crash(l.id)
+      restartAfter(l.id, r.int(5, 80))
+    })
+  } else {
+    // a leader dies right after it wrote its first entries (maybe before any left)
+    c.note(`fault: crash leader ${l.id}`)
+    c.crash(l.id)
+    restartAfter(l.id, r.int(5, 80))
   }
 }
 

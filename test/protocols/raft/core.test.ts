@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { createRng } from '../../../protocols/kit/rng.ts'
 import { RaftCore } from '../../../protocols/raft/core.ts'
-import { message } from '../../../protocols/raft/messages.ts'
+import { decodeMessage, encodeMessage, message } from '../../../protocols/raft/messages.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 import { describeReady } from '../../../protocols/raft/ready.ts'
 import { cmd, TestNet } from './net.ts'
@@ -91,6 +91,27 @@ describe('raft core: pre-vote and check-quorum', () => {
     net.isolate('n1')
     net.tick(20, ['n1'])
     assert.equal(net.core('n1').role, 'follower')
+  })
+
+  it('forgetLeader drops the lease: the follower then grants a pre-vote and a vote at once (fast failover)', () => {
+    const net = new TestNet(ids3)
+    net.elect('n1')
+    net.core('n2').forgetLeader()
+    assert.equal(net.core('n2').leader, '')
+    net.isolate('n1')
+    net.elect('n3') // n3 campaigns right away; n2 no longer ignores it
+    assert.equal(net.core('n3').role, 'leader')
+    assert.equal(net.core('n3').term, 2)
+    assert.equal(net.core('n2').leader, 'n3')
+  })
+
+  it('without forgetLeader a follower in its lease ignores the campaign of a peer', () => {
+    const net = new TestNet(ids3)
+    net.elect('n1')
+    net.isolate('n1')
+    net.elect('n3')
+    assert.notEqual(net.core('n3').role, 'leader')
+    assert.equal(net.core('n2').leader, 'n1')
   })
 
   it('followers of a live leader ignore a vote request (leader lease)', () => {
@@ -183,6 +204,28 @@ describe('raft core: replication', () => {
     assert.equal(net.core('n2').log.lastIndex(), 2)
     net.tick(2)
     assert.deepEqual(net.appliedData('n2'), ['a'])
+  })
+})
+
+describe('raft core: batched proposals (group commit)', () => {
+  it('the leader appends a batch and sends one append per follower; a follower forwards it in one prop', () => {
+    const net = new TestNet(ids3)
+    net.elect('n1')
+    const before = net.sent.length
+    net.core('n1').proposeBatch([{ data: cmd('a'), client: 'c1', seq: 1 }, { data: cmd('b'), client: 'c2', seq: 1 }, { data: cmd('c'), client: 'c3', seq: 1 }])
+    net.process()
+    const apps = net.sent.slice(before).filter((m) => m.type === 'app')
+    assert.deepEqual(apps.map((m) => [m.to, m.entries.length]), [['n2', 3], ['n3', 3]])
+    net.settle()
+    net.core('n2').proposeBatch([{ data: cmd('d'), client: 'c4', seq: 1 }, { data: cmd('e'), client: 'c5', seq: 1 }])
+    net.process()
+    const props = net.sent.filter((m) => m.type === 'prop' && m.from === 'n2')
+    assert.equal(props.length, 1)
+    assert.equal(props[0]!.entries.length, 2)
+    assert.deepEqual(decodeMessage(encodeMessage(props[0]!)).entries.map((e) => e.client), ['c4', 'c5'], 'a batched prop passes the codec')
+    net.settle()
+    for (const id of ids3) assert.deepEqual(net.appliedData(id), ['a', 'b', 'c', 'd', 'e'])
+    assert.throws(() => net.core('n1').proposeBatch(Array.from({ length: 257 }, () => ({ data: cmd('x'), client: '', seq: 0 }))), /ENTRIES_MAX/)
   })
 })
 

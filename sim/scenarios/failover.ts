@@ -1,0 +1,74 @@
+// `npm run sim -- failover --nodes N [--rounds R] [--heartbeat-ms H] [--election-ms E] --json`:
+// one OS process per node over loopback TCP; each round kills the leader's process (SIGKILL) and
+// measures the time until a write through a survivor commits, then restarts the victim from its data dir.
+
+import { ProcessCluster } from '../raft/process-cluster.ts'
+import type { SimOptions, SimSummary } from '../scenario.ts'
+import { latencySummary } from '../stats.ts'
+
+/** Rounds by default: the issue asks for p50/p99 over at least 20. */
+export const FAILOVER_ROUNDS_DEFAULT = 20
+/** A single failover slower than this fails the round (and the run). */
+const WRITE_TIMEOUT_MS = 30_000
+
+/** Kill the leader `rounds` times and measure kill → first committed write through a survivor. */
+export async function run (options: SimOptions): Promise<SimSummary> {
+  const nodes = options.nodes ?? 3
+  const rounds = options.rounds ?? FAILOVER_ROUNDS_DEFAULT
+  const heartbeatMs = options.heartbeatMs ?? 100
+  const electionMs = options.electionMs ?? 1000
+  if (nodes < 3) throw new Error('--nodes must be at least 3 so a majority survives the leader')
+  const cluster = await ProcessCluster.start({ nodes, group: 'failover', heartbeatMs, electionMs })
+  const failoversMs: number[] = []
+  const failures: string[] = []
+  const timeline: SimSummary['timeline'] = []
+  const started = performance.now()
+  try {
+    let leader = await cluster.waitForLeader()
+    await cluster.call((leader + 1) % nodes, { op: 'propose', group: cluster.group, command: { op: 'put', key: 'k', value: 'warm-up' }, timeoutMs: WRITE_TIMEOUT_MS })
+    for (let r = 0; r < rounds; r++) {
+      await settle(cluster, electionMs)
+      leader = await cluster.waitForLeader()
+      const survivor = (leader + 1 + (r % (nodes - 1))) % nodes
+      const t0 = performance.now()
+      cluster.kill(leader)
+      timeline.push({ atMs: t0 - started, kind: 'kill', detail: `leader n${leader}` })
+      try {
+        await cluster.call(survivor, { op: 'propose', group: cluster.group, command: { op: 'put', key: 'k', value: `round ${r}` }, timeoutMs: WRITE_TIMEOUT_MS })
+        const ms = performance.now() - t0
+        failoversMs.push(ms)
+        timeline.push({ atMs: performance.now() - started, kind: 'write', detail: `committed through n${survivor} after ${ms.toFixed(1)} ms` })
+        options.log(`round ${r + 1}/${rounds}: killed n${leader}, write through n${survivor} committed after ${ms.toFixed(1)} ms`)
+      } catch (err) {
+        failures.push(`round ${r + 1}: ${(err as Error).message}`)
+      }
+      await cluster.restart(leader)
+      options.progress(r + 1, rounds)
+    }
+  } finally {
+    await cluster.stop()
+  }
+  const s = latencySummary(failoversMs)
+  return {
+    scenario: 'failover',
+    nodes,
+    seed: options.seed,
+    ok: failures.length === 0 && failoversMs.length === rounds,
+    metrics: { rounds, heartbeat_ms: heartbeatMs, election_ms: electionMs, ...s, failed_rounds: failures.length },
+    failures,
+    latenciesMs: failoversMs,
+    timeline
+  }
+}
+
+/** Wait until every member applied the same index and one election timeout passed (leases settle). */
+async function settle (cluster: ProcessCluster, electionMs: number): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const s = await cluster.statuses()
+    const applied = s.map((x) => x?.applied ?? -1)
+    if (applied.every((a) => a === applied[0]) && s.every((x) => x?.leader !== null)) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  await new Promise((resolve) => setTimeout(resolve, Math.min(electionMs, 500)))
+}

@@ -1,0 +1,115 @@
+// `node.groups`: joins raft groups on this node, shares one libp2p transport between them, and
+// turns a closed connection to a group's leader into an immediate campaign (fast failover).
+
+import type { Logger } from '@libp2p/interface'
+import { createRaftTransport } from '../../protocols/raft/adapter.ts'
+import type { RaftTransport, RaftTransportStats } from '../../protocols/raft/adapter.ts'
+import { GROUP_NAME_BYTES_MAX } from '../../protocols/raft/adapter.ts'
+import { VOTERS_MAX } from '../../protocols/raft/messages.ts'
+import type { NodeContext } from '../agent-node.ts'
+import { RaftDriver } from './driver.ts'
+import { GroupConfigError, GroupNotJoinedError } from './errors.ts'
+import { RaftGroup } from './group.ts'
+import type { BftHandler } from './group.ts'
+import { BuiltInKv, CustomStateMachine } from './state-machine.ts'
+import type { ApplyFunction, SnapshotHooks } from './state-machine.ts'
+import { RaftStorage } from './storage.ts'
+
+/** etcd's default heartbeat interval. */
+export const HEARTBEAT_MS_DEFAULT = 100
+/** etcd's default election timeout. */
+export const ELECTION_MS_DEFAULT = 1000
+/** Groups one node may join: each has a timer, a log and a sublevel. */
+export const GROUPS_MAX = 64
+
+/** Options of `node.groups.join`. */
+export interface JoinOptions {
+  /** Peer ids of the voters, the same list on every member (including this node). */
+  members: string[]
+  /** The app's deterministic state machine; without it, the built-in KV and lock table. */
+  apply?: ApplyFunction
+  /** Snapshot hooks for a custom apply; without them a custom-apply group keeps its whole log. */
+  snapshot?: SnapshotHooks
+  /** Tick interval; default 100 ms (etcd). */
+  heartbeatMs?: number
+  /** Election timeout; randomized in [E, 2E); default 1000 ms (etcd). */
+  electionMs?: number
+  /** Applied entries before a snapshot and compaction. */
+  compactEntries?: number
+}
+
+/** The `node.groups` API. */
+export interface GroupsService {
+  join (name: string, options: JoinOptions): Promise<RaftGroup>
+  /** A joined group; throws GroupNotJoinedError otherwise. */
+  get (name: string): RaftGroup
+  /** Names of the joined groups. */
+  list (): string[]
+  /** Give `propose(value, {bft: true})` a BFT service to delegate to. */
+  useBft (handler: BftHandler | undefined): void
+  stats (): RaftTransportStats
+  start (): Promise<void>
+  stop (): Promise<void>
+}
+
+/** Build the groups service for a node. */
+export function createGroupsService (context: NodeContext, options: { log: Logger, bft?: BftHandler }): GroupsService {
+  const { libp2p, storage, log } = context
+  const transport: RaftTransport = createRaftTransport(libp2p, { log: log.newScope('transport') })
+  const groups = new Map<string, { group: RaftGroup, driver: RaftDriver }>()
+  let bft = options.bft
+  // one prefix per node incarnation: request ids of a restarted node never collide with old ones
+  const incarnation = Math.floor(Math.random() * 0x1_0000_0000).toString(36)
+  const clientPrefix = `${context.peerId.slice(-10)}.${incarnation}`
+
+  const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
+    const peer = e.detail.toString()
+    for (const { driver } of groups.values()) driver.peerLost(peer)
+  }
+
+  return {
+    async join (name, joinOptions) {
+      if (groups.has(name)) throw new GroupConfigError(`Cannot join raft group "${name}": already joined on this node`)
+      if (groups.size >= GROUPS_MAX) throw new GroupConfigError(`Cannot join raft group "${name}": ${GROUPS_MAX} groups already joined (GROUPS_MAX)`)
+      const nameBytes = new TextEncoder().encode(name).byteLength
+      if (nameBytes === 0 || nameBytes > GROUP_NAME_BYTES_MAX || name.includes('!')) throw new GroupConfigError(`Cannot join raft group "${name}": the name must be 1..${GROUP_NAME_BYTES_MAX} bytes without "!"`)
+      const members = [...new Set(joinOptions.members.map(String))]
+      if (!members.includes(context.peerId)) throw new GroupConfigError(`Cannot join raft group "${name}": members must include this node (${context.peerId})`)
+      if (members.length > VOTERS_MAX) throw new GroupConfigError(`Cannot join raft group "${name}": ${members.length} members exceeds VOTERS_MAX (${VOTERS_MAX})`)
+      const heartbeatMs = joinOptions.heartbeatMs ?? HEARTBEAT_MS_DEFAULT
+      const electionMs = joinOptions.electionMs ?? ELECTION_MS_DEFAULT
+      if (!(heartbeatMs >= 1) || !(electionMs >= 2 * heartbeatMs)) throw new GroupConfigError(`Cannot join raft group "${name}": need heartbeatMs ≥ 1 and electionMs ≥ 2 × heartbeatMs (got ${heartbeatMs}/${electionMs})`)
+      const machine = joinOptions.apply === undefined ? new BuiltInKv() : new CustomStateMachine(joinOptions.apply, joinOptions.snapshot)
+      const groupLog = log.newScope(`raft:${name}`)
+      const driver = await RaftDriver.start({
+        storage: new RaftStorage(storage.sublevel(`raft/${name}`)),
+        machine,
+        send: (m) => { transport.send(name, m) },
+        options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
+      })
+      transport.register(name, (m) => { driver.receive(m) })
+      const group = new RaftGroup({ name, driver, bft: () => bft, log: groupLog, clientPrefix })
+      groups.set(name, { group, driver })
+      const leave = group.leave.bind(group)
+      group.leave = async () => { transport.unregister(name); groups.delete(name); await leave() }
+      return group
+    },
+    get (name) {
+      const g = groups.get(name)
+      if (g === undefined) throw new GroupNotJoinedError(name)
+      return g.group
+    },
+    list () { return [...groups.keys()] },
+    useBft (handler) { bft = handler },
+    stats () { return transport.stats() },
+    async start () {
+      await transport.start()
+      libp2p.addEventListener('peer:disconnect', onPeerDisconnect)
+    },
+    async stop () {
+      libp2p.removeEventListener('peer:disconnect', onPeerDisconnect)
+      await Promise.all([...groups.values()].map(async ({ group }) => { await group.leave() }))
+      await transport.stop()
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// The replicated state machines a group driver applies committed entries to: the built-in KV
+// (protocols/raft/kv.ts) or the app's `apply`, wrapped with request de-duplication (SPEC raft R12).
+
+import { decodeCbor, encodeCbor } from '../../protocols/kit/cbor.ts'
+import { KvStateMachine, SESSIONS_MAX } from '../../protocols/raft/kv.ts'
+import { ENTRY_BYTES_MAX, SNAPSHOT_BYTES_MAX } from '../../protocols/raft/messages.ts'
+import type { Entry } from '../../protocols/raft/messages.ts'
+
+/** What applying one entry gave: a value, or a deterministic failure message. */
+export type ApplyOutcome = { ok: true, value: unknown } | { ok: false, error: string }
+
+/** A deterministic state machine as the driver sees it. */
+export interface ReplicatedStateMachine {
+  apply (entry: Entry): ApplyOutcome | Promise<ApplyOutcome>
+  /** Bytes of the whole state for a raft snapshot, or null when this machine cannot snapshot. */
+  snapshot (): Uint8Array | null
+  restore (data: Uint8Array): void
+}
+
+/** The app's state machine (DESIGN `join(name, {apply})`, hashicorp/raft's FSM). */
+export type ApplyFunction = (command: unknown, context: { index: number }) => unknown
+
+/** Optional snapshot hooks for a custom apply; without them the group never compacts its log. */
+export interface SnapshotHooks { snapshot: () => Uint8Array, restore: (data: Uint8Array) => void }
+
+/** The built-in KV + lock table. */
+export class BuiltInKv implements ReplicatedStateMachine {
+  machine = new KvStateMachine()
+
+  apply (entry: Entry): ApplyOutcome {
+    const r = this.machine.apply(entry)
+    return r.ok ? { ok: true, value: r } : { ok: false, error: r.error }
+  }
+
+  snapshot (): Uint8Array { return this.machine.snapshot() }
+  restore (data: Uint8Array): void { this.machine = KvStateMachine.restore(data) }
+}
+
+interface Session { seq: number, outcome: ApplyOutcome }
+
+/** Runs the app's apply once per request id; retries get the first outcome. */
+export class CustomStateMachine implements ReplicatedStateMachine {
+  readonly #apply: ApplyFunction
+  readonly #hooks: SnapshotHooks | undefined
+  #sessions = new Map<string, Session>()
+
+  constructor (apply: ApplyFunction, hooks?: SnapshotHooks) {
+    this.#apply = apply
+    this.#hooks = hooks
+  }
+
+  async apply (entry: Entry): Promise<ApplyOutcome> {
+    if (entry.kind !== 'normal') return { ok: true, value: null }
+    const session = entry.client === '' ? undefined : this.#sessions.get(entry.client)
+    if (session !== undefined && entry.seq <= session.seq) {
+      return entry.seq === session.seq ? session.outcome : { ok: false, error: `stale request ${entry.client}/${entry.seq} (last ${session.seq})` }
+    }
+    let outcome: ApplyOutcome
+    try {
+      const command = decodeCbor(entry.data, { bytesMax: ENTRY_BYTES_MAX, what: 'raft command' })
+      outcome = { ok: true, value: await this.#apply(command, { index: entry.index }) }
+    } catch (err) {
+      outcome = { ok: false, error: err instanceof Error ? err.message : String(err) }
+    }
+    if (entry.client !== '') {
+      this.#sessions.delete(entry.client)
+      this.#sessions.set(entry.client, { seq: entry.seq, outcome })
+      if (this.#sessions.size > SESSIONS_MAX) this.#sessions.delete(this.#sessions.keys().next().value!)
+    }
+    return outcome
+  }
+
+  snapshot (): Uint8Array | null {
+    if (this.#hooks === undefined) return null
+    const sessions = [...this.#sessions].map(([client, s]) => [client, s.seq, encodeCbor(s.outcome)])
+    return encodeCbor({ app: this.#hooks.snapshot(), sessions })
+  }
+
+  restore (data: Uint8Array): void {
+    if (this.#hooks === undefined) throw new Error('a custom state machine without snapshot hooks cannot restore a snapshot')
+    const v = decodeCbor(data, { bytesMax: SNAPSHOT_BYTES_MAX, what: 'raft app snapshot' }) as { app: Uint8Array, sessions: Array<[string, number, Uint8Array]> }
+    this.#hooks.restore(v.app)
+    this.#sessions = new Map(v.sessions.map(([client, seq, outcome]) => [client, { seq, outcome: decodeCbor(outcome, { bytesMax: ENTRY_BYTES_MAX, what: 'raft session' }) as ApplyOutcome }]))
+  }
+}

@@ -1,0 +1,28 @@
+// The raft benchmarks run tiny in CI: they must finish and report ok (speed is never asserted here).
+
+import assert from 'node:assert/strict'
+import type { SimOptions } from '../../sim/scenario.ts'
+import { run as runFailover } from '../../sim/scenarios/failover.ts'
+import { run as runRaftWrite } from '../../sim/scenarios/raft-write.ts'
+
+function options (extra: Partial<SimOptions>): SimOptions {
+  return { seed: 1, json: true, transport: 'tcp', extra: {}, progress: () => {}, log: () => {}, ...extra }
+}
+
+describe('sim raft scenarios (tiny)', function () {
+  this.timeout(120_000)
+
+  it('failover: kills the leader process twice and measures each recovery', async () => {
+    const s = await runFailover(options({ nodes: 3, rounds: 2, heartbeatMs: 50, electionMs: 300 }))
+    assert.equal(s.ok, true, (s.failures ?? []).join('; '))
+    assert.equal(s.metrics.rounds, 2)
+    assert.equal(typeof s.metrics.p50_ms, 'number')
+  })
+
+  it('raft-write: one client, then concurrent proposers, with fsync', async () => {
+    const s = await runRaftWrite(options({ nodes: 3, messages: 20, extra: { writes: '200', concurrency: '8' } }))
+    assert.equal(s.ok, true)
+    assert.equal(s.metrics.fsync, true)
+    assert.ok((s.metrics.writes_per_s as number) > 0)
+  })
+})
