@@ -35,7 +35,7 @@ export class NotBuiltInKvError extends AgentMeshError {
 /** `propose(value, {bft: true})` on a node built without a BFT service. */
 export class BftNotConfiguredError extends AgentMeshError {
   override name = 'BftNotConfiguredError'
-  constructor (group: string) { super('ERR_BFT_NOT_CONFIGURED', `Cannot propose with {bft: true} on group "${group}": this node has no BFT service configured (pass one to createAgentNode)`) }
+  constructor (group: string) { super('ERR_BFT_NOT_CONFIGURED', `Cannot propose with {bft: true} on group "${group}": the group was joined without BFT (pass {bft: true} or a validate hook to groups.join on every member; BFT needs at least 4 members)`) }
 }
 
 /** The state machine's apply threw: the command is committed but failed deterministically. */

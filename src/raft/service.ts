@@ -14,6 +14,9 @@ import type { BftHandler } from './group.ts'
 import { BuiltInKv, CustomStateMachine } from './state-machine.ts'
 import type { ApplyFunction, SnapshotHooks } from './state-machine.ts'
 import { RaftStorage } from './storage.ts'
+import type { BftService } from '../../protocols/bft/adapter.ts'
+import type { BftGroup, BftValue } from '../../protocols/bft/adapter-group.ts'
+import { bftProposeHandler } from '../../protocols/bft/adapter-handler.ts'
 
 /** etcd's default heartbeat interval. */
 export const HEARTBEAT_MS_DEFAULT = 100
@@ -36,6 +39,14 @@ export interface JoinOptions {
   electionMs?: number
   /** Applied entries before a snapshot and compaction. */
   compactEntries?: number
+  /**
+   * Also run Byzantine-fault-tolerant agreement for this group (a BFT group of the same name and
+   * members, n ≥ 4), so `propose(value, {bft: true})` works. Implied by `validate`. Every member
+   * must join with it.
+   */
+  bft?: boolean
+  /** BFT application validity: honest members never commit a flagged value failing it (implies `bft`). */
+  validate?: (value: BftValue) => boolean
 }
 
 /** The `node.groups` API. */
@@ -53,10 +64,10 @@ export interface GroupsService {
 }
 
 /** Build the groups service for a node. */
-export function createGroupsService (context: NodeContext, options: { log: Logger, bft?: BftHandler }): GroupsService {
+export function createGroupsService (context: NodeContext, options: { log: Logger, bft?: BftHandler, bftService?: BftService }): GroupsService {
   const { libp2p, storage, log } = context
   const transport: RaftTransport = createRaftTransport(libp2p, { log: log.newScope('transport') })
-  const groups = new Map<string, { group: RaftGroup, driver: RaftDriver }>()
+  const groups = new Map<string, { group: RaftGroup, driver: RaftDriver, bftGroup?: BftGroup }>()
   let bft = options.bft
   // one prefix per node incarnation: request ids of a restarted node never collide with old ones
   const incarnation = Math.floor(Math.random() * 0x1_0000_0000).toString(36)
@@ -79,6 +90,11 @@ export function createGroupsService (context: NodeContext, options: { log: Logge
       const heartbeatMs = joinOptions.heartbeatMs ?? HEARTBEAT_MS_DEFAULT
       const electionMs = joinOptions.electionMs ?? ELECTION_MS_DEFAULT
       if (!(heartbeatMs >= 1) || !(electionMs >= 2 * heartbeatMs)) throw new GroupConfigError(`Cannot join raft group "${name}": need heartbeatMs ≥ 1 and electionMs ≥ 2 × heartbeatMs (got ${heartbeatMs}/${electionMs})`)
+      // BFT side of the group (SPEC bft): joined first so a bad member list fails before raft state exists.
+      const wantsBft = joinOptions.bft === true || joinOptions.validate !== undefined
+      if (wantsBft && options.bftService === undefined) throw new GroupConfigError(`Cannot join raft group "${name}" with BFT: this node has no BFT service`)
+      const bftGroup = wantsBft ? await options.bftService!.join(name, { members, validate: joinOptions.validate }) : undefined
+      const groupBft = bftGroup === undefined ? undefined : bftProposeHandler(bftGroup)
       const machine = joinOptions.apply === undefined ? new BuiltInKv() : new CustomStateMachine(joinOptions.apply, joinOptions.snapshot)
       const groupLog = log.newScope(`raft:${name}`)
       const driver = await RaftDriver.start({
@@ -88,10 +104,10 @@ export function createGroupsService (context: NodeContext, options: { log: Logge
         options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
       })
       transport.register(name, (m) => { driver.receive(m) })
-      const group = new RaftGroup({ name, driver, bft: () => bft, log: groupLog, clientPrefix })
-      groups.set(name, { group, driver })
+      const group = new RaftGroup({ name, driver, bft: () => groupBft ?? bft, log: groupLog, clientPrefix })
+      groups.set(name, { group, driver, bftGroup })
       const leave = group.leave.bind(group)
-      group.leave = async () => { transport.unregister(name); groups.delete(name); await leave() }
+      group.leave = async () => { transport.unregister(name); groups.delete(name); await Promise.all([leave(), bftGroup?.leave()]) }
       return group
     },
     get (name) {
