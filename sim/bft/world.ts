@@ -122,6 +122,9 @@ export function runWorld (options: WorldOptions): WorldResult {
   const crashing = rng.chance(1 / 3) ? honest[rng.int(0, honest.length - 1)]! : null
   const gstTick = rng.int(30, 150)
   const crashTick = crashing !== null ? rng.int(5, Math.max(6, gstTick - 30)) : -1
+  // Half the crashes hit while applying a received message's effects (where block votes and locks happen), half a tick's.
+  const crashOnDelivery = crashing !== null && crashing.rng.chance(0.5)
+  let crashed = false
   const network = new SimNetwork(networkConfig(rng, gstTick, ids, f), rng.fork())
   const stable = honest.filter(m => m !== crashing)
   const submissions = Array.from({ length: rng.int(3, 12) }, (_, i) => {
@@ -185,7 +188,15 @@ export function runWorld (options: WorldOptions): WorldResult {
         if (delivery.message.type === 'proposal') shareProposal(member.faulty, delivery.message)
       }
       member.core.step(delivery.from, delivery.message)
-      route(member, member.core.drain())
+      const effects = member.core.drain()
+      if (member === crashing && crashOnDelivery && !crashed && now >= crashTick && effects.some(e => e.type === 'persist')) {
+        // Crash part-way through what one received message caused (e.g. persisted a locking precommit, never sent it).
+        route(member, effects, member.rng.int(0, effects.length))
+        member.downUntil = now + member.rng.int(5, 25)
+        crashed = true
+        continue
+      }
+      route(member, effects)
     }
     for (const member of members) {
       if (member.downUntil >= now) continue
@@ -204,7 +215,7 @@ export function runWorld (options: WorldOptions): WorldResult {
       }
       member.core.tick()
       maxRound = Math.max(maxRound, member.core.round)
-      if (member === crashing && now === crashTick) {
+      if (member === crashing && !crashOnDelivery && now === crashTick) {
         const effects = member.core.drain()
         route(member, effects, member.rng.int(0, effects.length)) // crash part-way through applying effects
         member.downUntil = now + member.rng.int(5, 25)
