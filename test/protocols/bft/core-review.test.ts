@@ -110,6 +110,20 @@ describe('bft core locks and carried polkas (Tendermint lines 22-33)', () => {
     assert.equal(votes[0]!.blockHash, null)
   })
 
+  it('a member restarted from its persisted state keeps its lock across the restart', () => {
+    const { cluster, core } = lockedOnX()
+    const state = core.persistedState
+    assert.equal(state.lockedRound, 0)
+    const restarted = cluster.start(cluster.signers[0]!, { state, head: core.head })
+    for (const i of [1, 2]) restarted.step(cluster.ids[i]!, prevote(cluster, i, 1, 2, null)) // pulled into round 2 again
+    restarted.step(cluster.ids[3]!, propose(cluster, 3, 2, Y(cluster), -1, []))
+    const effects = restarted.drain()
+    assert.deepEqual(ownVotes(cluster, effects, 'prevote', 2).map(v => v.blockHash), [null])
+    // and it re-sent its round-0 precommit byte for byte, never a new one
+    const precommits = ownVotes(cluster, effects, 'precommit', 0)
+    assert.ok(precommits.every(v => state.signedMessages.some(m => m.type === 'precommit' && Buffer.from(m.signature).equals(Buffer.from(v.signature)))))
+  })
+
   it('a polka for Y in a round after the lock, carried by the proposal, unlocks it', () => {
     const { cluster, core } = lockedOnX()
     const hy = blockHash('test', Y(cluster))
