@@ -1,9 +1,10 @@
 // Invariant checkers over one simulated run (SPEC bft B1–B7): agreement, validity, chain
-// integrity, no double-signing by honest members, and liveness after GST.
+// integrity, no double-signing by honest members (from evidence and from everything they sent),
+// the lock rules, and liveness after GST.
 
 import { toHex } from '../../protocols/kit/bytes.ts'
 import { verifyChain } from '../../protocols/bft/certificate.ts'
-import type { Decision, Evidence } from '../../protocols/bft/messages.ts'
+import type { Decision, Evidence, SignedMessage, Vote } from '../../protocols/bft/messages.ts'
 import { signerOf } from '../../protocols/bft/messages.ts'
 import { blockHash } from '../../protocols/bft/signing.ts'
 import type { Verifier } from '../../protocols/bft/signing.ts'
@@ -20,13 +21,17 @@ export interface RunRecord {
   validate: (item: Uint8Array) => boolean
   evidence: Evidence[]
   verifier: Verifier
+  /** Every distinct signed message the members' cores produced and sent (the omniscient view). */
+  signed: SignedMessage[]
+  /** Quorum size of the group. */
+  quorum: number
   /** Valid items submitted to honest members, and whether all honest members committed them in time. */
   liveness: { expected: Set<string>, deadlineTick: number, doneTick: number | null }
 }
 
 /** Every invariant violated in this run, one line each (empty when the run is correct). */
 export function checkRun (run: RunRecord): string[] {
-  return [...checkAgreement(run), ...checkValidity(run), ...checkChains(run), ...checkNoHonestEquivocation(run), ...checkLiveness(run)]
+  return [...checkAgreement(run), ...checkValidity(run), ...checkChains(run), ...checkNoHonestEquivocation(run), ...checkHonestSigning(run), ...checkLocks(run), ...checkLiveness(run)]
 }
 
 /** Agreement: honest members never commit different blocks at one height. */
@@ -73,6 +78,69 @@ export function checkNoHonestEquivocation (run: RunRecord): string[] {
   const honest = new Set(run.honest)
   return run.evidence.filter(e => honest.has(signerOf(e.first)))
     .map(e => `double-sign: honest ${signerOf(e.first).slice(-6)} signed two ${e.first.type}s at height ${e.first.height} round ${e.first.round}`)
+}
+
+const hashOf = (m: SignedMessage, groupId: string): string => m.type === 'proposal' ? toHex(blockHash(groupId, m.block)) + `/${m.polRound}` : m.blockHash === null ? 'nil' : toHex(m.blockHash)
+
+/** No double-signing, seen directly: an honest member never signed two different messages at one (height, round, step), even if no core noticed. */
+export function checkHonestSigning (run: RunRecord): string[] {
+  const honest = new Set(run.honest)
+  const first = new Map<string, string>()
+  const failures: string[] = []
+  for (const m of run.signed) {
+    const signer = signerOf(m)
+    if (!honest.has(signer)) continue
+    const key = `${signer}|${m.height}|${m.round}|${m.type}`
+    const hash = hashOf(m, run.groupId)
+    const seen = first.get(key)
+    if (seen === undefined) first.set(key, hash)
+    else if (seen !== hash) failures.push(`double-sign: honest ${signer.slice(-6)} sent two ${m.type}s at height ${m.height} round ${m.round} (seen by the simulator)`)
+  }
+  return failures
+}
+
+/**
+ * Locks (Tendermint lines 22-36), checked against everything sent: an honest member precommits a
+ * block in round r only if a quorum prevoted it in r; once it precommitted X in round r, it
+ * prevotes another block Y in a later round r' only if a quorum prevoted Y in some round vr with
+ * r ≤ vr < r' (a newer polka).
+ */
+export function checkLocks (run: RunRecord): string[] {
+  const prevoters = new Map<string, Set<string>>() // height|round|hash → voters
+  for (const m of run.signed) {
+    if (m.type !== 'prevote' || m.blockHash === null) continue
+    const key = `${m.height}|${m.round}|${toHex(m.blockHash)}`
+    let voters = prevoters.get(key)
+    if (voters === undefined) { voters = new Set(); prevoters.set(key, voters) }
+    voters.add(m.voter)
+  }
+  const polka = (height: number, round: number, hash: string): boolean => (prevoters.get(`${height}|${round}|${hash}`)?.size ?? 0) >= run.quorum
+  const failures: string[] = []
+  const honest = new Set(run.honest)
+  const byMember = new Map<string, Vote[]>()
+  for (const m of run.signed) {
+    if (m.type === 'proposal' || !honest.has(m.voter) || m.blockHash === null) continue
+    const list = byMember.get(m.voter) ?? []
+    list.push(m)
+    byMember.set(m.voter, list)
+  }
+  for (const [member, votes] of byMember) {
+    votes.sort((a, b) => a.height - b.height || a.round - b.round || (a.type === b.type ? 0 : a.type === 'prevote' ? -1 : 1))
+    let lock: { height: number, round: number, hash: string } | null = null
+    for (const v of votes) {
+      const hash = toHex(v.blockHash!)
+      if (lock !== null && lock.height !== v.height) lock = null
+      if (v.type === 'precommit') {
+        if (!polka(v.height, v.round, hash)) failures.push(`lock: honest ${member.slice(-6)} precommitted ${hash.slice(0, 8)} at height ${v.height} round ${v.round} without a polka`)
+        lock = { height: v.height, round: v.round, hash }
+      } else if (lock !== null && lock.hash !== hash && v.round > lock.round) {
+        let unlocked = false
+        for (let vr = lock.round; vr < v.round && !unlocked; vr++) unlocked = polka(v.height, vr, hash)
+        if (!unlocked) failures.push(`lock: honest ${member.slice(-6)} locked on ${lock.hash.slice(0, 8)} in round ${lock.round} prevoted ${hash.slice(0, 8)} in round ${v.round} at height ${v.height} without a newer polka`)
+      }
+    }
+  }
+  return failures
 }
 
 /** Liveness: after GST every valid submitted item is committed by every honest member in time. */

@@ -6,7 +6,7 @@ import { createRng, type Rng } from '../../protocols/kit/rng.ts'
 import { sha256, toHex } from '../../protocols/kit/bytes.ts'
 import { BftCore } from '../../protocols/bft/core.ts'
 import { describeEffect, type BftEffect, type ChainHead, type PersistedState } from '../../protocols/bft/effects.ts'
-import type { BftMessage, Decision, Evidence } from '../../protocols/bft/messages.ts'
+import type { BftMessage, Decision, Evidence, SignedMessage } from '../../protocols/bft/messages.ts'
 import { faultsTolerated } from '../../protocols/bft/quorum.ts'
 import { blockHash, genesisHash, type Signer, type Verifier } from '../../protocols/bft/signing.ts'
 import { checkRun } from './checkers.ts'
@@ -122,6 +122,9 @@ export function runWorld (options: WorldOptions): WorldResult {
   const crashing = rng.chance(1 / 3) ? honest[rng.int(0, honest.length - 1)]! : null
   const gstTick = rng.int(30, 150)
   const crashTick = crashing !== null ? rng.int(5, Math.max(6, gstTick - 30)) : -1
+  // Half the crashes hit while applying a received message's effects (where block votes and locks happen), half a tick's.
+  const crashOnDelivery = crashing !== null && crashing.rng.chance(0.5)
+  let crashed = false
   const network = new SimNetwork(networkConfig(rng, gstTick, ids, f), rng.fork())
   const stable = honest.filter(m => m !== crashing)
   const submissions = Array.from({ length: rng.int(3, 12) }, (_, i) => {
@@ -141,7 +144,14 @@ export function runWorld (options: WorldOptions): WorldResult {
   let forgotten = 0
   const trace = options.trace
 
-  const send = (from: Member, to: string, message: BftMessage): void => network.send(now, from.id, to, message)
+  const signed = new Map<string, SignedMessage>() // every distinct signed message cores produced and sent
+  const send = (from: Member, to: string, message: BftMessage): void => {
+    if (message.type === 'proposal' || message.type === 'prevote' || message.type === 'precommit') {
+      const key = toHex(message.signature)
+      if (!signed.has(key)) signed.set(key, message)
+    }
+    network.send(now, from.id, to, message)
+  }
   const route = (member: Member, effects: BftEffect[], crashAfter = Infinity): void => {
     for (let i = 0; i < effects.length && i < crashAfter; i++) {
       const effect = effects[i]!
@@ -178,7 +188,15 @@ export function runWorld (options: WorldOptions): WorldResult {
         if (delivery.message.type === 'proposal') shareProposal(member.faulty, delivery.message)
       }
       member.core.step(delivery.from, delivery.message)
-      route(member, member.core.drain())
+      const effects = member.core.drain()
+      if (member === crashing && crashOnDelivery && !crashed && now >= crashTick && effects.some(e => e.type === 'persist')) {
+        // Crash part-way through what one received message caused (e.g. persisted a locking precommit, never sent it).
+        route(member, effects, member.rng.int(0, effects.length))
+        member.downUntil = now + member.rng.int(5, 25)
+        crashed = true
+        continue
+      }
+      route(member, effects)
     }
     for (const member of members) {
       if (member.downUntil >= now) continue
@@ -197,7 +215,7 @@ export function runWorld (options: WorldOptions): WorldResult {
       }
       member.core.tick()
       maxRound = Math.max(maxRound, member.core.round)
-      if (member === crashing && now === crashTick) {
+      if (member === crashing && !crashOnDelivery && now === crashTick) {
         const effects = member.core.drain()
         route(member, effects, member.rng.int(0, effects.length)) // crash part-way through applying effects
         member.downUntil = now + member.rng.int(5, 25)
@@ -206,7 +224,8 @@ export function runWorld (options: WorldOptions): WorldResult {
       route(member, member.core.drain())
       if (member.behaviour === 'forge-replay') {
         const next = { groupId, quorum: member.core.quorum, block: { height: member.core.height, prevHash: member.core.head.hash, items: [Uint8Array.from([0x42, 0xf0, member.rng.int(0, 255), member.rng.int(0, 255)])] } }
-        for (const out of injectForgeries({ state: member.faulty, rng: member.rng, members: ids, self: member.id, lastDecision: member.log.at(-1), signer: member.signer, next })) send(member, out.to, out.message)
+        for (const out of injectForgeries({ state: member.faulty, rng: member.rng, members: ids, self: member.id, lastDecision: member.log.at(-1), signer: member.signer, next })) network.send(now, member.id, out.to, out.message) // forgeries: not in the omniscient view
+
       }
     }
     if (now >= gstTick && isDone()) { doneTick = now; break }
@@ -214,6 +233,7 @@ export function runWorld (options: WorldOptions): WorldResult {
   for (const m of members) for (const key of m.faulty.fabricated) proposedItems.add(key)
   const failures = checkRun({
     groupId, members: ids, honest: honest.map(m => m.id), logs: new Map(members.map(m => [m.id, m.log])), proposedItems, itemKey, validate, evidence, verifier: options.verifier,
+    signed: [...signed.values()], quorum: members[0]!.core.quorum,
     liveness: { expected, deadlineTick, doneTick }
   })
   return {

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { run } from '../../sim/check/bft.ts'
+import { FAULTY_BEHAVIOURS } from '../../sim/bft/faulty.ts'
 
 describe('sim check bft (2,000 seeds)', function () {
   this.timeout(15 * 60_000)
@@ -21,5 +22,9 @@ describe('sim check bft (2,000 seeds)', function () {
     assert.ok((summary.metrics.messages_rejected as number) > 0)
     assert.ok((summary.metrics.messages_dropped as number) > 0)
     assert.ok((summary.metrics.heights_committed as number) >= 2000)
+    // Every Byzantine behaviour ran (each in ≥ 1/8 of the seeds), and amnesia-lock members really forgot their state.
+    const counts = new Map(String(summary.metrics.faulty_behaviours).split(' ').map(pair => [pair.split(':')[0]!, Number(pair.split(':')[1])]))
+    for (const b of FAULTY_BEHAVIOURS) assert.ok((counts.get(b) ?? 0) >= 250, `${b} ran in too few seeds: ${String(summary.metrics.faulty_behaviours)}`)
+    assert.ok((summary.metrics.state_forgotten_restarts as number) > 0)
   })
 })

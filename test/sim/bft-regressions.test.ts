@@ -66,7 +66,12 @@ describe('sim bft regressions', function () {
     assert.ok(result.failures.some(f => f.startsWith('agreement:')), result.failures.join('\n'))
   })
 
+  it('the lock checker catches honest members that drop their locks (--inject ignore-locks)', () => {
+    assert.ok(firstCaught('ignore-locks', 'lock:', 20).some(f => f.startsWith('lock:') && f.includes('without a newer polka')))
+  })
+
   it('the checkers catch honest members that lose their signing state on restart (--inject forget-locks)', () => {
-    assert.ok(firstCaught('forget-locks', 'double-sign:', 40).some(f => f.startsWith('double-sign:')))
+    const failures = firstCaught('forget-locks', 'double-sign:', 40)
+    assert.ok(failures.some(f => f.startsWith('double-sign:') && f.includes('seen by the simulator')), 'seen directly in what was sent')
   })
 })

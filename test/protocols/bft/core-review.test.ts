@@ -75,3 +75,74 @@ describe('bft core review', () => {
     assert.ok(!effects.some(e => e.type === 'broadcast' && e.message.type === 'prevote' && e.message.blockHash !== null))
   })
 })
+
+describe('bft core locks and carried polkas (Tendermint lines 22-33)', () => {
+  const X = (cluster: Cluster): Block => ({ height: 1, prevHash: cluster.core(0).head.hash, items: [enc('x')] })
+  const Y = (cluster: Cluster): Block => ({ height: 1, prevHash: cluster.core(0).head.hash, items: [enc('y')] })
+  const propose = (cluster: Cluster, i: number, round: number, block: Block, polRound: number, polPrevotes: Vote[]): Proposal => {
+    const unsigned = { groupId: 'test', height: 1, round, polRound, block, proposer: cluster.ids[i]! }
+    return { type: 'proposal', ...unsigned, signature: cluster.signers[i]!.sign(proposalSignBytes(unsigned)), polPrevotes }
+  }
+  const ownVotes = (cluster: Cluster, effects: BftEffect[], type: 'prevote' | 'precommit', round: number): Vote[] => effects
+    .flatMap(e => e.type === 'broadcast' && e.message.type === type && e.message.voter === cluster.ids[0] && e.message.round === round ? [e.message] : [])
+
+  /** Member 0 locks X in round 0 (polka of 0, 1, 2), then f+1 members pull it into round 2. */
+  function lockedOnX (): { cluster: Cluster, core: ReturnType<Cluster['core']> } {
+    const cluster = new Cluster(4, { validate })
+    const core = cluster.core(0)
+    const hx = blockHash('test', X(cluster))
+    core.step(cluster.ids[1]!, propose(cluster, 1, 0, X(cluster), -1, []))
+    for (const i of [1, 2]) core.step(cluster.ids[i]!, prevote(cluster, i, 1, 0, hx))
+    const effects = core.drain()
+    assert.equal(ownVotes(cluster, effects, 'precommit', 0)[0]?.blockHash?.length, 32, 'precommits X')
+    assert.equal(core.persistedState.lockedRound, 0)
+    for (const i of [1, 2]) core.step(cluster.ids[i]!, prevote(cluster, i, 1, 2, null))
+    assert.equal(core.round, 2)
+    core.drain()
+    return { cluster, core }
+  }
+
+  it('a member locked on X prevotes nil on a fresh proposal for Y in a later round', () => {
+    const { cluster, core } = lockedOnX()
+    core.step(cluster.ids[3]!, propose(cluster, 3, 2, Y(cluster), -1, []))
+    const votes = ownVotes(cluster, core.drain(), 'prevote', 2)
+    assert.equal(votes.length, 1)
+    assert.equal(votes[0]!.blockHash, null)
+  })
+
+  it('a member restarted from its persisted state keeps its lock across the restart', () => {
+    const { cluster, core } = lockedOnX()
+    const state = core.persistedState
+    assert.equal(state.lockedRound, 0)
+    const restarted = cluster.start(cluster.signers[0]!, { state, head: core.head })
+    for (const i of [1, 2]) restarted.step(cluster.ids[i]!, prevote(cluster, i, 1, 2, null)) // pulled into round 2 again
+    restarted.step(cluster.ids[3]!, propose(cluster, 3, 2, Y(cluster), -1, []))
+    const effects = restarted.drain()
+    assert.deepEqual(ownVotes(cluster, effects, 'prevote', 2).map(v => v.blockHash), [null])
+    // and it re-sent its round-0 precommit byte for byte, never a new one
+    const precommits = ownVotes(cluster, effects, 'precommit', 0)
+    assert.ok(precommits.every(v => state.signedMessages.some(m => m.type === 'precommit' && Buffer.from(m.signature).equals(Buffer.from(v.signature)))))
+  })
+
+  it('a polka for Y in a round after the lock, carried by the proposal, unlocks it', () => {
+    const { cluster, core } = lockedOnX()
+    const hy = blockHash('test', Y(cluster))
+    core.step(cluster.ids[3]!, propose(cluster, 3, 2, Y(cluster), 1, [1, 2, 3].map(i => prevote(cluster, i, 1, 1, hy))))
+    const votes = ownVotes(cluster, core.drain(), 'prevote', 2)
+    assert.deepEqual(votes.map(v => v.blockHash), [hy])
+  })
+
+  it('a carried polka made of one member repeated, or with a forged vote, does not unlock it', () => {
+    const { cluster, core } = lockedOnX()
+    const hy = blockHash('test', Y(cluster))
+    const one = prevote(cluster, 3, 1, 1, hy)
+    core.step(cluster.ids[3]!, propose(cluster, 3, 2, Y(cluster), 1, [one, one, one]))
+    assert.deepEqual(ownVotes(cluster, core.drain(), 'prevote', 2), [], 'waits: 1 distinct voter is no polka')
+    const forged = { ...prevote(cluster, 2, 1, 1, hy), signature: new Uint8Array(64) }
+    core.step(cluster.ids[3]!, propose(cluster, 3, 2, Y(cluster), 1, [prevote(cluster, 1, 1, 1, hy), forged, one]))
+    const effects = core.drain()
+    assert.ok(effects.some(e => e.type === 'reject' && /signature/.test(e.reason)))
+    assert.ok(!ownVotes(cluster, effects, 'prevote', 2).some(v => v.blockHash !== null), 'never prevotes Y')
+    assert.equal(core.persistedState.lockedRound, 0)
+  })
+})
