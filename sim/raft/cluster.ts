@@ -51,12 +51,16 @@ export interface ClusterOptions {
   appendEntriesMax?: number
   /** Fault injection for checker self-tests: a node whose state machine sees a mutated entry at this index. */
   corruptApplyAt?: { node: string, index: number }
+  /** Fault injection for checker self-tests: state machines ignore request ids, so a retried write applies twice (breaks R12). */
+  unsafeNoDedup?: boolean
   /**
    * Model the adapter's fast failover (SPEC raft "Fast failover"): when a node crashes, each live
    * follower connected to it that sees it as leader calls forgetLeader(), then campaign() after a
    * jitter of up to one heartbeat.
    */
   fastFailover?: boolean
+  /** Slowest fsync in ms (default 2): a Ready waits up to this long, and a crash meanwhile loses it. */
+  diskDelayMaxMs?: number
   /** Keep a trace of every step (slow; for replaying one seed). */
   trace?: boolean
 }
@@ -276,7 +280,7 @@ export class SimCluster {
     if (!n.readyScheduled && core.hasReady()) {
       n.readyScheduled = true
       // the disk write takes time; a crash before it loses the whole batch (SPEC raft E1)
-      this.#schedule(this.now + this.rng.int(0, 2), { kind: 'ready', node: n.id, incarnation: n.incarnation })
+      this.#schedule(this.now + this.rng.int(0, this.options.diskDelayMaxMs ?? 2), { kind: 'ready', node: n.id, incarnation: n.incarnation })
     }
   }
 
@@ -328,7 +332,7 @@ export class SimCluster {
       const corrupt = this.options.corruptApplyAt
       if (corrupt !== undefined && corrupt.node === n.id && corrupt.index === e.index) entry = { ...e, seq: e.seq + 1000 }
       this.checker.checkApplied(n.id, entry, n.sm.appliedIndex, this.now)
-      const result = n.sm.apply(entry)
+      const result = n.sm.apply(this.options.unsafeNoDedup === true ? { ...entry, client: '' } : entry)
       this.commits++
       if (entry.client !== '') {
         const key = `${entry.client}/${entry.seq}`

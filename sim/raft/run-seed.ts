@@ -22,6 +22,7 @@ export interface SeedOptions {
   unsafeReads?: boolean
   unsafeForgetVote?: boolean
   unsafeCommitOldTerm?: boolean
+  unsafeNoDedup?: boolean
 }
 
 /** Outcome and metrics of one seed. */
@@ -66,6 +67,7 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   if (options.unsafeReads === true) clusterOptions.unsafeReads = true
   if (options.unsafeForgetVote === true) clusterOptions.unsafeForgetVote = true
   if (options.unsafeCommitOldTerm === true) clusterOptions.unsafeCommitOldTerm = true
+  if (options.unsafeNoDedup === true) clusterOptions.unsafeNoDedup = true
   if (options.corruptApply === true) clusterOptions.corruptApplyAt = { node: 'n2', index: 3 }
   // knobs added later come from a second stream, so every earlier seed keeps its old choices
   const pick2 = createPicker(seed + 0x3c6ef372)
@@ -73,6 +75,7 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   // one entry per append (in most Figure 8 seeds) lets a follower acknowledge an old-term entry alone
   if (pick2.chance(figure8 ? 0.8 : 0.4)) clusterOptions.appendEntriesMax = figure8 && pick2.chance(0.8) ? 1 : pick2.int(1, 3)
   if (pick2.chance(figure8 ? 0.8 : 0.4)) clusterOptions.fastFailover = true
+  if (pick2.chance(0.25)) clusterOptions.diskDelayMaxMs = pick2.int(5, 20) // a slow disk widens the window a crash loses
   const c = new SimCluster(clusterOptions)
   c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }
   const failures: string[] = []
@@ -116,6 +119,8 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   c.at(faultPhaseMs, () => {
     c.note('heal: all faults stop, every node restarts')
     c.blocked.clear()
+    c.dropFilter = null
+    c.onNewLeader = null
     c.faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
     for (const id of ids) c.start(id)
     const probe = (): void => {

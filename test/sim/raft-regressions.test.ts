@@ -13,6 +13,16 @@ const REGRESSION_SEEDS: Array<{ seed: number, caught: string }> = [
   { seed: 7, caught: 'linearizability search blew up on many unknown-outcome operations' }
 ]
 
+// Seeds that exposed a deliberately injected bug (`--inject`); each must keep failing with the bug
+// and passing without it, or the simulator has gone blind to it.
+const INJECTED_SEEDS: Array<{ seed: number, inject: 'unsafeCommitOldTerm' | 'unsafeNoDedup', caught: string }> = [
+  // the Figure 8 script: an old-term entry committed by counting is overwritten by a leader that
+  // never had it (I3 leader completeness)
+  { seed: 6, inject: 'unsafeCommitOldTerm', caught: 'commit of an earlier-term entry by counting (Figure 8)' },
+  // a retried lock request applied twice hands out a second fencing token
+  { seed: 34, inject: 'unsafeNoDedup', caught: 'a retried request applied twice (no de-duplication)' }
+]
+
 describe('sim check raft: regression seeds', function () {
   this.timeout(60_000)
   for (const { seed, caught } of REGRESSION_SEEDS) {
@@ -20,6 +30,16 @@ describe('sim check raft: regression seeds', function () {
       const r = runRaftSeed(seed)
       assert.deepEqual(r.failures, [])
       assert.ok(r.commits > 0)
+    })
+  }
+})
+
+describe('sim check raft: seeds that expose injected bugs', function () {
+  this.timeout(60_000)
+  for (const { seed, inject, caught } of INJECTED_SEEDS) {
+    it(`seed ${seed} (${inject}): ${caught}`, () => {
+      assert.notDeepEqual(runRaftSeed(seed, { [inject]: true }).failures, [])
+      assert.deepEqual(runRaftSeed(seed).failures, [])
     })
   }
 })

@@ -42,6 +42,15 @@ describe('sim raft checkers catch injected bugs', function () {
     assert.deepEqual(runRaftSeed(caughtAt).failures, [], 'the same seed passes with the rule in place')
   })
 
+  it('state machines that ignore request ids apply a retried write twice, and the linearizability check catches it', () => {
+    let caughtAt = 0
+    for (let seed = 1; seed <= 150 && caughtAt === 0; seed++) {
+      if (runRaftSeed(seed, { unsafeNoDedup: true }).failures.some((f) => f.startsWith('linearizability:'))) caughtAt = seed
+    }
+    assert.ok(caughtAt > 0, 'some seed exposes the double apply')
+    assert.deepEqual(runRaftSeed(caughtAt).failures, [], 'the same seed passes with de-duplication')
+  })
+
   it('a state machine that sees a mutated entry breaks state-machine safety (I4) and is caught', () => {
     const r = runRaftSeed(1, { corruptApply: true, nodes: 3 })
     assert.equal(r.ok, false)
