@@ -31,6 +31,7 @@ export function raftWorkload (options: { perNodePerPhase: number }): Workload {
   const convergeMs: number[] = []
   const counts = { attempted: 0, majority_acked: 0, minority_attempted: 0, minority_refused_typed: 0, minority_commits: 0, failed: 0 }
   let majoritySides = 0
+  let strandedLeaders = 0
 
   async function write (node: SimNode, key: string, value: string, timeoutMs: number): Promise<{ ok: true } | { ok: false, code: string, message: string }> {
     counts.attempted++
@@ -96,6 +97,16 @@ export function raftWorkload (options: { perNodePerPhase: number }): Workload {
       // the side with a strict majority of the group (if any) can commit while split
       const majority = phase === 'partitioned' ? sides.findIndex(s => s.length * 2 > n) : -1
       if (phase === 'partitioned' && majority >= 0) majoritySides++
+      if (phase === 'partitioned') {
+        // the hard case: the leader of before the split is cut off with the minority and still
+        // believes it leads (until check-quorum), so minority writes reach a leader's log
+        const statuses = await Promise.all(cluster.nodes.map(async n => await n.invoke('pw.raft.status', { name: GROUP }) as { role: string }))
+        const leaderIndex = statuses.findIndex(s => s.role === 'leader')
+        if (leaderIndex >= 0 && sideOf(leaderIndex) !== majority) {
+          strandedLeaders++
+          cluster.timeline.record('phase', `raft leader ${cluster.nodes[leaderIndex]!.name} is on the minority side`)
+        }
+      }
       await Promise.all(cluster.nodes.map(async (node) => {
         const minority = phase === 'partitioned' && sideOf(node.index) !== majority
         for (let k = 0; k < options.perNodePerPhase; k++) {
@@ -152,6 +163,7 @@ export function raftWorkload (options: { perNodePerPhase: number }): Workload {
           raft_acked_writes: acked.size,
           raft_majority_acked_partitioned: counts.majority_acked,
           raft_partitions_with_majority: majoritySides,
+          raft_leader_stranded_rounds: strandedLeaders,
           raft_minority_attempted: counts.minority_attempted,
           raft_minority_refused_typed: counts.minority_refused_typed,
           raft_minority_commits: counts.minority_commits,
