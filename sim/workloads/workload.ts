@@ -25,6 +25,8 @@ export interface WorkloadContext {
   latenciesMs: number[]
   /** Sender × receiver first-attempt delivery for the report. */
   matrix: DeliveryMatrix
+  /** `performance.now()` when the latest heal was applied (set by the scenario), for convergence times. */
+  healedAtMs?: number
 }
 
 /** What a workload reports after heal. */

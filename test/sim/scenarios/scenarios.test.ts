@@ -29,7 +29,7 @@ describe('sim scenarios (small, real nodes)', () => {
   })
 
   it('partition: within a side works, across fails fast, nothing is lost after heal', async () => {
-    const summary = await runPartition(simOptions({ nodes: 4, seed: 3, messages: 48 }))
+    const summary = await runPartition(simOptions({ nodes: 4, seed: 3, messages: 48, extra: { workloads: 'direct' } }))
     assert.equal(summary.ok, true, summary.failures?.join('\n'))
     const m = summary.metrics
     assert.equal(m.direct_messages, 48)
@@ -43,7 +43,7 @@ describe('sim scenarios (small, real nodes)', () => {
 
   it('partition: the same seed splits the mesh the same way', async () => {
     const split = (summary: Awaited<ReturnType<typeof runPartition>>): string | undefined => summary.timeline?.find(e => e.kind === 'partition')?.detail
-    const [a, b] = [await runPartition(simOptions({ nodes: 4, seed: 11, messages: 12 })), await runPartition(simOptions({ nodes: 4, seed: 11, messages: 12 }))]
+    const [a, b] = [await runPartition(simOptions({ nodes: 4, seed: 11, messages: 12, extra: { workloads: 'direct' } })), await runPartition(simOptions({ nodes: 4, seed: 11, messages: 12, extra: { workloads: 'direct' } }))]
     assert.ok(split(a) !== undefined)
     assert.equal(split(a), split(b))
     assert.equal(a.metrics.direct_across_failed_fast, b.metrics.direct_across_failed_fast, 'the same messages crossed the partition')
