@@ -19,7 +19,7 @@ import { requiredOwner } from './validate.ts'
 import { assert } from '../kit/assert.ts'
 import { NoReplicasError, RecordRejectedError } from './errors.ts'
 import type { StateRules } from './rules.ts'
-import { createDirectory } from './directory.ts'
+import { createDirectory } from './adapter-directory.ts'
 import type { AgentCard } from './card.ts'
 
 /** Lifetime of a record when `put` is given no ttlMs: an hour, republished every 30 min. */
