@@ -107,7 +107,7 @@ export interface StateServiceOptions {
   capabilities: string[]
   rules: StateRules
   log: Logger
-  /** Lifetime of the agent card (ms); see directory.ts. */
+  /** Lifetime of the agent card (ms); see adapter-directory.ts. */
   cardTtlMs?: number
   republishCheckMs?: number
 }
