@@ -63,6 +63,13 @@ export interface AgentNodeOptions {
   healthDeadAfterMs?: number
   /** A peer whose connection closed and that stays silent this long is `suspect` early (default 1.5 × healthIntervalMs). */
   healthDisconnectGraceMs?: number
+  /**
+   * Announcements the whole mesh aims to publish per health interval (default 32): past this
+   * many nodes each node stretches its interval (SPEC health H9). Every node receives and
+   * verifies every announcement, so N nodes sharing ONE process (simulations) pay N times this
+   * per interval; lower it there (e.g. 8) to trade detection time for CPU.
+   */
+  healthAnnouncesPerIntervalMax?: number
   /** Connections mesh discovery tops up to by dialling announced peers (default 8). */
   discoveryConnectionsTarget?: number
   /** Per-topic event retention (count, bytes, age); see protocols/events/SPEC.md. */
@@ -207,7 +214,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
         suspectAfterMs: options.healthSuspectAfterMs,
         deadAfterMs: options.healthDeadAfterMs,
         disconnectGraceMs: options.healthDisconnectGraceMs,
-        connectionsTarget: options.discoveryConnectionsTarget
+        connectionsTarget: options.discoveryConnectionsTarget,
+        announcesPerIntervalMax: options.healthAnnouncesPerIntervalMax
       }),
       store: storage.sublevel('health'),
       syncPut: SYNC_PUT,
