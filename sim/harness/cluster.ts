@@ -18,13 +18,13 @@ export const CLUSTER_NODES_MAX = 2_000
 /** Nodes started at once: in-process starts are CPU-bound, processes also pay module loading. */
 const START_CONCURRENCY = { memory: 16, tcp: 4 } as const
 /**
- * Peers each joining node dials by default: the bootstrap node plus this many minus one seeded
- * random nodes already started. With the bootstrap node alone, 50 nodes in one process left
- * 37 of them without a GossipSub mesh peer 5 s after joining (the hub prunes above D_hi and
- * discovery had to find every other link); a few extra seeds give each node its first mesh
- * peers at once, as Kademlia-style joins through several known nodes do.
+ * Peers each joining node dials by default: the bootstrap node only. More (the bootstrap node plus
+ * `joinPeers - 1` seeded random nodes already up) gives large in-process meshes their first
+ * GossipSub mesh peers sooner — with the hub alone, 50 nodes left 37 without a mesh peer 5 s after
+ * joining — but which nodes are up when a node joins depends on start timing, so a seed no longer
+ * reproduces the topology. Reproducible seeds are the default; scenarios opt in.
  */
-export const JOIN_PEERS_DEFAULT = 3
+export const JOIN_PEERS_DEFAULT = 1
 
 /** How to build a cluster. */
 export interface ClusterOptions {
