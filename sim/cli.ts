@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { SimOptions, SimSummary } from './scenario.ts'
+import { SimUsageError } from './flags.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const NUMBER_FLAGS = { nodes: 'nodes', seed: 'seed', rounds: 'rounds', messages: 'messages', rate: 'rate', size: 'size', 'heartbeat-ms': 'heartbeatMs', 'election-ms': 'electionMs', seeds: 'seeds' } as const
@@ -98,7 +99,13 @@ async function main (): Promise<number> {
   const { modulePath, options } = parsed
   const log = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
   const scenario = await import(pathToFileURL(modulePath).href) as { run: (o: SimOptions) => Promise<SimSummary> }
-  const summary = await scenario.run({ ...options, log, progress: progressBar(process.stderr.isTTY === true) })
+  let summary: SimSummary
+  try {
+    summary = await scenario.run({ ...options, log, progress: progressBar(process.stderr.isTTY === true) })
+  } catch (err) {
+    if (err instanceof SimUsageError) { process.stderr.write(`sim: ${err.message}\n`); return 2 }
+    throw err
+  }
   for (const failure of summary.failures ?? []) log(failure)
   if (options.report !== undefined) {
     const { writeReport } = await import('./report.ts')

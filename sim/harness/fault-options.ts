@@ -2,6 +2,7 @@
 // latency) and `--flap-period-ms P --flap-down-ms D` (link flapping, the loss model).
 
 import type { SimOptions } from '../scenario.ts'
+import { nonNegativeFlag, SimUsageError } from '../flags.ts'
 
 /** Fault settings parsed from a scenario's extra flags. */
 export interface FaultOptions {
@@ -10,11 +11,7 @@ export interface FaultOptions {
 }
 
 function nonNegative (options: SimOptions, flag: string): number | undefined {
-  const raw = options.extra[flag]
-  if (raw === undefined) return undefined
-  const value = Number(raw)
-  if (raw === true || !Number.isFinite(value) || value < 0) throw new RangeError(`--${flag} must be a non-negative number of milliseconds, got "${String(raw)}"`)
-  return value
+  return nonNegativeFlag(options, flag, undefined)
 }
 
 /** Read `--latency-ms`, `--flap-period-ms` and `--flap-down-ms`. */
@@ -22,7 +19,7 @@ export function faultOptions (options: SimOptions): FaultOptions {
   const latencyMs = nonNegative(options, 'latency-ms')
   const periodMs = nonNegative(options, 'flap-period-ms')
   const downMs = nonNegative(options, 'flap-down-ms')
-  if (periodMs === undefined && downMs !== undefined) throw new RangeError('--flap-down-ms needs --flap-period-ms')
+  if (periodMs === undefined && downMs !== undefined) throw new SimUsageError('--flap-down-ms needs --flap-period-ms')
   const flap = periodMs === undefined || periodMs === 0 ? undefined : { periodMs, downMs: downMs ?? Math.round(periodMs / 2) }
   return { latencyMs, flap }
 }

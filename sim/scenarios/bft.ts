@@ -3,6 +3,7 @@
 // closed-loop load; `--faulty silent|byzantine` adds one faulty member and compares throughput.
 
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { nonNegativeFlag } from '../flags.ts'
 import { Cluster } from '../harness/cluster.ts'
 import { latencySummary } from '../stats.ts'
 
@@ -28,7 +29,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const faulty = options.extra.faulty === undefined ? undefined : String(options.extra.faulty)
   if (faulty !== undefined && faulty !== 'silent' && faulty !== 'byzantine') throw new RangeError(`--faulty must be "silent" or "byzantine", got "${faulty}"`)
   const samples = options.messages ?? LATENCY_SAMPLES_DEFAULT
-  const loadMs = Number(options.extra['load-ms'] ?? LOAD_MS_DEFAULT)
+  const loadMs = nonNegativeFlag(options, 'load-ms', LOAD_MS_DEFAULT)
   const concurrency = Number(options.extra.concurrency ?? CONCURRENCY_DEFAULT)
   // The issue asks for loopback TCP, so that is the default here; `--in-process` uses memory transport.
   const transport = options.extra['in-process'] === true ? 'memory' : 'tcp'

@@ -7,6 +7,7 @@ import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode } from '../../src/index.ts'
 import { docTopic } from '../../protocols/docs/messages.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { positiveIntegerFlag } from '../flags.ts'
 import { latencySummary } from '../stats.ts'
 import { createRng } from '../../protocols/kit/rng.ts'
 import { loadTrace, syntheticTrace } from '../crdt-trace.ts'
@@ -18,13 +19,6 @@ export const CRDT_BATCH_EDITS_DEFAULT = 1000
 const STEP_TIMEOUT_MS = 60_000
 const DOC = 'paper'
 
-function numberFlag (options: SimOptions, flag: string, fallback: number): number {
-  const raw = options.extra[flag]
-  if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer, got "${String(raw)}"`)
-  return n
-}
 
 function applyEdits (text: Y.Text, edits: readonly Edit[]): void {
   for (const [position, deleteCount, insert] of edits) {
@@ -97,9 +91,9 @@ async function waitUntil (condition: () => boolean, what: string): Promise<void>
 /** Pick the trace: --synthetic, --trace <file>, or the shared automerge-paper trace; cut to --edits. */
 function chooseTrace (options: SimOptions): Trace {
   const full = options.extra.synthetic === true
-    ? syntheticTrace(numberFlag(options, 'edits', 260_000), options.seed)
+    ? syntheticTrace(positiveIntegerFlag(options, 'edits', 260_000), options.seed)
     : loadTrace(typeof options.extra.trace === 'string' ? options.extra.trace : undefined)
-  const editsMax = numberFlag(options, 'edits', full.edits.length)
+  const editsMax = positiveIntegerFlag(options, 'edits', full.edits.length)
   return editsMax < full.edits.length ? { ...full, edits: full.edits.slice(0, editsMax), endContent: undefined } : full
 }
 
@@ -129,8 +123,8 @@ function firstDifference (a: string, b: string): number {
 export async function run (options: SimOptions): Promise<SimSummary> {
   const n = options.nodes ?? 4
   if (n < 1) throw new Error('--nodes must be at least 1')
-  const batch = numberFlag(options, 'batch', CRDT_BATCH_EDITS_DEFAULT)
-  const lateJoiners = numberFlag(options, 'late-joiners', 3)
+  const batch = positiveIntegerFlag(options, 'batch', CRDT_BATCH_EDITS_DEFAULT)
+  const lateJoiners = positiveIntegerFlag(options, 'late-joiners', 3)
   const trace = chooseTrace(options)
   options.log(`crdt: ${trace.edits.length} edits of ${trace.name} across ${n} editors, ${batch} edits per batch`)
 

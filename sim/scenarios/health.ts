@@ -8,6 +8,7 @@ import { createRng } from '../../protocols/kit/rng.ts'
 import { latencySummary, quantile } from '../stats.ts'
 import { HEALTH_ANNOUNCES_PER_INTERVAL_MAX } from '../../protocols/health/core.ts'
 import type { SimOptions, SimSummary, TimelineEntry } from '../scenario.ts'
+import { positiveIntegerFlag } from '../flags.ts'
 
 /** Give up on convergence or detection after this long: something is broken, not slow. */
 const SCENARIO_WAIT_MAX_MS = 120_000
@@ -33,7 +34,7 @@ const ANNOUNCES_MAX_FLOOR = 4
 export async function run (options: SimOptions): Promise<SimSummary> {
   const count = options.nodes ?? 20
   const crashes = Math.min(options.rounds ?? 1, count - 2)
-  const intervalMs = Number(options.extra['interval-ms'] ?? 1000)
+  const intervalMs = positiveIntegerFlag(options, 'interval-ms', 1000)
   const announcesMax = Number(options.extra['announces-max'] ?? Math.min(HEALTH_ANNOUNCES_PER_INTERVAL_MAX, Math.max(ANNOUNCES_MAX_FLOOR, Math.floor(PROCESS_ANNOUNCES_PER_INTERVAL / count))))
   const rng = createRng(options.seed)
   const timeline: TimelineEntry[] = []

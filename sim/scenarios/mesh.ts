@@ -4,6 +4,7 @@
 
 import { fromString, toString } from 'uint8arrays'
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { nonNegativeFlag, positiveIntegerFlag } from '../flags.ts'
 import { Cluster } from '../harness/cluster.ts'
 import { DeliveryMatrix, sleep } from '../harness/delivery.ts'
 import { snapshots } from '../harness/connectivity.ts'
@@ -41,8 +42,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   if (nodes < 2) throw new RangeError(`mesh needs at least 2 nodes, got ${nodes}`)
   const probes = options.messages ?? 2 * nodes
   const ratePerS = options.rate ?? 50
-  const targetPeers = Math.min(nodes - 1, Number(options.extra['target-peers'] ?? TARGET_PEERS_DEFAULT))
-  const settleMs = Number(options.extra['settle-ms'] ?? SETTLE_MS_DEFAULT)
+  const targetPeers = Math.min(nodes - 1, positiveIntegerFlag(options, 'target-peers', TARGET_PEERS_DEFAULT))
+  const settleMs = nonNegativeFlag(options, 'settle-ms', SETTLE_MS_DEFAULT)
   const total = nodes + probes
   const faults = faultOptions(options)
   const failures: string[] = []

@@ -4,6 +4,7 @@
 
 import { ProcessCluster } from '../raft/process-cluster.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { positiveIntegerFlag } from '../flags.ts'
 import { latencySummary } from '../stats.ts'
 
 /** Sequential writes for the latency part. */
@@ -13,20 +14,13 @@ export const CONCURRENT_WRITES_DEFAULT = 10_000
 /** Concurrent proposers for the throughput part (the issue's goal is stated at 64). */
 export const CONCURRENCY_DEFAULT = 64
 
-function numberFlag (options: SimOptions, flag: string, fallback: number): number {
-  const raw = options.extra[flag]
-  if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer, got "${String(raw)}"`)
-  return n
-}
 
 /** Measure committed-write latency (1 client) and throughput (C clients) on a real cluster. */
 export async function run (options: SimOptions): Promise<SimSummary> {
   const nodes = options.nodes ?? 3
   const sequential = options.messages ?? SEQUENTIAL_WRITES_DEFAULT
-  const concurrent = numberFlag(options, 'writes', CONCURRENT_WRITES_DEFAULT)
-  const concurrency = numberFlag(options, 'concurrency', CONCURRENCY_DEFAULT)
+  const concurrent = positiveIntegerFlag(options, 'writes', CONCURRENT_WRITES_DEFAULT)
+  const concurrency = positiveIntegerFlag(options, 'concurrency', CONCURRENCY_DEFAULT)
   const valueBytes = options.size ?? 64
   const cluster = await ProcessCluster.start({ nodes, group: 'write', heartbeatMs: options.heartbeatMs ?? 100, electionMs: options.electionMs ?? 1000 })
   try {

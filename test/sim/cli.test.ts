@@ -18,3 +18,23 @@ describe('npm run sim (CLI)', () => {
     assert.equal(typeof (summary.metrics as Record<string, unknown>).p50_ms, 'number')
   })
 })
+
+describe('npm run sim (CLI): bad usage', () => {
+  const run = async (args: string[]): Promise<{ code: number | null, stderr: string }> => await new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], (err, _stdout, stderr) => { resolve({ code: err === null ? 0 : (err as { code?: number }).code ?? null, stderr }) })
+  })
+
+  for (const [args, pattern] of [
+    [['no-such-scenario'], /unknown scenario "no-such-scenario"/],
+    [['mesh', '--nodes', 'many'], /--nodes must be a non-negative number, got "many"/],
+    [['crdt', '--batch', 'abc', '--synthetic'], /--batch must be a positive integer, got "abc"/],
+    [['mesh', '--latency-ms', '-3'], /--latency-ms must be a non-negative number, got "-3"/]
+  ] as const) {
+    it(`exits 2 naming the flag: ${args.join(' ')}`, async () => {
+      const { code, stderr } = await run([...args])
+      assert.equal(code, 2)
+      assert.match(stderr, pattern)
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace for bad usage')
+    })
+  }
+})
