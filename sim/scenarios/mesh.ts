@@ -7,6 +7,7 @@ import type { SimOptions, SimSummary } from '../scenario.ts'
 import { nonNegativeFlag, positiveIntegerFlag } from '../flags.ts'
 import { Cluster } from '../harness/cluster.ts'
 import { DeliveryMatrix, sleep } from '../harness/delivery.ts'
+import { clusterSummary } from '../harness/summary.ts'
 import { snapshots } from '../harness/connectivity.ts'
 import type { NodeSnapshot } from '../harness/ops.ts'
 import { wallClockMs } from '../harness/ops.ts'
@@ -136,15 +137,5 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   } finally {
     await cluster.stop()
   }
-  return {
-    scenario: 'mesh',
-    nodes,
-    seed: options.seed,
-    ok: failures.length === 0,
-    metrics,
-    failures,
-    latenciesMs,
-    timeline: cluster.timeline.entries(),
-    deliveryMatrix: matrix.toSummary(cluster.nodes.map(n => n.name))
-  }
+  return clusterSummary(cluster, { scenario: 'mesh', seed: options.seed, metrics, failures, latenciesMs, matrix })
 }

@@ -5,6 +5,7 @@
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { Cluster } from '../harness/cluster.ts'
 import { DeliveryMatrix, shuffle } from '../harness/delivery.ts'
+import { clusterSummary } from '../harness/summary.ts'
 import { allConnectedToBootstrap } from '../harness/connectivity.ts'
 import { latencySummary } from '../stats.ts'
 import { faultOptions } from '../harness/fault-options.ts'
@@ -119,15 +120,5 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   } finally {
     await cluster.stop()
   }
-  return {
-    scenario: 'partition',
-    nodes,
-    seed: options.seed,
-    ok: failures.length === 0,
-    metrics,
-    failures: failures.slice(0, 50),
-    latenciesMs,
-    timeline: cluster.timeline.entries(),
-    deliveryMatrix: matrix.toSummary(cluster.nodes.map(n => n.name))
-  }
+  return clusterSummary(cluster, { scenario: 'partition', seed: options.seed, metrics, failures, latenciesMs, matrix })
 }
