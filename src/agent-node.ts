@@ -32,6 +32,7 @@ import { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
 import { SYNC_PUT } from './storage.ts'
 import { packageVersion } from './version.ts'
+import { describeError } from '../protocols/kit/errors.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -186,6 +187,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
   if (transport !== 'tcp' && transport !== 'memory') throw new TypeError(`Invalid transport "${String(transport)}": expected "tcp" or "memory"`)
   const bootstrapAddresses = parseAddresses(options.peers ?? [])
   const storage = await openStorage({ dataDir: options.dataDir })
+  // What has started so far, stopped in reverse if a later step fails (no half-started node keeps a port).
+  const started: Array<{ stop: () => void | Promise<void> }> = []
   try {
     const privateKey = await loadOrCreateIdentity(storage)
     const peerId: PeerId = peerIdFromPrivateKey(privateKey)
@@ -229,16 +232,17 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const groups = createGroupsService(context, { log: log.newScope('groups'), bft: options.groupsBft, bftService: bft })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
-    await direct.start()
-    await health.start()
-    await state.start()
-    await events.start()
-    await docs.start()
-    await bft.start()
-    await groups.start()
+    started.push(libp2p)
+    for (const service of [direct, health, state, events, docs, bft, groups]) {
+      await service.start()
+      started.push(service)
+    }
     bootstrapper.start()
     return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper })
   } catch (err) {
+    for (const part of started.reverse()) {
+      await Promise.resolve().then(async () => { await part.stop() }).catch((stopErr: unknown) => { logger('agentmesh:start').error('cleanup after failed start: %s', describeError(stopErr)) })
+    }
     await storage.close()
     throw err
   }
