@@ -2,13 +2,13 @@
 // The agentmesh daemon: `npm run node -- [options]` (or the `agentmesh` bin) starts one node,
 // prints how to join it, reports peers joining and leaving, and stops cleanly on SIGINT/SIGTERM.
 
-import { readFile } from 'node:fs/promises'
 import type { AgentNode } from '../src/index.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
 import type { RunCommand } from './args.ts'
 import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
+import { packageVersion } from '../src/version.ts'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -18,22 +18,6 @@ const STOP_TIMEOUT_MS = 10_000
 /** How the user runs this CLI: from a checkout (`npm run node --`) or the installed bin. */
 function invocation (): string {
   return import.meta.url.endsWith('.ts') ? 'npm run node --' : 'npx agentmesh'
-}
-
-/** The package version, from the nearest package.json named agentmesh (checkout or dist/). */
-async function packageVersion (): Promise<string> {
-  for (const relative of ['../package.json', '../../package.json']) {
-    let text: string
-    try {
-      text = await readFile(new URL(relative, import.meta.url), 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
-      throw err
-    }
-    const manifest = JSON.parse(text) as { name?: string, version?: string }
-    if (manifest.name === 'agentmesh' && typeof manifest.version === 'string') return manifest.version
-  }
-  throw new Error('cannot find the agentmesh package.json next to the CLI')
 }
 
 /** Write to stdout and resolve once the bytes are handed to the OS. */
@@ -159,7 +143,7 @@ async function main (argv: readonly string[]): Promise<number> {
     return 0
   }
   if (command.kind === 'version') {
-    await writeOut(`${await packageVersion()}\n`)
+    await writeOut(`${packageVersion()}\n`)
     return 0
   }
   return run(command)

@@ -50,3 +50,12 @@ export function shuffle<T> (items: readonly T[], int: (min: number, max: number)
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
+
+/** Poll `condition` every `pollMs` until it holds; fail after `timeoutMs` with an error naming `what`. */
+export async function waitUntil (condition: () => boolean, options: { timeoutMs: number, pollMs: number, what: string }): Promise<void> {
+  const deadline = performance.now() + options.timeoutMs
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}`)
+    await sleep(options.pollMs)
+  }
+}

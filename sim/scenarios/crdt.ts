@@ -12,6 +12,7 @@ import { latencySummary } from '../stats.ts'
 import { createRng } from '../../protocols/kit/rng.ts'
 import { loadTrace, syntheticTrace } from '../crdt-trace.ts'
 import type { Edit, Trace } from '../crdt-trace.ts'
+import { waitUntil } from '../harness/delivery.ts'
 
 /** Edits per batch by default: one transaction, hence one gossiped update, per 1,000 edits. */
 export const CRDT_BATCH_EDITS_DEFAULT = 1000
@@ -80,14 +81,6 @@ async function startMesh (count: number): Promise<AgentNode[]> {
   return nodes
 }
 
-async function waitUntil (condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 1))
-  }
-}
-
 /** Pick the trace: --synthetic, --trace <file>, or the shared automerge-paper trace; cut to --edits. */
 function chooseTrace (options: SimOptions): Trace {
   const full = options.extra.synthetic === true
@@ -101,11 +94,11 @@ function chooseTrace (options: SimOptions): Trace {
 async function lateJoin (nodes: AgentNode[], via: AgentNode, expected: string, failures: string[]): Promise<{ ms: number, bytes: number }> {
   const late = await createAgentNode({ transport: 'memory', name: `late-joiner-${nodes.length}`, peers: via.addresses() })
   nodes.push(late)
-  await waitUntil(() => late.libp2p.services.pubsub.getSubscribers(docTopic(DOC)).length > 0, 'the late joiner to learn who has the doc')
+  await waitUntil(() => late.libp2p.services.pubsub.getSubscribers(docTopic(DOC)).length > 0, { timeoutMs: STEP_TIMEOUT_MS, pollMs: 1, what: 'the late joiner to learn who has the doc' })
   const started = performance.now()
   const doc = await late.docs.open(DOC)
   const text = doc.getText('t')
-  await waitUntil(() => late.docs.status(DOC).caughtUp && text.length === expected.length, 'the late joiner to catch up').catch((err: unknown) => {
+  await waitUntil(() => late.docs.status(DOC).caughtUp && text.length === expected.length, { timeoutMs: STEP_TIMEOUT_MS, pollMs: 1, what: 'the late joiner to catch up' }).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}: status ${JSON.stringify(late.docs.status(DOC))}, ${text.length} of ${expected.length} chars`)
   })
   const ms = performance.now() - started
@@ -136,7 +129,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const failures: string[] = []
   try {
     const docs = await Promise.all(nodes.map(async node => node.docs.open(DOC)))
-    await waitUntil(() => nodes.every(node => node.docs.status(DOC).peers.length === n - 1 && node.docs.status(DOC).caughtUp), 'every editor to see and sync with every other')
+    await waitUntil(() => nodes.every(node => node.docs.status(DOC).peers.length === n - 1 && node.docs.status(DOC).caughtUp), { timeoutMs: STEP_TIMEOUT_MS, pollMs: 1, what: 'every editor to see and sync with every other' })
     const texts = docs.map(doc => doc.getText('t'))
 
     // Editors take turns: chunk c is applied by editor c mod N as one transaction, once that

@@ -9,6 +9,7 @@ import { createRng } from '../../protocols/kit/rng.ts'
 import { describeError } from '../../protocols/kit/errors.ts'
 import { latencySummary } from '../stats.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { waitUntil } from '../harness/delivery.ts'
 
 /** Peers each new node joins through (random earlier nodes): enough for Kademlia to find the rest. */
 const JOIN_PEERS = 3
@@ -50,7 +51,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       options.progress(i + 1, count + operations * 2)
     }
     // Each node is in business once its routing table has a peer; queries find the rest.
-    await waitUntil(() => nodes.every(n => (n.libp2p.services.dht as SingleKadDHT).routingTable.size >= Math.min(count - 1, 1)), SETUP_TIMEOUT_MS, 'every routing table to have a peer')
+    await waitUntil(() => nodes.every(n => (n.libp2p.services.dht as SingleKadDHT).routingTable.size >= Math.min(count - 1, 1)), { timeoutMs: SETUP_TIMEOUT_MS, pollMs: 50, what: 'dht: every routing table to have a peer' })
     await waitForQuiet(QUIET_WAIT_BASE_MS + QUIET_WAIT_PER_NODE_MS * count, options.log)
     const setupMs = performance.now() - setupStart
     options.log(`dht: ${count} nodes up in ${Math.round(setupMs)} ms; mean routing table ${mean(nodes.map(n => (n.libp2p.services.dht as SingleKadDHT).routingTable.size)).toFixed(1)} peers`)
@@ -155,10 +156,3 @@ async function waitForQuiet (timeoutMs: number, log: (line: string) => void): Pr
   }
 }
 
-async function waitUntil (condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`dht: timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
