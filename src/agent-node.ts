@@ -71,6 +71,13 @@ export interface AgentNodeOptions {
    * per interval; lower it there (e.g. 8) to trade detection time for CPU.
    */
   healthAnnouncesPerIntervalMax?: number
+  /**
+   * Cap on open connections (default 300, libp2p's). At the cap libp2p refuses inbound
+   * connections (a newcomer must find a peer with room) and prunes the least valued ones past
+   * it. DHT lookups leave a connection open to every peer they ask, so many nodes in ONE
+   * process (simulations) pass a small cap to bound memory.
+   */
+  connectionsMax?: number
   /** Connections mesh discovery tops up to by dialling announced peers (default 8). */
   discoveryConnectionsTarget?: number
   /** Per-topic event retention (count, bytes, age); see protocols/events/SPEC.md. */
@@ -202,6 +209,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       dhtValidators: { ...stateRules.validators },
       dhtSelectors: { ...stateRules.selectors },
       connectionGater: options.connectionGater,
+      connectionsMax: options.connectionsMax,
       memoryLatencyMs: options.memoryLatencyMs,
       gossipsub: options.gossipsub
     })

@@ -1,5 +1,8 @@
-// Keeps the node connected to its bootstrap peers: dials each one, and redials with
-// exponential backoff whenever it is not connected.
+// Joins the mesh through its bootstrap peers: dials each one, and redials with exponential
+// backoff until connected. After a disconnect it redials only while the node is poorly connected
+// (fewer than BOOTSTRAP_RECONNECT_BELOW connections): a node with peers of its own does not need
+// the bootstrap peer, and in a large mesh every node hanging on to the same few bootstrap peers
+// would fill their connection caps, after which they refuse newcomers.
 
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -11,16 +14,20 @@ import { describeError } from '../protocols/kit/errors.ts'
 export const BOOTSTRAP_BACKOFF_MIN_MS = 250
 /** Retry delay ceiling: a restarted bootstrap peer is found again within this. */
 export const BOOTSTRAP_BACKOFF_MAX_MS = 10_000
+/** After a disconnect, bootstrap peers are redialled only while the node has fewer connections than this. */
+export const BOOTSTRAP_RECONNECT_BELOW = 8
 /** Deadline of one dial attempt. */
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 5_000
 
-/** Dials bootstrap addresses until connected, and again after every disconnect. */
+/** Dials bootstrap addresses until connected, and again after a disconnect while poorly connected. */
 export class Bootstrapper {
   readonly #libp2p: Libp2p
   readonly #targets: Multiaddr[]
   readonly #log: Logger
   readonly #timers = new Map<string, NodeJS.Timeout>()
   readonly #backoffMs = new Map<string, number>()
+  /** Targets reached at least once: past the join, they are retried only while poorly connected. */
+  readonly #reached = new Set<string>()
   #running = false
 
   constructor (libp2p: Libp2p, addresses: Multiaddr[], log: Logger) {
@@ -56,6 +63,7 @@ export class Bootstrapper {
   }
 
   readonly #onDisconnect = (): void => {
+    if (this.#libp2p.getConnections().length >= BOOTSTRAP_RECONNECT_BELOW) return
     for (const target of this.#targets) {
       if (!this.#timers.has(target.toString()) && !this.#isConnected(target)) this.#schedule(target, BOOTSTRAP_BACKOFF_MIN_MS)
     }
@@ -81,9 +89,11 @@ export class Bootstrapper {
   async #dial (target: Multiaddr): Promise<void> {
     if (!this.#running || this.#isConnected(target)) return
     const key = target.toString()
+    if (this.#reached.has(key) && this.#libp2p.getConnections().length >= BOOTSTRAP_RECONNECT_BELOW) return
     try {
       await this.#libp2p.dial(target, { signal: AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS) })
       this.#backoffMs.delete(key)
+      this.#reached.add(key)
       this.#log('connected to bootstrap peer %s', key)
     } catch (err) {
       const next = Math.min(BOOTSTRAP_BACKOFF_MAX_MS, 2 * (this.#backoffMs.get(key) ?? BOOTSTRAP_BACKOFF_MIN_MS / 2))

@@ -29,6 +29,9 @@ export const DHT_ALPHA = 3
 /** Disjoint lookup paths (S/Kademlia): 2 keeps a second, independent route past one bad peer. */
 export const DHT_DISJOINT_PATHS = 2
 
+/** libp2p's own default cap on open connections; in-process simulations of many nodes pass far less. */
+export const CONNECTIONS_MAX = 300
+
 /** Which wire the node speaks: loopback/LAN TCP, or in-process memory (simulations). */
 export type TransportKind = 'tcp' | 'memory'
 
@@ -53,7 +56,7 @@ export interface MeshLibp2pOptions {
   dhtSelectors: Selectors
   gossipsub?: Partial<GossipsubOpts>
   connectionGater?: ConnectionGater
-  /** Connections kept open at most (libp2p prunes beyond this). */
+  /** Connections kept open at most: libp2p prunes the least valued beyond this and refuses inbound ones at it (default CONNECTIONS_MAX). */
   connectionsMax?: number
   /** One-way latency added to memory-transport links (simulations only). */
   memoryLatencyMs?: number
@@ -81,8 +84,13 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
       ...options.connectionGater
     },
     connectionManager: {
-      maxConnections: options.connectionsMax ?? 300
+      maxConnections: options.connectionsMax ?? CONNECTIONS_MAX
     },
+    // The monitor opens a ping stream on every connection every 10 s to find links that died
+    // silently (a TCP peer that vanished without a FIN). An in-process memory link cannot die
+    // silently: a stopped or crashed node ends both sides at once. With 200 nodes in one process
+    // the pings alone were ~500 streams/s, so the memory transport runs without it.
+    connectionMonitor: { enabled: options.transport === 'tcp' },
     services: {
       identify: identify(),
       ping: ping(),

@@ -12,6 +12,7 @@ import { Timeline } from './timeline.ts'
 import { MemorySimNode } from './memory-node.ts'
 import { ProcessSimNode } from './process-node.ts'
 import type { SimNode, SimNodeSpec } from './sim-node.ts'
+import { IN_PROCESS_DEFAULTS_NODES_MAX } from './in-process.ts'
 
 /** Most nodes one cluster starts (memory: RSS; tcp: one process each). */
 export const CLUSTER_NODES_MAX = 2_000
@@ -25,6 +26,11 @@ const START_CONCURRENCY = { memory: 16, tcp: 4 } as const
  * reproduces the topology. Reproducible seeds are the default; scenarios opt in.
  */
 export const JOIN_PEERS_DEFAULT = 1
+/**
+ * Past IN_PROCESS_DEFAULTS_NODES_MAX in-process nodes, connections are capped (in-process.ts) and
+ * a full bootstrap node refuses newcomers, so each joins through this many peers instead.
+ */
+export const JOIN_PEERS_LARGE_IN_PROCESS = 4
 
 /** How to build a cluster. */
 export interface ClusterOptions {
@@ -84,7 +90,8 @@ export class Cluster {
       dataDir: dataRoot === undefined ? undefined : join(dataRoot, `node-${index}`),
       peers,
       latencyMs: options.latencyMs,
-      plugins: options.plugins ?? []
+      plugins: options.plugins ?? [],
+      clusterSize: options.nodes
     })
     const make = (s: SimNodeSpec): SimNode => options.transport === 'tcp' ? new ProcessSimNode(s) : new MemorySimNode(s)
     const first = make(spec(0, []))
@@ -95,7 +102,8 @@ export class Cluster {
       timeline.record('join', `${first.name} started (bootstrap)`)
       options.onStarted?.(1, options.nodes)
       const bootstrap = first.addresses()
-      const joinPeers = Math.max(1, options.joinPeers ?? JOIN_PEERS_DEFAULT)
+      const large = options.transport === 'memory' && options.nodes > IN_PROCESS_DEFAULTS_NODES_MAX
+      const joinPeers = Math.max(1, options.joinPeers ?? (large ? JOIN_PEERS_LARGE_IN_PROCESS : JOIN_PEERS_DEFAULT))
       const joinRng = cluster.rng.fork()
       const specs = new Map<SimNode, SimNodeSpec>()
       for (let i = 1; i < options.nodes; i++) {

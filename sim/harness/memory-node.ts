@@ -4,6 +4,7 @@ import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode, Payload } from '../../src/index.ts'
 import { NotRunningError } from '../../protocols/kit/errors.ts'
 import { NodeProbe, createGater, loadPlugins } from './ops.ts'
+import { inProcessNodeOptions } from './in-process.ts'
 import type { NodeSnapshot, ReceivedMessage } from './ops.ts'
 import type { SimHandler, SimNode, SimNodeSpec } from './sim-node.ts'
 
@@ -39,6 +40,7 @@ export class MemorySimNode implements SimNode {
       dataDir: this.#spec.dataDir,
       peers: this.#spec.peers,
       memoryLatencyMs: this.#spec.latencyMs,
+      ...inProcessNodeOptions(this.#spec.clusterSize),
       connectionGater: createGater(id => denied.has(id))
     })
     this.#probe = new NodeProbe(node, { denied, plugins: await loadPlugins(this.#spec.plugins) })

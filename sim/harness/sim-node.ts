@@ -19,6 +19,8 @@ export interface SimNodeSpec {
   latencyMs?: number
   /** Plug-in modules (file URLs) whose ops `invoke()` can run. */
   plugins: string[]
+  /** Nodes in the whole cluster: in-process nodes scale their health and connection budgets by it (in-process.ts). */
+  clusterSize: number
 }
 
 /** The controls every scenario uses on a node. */

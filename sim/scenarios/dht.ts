@@ -10,17 +10,10 @@ import { describeError } from '../../protocols/kit/errors.ts'
 import { latencySummary } from '../stats.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { waitUntil } from '../harness/delivery.ts'
+import { inProcessNodeOptions } from '../harness/in-process.ts'
 
 /** Peers each new node joins through (random earlier nodes): enough for Kademlia to find the rest. */
 const JOIN_PEERS = 3
-/**
- * Health announce interval for the benchmark's nodes (the default is 1 s). Every node verifies
- * and forwards every announcement, and here all N nodes share one process, so the mesh-wide
- * health traffic lands N times on one event loop: at the 1 s default a 50-node run kept the loop
- * saturated (every put/get timed out after 30 s); at 10 s the same run had success 1 and get p50
- * ~25 ms. This benchmark measures the DHT, so health runs slowly in the background.
- */
-const HEALTH_INTERVAL_MS = 10_000
 /** Unmeasured put/get pairs first: the first queries pay for dials and routing-table fill-in. */
 const WARMUP_OPERATIONS = 10
 /** The mesh counts as settled once the event loop answers within this many ms... */
@@ -47,7 +40,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     for (let i = 0; i < count; i++) {
       const peers = new Set<string>()
       while (peers.size < Math.min(i, JOIN_PEERS)) peers.add(nodes[rng.int(0, i - 1)]!.addresses()[0]!)
-      nodes.push(await createAgentNode({ transport: 'memory', name: `dht-${i}`, peers: [...peers], healthIntervalMs: HEALTH_INTERVAL_MS }))
+      nodes.push(await createAgentNode({ transport: 'memory', name: `dht-${i}`, peers: [...peers], ...inProcessNodeOptions(count) }))
       options.progress(i + 1, count + operations * 2)
     }
     // Each node is in business once its routing table has a peer; queries find the rest.

@@ -15,13 +15,14 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub, StrictNoSign, StrictSign } from '@libp2p/gossipsub'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
 import { createRng } from '../../protocols/kit/rng.ts'
+import type { Rng } from '../../protocols/kit/rng.ts'
 import { latencySummary } from '../stats.ts'
+import { inProcessNodeOptions } from '../harness/in-process.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 
 /** Earlier nodes each new node dials: enough for a mesh of degree D to form. */
 const DIALS_PER_NODE = 4
-/** Dial attempts per link, and each one's deadline (setup of hundreds of nodes loads the process). */
-const DIAL_ATTEMPTS = 3
+/** Each dial's deadline (setup of hundreds of nodes loads the process). */
 const DIAL_TIMEOUT_MS = 30_000
 /** How long to wait for the gossip mesh before publishing anyway. */
 const MESH_WAIT_MS = 30_000
@@ -61,21 +62,41 @@ async function startRaw (gossipsubOverrides: Partial<GossipsubOpts>): Promise<Me
   return { libp2p: libp2p as unknown as MeshLibp2p, stop: async () => { await libp2p.stop() } }
 }
 
-/** Dial, retrying a loaded process's timeouts; a link that still fails is logged and skipped. */
-async function dialWithRetry (from: Member, to: Member, log: (line: string) => void): Promise<void> {
-  for (let attempt = 1; attempt <= DIAL_ATTEMPTS; attempt++) {
+/**
+ * Dial `from` to DIALS_PER_NODE of the earlier members, picked by the seeded rng. A member at its
+ * connection cap refuses inbound connections (in-process runs cap connections, see
+ * harness/in-process.ts), so a refused pick is replaced by another until every earlier member was tried.
+ */
+async function dialEarlier (from: Member, earlier: Member[], rng: Rng, log: (line: string) => void): Promise<void> {
+  const candidates = [...earlier]
+  let connected = 0
+  while (connected < DIALS_PER_NODE && candidates.length > 0) {
+    const to = candidates.splice(rng.int(0, candidates.length - 1), 1)[0]!
     try {
       await from.libp2p.dial(to.libp2p.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      return
+      connected++
     } catch (err) {
-      log(`dial attempt ${attempt} from ${from.libp2p.peerId.toString().slice(-6)} failed: ${(err as Error).message}`)
+      log(`dial from ${from.libp2p.peerId.toString().slice(-6)} to ${to.libp2p.peerId.toString().slice(-6)} (${to.libp2p.getConnections().length} connections) failed: ${(err as Error).message}`)
     }
   }
+  if (connected === 0 && earlier.length > 0) log(`node ${from.libp2p.peerId.toString().slice(-6)} reached none of the ${earlier.length} earlier nodes`)
 }
 
 /** Peers in a node's gossip mesh for a topic (a GossipSub method its interface type omits). */
 function meshPeers (m: Member, topic: string): string[] {
   return (m.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(topic)
+}
+
+/** Each node that missed events, with what it was connected to at the end: what a reader needs to see why. */
+function shortfalls (members: Member[], received: Array<Map<number, number>>, messages: number, topicId: string): string[] {
+  const out: string[] = []
+  for (let i = 1; i < members.length; i++) {
+    const got = received[i]!.size
+    if (got >= messages) continue
+    const m = members[i]!
+    out.push(`n${i}: ${got}/${messages} events, ${m.libp2p.getConnections().length} connections, ${meshPeers(m, topicId).length} mesh peers`)
+  }
+  return out
 }
 
 /** Run the benchmark (see file header). */
@@ -110,16 +131,12 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       if (raw) {
         members.push(await startRaw(overrides))
       } else {
-        const node = await createAgentNode({ transport: 'memory', name: `n${i}`, gossipsub: overrides })
+        const node = await createAgentNode({ transport: 'memory', name: `n${i}`, gossipsub: overrides, ...inProcessNodeOptions(n) })
         agents.push(node)
         members.push({ libp2p: node.libp2p, stop: async () => { await node.stop() } })
       }
       received.push(new Map())
-      const earlier = Array.from({ length: i }, (_, k) => k)
-      for (let d = 0; d < Math.min(DIALS_PER_NODE, i); d++) {
-        const pick = earlier.splice(rng.int(0, earlier.length - 1), 1)[0]!
-        await dialWithRetry(members[i]!, members[pick]!, options.log)
-      }
+      await dialEarlier(members[i]!, members.slice(0, i), rng, options.log)
       options.progress(i + 1, n)
     }
     // Every node subscribes (node 0 publishes and counts nothing for itself).
@@ -194,6 +211,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         // Deliveries (event × receiving node) per second, from the first publish to the last delivery.
         events_per_s: Math.round(delivered / windowS),
         rss_mb_per_node: Math.round((rssMb / n) * 100) / 100,
+        // What dominates memory per node: its open connections (Noise + Yamux + stream state each).
+        connections_per_node: Math.round(members.reduce((sum, m) => sum + m.libp2p.getConnections().length, 0) / n * 10) / 10,
         mesh_ms: Math.round(meshMs),
         // CPU of the whole process from first publish to the end: comparable on a loaded machine.
         cpu_ms_per_event: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, messages)) * 100) / 100,
@@ -203,7 +222,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       },
       latenciesMs: latencies,
       deliveryMatrix: { labels: received.map((_, i) => `n${i}`), ratios },
-      failures: delivery === 1 ? [] : [`delivery ${delivered}/${expected}`]
+      failures: delivery === 1 ? [] : [`delivery ${delivered}/${expected}`, ...shortfalls(members, received, messages, topicId)]
     }
   } finally {
     controller.abort()
