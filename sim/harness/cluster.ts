@@ -12,7 +12,7 @@ import { Timeline } from './timeline.ts'
 import { MemorySimNode } from './memory-node.ts'
 import { ProcessSimNode } from './process-node.ts'
 import type { SimNode, SimNodeSpec } from './sim-node.ts'
-import { IN_PROCESS_DEFAULTS_NODES_MAX } from './in-process.ts'
+import { inProcessCapped } from './in-process.ts'
 
 /** Most nodes one cluster starts (memory: RSS; tcp: one process each). */
 export const CLUSTER_NODES_MAX = 2_000
@@ -27,7 +27,7 @@ const START_CONCURRENCY = { memory: 16, tcp: 4 } as const
  */
 export const JOIN_PEERS_DEFAULT = 1
 /**
- * Past IN_PROCESS_DEFAULTS_NODES_MAX in-process nodes, connections are capped (in-process.ts) and
+ * Past 32 in-process nodes (inProcessCapped), connections are capped (in-process.ts) and
  * a full bootstrap node refuses newcomers, so each joins through this many peers instead.
  */
 export const JOIN_PEERS_LARGE_IN_PROCESS = 4
@@ -102,8 +102,7 @@ export class Cluster {
       timeline.record('join', `${first.name} started (bootstrap)`)
       options.onStarted?.(1, options.nodes)
       const bootstrap = first.addresses()
-      const large = options.transport === 'memory' && options.nodes > IN_PROCESS_DEFAULTS_NODES_MAX
-      const joinPeers = Math.max(1, options.joinPeers ?? (large ? JOIN_PEERS_LARGE_IN_PROCESS : JOIN_PEERS_DEFAULT))
+      const joinPeers = Math.max(1, options.joinPeers ?? (inProcessCapped(options.transport, options.nodes) ? JOIN_PEERS_LARGE_IN_PROCESS : JOIN_PEERS_DEFAULT))
       const joinRng = cluster.rng.fork()
       const specs = new Map<SimNode, SimNodeSpec>()
       for (let i = 1; i < options.nodes; i++) {

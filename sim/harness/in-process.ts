@@ -6,9 +6,9 @@
 // - health: every node receives (and GossipSub forwards ~D times) every announcement;
 // - connections: DHT lookups leave a connection open to every peer they ask (libp2p keeps them
 //   until its cap, 300), and each connection costs memory and keep-alive work on both ends.
-// Measured on 2 cores (`node` with 200 fanout-style nodes, 4 dials each): with the defaults the
+// Measured on 2 cores with `npm run sim -- fanout --nodes 200 --json`: with the defaults the
 // start never finished (RSS past 3.4 GB after 19 min, connections still growing); with the
-// options below, 200 nodes started in 73 s and idled at ~1.3 ms CPU/s and 5.8 MB RSS per node.
+// options below, delivery 1 at 9.4 MB RSS and ~32 connections per node.
 
 import type { AgentNodeOptions } from '../../src/index.ts'
 import { HEALTH_INTERVAL_SCALE_MAX } from '../../protocols/health/core.ts'
@@ -17,6 +17,8 @@ import { HEALTH_INTERVAL_SCALE_MAX } from '../../protocols/health/core.ts'
 export const IN_PROCESS_DEFAULTS_NODES_MAX = 32
 /** Health announcements per second the whole in-process mesh aims for past that size. */
 export const IN_PROCESS_ANNOUNCES_PER_S = 2
+/** Each node's health budget (SPEC H9 `announcesPerIntervalMax`): small, so intervals stretch to their cap. */
+const IN_PROCESS_ANNOUNCES_PER_INTERVAL_MAX = 2
 /**
  * Connection cap per node past that size: room for the DHT's 20 closest peers (kept alive),
  * GossipSub's mesh (D_hi 12) and discovery links. Nodes fill it and then refuse inbound
@@ -24,12 +26,17 @@ export const IN_PROCESS_ANNOUNCES_PER_S = 2
  */
 export const IN_PROCESS_CONNECTIONS_MAX = 32
 
+/** True when `nodes` nodes on `transport` share this process past the defaults: connections are capped, full nodes refuse newcomers. */
+export function inProcessCapped (transport: 'memory' | 'tcp', nodes: number): boolean {
+  return transport === 'memory' && nodes > IN_PROCESS_DEFAULTS_NODES_MAX
+}
+
 /** What an in-process cluster of `nodes` nodes passes to each `createAgentNode`. */
 export function inProcessNodeOptions (nodes: number): Pick<AgentNodeOptions, 'healthIntervalMs' | 'healthAnnouncesPerIntervalMax' | 'connectionsMax'> {
-  if (nodes <= IN_PROCESS_DEFAULTS_NODES_MAX) return {}
-  // health SPEC H9: a node announces every intervalMs × min(scaleMax, ⌈N / budget⌉). With a
-  // budget of 2 the stretch reaches its cap (16) past 32 nodes, so the mesh sends
+  if (!inProcessCapped('memory', nodes)) return {}
+  // health SPEC H9: a node announces every intervalMs × min(scaleMax, ⌈N / budget⌉). With this
+  // budget the stretch reaches its cap (16) past 32 nodes, so the mesh sends
   // N / (scaleMax × intervalMs) announcements per ms; pick intervalMs to make that IN_PROCESS_ANNOUNCES_PER_S.
   const intervalMs = Math.max(1_000, Math.ceil((nodes * 1_000) / (HEALTH_INTERVAL_SCALE_MAX * IN_PROCESS_ANNOUNCES_PER_S)))
-  return { healthIntervalMs: intervalMs, healthAnnouncesPerIntervalMax: 2, connectionsMax: IN_PROCESS_CONNECTIONS_MAX }
+  return { healthIntervalMs: intervalMs, healthAnnouncesPerIntervalMax: IN_PROCESS_ANNOUNCES_PER_INTERVAL_MAX, connectionsMax: IN_PROCESS_CONNECTIONS_MAX }
 }

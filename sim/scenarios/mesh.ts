@@ -13,7 +13,7 @@ import type { NodeSnapshot } from '../harness/ops.ts'
 import { wallClockMs } from '../harness/ops.ts'
 import { latencySummary } from '../stats.ts'
 import { faultOptions } from '../harness/fault-options.ts'
-import { IN_PROCESS_DEFAULTS_NODES_MAX } from '../harness/in-process.ts'
+import { inProcessCapped } from '../harness/in-process.ts'
 
 const NODES_DEFAULT = 10
 const TOPIC = 'agentmesh/sim/mesh'
@@ -58,10 +58,10 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   try {
     await Promise.all(cluster.nodes.map(async n => { await n.subscribe(TOPIC) }))
     const bootstrapId = cluster.nodes[0]!.peerId
-    // Past IN_PROCESS_DEFAULTS_NODES_MAX in-process nodes, connections are capped and a full
+    // Past 32 in-process nodes, connections are capped and a full
     // bootstrap node refuses the rest (they join through other peers): then "joined" means
     // connected to the bootstrap node or, once it is full, to anyone.
-    const capped = options.transport === 'memory' && nodes > IN_PROCESS_DEFAULTS_NODES_MAX
+    const capped = inProcessCapped(options.transport, nodes)
     const joined = (s: NodeSnapshot): boolean => s.peerId === bootstrapId || s.connections.includes(bootstrapId) || (capped && s.connections.length > 0)
     // One polling loop records the first time each milestone holds. It ends when all hold, at
     // MILESTONE_TIMEOUT_MS, or `settle-ms` after every node reached the bootstrap node.
