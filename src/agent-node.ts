@@ -233,7 +233,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       privateKey,
       log: log.newScope('health')
     })
-    const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, log: log.newScope('state') })
+    const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, members: () => health.peers().filter(p => p.status !== 'dead').map(p => p.peerId), log: log.newScope('state') })
     const events = createEventsService({ libp2p, db: storage.sublevel('events'), privateKey, peerId: peerId.toString(), log: log.newScope('events'), retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
     const docs = createDocsService(context, { log: log.newScope('docs') })
     const bft = createBftService(context, { log: log.newScope('bft') })

@@ -20,6 +20,8 @@ import { assert } from '../kit/assert.ts'
 import { NoReplicasError, RecordRejectedError } from './errors.ts'
 import type { StateRules } from './rules.ts'
 import { createDirectory } from './adapter-directory.ts'
+import { createReplicaReader } from './adapter-read.ts'
+import type { ReadStats } from './adapter-read.ts'
 import type { AgentCard } from './card.ts'
 
 /** Lifetime of a record when `put` is given no ttlMs: an hour, republished every 30 min. */
@@ -96,7 +98,19 @@ export interface StateService {
 }
 
 /** Counters of the state service. */
-export interface StateStats { puts: number, gets: number, republished: number, republishFailures: number, owned: number }
+export interface StateStats {
+  puts: number
+  gets: number
+  /** Gets that needed the network and had their quorum from one-hop reads alone (SPEC state "One-hop reads"). */
+  getsOneHop: number
+  /** Gets that walked the DHT (kad-dht GET_VALUE query) for missing answers. */
+  getsWalked: number
+  republished: number
+  republishFailures: number
+  owned: number
+  /** One-hop read counters, both directions. */
+  reads: ReadStats
+}
 
 /** What the state service needs from the node. */
 export interface StateServiceOptions {
@@ -109,6 +123,8 @@ export interface StateServiceOptions {
   log: Logger
   /** Lifetime of the agent card (ms); see adapter-directory.ts. */
   cardTtlMs?: number
+  /** Peer ids of the live members this node knows (health): who one-hop reads may ask. */
+  members?: () => Iterable<string>
   republishCheckMs?: number
 }
 
@@ -133,7 +149,8 @@ export function createStateService (options: StateServiceOptions): StateService 
   const owned = new Map<string, OwnedRecord>()
   /** Highest version read per key, so a read-then-write continues the count (SPEC state "Versions"). */
   const seenVersions = new Map<string, number>()
-  const stats = { puts: 0, gets: 0, republished: 0, republishFailures: 0 }
+  const stats = { puts: 0, gets: 0, getsOneHop: 0, getsWalked: 0, republished: 0, republishFailures: 0 }
+  const reader = createReplicaReader({ libp2p, peerId, rules, members: options.members ?? (() => []), log: log.newScope('read') })
   let lastHlc: Hlc = HLC_ZERO
   let running = false
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -255,12 +272,22 @@ export function createStateService (options: StateServiceOptions): StateService 
       const local = await rules.readLocal(dhtKey, { signal })
       if (getOptions.local === true) return local === undefined ? undefined : toEntry(local)
       const found: SignedRecord[] = local === undefined ? [] : [local]
+      const quorum = getOptions.quorum ?? GET_QUORUM
+      /** Peers whose answer is in `found`: the walk does not count them twice. */
+      const answered = new Set<string>()
+      if (found.length < quorum && Number.isFinite(quorum)) {
+        // SPEC state "One-hop reads": ask the replicas membership points at, over open connections first.
+        const direct = await reader.read(key, quorum - found.length, signal)
+        for (const { from, record } of direct.records) { found.push(record); answered.add(from) }
+        signal.throwIfAborted()
+        if (found.length >= quorum) stats.getsOneHop++
+      }
       try {
         // Records arrive on PEER_RESPONSE events, already validated by kad-dht (SPEC state "Reads").
-        const quorum = getOptions.quorum ?? GET_QUORUM
         if (found.length < quorum) {
+          stats.getsWalked++
           for await (const event of libp2p.services.dht.get(dhtKey, { signal }) as AsyncIterable<QueryEvent>) {
-            if (event.name === 'PEER_RESPONSE' && event.record != null) {
+            if (event.name === 'PEER_RESPONSE' && event.record != null && !answered.has(event.from.toString())) {
               const record = decodeFound(key, event.record.value)
               if (record !== undefined) found.push(record)
               if (found.length >= quorum) break // ends the query: kad-dht aborts its outstanding requests
@@ -368,8 +395,9 @@ export function createStateService (options: StateServiceOptions): StateService 
       return await directory.findAgents(findOptions)
     },
     card: () => directory.card(),
-    stats: () => ({ ...stats, owned: owned.size }),
+    stats: () => ({ ...stats, owned: owned.size, reads: reader.stats() }),
     async start () {
+      await reader.start()
       running = true
       libp2p.addEventListener('peer:identify', onPeerIdentified)
       schedule(republishCheckMs)
@@ -383,6 +411,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       stopController.abort(new NotRunningError('state service stopped'))
       await directory.stop()
       await republishing
+      await reader.stop()
     }
   }
 }

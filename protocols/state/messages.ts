@@ -146,12 +146,12 @@ export function encodeRecord (record: SignedRecord): Uint8Array {
   return bytes
 }
 
+const RECORD_FIELDS = ['v', 'key', 'value', 'author', 'version', 'hlc', 'expiresAtMs', 'signature']
+
 /** Decode and shape-check a record (not its signature, owner or expiry: see validate.ts). */
 export function decodeRecord (bytes: Uint8Array): SignedRecord {
   const what = 'state record'
-  const raw = decodeCbor(bytes, { bytesMax: RECORD_BYTES_MAX, what }) as Record<string, unknown>
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) throw new DecodeError(`Cannot decode ${what}: not a map`)
-  if (raw.v !== RECORD_FORMAT_VERSION) throw new DecodeError(`Cannot decode ${what}: unsupported format version ${String(raw.v)}`)
+  const raw = decodeMap(bytes, RECORD_BYTES_MAX, what, RECORD_FORMAT_VERSION, RECORD_FIELDS)
   checkKey(raw.key)
   if (!(raw.value instanceof Uint8Array)) throw new DecodeError(`Cannot decode ${what}: value must be bytes`)
   if (raw.value.byteLength > VALUE_BYTES_MAX) throw new LimitExceededError(`Cannot decode ${what}: value of ${raw.value.byteLength} bytes exceeds VALUE_BYTES_MAX (${VALUE_BYTES_MAX})`)
@@ -160,12 +160,53 @@ export function decodeRecord (bytes: Uint8Array): SignedRecord {
   const hlc = hlcValidate(raw.hlc, what)
   if (!Number.isSafeInteger(raw.expiresAtMs) || (raw.expiresAtMs as number) < 0) throw new DecodeError(`Cannot decode ${what}: expiresAtMs must be a non-negative integer`)
   if (!(raw.signature instanceof Uint8Array) || raw.signature.byteLength === 0 || raw.signature.byteLength > SIGNATURE_BYTES_MAX) throw new DecodeError(`Cannot decode ${what}: signature must be 1..${SIGNATURE_BYTES_MAX} bytes`)
-  const known = new Set(['v', 'key', 'value', 'author', 'version', 'hlc', 'expiresAtMs', 'signature'])
-  for (const field of Object.keys(raw)) if (!known.has(field)) throw new DecodeError(`Cannot decode ${what}: unknown field "${field}"`)
   return { key: raw.key, value: raw.value, author: raw.author, version: raw.version as number, hlc, expiresAtMs: raw.expiresAtMs as number, signature: raw.signature }
 }
 
 /** One stable line describing a record, for logs and traces. */
 export function describeRecord (record: SignedRecord): string {
   return `record ${record.key} v${record.version} hlc=${hlcToString(record.hlc)} author=${record.author} expires=${record.expiresAtMs} value=${record.value.byteLength}B`
+}
+
+/** Read protocol frame format version (SPEC state, "One-hop reads"). */
+export const READ_FORMAT_VERSION = 1
+/** Largest read request: a key plus the map around it. */
+export const READ_REQUEST_BYTES_MAX = KEY_BYTES_MAX + 64
+/** Largest read response: one record plus the map around it. */
+export const READ_RESPONSE_BYTES_MAX = RECORD_BYTES_MAX + 64
+
+/** A read request: "send me your copy of `key`". */
+export function encodeReadRequest (key: string): Uint8Array {
+  checkKey(key)
+  return encodeCbor({ v: READ_FORMAT_VERSION, key })
+}
+
+/** Decode a read request; throws DecodeError/LimitExceededError naming what is wrong. */
+export function decodeReadRequest (bytes: Uint8Array): string {
+  const raw = decodeMap(bytes, READ_REQUEST_BYTES_MAX, 'state read request', READ_FORMAT_VERSION, ['v', 'key'])
+  checkKey(raw.key)
+  return raw.key
+}
+
+/** A read response: the encoded record this node stores, or null when it has none. */
+export function encodeReadResponse (record: Uint8Array | null): Uint8Array {
+  return encodeCbor({ v: READ_FORMAT_VERSION, record })
+}
+
+/** Decode a read response to the record bytes (still to be validated) or null. */
+export function decodeReadResponse (bytes: Uint8Array): Uint8Array | null {
+  const raw = decodeMap(bytes, READ_RESPONSE_BYTES_MAX, 'state read response', READ_FORMAT_VERSION, ['v', 'record'])
+  if (raw.record === null) return null
+  if (!(raw.record instanceof Uint8Array)) throw new DecodeError('Cannot decode state read response: record must be bytes or null')
+  if (raw.record.byteLength > RECORD_BYTES_MAX) throw new LimitExceededError(`Cannot decode state read response: record of ${raw.record.byteLength} bytes exceeds RECORD_BYTES_MAX (${RECORD_BYTES_MAX})`)
+  return raw.record
+}
+
+/** Decode a CBOR map of format `version` with no fields beyond `fields`; throws naming `what`. */
+function decodeMap (bytes: Uint8Array, bytesMax: number, what: string, version: number, fields: readonly string[]): Record<string, unknown> {
+  const raw = decodeCbor(bytes, { bytesMax, what }) as Record<string, unknown>
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) throw new DecodeError(`Cannot decode ${what}: not a map`)
+  if (raw.v !== version) throw new DecodeError(`Cannot decode ${what}: unsupported format version ${String(raw.v)}`)
+  for (const field of Object.keys(raw)) if (!fields.includes(field)) throw new DecodeError(`Cannot decode ${what}: unknown field "${field}"`)
+  return raw
 }

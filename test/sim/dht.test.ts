@@ -13,5 +13,8 @@ describe('sim dht scenario', function () {
     for (const metric of ['put_p50_ms', 'put_p99_ms', 'get_p50_ms', 'get_p99_ms', 'p50_ms', 'p99_ms', 'max_ms']) {
       assert.equal(typeof summary.metrics[metric], 'number', metric)
     }
+    // k = 20 > 10 nodes: every node holds every record, so one-hop reads reach the quorum.
+    assert.equal(summary.metrics.gets_one_hop, 10, JSON.stringify(summary.metrics))
+    assert.equal(summary.metrics.gets_walked, 0)
   })
 })
