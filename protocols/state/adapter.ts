@@ -101,11 +101,11 @@ export interface StateService {
 export interface StateStats {
   puts: number
   gets: number
-  /** Gets that needed the network and had their quorum from one-hop reads alone (SPEC state "One-hop reads and writes"). */
+  /** Gets that needed the network and had their quorum from one-hop reads alone (SPEC state "One-hop reads"). */
   getsOneHop: number
   /** Gets that walked the DHT (kad-dht GET_VALUE query) for missing answers. */
   getsWalked: number
-  /** Puts and republishes whose record went to the replicas in one hop only, and those that also walked the DHT (SPEC state "One-hop reads and writes"). */
+  /** Puts and republishes whose record went to the replicas in one hop only, and those that also walked the DHT (SPEC state "One-hop writes"). */
   storesOneHop: number
   storesWalked: number
   republished: number
@@ -126,7 +126,7 @@ export interface StateServiceOptions {
   log: Logger
   /** Lifetime of the agent card (ms); see adapter-directory.ts. */
   cardTtlMs?: number
-  /** Peer ids of the live members this node knows (health): whom one-hop reads and writes may reach. */
+  /** Peer ids of the live members this node knows (health): who one-hop reads may ask. */
   members?: () => Iterable<string>
   republishCheckMs?: number
 }
@@ -294,7 +294,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       /** Peers whose answer is in `found`: the walk does not count them twice. */
       const answered = new Set<string>()
       if (found.length < quorum && Number.isFinite(quorum)) {
-        // SPEC state "One-hop reads and writes": ask the replicas membership points at, over open connections first.
+        // SPEC state "One-hop reads": ask the replicas membership points at, over open connections first.
         const direct = await replicaService.read(key, quorum - found.length, signal)
         for (const { from, record } of direct.records) { found.push(record); answered.add(from) }
         signal.throwIfAborted()

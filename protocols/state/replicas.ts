@@ -1,4 +1,4 @@
-// Which peers hold a key's record, estimated from membership (SPEC state, "One-hop reads and writes").
+// Which peers hold a key's record, estimated from membership (SPEC state, "One-hop reads").
 // Pure: Kademlia distance is XOR of SHA-256 ids, as kad-dht computes it, so the peers ranked
 // closest here are the ones a converged kad-dht put stored the record on.
 

@@ -53,7 +53,7 @@ export function createStateRules (options: StateRulesOptions): StateRules {
   }
 
   async function writeLocal (dhtKey: Uint8Array, value: Uint8Array): Promise<void> {
-    await datastore.put(recordKey(dhtKey), new Libp2pRecord(dhtKey, value, new Date(nowMs())).serialize())
+    await datastore.put(recordKey(dhtKey), new Libp2pRecord(dhtKey, value, new Date()).serialize())
   }
 
   async function accept (dhtKey: Uint8Array, value: Uint8Array): Promise<void> {
