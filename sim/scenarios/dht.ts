@@ -129,8 +129,6 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         success_rate: successRate,
         gets_one_hop: sum(s => s.getsOneHop),
         gets_walked: sum(s => s.getsWalked),
-        puts_one_hop: sum(s => s.storesOneHop),
-        puts_walked: sum(s => s.storesWalked),
         read_asks: sum(s => s.replicas.asked),
         read_hits: sum(s => s.replicas.hits),
         connections_per_node: Math.round(mean(nodes.map(n => n.libp2p.getConnections().length)) * 10) / 10,
