@@ -20,8 +20,8 @@ import { assert } from '../kit/assert.ts'
 import { NoReplicasError, RecordRejectedError } from './errors.ts'
 import type { StateRules } from './rules.ts'
 import { createDirectory } from './adapter-directory.ts'
-import { createReplicaService } from './adapter-replicas.ts'
-import type { ReplicaStats } from './adapter-replicas.ts'
+import { createReplicaReader } from './adapter-read.ts'
+import type { ReadStats } from './adapter-read.ts'
 import type { AgentCard } from './card.ts'
 
 /** Lifetime of a record when `put` is given no ttlMs: an hour, republished every 30 min. */
@@ -105,14 +105,11 @@ export interface StateStats {
   getsOneHop: number
   /** Gets that walked the DHT (kad-dht GET_VALUE query) for missing answers. */
   getsWalked: number
-  /** Puts and republishes whose record went to the replicas in one hop only, and those that also walked the DHT (SPEC state "One-hop writes"). */
-  storesOneHop: number
-  storesWalked: number
   republished: number
   republishFailures: number
   owned: number
-  /** One-hop read and write counters, both directions. */
-  replicas: ReplicaStats
+  /** One-hop read counters, both directions. */
+  reads: ReadStats
 }
 
 /** What the state service needs from the node. */
@@ -152,8 +149,8 @@ export function createStateService (options: StateServiceOptions): StateService 
   const owned = new Map<string, OwnedRecord>()
   /** Highest version read per key, so a read-then-write continues the count (SPEC state "Versions"). */
   const seenVersions = new Map<string, number>()
-  const stats = { puts: 0, gets: 0, getsOneHop: 0, getsWalked: 0, storesOneHop: 0, storesWalked: 0, republished: 0, republishFailures: 0 }
-  const replicaService = createReplicaService({ libp2p, peerId, rules, members: options.members ?? (() => []), log: log.newScope('replicas') })
+  const stats = { puts: 0, gets: 0, getsOneHop: 0, getsWalked: 0, republished: 0, republishFailures: 0 }
+  const reader = createReplicaReader({ libp2p, peerId, rules, members: options.members ?? (() => []), log: log.newScope('read') })
   let lastHlc: Hlc = HLC_ZERO
   let running = false
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -172,30 +169,15 @@ export function createStateService (options: StateServiceOptions): StateService 
     }
   }
 
-  /**
-   * Store a signed record locally and on its replicas; returns how many remote peers stored it
-   * and how many refused or failed. One hop first: the k closest members get it directly. The
-   * DHT walk (kad-dht put) runs only when fewer than half of them answered, or membership knows
-   * no one: then the members this node knows are not the ones Kademlia would find.
-   */
+  /** Send a signed record to the closest peers; returns how many stored it. */
   async function store (record: SignedRecord, signal: AbortSignal): Promise<{ replicas: number, failures: number }> {
-    const dhtKey = dhtKeyOf(record.key)
-    const bytes = encodeRecord(record)
-    await rules.writeLocal(dhtKey, bytes)
-    const direct = await replicaService.store(record, signal)
-    signal.throwIfAborted()
-    const stored = new Set(direct.stored)
-    let failures = direct.refused + direct.unreachable
-    if (direct.asked > 0 && (direct.stored.length + direct.refused) * 2 >= direct.asked) {
-      stats.storesOneHop++
-      return { replicas: stored.size, failures }
-    }
-    stats.storesWalked++
-    for await (const event of libp2p.services.dht.put(dhtKey, bytes, { signal }) as AsyncIterable<QueryEvent>) {
-      if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored.add(event.from.toString())
+    let replicas = 0
+    let failures = 0
+    for await (const event of libp2p.services.dht.put(dhtKeyOf(record.key), encodeRecord(record), { signal }) as AsyncIterable<QueryEvent>) {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') replicas++
       else if (event.name === 'QUERY_ERROR') failures++
     }
-    return { replicas: stored.size, failures }
+    return { replicas, failures }
   }
 
   async function put (key: string, value: Payload, putOptions: PutOptions = {}): Promise<PutReceipt> {
@@ -295,7 +277,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       const answered = new Set<string>()
       if (found.length < quorum && Number.isFinite(quorum)) {
         // SPEC state "One-hop reads": ask the replicas membership points at, over open connections first.
-        const direct = await replicaService.read(key, quorum - found.length, signal)
+        const direct = await reader.read(key, quorum - found.length, signal)
         for (const { from, record } of direct.records) { found.push(record); answered.add(from) }
         signal.throwIfAborted()
         if (found.length >= quorum) stats.getsOneHop++
@@ -413,9 +395,9 @@ export function createStateService (options: StateServiceOptions): StateService 
       return await directory.findAgents(findOptions)
     },
     card: () => directory.card(),
-    stats: () => ({ ...stats, owned: owned.size, replicas: replicaService.stats() }),
+    stats: () => ({ ...stats, owned: owned.size, reads: reader.stats() }),
     async start () {
-      await replicaService.start()
+      await reader.start()
       running = true
       libp2p.addEventListener('peer:identify', onPeerIdentified)
       schedule(republishCheckMs)
@@ -429,7 +411,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       stopController.abort(new NotRunningError('state service stopped'))
       await directory.stop()
       await republishing
-      await replicaService.stop()
+      await reader.stop()
     }
   }
 }

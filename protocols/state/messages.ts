@@ -168,7 +168,7 @@ export function describeRecord (record: SignedRecord): string {
   return `record ${record.key} v${record.version} hlc=${hlcToString(record.hlc)} author=${record.author} expires=${record.expiresAtMs} value=${record.value.byteLength}B`
 }
 
-/** Format version of one-hop read and store frames (SPEC state, "One-hop reads and writes"). */
+/** Read protocol frame format version (SPEC state, "One-hop reads"). */
 export const READ_FORMAT_VERSION = 1
 /** Largest read request: a key plus the map around it. */
 export const READ_REQUEST_BYTES_MAX = KEY_BYTES_MAX + 64
@@ -209,42 +209,4 @@ function decodeMap (bytes: Uint8Array, bytesMax: number, what: string, version: 
   if (raw.v !== version) throw new DecodeError(`Cannot decode ${what}: unsupported format version ${String(raw.v)}`)
   for (const field of Object.keys(raw)) if (!fields.includes(field)) throw new DecodeError(`Cannot decode ${what}: unknown field "${field}"`)
   return raw
-}
-
-/** Largest store request: one record plus the map around it. */
-export const STORE_REQUEST_BYTES_MAX = RECORD_BYTES_MAX + 64
-/** Largest store response: a verdict and a short reason. */
-export const STORE_RESPONSE_BYTES_MAX = 1024
-/** Longest refusal reason carried back to the writer. */
-const STORE_REASON_CHARS_MAX = 512
-
-/** A store request: "keep this signed record" (the receiver validates it like a PUT_VALUE). */
-export function encodeStoreRequest (record: Uint8Array): Uint8Array {
-  return encodeCbor({ v: READ_FORMAT_VERSION, record })
-}
-
-/** Decode a store request to the record bytes (still to be validated). */
-export function decodeStoreRequest (bytes: Uint8Array): Uint8Array {
-  const raw = decodeMap(bytes, STORE_REQUEST_BYTES_MAX, 'state store request', READ_FORMAT_VERSION, ['v', 'record'])
-  if (!(raw.record instanceof Uint8Array)) throw new DecodeError('Cannot decode state store request: record must be bytes')
-  return raw.record
-}
-
-/** The receiver's verdict: stored, or refused with the validator's reason. */
-export type StoreVerdict = { stored: true } | { stored: false, reason: string, message: string }
-
-/** Encode a store verdict; the message is cut to a bounded length. */
-export function encodeStoreResponse (verdict: StoreVerdict): Uint8Array {
-  return verdict.stored
-    ? encodeCbor({ v: READ_FORMAT_VERSION, stored: true })
-    : encodeCbor({ v: READ_FORMAT_VERSION, stored: false, reason: verdict.reason.slice(0, 64), message: verdict.message.slice(0, STORE_REASON_CHARS_MAX) })
-}
-
-/** Decode a store verdict. */
-export function decodeStoreResponse (bytes: Uint8Array): StoreVerdict {
-  const what = 'state store response'
-  const raw = decodeMap(bytes, STORE_RESPONSE_BYTES_MAX, what, READ_FORMAT_VERSION, ['v', 'stored', 'reason', 'message'])
-  if (raw.stored === true && raw.reason === undefined && raw.message === undefined) return { stored: true }
-  if (raw.stored === false && typeof raw.reason === 'string' && typeof raw.message === 'string') return { stored: false, reason: raw.reason, message: raw.message }
-  throw new DecodeError(`Cannot decode ${what}: expected {stored: true} or {stored: false, reason, message}`)
 }

@@ -31,51 +31,16 @@ export interface StateRules {
   selectors: Selectors
   /** The valid, unexpired record this node stores for `dhtKey`, if any. */
   readLocal (dhtKey: Uint8Array, options?: { signal?: AbortSignal }): Promise<SignedRecord | undefined>
-  /** Store this node's own new record where kad-dht keeps records (a put stores locally first, as kad-dht's does). */
-  writeLocal (dhtKey: Uint8Array, value: Uint8Array): Promise<void>
-  /**
-   * Validate a record sent by a peer exactly as a PUT_VALUE is (stale check included), then
-   * store it. Calls for one key run one at a time, so two racing stores cannot both pass the
-   * stale check and leave the older record behind. Throws RecordRejectedError.
-   */
-  accept (dhtKey: Uint8Array, value: Uint8Array): Promise<void>
 }
 
 /** Build the rules over the node's datastore. */
 export function createStateRules (options: StateRulesOptions): StateRules {
   const { datastore, nowMs } = options
 
-  /** Stores for one key in progress (see `accept`). */
-  const accepting = new Map<string, Promise<void>>()
-
-  function recordKey (dhtKey: Uint8Array): Key {
-    return new Key(`${DHT_RECORD_PREFIX}/${uint8ArrayToString(dhtKey, 'base32')}`, false)
-  }
-
-  async function writeLocal (dhtKey: Uint8Array, value: Uint8Array): Promise<void> {
-    await datastore.put(recordKey(dhtKey), new Libp2pRecord(dhtKey, value, new Date()).serialize())
-  }
-
-  async function accept (dhtKey: Uint8Array, value: Uint8Array): Promise<void> {
-    const id = recordKey(dhtKey).toString()
-    const previous = accepting.get(id) ?? Promise.resolve()
-    const mine = previous.then(async () => {
-      await validate(dhtKey, value)
-      await writeLocal(dhtKey, value)
-    })
-    const tail = mine.catch(() => {})
-    accepting.set(id, tail)
-    try {
-      await mine
-    } finally {
-      if (accepting.get(id) === tail) accepting.delete(id)
-    }
-  }
-
   async function readLocal (dhtKey: Uint8Array, readOptions: { signal?: AbortSignal } = {}): Promise<SignedRecord | undefined> {
     let raw: Uint8Array
     try {
-      raw = await datastore.get(recordKey(dhtKey), readOptions)
+      raw = await datastore.get(new Key(`${DHT_RECORD_PREFIX}/${uint8ArrayToString(dhtKey, 'base32')}`, false), readOptions)
     } catch (err) {
       if ((err as Error).name === 'NotFoundError') return undefined
       throw err
@@ -105,8 +70,6 @@ export function createStateRules (options: StateRulesOptions): StateRules {
   return {
     validators: { [STATE_NAMESPACE]: validate },
     selectors: { [STATE_NAMESPACE]: selectRecordBytes },
-    readLocal,
-    writeLocal,
-    accept
+    readLocal
   }
 }

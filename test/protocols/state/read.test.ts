@@ -10,12 +10,10 @@ import type { AgentNode } from '../../../src/index.ts'
 import { readOrder, kadIdOf } from '../../../protocols/state/replicas.ts'
 import type { ReplicaCandidate } from '../../../protocols/state/replicas.ts'
 import {
-  decodeReadRequest, decodeReadResponse, decodeStoreRequest, decodeStoreResponse, encodeReadRequest, encodeReadResponse,
-  encodeRecord, encodeStoreRequest, encodeStoreResponse, encodeValue, signRecord,
-  READ_REQUEST_BYTES_MAX, RECORD_BYTES_MAX, STORE_RESPONSE_BYTES_MAX
+  decodeReadRequest, decodeReadResponse, encodeReadRequest, encodeReadResponse, encodeRecord, encodeValue, signRecord,
+  READ_REQUEST_BYTES_MAX, RECORD_BYTES_MAX
 } from '../../../protocols/state/messages.ts'
-import type { StoreVerdict } from '../../../protocols/state/messages.ts'
-import { STATE_READ_PROTOCOL, STATE_STORE_PROTOCOL } from '../../../protocols/state/adapter-replicas.ts'
+import { STATE_READ_PROTOCOL } from '../../../protocols/state/adapter-read.ts'
 import { encodeCbor } from '../../../protocols/kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../../../protocols/kit/errors.ts'
 import { waitFor, stopAll } from '../../helpers.ts'
@@ -74,15 +72,11 @@ describe('state: one-hop read order (pure)', () => {
   })
 })
 
-describe('state: one-hop read and store codec', () => {
-  it('round-trips read and store requests and every kind of response', () => {
+describe('state: one-hop read codec', () => {
+  it('round-trips a request and both kinds of response', () => {
     assert.equal(decodeReadRequest(encodeReadRequest('jobs/42')), 'jobs/42')
     assert.equal(decodeReadResponse(encodeReadResponse(null)), null)
     assert.deepEqual(decodeReadResponse(encodeReadResponse(new Uint8Array([1, 2, 3]))), new Uint8Array([1, 2, 3]))
-    assert.deepEqual(decodeStoreRequest(encodeStoreRequest(new Uint8Array([4, 5]))), new Uint8Array([4, 5]))
-    assert.deepEqual(decodeStoreResponse(encodeStoreResponse({ stored: true })), { stored: true })
-    assert.deepEqual(decodeStoreResponse(encodeStoreResponse({ stored: false, reason: 'stale', message: 'newer held' })), { stored: false, reason: 'stale', message: 'newer held' })
-    assert.ok(encodeStoreResponse({ stored: false, reason: 'forged', message: 'x'.repeat(10_000) }).byteLength <= STORE_RESPONSE_BYTES_MAX, 'a long reason is cut to fit')
   })
 
   const bad: Array<[string, () => unknown, new (...args: never[]) => Error, RegExp]> = [
@@ -93,10 +87,7 @@ describe('state: one-hop read and store codec', () => {
     ['oversized request', () => decodeReadRequest(new Uint8Array(READ_REQUEST_BYTES_MAX + 1)), LimitExceededError, /exceeds/],
     ['response that is not a map', () => decodeReadResponse(encodeCbor([1])), DecodeError, /not a map/],
     ['response record of the wrong type', () => decodeReadResponse(encodeCbor({ v: 1, record: 'text' })), DecodeError, /record must be bytes or null/],
-    ['response record past RECORD_BYTES_MAX', () => decodeReadResponse(encodeCbor({ v: 1, record: new Uint8Array(RECORD_BYTES_MAX + 1) })), LimitExceededError, /RECORD_BYTES_MAX/],
-    ['store request without a record', () => decodeStoreRequest(encodeCbor({ v: 1, record: null })), DecodeError, /record must be bytes/],
-    ['store verdict that is neither stored nor refused', () => decodeStoreResponse(encodeCbor({ v: 1, stored: false })), DecodeError, /expected \{stored: true\}/],
-    ['store verdict with a reason but stored', () => decodeStoreResponse(encodeCbor({ v: 1, stored: true, reason: 'x', message: 'y' })), DecodeError, /expected/]
+    ['response record past RECORD_BYTES_MAX', () => decodeReadResponse(encodeCbor({ v: 1, record: new Uint8Array(RECORD_BYTES_MAX + 1) })), LimitExceededError, /RECORD_BYTES_MAX/]
   ]
   for (const [name, run, type, message] of bad) {
     it(`rejects a ${name}`, () => {
@@ -105,7 +96,7 @@ describe('state: one-hop read and store codec', () => {
   }
 })
 
-describe('state: one-hop reads and writes on real nodes (memory transport)', function () {
+describe('state: one-hop reads on real nodes (memory transport)', function () {
   this.timeout(60_000)
   let nodes: AgentNode[] = []
   afterEach(async () => { await stopAll(nodes); nodes = [] })
@@ -129,7 +120,7 @@ describe('state: one-hop reads and writes on real nodes (memory transport)', fun
     const after = reader.state.stats()
     assert.equal(after.getsOneHop - before.getsOneHop, 1, 'the get had its quorum from one-hop reads')
     assert.equal(after.getsWalked, before.getsWalked, 'no DHT walk was needed')
-    assert.ok(after.replicas.hits - before.replicas.hits >= 2, 'two replicas answered (the local copy is the third)')
+    assert.ok(after.reads.hits - before.reads.hits >= 2, 'two replicas answered (the local copy is the third)')
   })
 
   it('drops a forged copy from a replica and still returns the real record', async () => {
@@ -151,7 +142,7 @@ describe('state: one-hop reads and writes on real nodes (memory transport)', fun
     // quorum 5 asks every peer, the liar included.
     const entry = await reader.state.get('shared/config', { quorum: 5 })
     assert.equal(entry?.value, 'real')
-    assert.ok(reader.state.stats().replicas.rejected >= 1, 'the forged copy was rejected')
+    assert.ok(reader.state.stats().reads.rejected >= 1, 'the forged copy was rejected')
   })
 
   it('refuses malformed and oversized requests, and keeps serving', async () => {
@@ -165,7 +156,7 @@ describe('state: one-hop reads and writes on real nodes (memory transport)', fun
     }
     await send(new Uint8Array([0xff, 0xfe, 0xfd]))
     await send(new Uint8Array(READ_REQUEST_BYTES_MAX + 100))
-    await waitFor(() => server.state.stats().replicas.serveErrors >= 2, 'both bad requests to be refused')
+    await waitFor(() => server.state.stats().reads.serveErrors >= 2, 'both bad requests to be refused')
     const before = client.state.stats()
     assert.equal((await client.state.get('jobs/9'))?.value, 9)
     assert.equal(client.state.stats().getsOneHop - before.getsOneHop, 1, 'the server still answers one-hop reads')
@@ -178,57 +169,6 @@ describe('state: one-hop reads and writes on real nodes (memory transport)', fun
     assert.equal(await reader.state.get('jobs/none'), undefined)
     const after = reader.state.stats()
     assert.equal(after.getsWalked - before.getsWalked, 1)
-    assert.equal(after.replicas.misses - before.replicas.misses, 3, 'every other member was asked first, and had none')
-  })
-  it('stores a put on the replicas in one hop, without walking the DHT', async () => {
-    nodes = await settledMesh(5)
-    const writer = nodes[2]!
-    const before = writer.state.stats()
-    const receipt = await writer.state.put('jobs/11', 'eleven')
-    assert.equal(receipt.replicas, 4)
-    const after = writer.state.stats()
-    assert.equal(after.storesOneHop - before.storesOneHop, 1)
-    assert.equal(after.storesWalked, before.storesWalked)
-    for (const node of nodes.filter(n => n !== writer)) {
-      assert.ok(node.state.stats().replicas.storesAccepted >= 1, `${node.name} took the record`)
-      assert.equal((await node.state.get('jobs/11', { local: true }))?.value, 'eleven', `${node.name} holds it`)
-    }
-  })
-
-  it('refuses forged and stale records sent in one hop, and keeps the newer one', async () => {
-    nodes = await settledMesh(3)
-    const [writer, replica, sender] = [nodes[0]!, nodes[1]!, nodes[2]!]
-    await writer.state.put('shared/flag', 'newest')
-    const stored = await replica.state.get('shared/flag', { local: true })
-    assert.equal(stored?.value, 'newest')
-    const send = async (record: Uint8Array): Promise<StoreVerdict> => {
-      const stream = await sender.libp2p.dialProtocol(peerIdFromString(replica.peerId), STATE_STORE_PROTOCOL)
-      const lp = lpStream(stream)
-      await lp.write(encodeStoreRequest(record))
-      const verdict = decodeStoreResponse((await lp.read()).subarray())
-      await stream.close()
-      return verdict
-    }
-    const mallory = await identity()
-    const nowMs = Date.now()
-    const forged = await signRecord({ key: 'shared/flag', value: encodeValue('evil'), author: writer.peerId, version: 5, hlc: { wallMs: nowMs + 5_000, logical: 0 }, expiresAtMs: nowMs + 60_000 }, mallory.key)
-    const older = await signRecord({ key: 'shared/flag', value: encodeValue('old'), author: mallory.id, version: 1, hlc: { wallMs: stored!.hlc.wallMs - 1_000, logical: 0 }, expiresAtMs: nowMs + 60_000 }, mallory.key)
-    const reasonOf = (verdict: StoreVerdict): string => verdict.stored ? 'stored' : verdict.reason
-    assert.equal(reasonOf(await send(encodeRecord(forged))), 'forged')
-    assert.equal(reasonOf(await send(encodeRecord(older))), 'stale')
-    assert.equal(reasonOf(await send(new Uint8Array([1, 2, 3]))), 'malformed')
-    assert.equal((await replica.state.get('shared/flag', { local: true }))?.value, 'newest', 'the replica kept the newer record')
-    assert.equal(replica.state.stats().replicas.storesRefused, 3)
-  })
-
-  it('walks the DHT when the replicas do not answer one-hop stores', async () => {
-    nodes = await settledMesh(4)
-    // Peers without the store protocol (an older version, say): one-hop stores fail to negotiate.
-    for (const node of nodes.slice(1)) await node.libp2p.unhandle(STATE_STORE_PROTOCOL)
-    const writer = nodes[0]!
-    const receipt = await writer.state.put('jobs/12', 12)
-    assert.equal(receipt.replicas, 3, 'kad-dht PUT_VALUE reached every peer')
-    assert.equal(writer.state.stats().storesWalked >= 1, true)
-    assert.equal((await nodes[3]!.state.get('jobs/12'))?.value, 12)
+    assert.equal(after.reads.misses - before.reads.misses, 3, 'every other member was asked first, and had none')
   })
 })
