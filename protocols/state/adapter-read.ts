@@ -28,12 +28,8 @@ export const READ_INBOUND_STREAMS_MAX = 64
 /** Peer ids whose Kademlia id is cached; past this the cache starts over. */
 const KAD_ID_CACHE_MAX = 10_000
 
-/** What one-hop reads returned: the valid records and who sent each. */
-export interface ReplicaAnswers {
-  records: Array<{ from: string, record: SignedRecord }>
-  /** Peers asked. */
-  asked: number
-}
+/** A valid record a replica sent, and which peer sent it. */
+export interface ReplicaAnswer { from: string, record: SignedRecord }
 
 /** Counters of one-hop reads. */
 export interface ReadStats {
@@ -63,7 +59,7 @@ export interface ReplicaReaderOptions {
 /** The one-hop read service: the server side and `read`. */
 export interface ReplicaReader {
   /** Ask the replicas of `key` until `needed` valid records are in or READ_ASKS_MAX peers were asked. */
-  read (key: string, needed: number, signal: AbortSignal): Promise<ReplicaAnswers>
+  read (key: string, needed: number, signal: AbortSignal): Promise<ReplicaAnswer[]>
   stats (): ReadStats
   start (): Promise<void>
   stop (): Promise<void>
@@ -124,9 +120,9 @@ export function createReplicaReader (options: ReplicaReaderOptions): ReplicaRead
     }
   }
 
-  async function read (key: string, needed: number, signal: AbortSignal): Promise<ReplicaAnswers> {
+  async function read (key: string, needed: number, signal: AbortSignal): Promise<ReplicaAnswer[]> {
     const order = candidatesFor(key)
-    const records: ReplicaAnswers['records'] = []
+    const records: ReplicaAnswer[] = []
     let next = 0
     let inFlight = 0
     await new Promise<void>(resolve => {
@@ -151,7 +147,7 @@ export function createReplicaReader (options: ReplicaReaderOptions): ReplicaRead
       }
       launch()
     })
-    return { records, asked: next }
+    return records
   }
 
   async function serve (stream: Stream, connection: Connection): Promise<void> {

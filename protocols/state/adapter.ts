@@ -277,8 +277,7 @@ export function createStateService (options: StateServiceOptions): StateService 
       const answered = new Set<string>()
       if (found.length < quorum && Number.isFinite(quorum)) {
         // SPEC state "One-hop reads": ask the replicas membership points at, over open connections first.
-        const direct = await reader.read(key, quorum - found.length, signal)
-        for (const { from, record } of direct.records) { found.push(record); answered.add(from) }
+        for (const { from, record } of await reader.read(key, quorum - found.length, signal)) { found.push(record); answered.add(from) }
         signal.throwIfAborted()
         if (found.length >= quorum) stats.getsOneHop++
       }

@@ -27,9 +27,9 @@ export interface ReplicaCandidate {
  * closest first. Ties cannot happen between distinct ids.
  */
 export function readOrder (keyId: Uint8Array, self: Uint8Array, candidates: readonly ReplicaCandidate[], replicas: number = STATE_REPLICAS): string[] {
-  const ranked = candidates.map(c => ({ c, distance: xor(c.kadId, keyId) }))
-  ranked.push({ c: { peerId: '', kadId: self, connected: false }, distance: xor(self, keyId) })
+  const ranked = candidates.map(c => ({ c, isSelf: false, distance: xor(c.kadId, keyId) }))
+  ranked.push({ c: { peerId: '', kadId: self, connected: false }, isSelf: true, distance: xor(self, keyId) })
   ranked.sort((a, b) => xorCompare(a.distance, b.distance))
-  const closest = ranked.slice(0, replicas).filter(r => r.c.kadId !== self)
+  const closest = ranked.slice(0, replicas).filter(r => !r.isSelf)
   return [...closest.filter(r => r.c.connected), ...closest.filter(r => !r.c.connected)].map(r => r.c.peerId)
 }
