@@ -5,7 +5,7 @@
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger, Stream } from '@libp2p/interface'
-import type { MeshLibp2p } from '../../src/libp2p.ts'
+import type { ProtocolDialer } from '../kit/components.ts'
 import { describeError } from '../kit/errors.ts'
 import { BFT_FRAME_BYTES_MAX, BFT_PROTOCOL } from './messages.ts'
 
@@ -28,7 +28,7 @@ export interface LinkStats { framesSent: number, framesDropped: number, dialFail
 /** One peer's outbound stream and queue. */
 class PeerLink {
   readonly #peer: string
-  readonly #libp2p: MeshLibp2p
+  readonly #libp2p: ProtocolDialer
   readonly #log: Logger
   readonly #stats: LinkStats
   #queue: Uint8Array[] = []
@@ -40,7 +40,7 @@ class PeerLink {
   #backoffMs = REDIAL_MIN_MS
   #wake: (() => void) | undefined
 
-  constructor (peer: string, libp2p: MeshLibp2p, log: Logger, stats: LinkStats) {
+  constructor (peer: string, libp2p: ProtocolDialer, log: Logger, stats: LinkStats) {
     this.#peer = peer
     this.#libp2p = libp2p
     this.#log = log
@@ -116,10 +116,10 @@ class PeerLink {
 export class PeerLinks {
   readonly stats: LinkStats = { framesSent: 0, framesDropped: 0, dialFailures: 0 }
   readonly #links = new Map<string, PeerLink>()
-  readonly #libp2p: MeshLibp2p
+  readonly #libp2p: ProtocolDialer
   readonly #log: Logger
 
-  constructor (libp2p: MeshLibp2p, log: Logger) {
+  constructor (libp2p: ProtocolDialer, log: Logger) {
     this.#libp2p = libp2p
     this.#log = log
   }

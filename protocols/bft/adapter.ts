@@ -3,8 +3,9 @@
 
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Connection, Logger, Stream } from '@libp2p/interface'
-import type { NodeContext } from '../../src/agent-node.ts'
+import type { Connection, Stream } from '@libp2p/interface'
+import type { KvNamespaces } from '../kit/store.ts'
+import type { ServiceBase, SigningKey, StreamHost } from '../kit/components.ts'
 import { NotRunningError, describeError } from '../kit/errors.ts'
 import { createEd25519Verifier, ed25519SignerFromSeed } from './ed25519.ts'
 import { BFT_FRAME_BYTES_MAX, BFT_PROTOCOL, GROUP_ID_CHARS_MAX, MEMBERS_MAX, decodeMessage } from './messages.ts'
@@ -44,9 +45,19 @@ function groupOf (message: BftMessage): string {
   return message.type === 'evidence' ? message.first.groupId : message.groupId
 }
 
-/** Build the bft service from the node's context (libp2p host, storage, key). */
-export function createBftService (context: NodeContext, options: { log: Logger }): BftService {
-  const log = options.log
+/** What the bft service uses of its node: streams, a database namespace per group, the Ed25519 key. */
+export interface BftComponents extends ServiceBase, SigningKey {
+  readonly libp2p: StreamHost
+  readonly storage: KvNamespaces
+}
+
+/** Tunables of the bft service (none yet: limits are protocol constants). */
+export type BftServiceInit = Record<string, never>
+
+/** Build the bft service (`node.bft`). */
+export function createBftService (components: BftComponents, _init: BftServiceInit = {}): BftService {
+  const { log } = components
+  const context = { ...components, peerId: components.libp2p.peerId.toString() }
   const groups = new Map<string, GroupDriver>()
   const links = new PeerLinks(context.libp2p, log.newScope('links'))
   // Cached: retransmitted votes (SPEC bft T11) and certificates re-check signatures we already checked.

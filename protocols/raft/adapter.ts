@@ -3,7 +3,8 @@
 
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Libp2p, Stream, Connection, Logger } from '@libp2p/interface'
+import type { Stream, Connection, Logger } from '@libp2p/interface'
+import type { StreamHost } from '../kit/components.ts'
 import { DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
 import { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX, RAFT_PROTOCOL } from './messages.ts'
 import type { Message } from './messages.ts'
@@ -66,7 +67,7 @@ export function decodeFrame (frame: Uint8Array): { group: string, message: Messa
 interface Link { queue: Uint8Array[], writing: boolean, stream: Stream | null, lp: ReturnType<typeof lpStream> | null, backoffUntilMs: number }
 
 /** Build the raft transport over a libp2p host. */
-export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): RaftTransport {
+export function createRaftTransport (libp2p: StreamHost, options: { log: Logger }): RaftTransport {
   const log = options.log
   const receivers = new Map<string, GroupReceiver>()
   const links = new Map<string, Link>()

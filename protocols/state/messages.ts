@@ -5,7 +5,7 @@ import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
 import { hlcToString, hlcValidate } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
-import type { Payload } from '../direct/messages.ts'
+import type { Payload } from '../kit/payload.ts'
 
 /** DHT namespace of state records: DHT keys are `/am/<key>` (SPEC state, "Keys"). */
 export const STATE_NAMESPACE = 'am'

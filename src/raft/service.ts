@@ -1,12 +1,12 @@
 // `node.groups`: joins raft groups on this node, shares one libp2p transport between them, and
 // turns a closed connection to a group's leader into an immediate campaign (fast failover).
 
-import type { Logger } from '@libp2p/interface'
 import { createRaftTransport } from '../../protocols/raft/adapter.ts'
 import type { RaftTransport, RaftTransportStats } from '../../protocols/raft/adapter.ts'
 import { GROUP_NAME_BYTES_MAX } from '../../protocols/raft/adapter.ts'
 import { VOTERS_MAX } from '../../protocols/raft/messages.ts'
-import type { NodeContext } from '../agent-node.ts'
+import type { Storage } from '../storage.ts'
+import type { ServiceBase, StreamHost } from '../../protocols/kit/components.ts'
 import { RaftDriver } from './driver.ts'
 import { GroupConfigError, GroupNotJoinedError } from './errors.ts'
 import { RaftGroup } from './group.ts'
@@ -63,9 +63,26 @@ export interface GroupsService {
   stop (): Promise<void>
 }
 
-/** Build the groups service for a node. */
-export function createGroupsService (context: NodeContext, options: { log: Logger, bft?: BftHandler, bftService?: BftService }): GroupsService {
-  const { libp2p, storage, log } = context
+/** What the groups service uses of its node: streams, one database namespace per group, and the BFT service. */
+export interface GroupsComponents extends ServiceBase {
+  readonly libp2p: StreamHost
+  /** Until the raft driver runs on the KvStore port, its storage wants a LevelDB sublevel. */
+  readonly storage: Pick<Storage, 'sublevel'>
+  /** The node's BFT service, for groups joined with `bft` or `validate`. */
+  readonly bft?: BftService
+}
+
+/** Options of the groups service. */
+export interface GroupsServiceInit {
+  /** A handler `propose(value, {bft: true})` delegates to on groups without their own BFT side. */
+  bft?: BftHandler
+}
+
+/** Build the groups service (`node.groups`). */
+export function createGroupsService (components: GroupsComponents, init: GroupsServiceInit = {}): GroupsService {
+  const { libp2p, storage, log } = components
+  const context = { peerId: libp2p.peerId.toString() }
+  const options = { bft: init.bft, bftService: components.bft }
   const transport: RaftTransport = createRaftTransport(libp2p, { log: log.newScope('transport') })
   const groups = new Map<string, { group: RaftGroup, driver: RaftDriver, bftGroup?: BftGroup }>()
   let bft = options.bft
