@@ -6,7 +6,8 @@ import type { RaftTransport, RaftTransportStats } from '../../protocols/raft/ada
 import { GROUP_NAME_BYTES_MAX } from '../../protocols/raft/adapter.ts'
 import { VOTERS_MAX } from '../../protocols/raft/messages.ts'
 import type { Storage } from '../storage.ts'
-import type { ServiceBase, StreamHost } from '../../protocols/kit/components.ts'
+import type { ServiceBase } from '../../protocols/kit/components.ts'
+import type { LinkHost } from '../../protocols/kit/libp2p-peer-link.ts'
 import { RaftDriver } from './driver.ts'
 import { GroupConfigError, GroupNotJoinedError } from './errors.ts'
 import { RaftGroup } from './group.ts'
@@ -65,7 +66,7 @@ export interface GroupsService {
 
 /** What the groups service uses of its node: streams, one database namespace per group, and the BFT service. */
 export interface GroupsComponents extends ServiceBase {
-  readonly libp2p: StreamHost
+  readonly libp2p: LinkHost
   /** Until the raft driver runs on the KvStore port, its storage wants a LevelDB sublevel. */
   readonly storage: Pick<Storage, 'sublevel'>
   /** The node's BFT service, for groups joined with `bft` or `validate`. */
@@ -83,12 +84,17 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
   const { libp2p, storage, log } = components
   const context = { peerId: libp2p.peerId.toString() }
   const options = { bft: init.bft, bftService: components.bft }
-  const transport: RaftTransport = createRaftTransport(libp2p, { log: log.newScope('transport') })
+  const transport: RaftTransport = createRaftTransport({ libp2p, log: log.newScope('transport') })
   const groups = new Map<string, { group: RaftGroup, driver: RaftDriver, bftGroup?: BftGroup }>()
   let bft = options.bft
   // one prefix per node incarnation: request ids of a restarted node never collide with old ones
   const incarnation = Math.floor(Math.random() * 0x1_0000_0000).toString(36)
   const clientPrefix = `${context.peerId.slice(-10)}.${incarnation}`
+
+  /** Tag the members of every joined group keep-alive (the connection manager keeps them, libp2p redials them). */
+  const keepMembersAlive = (): void => {
+    transport.keepAlive([...new Set([...groups.values()].flatMap(({ driver }) => driver.core.voters))])
+  }
 
   const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
     const peer = e.detail.toString()
@@ -120,11 +126,12 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
         send: (m) => { transport.send(name, m) },
         options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
       })
-      transport.register(name, (m) => { driver.receive(m) })
+      transport.register(name, { receive: (m) => { driver.receive(m) }, isMember: (peer) => driver.core.voters.includes(peer) })
       const group = new RaftGroup({ name, driver, bft: () => groupBft ?? bft, log: groupLog, clientPrefix })
       groups.set(name, { group, driver, bftGroup })
+      keepMembersAlive()
       const leave = group.leave.bind(group)
-      group.leave = async () => { transport.unregister(name); groups.delete(name); await Promise.all([leave(), bftGroup?.leave()]) }
+      group.leave = async () => { transport.unregister(name); groups.delete(name); keepMembersAlive(); await Promise.all([leave(), bftGroup?.leave()]) }
       return group
     },
     get (name) {
