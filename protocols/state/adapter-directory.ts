@@ -6,6 +6,7 @@ import type { Logger } from '@libp2p/interface'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
+import { backoffDelayMs } from '../kit/backoff.ts'
 import { describeError, NotRunningError } from '../kit/errors.ts'
 import type { DhtHost, HostEvents, HostIdentity } from '../kit/components.ts'
 import type { Payload } from '../kit/payload.ts'
@@ -104,7 +105,7 @@ export function createDirectory (options: DirectoryOptions): Directory {
           announcing = undefined
           // SPEC state "Republish": the card record republishes itself; provider records are refreshed with it.
           failedAnnounces = announced ? 0 : failedAnnounces + 1
-          schedule(announced ? Math.floor(cardTtlMs / 2) : Math.min(ANNOUNCE_BACKOFF_MAX_MS, cardTtlMs, ANNOUNCE_BACKOFF_MS * 2 ** Math.min(failedAnnounces - 1, 16)))
+          schedule(announced ? Math.floor(cardTtlMs / 2) : Math.min(cardTtlMs, backoffDelayMs(failedAnnounces, { initialMs: ANNOUNCE_BACKOFF_MS, maxMs: ANNOUNCE_BACKOFF_MAX_MS })))
         })
     }, delayMs)
   }

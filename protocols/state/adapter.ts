@@ -16,6 +16,7 @@ import type { SignedRecord } from './messages.ts'
 import { compareRecords, selectBest } from './select.ts'
 import { requiredOwner } from './validate.ts'
 import { assert } from '../kit/assert.ts'
+import { backoffDelayMs } from '../kit/backoff.ts'
 import { NoReplicasError, RecordRejectedError } from './errors.ts'
 import type { StateRules } from './rules.ts'
 import { createDirectory } from './adapter-directory.ts'
@@ -220,8 +221,8 @@ export function createStateService (components: StateComponents, options: StateS
       entry.retries = 0
       return
     }
-    const backoffMs = Math.min(REPUBLISH_RETRY_MAX_MS, REPUBLISH_RETRY_MS * 2 ** Math.min(entry.retries, 16))
     entry.retries++
+    const backoffMs = backoffDelayMs(entry.retries, { initialMs: REPUBLISH_RETRY_MS, maxMs: REPUBLISH_RETRY_MAX_MS })
     entry.dueAtMs = Date.now() + Math.max(1, Math.min(backoffMs, Math.floor(entry.ttlMs / 4)))
   }
 
