@@ -56,7 +56,7 @@ export type BftServiceInit = Record<string, never>
 /** Build the bft service (`node.bft`). */
 export function createBftService (components: BftComponents, _init: BftServiceInit = {}): BftService {
   const { log } = components
-  const context = { ...components, peerId: components.libp2p.peerId.toString() }
+  const selfId = components.libp2p.peerId.toString()
   const groups = new Map<string, GroupDriver>()
   // One long-lived stream per peer, shared by every group: frames name their group.
   const links = createLibp2pPeerLinks({ libp2p: components.libp2p, log: log.newScope('links') }, {
@@ -73,11 +73,11 @@ export function createBftService (components: BftComponents, _init: BftServiceIn
 
   function signerOf (): Signer {
     if (signer !== undefined) return signer
-    const key = context.privateKey
+    const key = components.privateKey
     if (key.type !== 'Ed25519') throw new TypeError(`bft needs an Ed25519 node key, this node has ${key.type}`)
     // libp2p's Ed25519 raw private key is seed ‖ public key; the signatures are identical (SPEC bft "Signed bytes").
     signer = ed25519SignerFromSeed(key.raw.subarray(0, 32))
-    if (signer.id !== context.peerId) throw new Error(`bft signer id ${signer.id} does not match the node's peer id ${context.peerId}`)
+    if (signer.id !== selfId) throw new Error(`bft signer id ${signer.id} does not match the node's peer id ${selfId}`)
     return signer
   }
 
@@ -121,12 +121,12 @@ export function createBftService (components: BftComponents, _init: BftServiceIn
         }
         if (type !== 'Ed25519') throw new GroupSizeError(`bft group "${name}": member ${member} is a ${type} peer id; members sign with Ed25519`)
       }
-      if (!members.includes(context.peerId)) throw new NotAMemberError(`Cannot join bft group "${name}": this node (${context.peerId}) is not in its member list`)
-      const store = new BftStore(context.storage.sublevel(`bft/${name}`), name, [...members].sort())
+      if (!members.includes(selfId)) throw new NotAMemberError(`Cannot join bft group "${name}": this node (${selfId}) is not in its member list`)
+      const store = new BftStore(components.storage.sublevel(`bft/${name}`), name, [...members].sort())
       const restored = await store.load()
       if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
       const driver = new GroupDriver({
-        name, self: context.peerId, signer: signerOf(), verifier, store, links, log: log.newScope(name),
+        name, self: selfId, signer: signerOf(), verifier, store, links, log: log.newScope(name),
         options: { ...joinOptions, members },
         onLeave: () => { if (groups.get(name) === driver) { groups.delete(name); keepMembersAlive() } }
       }, restored)

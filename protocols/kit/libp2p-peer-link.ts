@@ -254,17 +254,18 @@ export function createLibp2pPeerLinks (components: Libp2pPeerLinkComponents, ini
     }
   }
 
-  function tagKeepAlive (peer: string): void {
-    libp2p.peerStore.merge(parsePeerId(peer), { tags: { [tag]: { value: KEEP_ALIVE_TAG_VALUE } } }).catch((err: unknown) => {
-      log.error('cannot tag %s keep-alive: %s', peer, describeError(err))
-    })
+  /** Peer-store writes in flight, awaited by stop() so none outlives the host. */
+  const tagging = new Set<Promise<void>>()
+
+  function mergeTag (peer: string, value: { value: number } | undefined): void {
+    const write = libp2p.peerStore.merge(parsePeerId(peer), { tags: { [tag]: value } })
+      .then(() => {}, (err: unknown) => { log.error('cannot %s the keep-alive tag of %s: %s', value === undefined ? 'remove' : 'set', peer, describeError(err)) })
+      .finally(() => { tagging.delete(write) })
+    tagging.add(write)
   }
 
-  function untagKeepAlive (peer: string): void {
-    libp2p.peerStore.merge(parsePeerId(peer), { tags: { [tag]: undefined } }).catch((err: unknown) => {
-      log.error('cannot remove the keep-alive tag of %s: %s', peer, describeError(err))
-    })
-  }
+  function tagKeepAlive (peer: string): void { mergeTag(peer, { value: KEEP_ALIVE_TAG_VALUE }) }
+  function untagKeepAlive (peer: string): void { mergeTag(peer, undefined) }
 
   // A peer that connects again (libp2p redialled a kept-alive member) is worth trying at once.
   const onPeerConnect = (e: CustomEvent<{ toString: () => string }>): void => {
@@ -317,6 +318,7 @@ export function createLibp2pPeerLinks (components: Libp2pPeerLinkComponents, ini
       links.clear()
       for (const peer of kept) untagKeepAlive(peer)
       kept.clear()
+      await Promise.all([...tagging])
     }
   }
 }

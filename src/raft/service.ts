@@ -82,14 +82,14 @@ export interface GroupsServiceInit {
 /** Build the groups service (`node.groups`). */
 export function createGroupsService (components: GroupsComponents, init: GroupsServiceInit = {}): GroupsService {
   const { libp2p, storage, log } = components
-  const context = { peerId: libp2p.peerId.toString() }
-  const options = { bft: init.bft, bftService: components.bft }
+  const selfId = libp2p.peerId.toString()
+  const bftService = components.bft
   const transport: RaftTransport = createRaftTransport({ libp2p, log: log.newScope('transport') })
   const groups = new Map<string, { group: RaftGroup, driver: RaftDriver, bftGroup?: BftGroup }>()
-  let bft = options.bft
+  let bft = init.bft
   // one prefix per node incarnation: request ids of a restarted node never collide with old ones
   const incarnation = Math.floor(Math.random() * 0x1_0000_0000).toString(36)
-  const clientPrefix = `${context.peerId.slice(-10)}.${incarnation}`
+  const clientPrefix = `${selfId.slice(-10)}.${incarnation}`
 
   /** Tag the members of every joined group keep-alive (the connection manager keeps them, libp2p redials them). */
   const keepMembersAlive = (): void => {
@@ -108,15 +108,15 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
       const nameBytes = new TextEncoder().encode(name).byteLength
       if (nameBytes === 0 || nameBytes > GROUP_NAME_BYTES_MAX || name.includes('!')) throw new GroupConfigError(`Cannot join raft group "${name}": the name must be 1..${GROUP_NAME_BYTES_MAX} bytes without "!"`)
       const members = [...new Set(joinOptions.members.map(String))]
-      if (!members.includes(context.peerId)) throw new GroupConfigError(`Cannot join raft group "${name}": members must include this node (${context.peerId})`)
+      if (!members.includes(selfId)) throw new GroupConfigError(`Cannot join raft group "${name}": members must include this node (${selfId})`)
       if (members.length > VOTERS_MAX) throw new GroupConfigError(`Cannot join raft group "${name}": ${members.length} members exceeds VOTERS_MAX (${VOTERS_MAX})`)
       const heartbeatMs = joinOptions.heartbeatMs ?? HEARTBEAT_MS_DEFAULT
       const electionMs = joinOptions.electionMs ?? ELECTION_MS_DEFAULT
       if (!(heartbeatMs >= 1) || !(electionMs >= 2 * heartbeatMs)) throw new GroupConfigError(`Cannot join raft group "${name}": need heartbeatMs ≥ 1 and electionMs ≥ 2 × heartbeatMs (got ${heartbeatMs}/${electionMs})`)
       // BFT side of the group (SPEC bft): joined first so a bad member list fails before raft state exists.
       const wantsBft = joinOptions.bft === true || joinOptions.validate !== undefined
-      if (wantsBft && options.bftService === undefined) throw new GroupConfigError(`Cannot join raft group "${name}" with BFT: this node has no BFT service`)
-      const bftGroup = wantsBft ? await options.bftService!.join(name, { members, validate: joinOptions.validate }) : undefined
+      if (wantsBft && bftService === undefined) throw new GroupConfigError(`Cannot join raft group "${name}" with BFT: this node has no BFT service`)
+      const bftGroup = wantsBft ? await bftService!.join(name, { members, validate: joinOptions.validate }) : undefined
       const groupBft = bftGroup === undefined ? undefined : bftProposeHandler(bftGroup)
       const machine = joinOptions.apply === undefined ? new BuiltInKv() : new CustomStateMachine(joinOptions.apply, joinOptions.snapshot)
       const groupLog = log.newScope(`raft:${name}`)
@@ -124,7 +124,7 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
         storage: new RaftStorage(storage.sublevel(`raft/${name}`)),
         machine,
         send: (m) => { transport.send(name, m) },
-        options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
+        options: { id: selfId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
       })
       transport.register(name, { receive: (m) => { driver.receive(m) }, isMember: (peer) => driver.core.voters.includes(peer) })
       const group = new RaftGroup({ name, driver, bft: () => groupBft ?? bft, log: groupLog, clientPrefix })
