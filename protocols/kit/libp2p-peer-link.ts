@@ -32,8 +32,12 @@ export const LINK_WRITE_TIMEOUT_MS = 10_000
 export const LINK_FRAME_READ_TIMEOUT_MS = LINK_WRITE_TIMEOUT_MS
 /** Redial backoff after a failed dial: 100 ms doubling to 2 s (a restarting peer is back within seconds). */
 export const LINK_REDIAL_BACKOFF: BackoffOptions = Object.freeze({ initialMs: 100, maxMs: 2_000 })
-/** Inbound streams per connection and protocol: one per remote link is normal, one more overlaps a redial. */
-export const LINK_INBOUND_STREAMS_MAX = 4
+/**
+ * Inbound streams per connection and protocol: one per remote link is normal, one more while a
+ * redial replaces it. With the frame deadline this bounds what one connection can make us hold
+ * for an unfinished frame to 2 × frameBytesMax for LINK_FRAME_READ_TIMEOUT_MS.
+ */
+export const LINK_INBOUND_STREAMS_MAX = 2
 /** Frames written to a stream in one vectored write. */
 const WRITE_BATCH_FRAMES_MAX = 256
 /** Peer-store tag value of kept-alive peers: the most a tag can carry, so the connection manager prunes them last. */
