@@ -11,6 +11,19 @@ import type { Libp2pPeerLinkInit } from '../../../protocols/kit/libp2p-peer-link
 import type { PeerLinks } from '../../../protocols/kit/peer-link.ts'
 import { parsePeerId } from '../../../protocols/kit/peer-id.ts'
 import { stopAll, waitFor } from '../../helpers.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createMeshLibp2p, defaultListen } from '../../../src/libp2p.ts'
+import type { MeshLibp2p } from '../../../src/libp2p.ts'
+import { openStorage } from '../../../src/storage.ts'
+
+/** A started libp2p host as the node builds it, without the agentmesh services on top. */
+async function bareHost (): Promise<{ libp2p: MeshLibp2p, stop: () => Promise<void> }> {
+  const storage = await openStorage({})
+  const privateKey = await generateKeyPair('Ed25519')
+  const libp2p = await createMeshLibp2p({ privateKey, datastore: storage.datastore, transport: 'memory', listen: defaultListen('memory', `bare-${Math.random().toString(36).slice(2)}`), dhtValidators: {}, dhtSelectors: {} })
+  await libp2p.start()
+  return { libp2p, stop: async () => { await libp2p.stop(); await storage.close() } }
+}
 
 const PROTOCOL = '/agentmesh/test-link/1.0.0'
 const FRAME_BYTES_MAX = 64 * 1024
@@ -98,6 +111,26 @@ describe('libp2p peer link (kit)', () => {
     await waitFor(async () => (await a.libp2p.peerStore.get(parsePeerId(b.peerId))).tags.get(tag)?.value === 100, 'b to be tagged keep-alive')
     linksA.keepAlive([])
     await waitFor(async () => !(await a.libp2p.peerStore.get(parsePeerId(b.peerId))).tags.has(tag), 'the tag to be removed')
+  })
+})
+
+describe('keep-alive on bare libp2p hosts (no health, no bootstrapper to redial)', () => {
+  it('gets a kept-alive peer reconnected by libp2p when its connection drops', async () => {
+    const [a, b] = [await bareHost(), await bareHost()]
+    const links = createLibp2pPeerLinks({ libp2p: a.libp2p, log: logger('test:link:bare') }, { protocol: PROTOCOL, frameBytesMax: FRAME_BYTES_MAX, queueBytesMax: FRAME_BYTES_MAX, keepAliveTag: 'agentmesh-test' })
+    try {
+      await links.start()
+      await a.libp2p.dial(b.libp2p.getMultiaddrs()[0]!)
+      links.keepAlive([b.libp2p.peerId.toString()])
+      await waitFor(async () => (await a.libp2p.peerStore.get(b.libp2p.peerId)).tags.has('keep-alive-agentmesh-test'), 'b to be tagged keep-alive')
+      const before = a.libp2p.getConnections(b.libp2p.peerId).map(c => c.id)
+      await a.libp2p.hangUp(b.libp2p.peerId)
+      await waitFor(() => a.libp2p.getConnections(b.libp2p.peerId).some(c => !before.includes(c.id)), 'libp2p to reconnect a to b')
+    } finally {
+      await links.stop()
+      await a.stop()
+      await b.stop()
+    }
   })
 })
 
