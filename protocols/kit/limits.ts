@@ -1,5 +1,6 @@
 // Limits shared by several protocols: the sizes of identities and signatures that appear in their
-// messages. Protocol-specific limits (frames, batches, names) stay in each protocol's messages.ts.
+// messages. Frame caps stay in each protocol's messages.ts, since each is derived from that
+// protocol's own message limits; the peer link's queue and deadline bounds are in libp2p-peer-link.ts.
 
 /**
  * Characters of a peer id as text. Base58 Ed25519 ids are 52 characters and CIDv1 forms stay
@@ -16,8 +17,3 @@ export const SIGNATURE_BYTES_MAX = 512
 /** Bytes of an Ed25519 signature: exactly 64 (bft members sign with Ed25519 only). */
 export const ED25519_SIGNATURE_BYTES = 64
 
-/**
- * The buffer libp2p's length-prefixed stream helpers allow by default (4 MiB): a protocol whose
- * frames can be larger must pass its own frame limit to them, or such a frame resets the stream.
- */
-export const LIBP2P_LP_BUFFER_BYTES_DEFAULT = 4 * 1024 * 1024
