@@ -28,9 +28,9 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createGroupsService } from './raft/service.ts'
 import type { GroupsService } from './raft/service.ts'
 import type { BftHandler } from './raft/group.ts'
-import { HealthService } from '../protocols/health/adapter.ts'
+import { createHealthService } from '../protocols/health/adapter.ts'
+import type { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
-import { SYNC_PUT } from './storage.ts'
 import { packageVersion } from './version.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 
@@ -86,20 +86,6 @@ export interface AgentNodeOptions {
   eventsSyncIntervalMs?: number
   /** Advanced: GossipSub option overrides (benchmarks, tuning). */
   gossipsub?: Partial<GossipsubOpts>
-}
-
-/**
- * What a protocol service gets from the node: the host, the database, the identity and
- * a logger. Services are built by factories from this context and their own options.
- */
-export interface NodeContext {
-  readonly libp2p: MeshLibp2p
-  readonly storage: Storage
-  readonly privateKey: PrivateKey
-  readonly peerId: string
-  readonly name: string
-  readonly capabilities: string[]
-  readonly log: Logger
 }
 
 /** Events a node emits. */
@@ -214,11 +200,14 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       gossipsub: options.gossipsub
     })
     const log = logger(`agentmesh:${name}`)
-    const context: NodeContext = { libp2p, storage, privateKey, peerId: peerId.toString(), name, capabilities: options.capabilities ?? [], log }
-    const direct = createDirectService(context.libp2p, { frameBytesMax: options.directFrameBytesMax, log: log.newScope('direct') })
-    const health = new HealthService(libp2p, {
+    const capabilities = options.capabilities ?? []
+    // Every service is built the same way: createX(components, init). Components are the parts
+    // of this node it uses (host, key, its database namespace, a logger); init is its tunables.
+    const base = (scope: string): { libp2p: MeshLibp2p, privateKey: PrivateKey, log: Logger } => ({ libp2p, privateKey, log: log.newScope(scope) })
+    const direct = createDirectService(base('direct'), { frameBytesMax: options.directFrameBytesMax })
+    const health = createHealthService({ ...base('health'), store: storage.sublevel('health') }, {
       name,
-      capabilities: context.capabilities,
+      capabilities,
       version: packageVersion(),
       intervalMs: options.healthIntervalMs,
       config: definedOnly({
@@ -227,17 +216,14 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
         disconnectGraceMs: options.healthDisconnectGraceMs,
         connectionsTarget: options.discoveryConnectionsTarget,
         announcesPerIntervalMax: options.healthAnnouncesPerIntervalMax
-      }),
-      store: storage.sublevel('health'),
-      syncPut: SYNC_PUT,
-      privateKey,
-      log: log.newScope('health')
+      })
     })
-    const state = createStateService({ libp2p, privateKey, peerId: context.peerId, name, capabilities: context.capabilities, rules: stateRules, members: () => health.peers().filter(p => p.status !== 'dead').map(p => p.peerId), log: log.newScope('state') })
-    const events = createEventsService({ libp2p, db: storage.sublevel('events'), privateKey, peerId: peerId.toString(), log: log.newScope('events'), retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
-    const docs = createDocsService(context, { log: log.newScope('docs') })
-    const bft = createBftService(context, { log: log.newScope('bft') })
-    const groups = createGroupsService(context, { log: log.newScope('groups'), bft: options.groupsBft, bftService: bft })
+    const members = (): string[] => health.peers().filter(p => p.status !== 'dead').map(p => p.peerId)
+    const state = createStateService({ ...base('state'), rules: stateRules }, { name, capabilities, members })
+    const events = createEventsService({ ...base('events'), store: storage.sublevel('events') }, { retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
+    const docs = createDocsService({ ...base('docs'), store: storage.sublevel('docs') })
+    const bft = createBftService({ ...base('bft'), storage })
+    const groups = createGroupsService({ ...base('groups'), storage, bft }, { bft: options.groupsBft })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     started.push(libp2p)

@@ -9,6 +9,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Logger } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError } from '../protocols/kit/errors.ts'
+import { Backoff } from '../protocols/kit/backoff.ts'
 
 /** First retry delay after a failed dial. */
 export const BOOTSTRAP_BACKOFF_MIN_MS = 250
@@ -25,7 +26,8 @@ export class Bootstrapper {
   readonly #targets: Multiaddr[]
   readonly #log: Logger
   readonly #timers = new Map<string, NodeJS.Timeout>()
-  readonly #backoffMs = new Map<string, number>()
+  /** Failed dials per target since it was last reached. */
+  readonly #backoffs = new Map<string, Backoff>()
   /** Targets reached at least once: past the join, they are retried only while poorly connected. */
   readonly #reached = new Set<string>()
   #running = false
@@ -92,12 +94,13 @@ export class Bootstrapper {
     if (this.#reached.has(key) && this.#libp2p.getConnections().length >= BOOTSTRAP_RECONNECT_BELOW) return
     try {
       await this.#libp2p.dial(target, { signal: AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS) })
-      this.#backoffMs.delete(key)
+      this.#backoffs.delete(key)
       this.#reached.add(key)
       this.#log('connected to bootstrap peer %s', key)
     } catch (err) {
-      const next = Math.min(BOOTSTRAP_BACKOFF_MAX_MS, 2 * (this.#backoffMs.get(key) ?? BOOTSTRAP_BACKOFF_MIN_MS / 2))
-      this.#backoffMs.set(key, next)
+      let backoff = this.#backoffs.get(key)
+      if (backoff === undefined) this.#backoffs.set(key, backoff = new Backoff({ initialMs: BOOTSTRAP_BACKOFF_MIN_MS, maxMs: BOOTSTRAP_BACKOFF_MAX_MS }))
+      const next = backoff.next()
       this.#log('dial to bootstrap peer %s failed (%s); retrying in %d ms', key, describeError(err), next)
       this.#schedule(target, next)
     }

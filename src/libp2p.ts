@@ -29,6 +29,23 @@ export const DHT_ALPHA = 3
 /** Disjoint lookup paths (S/Kademlia): 2 keeps a second, independent route past one bad peer. */
 export const DHT_DISJOINT_PATHS = 2
 
+/**
+ * Ping streams per connection and direction. Two users ping each connection: the connection
+ * monitor (every 10 s) and Kad-DHT's routing table (checking old contacts). @libp2p/ping allows
+ * ONE outbound stream per connection (and two inbound), so when their pings overlapped (or a
+ * slow ping outlived the monitor's interval under load) the second failed with
+ * TooManyOutboundProtocolStreamsError, or the remote reset it, and the monitor took any failed
+ * ping for a dead link and aborted the whole connection: raft and bft streams on it ended and
+ * followers started elections. Room for both users, each with one ping in flight and one
+ * waiting to close, keeps that from happening. Measured with
+ * `DEBUG='libp2p:connection-monitor*' npm run sim -- raft-write --nodes 5 --writes 60000`: with
+ * ping's defaults the monitor aborted 14 connections (10 on TooManyOutboundProtocolStreamsError,
+ * 2 on streams the remote reset past its inbound limit); with these limits, none.
+ */
+export const PING_OUTBOUND_STREAMS_MAX = 4
+/** Inbound ping streams per connection: the remote's outbound allowance, doubled for two connections to one peer. */
+export const PING_INBOUND_STREAMS_MAX = 2 * PING_OUTBOUND_STREAMS_MAX
+
 /** libp2p's own default cap on open connections; in-process simulations of many nodes pass far less. */
 export const CONNECTIONS_MAX = 300
 
@@ -93,7 +110,7 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
     connectionMonitor: { enabled: options.transport === 'tcp' },
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ maxOutboundStreams: PING_OUTBOUND_STREAMS_MAX, maxInboundStreams: PING_INBOUND_STREAMS_MAX }),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,

@@ -18,7 +18,7 @@ import { RECENT_DECISIONS_MAX } from './catch-up.ts'
 import type { BftMessage, Block, Certificate, Decision, Evidence } from './messages.ts'
 import type { Signer, Verifier } from './signing.ts'
 import type { BftStore } from './adapter-store.ts'
-import type { PeerLinks } from './adapter-links.ts'
+import type { PeerLinks } from '../kit/peer-link.ts'
 import { ValidationRejectedError } from './adapter-errors.ts'
 
 /** Real time of one core tick (10 ms): the core's default timeouts assume it (SPEC bft T10). */

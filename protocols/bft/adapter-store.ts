@@ -2,8 +2,8 @@
 // hash-chained log and a bounded evidence ring. Writes that guard safety are fsynced (SPEC bft E1–E3).
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
-import { SYNC_BATCH } from '../../src/storage.ts'
-import type { Sublevel } from '../../src/storage.ts'
+import { SYNC } from '../kit/store.ts'
+import type { KvStore } from '../kit/store.ts'
 import type { ChainHead, PersistedState } from './effects.ts'
 import type { Decision, Evidence } from './messages.ts'
 import { checkDecision, checkMessage } from './messages.ts'
@@ -28,12 +28,12 @@ export interface Restored { state: PersistedState | null, head: ChainHead, recen
 
 /** One group's durable records. */
 export class BftStore {
-  readonly #db: Sublevel
+  readonly #db: KvStore
   readonly #groupId: string
   readonly #members: readonly string[]
   #evidenceSeq = 0
 
-  constructor (db: Sublevel, groupId: string, members: readonly string[]) {
+  constructor (db: KvStore, groupId: string, members: readonly string[]) {
     this.#db = db
     this.#groupId = groupId
     this.#members = members
@@ -70,7 +70,7 @@ export class BftStore {
       ops.push({ type: 'put', key: evidenceKey(seq), value: encodeCbor(evidence) })
       if (seq >= EVIDENCE_STORED_MAX) ops.push({ type: 'del', key: evidenceKey(seq - EVIDENCE_STORED_MAX) })
     }
-    if (ops.length > 0) await this.#db.batch(ops, SYNC_BATCH)
+    if (ops.length > 0) await this.#db.batch(ops, SYNC)
   }
 
   /** Committed decisions with heights in [fromHeight, fromHeight + limit), oldest first. */

@@ -1,17 +1,17 @@
 // libp2p adapter of bft (`node.bft`): the `/agentmesh/bft/1.0.0` handler, the node's Ed25519
 // signer, and one GroupDriver per joined group. Parses frames and routes them; decides nothing.
 
-import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Connection, Logger, Stream } from '@libp2p/interface'
-import type { NodeContext } from '../../src/agent-node.ts'
+import type { KvNamespaces } from '../kit/store.ts'
+import type { ServiceBase, SigningKey } from '../kit/components.ts'
+import { createLibp2pPeerLinks } from '../kit/libp2p-peer-link.ts'
+import type { LinkHost } from '../kit/libp2p-peer-link.ts'
 import { NotRunningError, describeError } from '../kit/errors.ts'
 import { createEd25519Verifier, ed25519SignerFromSeed } from './ed25519.ts'
 import { BFT_FRAME_BYTES_MAX, BFT_PROTOCOL, GROUP_ID_CHARS_MAX, MEMBERS_MAX, decodeMessage } from './messages.ts'
 import type { BftMessage } from './messages.ts'
 import type { Signer, Verifier } from './signing.ts'
 import { BftStore } from './adapter-store.ts'
-import { PeerLinks } from './adapter-links.ts'
 import { GroupDriver, verifyBftDecision } from './adapter-group.ts'
 import type { BftDecision, BftGroup, BftJoinOptions } from './adapter-group.ts'
 import { AlreadyJoinedError, GroupSizeError, NotAMemberError } from './adapter-errors.ts'
@@ -20,8 +20,8 @@ import { AlreadyJoinedError, GroupSizeError, NotAMemberError } from './adapter-e
 export const BFT_MEMBERS_MIN = 4
 /** Groups one node takes part in at once (each runs a tick timer). */
 export const BFT_GROUPS_MAX = 64
-/** Concurrent inbound bft streams per connection: one per peer normally, a few during redials. */
-export const BFT_INBOUND_STREAMS_MAX = 8
+/** Bytes queued per peer: four of the largest frames (a certificate-carrying batch and the votes behind it). */
+export const BFT_QUEUE_BYTES_MAX = 4 * BFT_FRAME_BYTES_MAX
 
 /** Counters of the service, for tests and benchmarks. */
 export interface BftServiceStats { framesReceived: number, framesRejected: number, framesForUnknownGroups: number, framesSent: number, framesDropped: number, dialFailures: number }
@@ -44,11 +44,27 @@ function groupOf (message: BftMessage): string {
   return message.type === 'evidence' ? message.first.groupId : message.groupId
 }
 
-/** Build the bft service from the node's context (libp2p host, storage, key). */
-export function createBftService (context: NodeContext, options: { log: Logger }): BftService {
-  const log = options.log
+/** What the bft service uses of its node: streams, a database namespace per group, the Ed25519 key. */
+export interface BftComponents extends ServiceBase, SigningKey {
+  readonly libp2p: LinkHost
+  readonly storage: KvNamespaces
+}
+
+/** Tunables of the bft service (none yet: limits are protocol constants). */
+export type BftServiceInit = Record<string, never>
+
+/** Build the bft service (`node.bft`). */
+export function createBftService (components: BftComponents, _init: BftServiceInit = {}): BftService {
+  const { log } = components
+  const selfId = components.libp2p.peerId.toString()
   const groups = new Map<string, GroupDriver>()
-  const links = new PeerLinks(context.libp2p, log.newScope('links'))
+  // One long-lived stream per peer, shared by every group: frames name their group.
+  const links = createLibp2pPeerLinks({ libp2p: components.libp2p, log: log.newScope('links') }, {
+    protocol: BFT_PROTOCOL,
+    frameBytesMax: BFT_FRAME_BYTES_MAX,
+    queueBytesMax: BFT_QUEUE_BYTES_MAX,
+    keepAliveTag: 'agentmesh-bft'
+  })
   // Cached: retransmitted votes (SPEC bft T11) and certificates re-check signatures we already checked.
   const verifier: Verifier = createEd25519Verifier({ cache: true })
   const counters = { framesReceived: 0, framesRejected: 0, framesForUnknownGroups: 0 }
@@ -57,11 +73,11 @@ export function createBftService (context: NodeContext, options: { log: Logger }
 
   function signerOf (): Signer {
     if (signer !== undefined) return signer
-    const key = context.privateKey
+    const key = components.privateKey
     if (key.type !== 'Ed25519') throw new TypeError(`bft needs an Ed25519 node key, this node has ${key.type}`)
     // libp2p's Ed25519 raw private key is seed ‖ public key; the signatures are identical (SPEC bft "Signed bytes").
     signer = ed25519SignerFromSeed(key.raw.subarray(0, 32))
-    if (signer.id !== context.peerId) throw new Error(`bft signer id ${signer.id} does not match the node's peer id ${context.peerId}`)
+    if (signer.id !== selfId) throw new Error(`bft signer id ${signer.id} does not match the node's peer id ${selfId}`)
     return signer
   }
 
@@ -80,26 +96,11 @@ export function createBftService (context: NodeContext, options: { log: Logger }
     group.receive(from, message)
   }
 
-  /**
-   * One inbound stream: the same varint length-prefixed frames as `lpStream` writes, parsed
-   * chunk by chunk (lpStream's reader pulls the prefix a byte at a time, which dominated CPU).
-   * A frame over BFT_FRAME_BYTES_MAX resets the stream; the sender redials.
-   */
-  async function serve (stream: Stream, connection: Connection): Promise<void> {
-    const from = connection.remotePeer.toString()
-    const decoder = new LengthPrefixedDecoder({ maxDataLength: BFT_FRAME_BYTES_MAX, maxBufferSize: BFT_FRAME_BYTES_MAX + 16 })
-    try {
-      for await (const chunk of stream) {
-        if (!running) break
-        for (const frame of decoder.decode(chunk)) onFrame(from, frame.subarray())
-      }
-    } catch (err) {
-      counters.framesRejected++
-      log('bft stream from %s ended: %s', from, describeError(err))
-      stream.abort(err as Error)
-      return
-    }
-    await stream.close().catch((err: unknown) => { stream.abort(err as Error) })
+  links.onFrame(onFrame)
+
+  /** Tag the members of every joined group keep-alive (the connection manager keeps them, libp2p redials them). */
+  function keepMembersAlive (): void {
+    links.keepAlive([...new Set([...groups.values()].flatMap(g => g.members))])
   }
 
   return {
@@ -120,32 +121,33 @@ export function createBftService (context: NodeContext, options: { log: Logger }
         }
         if (type !== 'Ed25519') throw new GroupSizeError(`bft group "${name}": member ${member} is a ${type} peer id; members sign with Ed25519`)
       }
-      if (!members.includes(context.peerId)) throw new NotAMemberError(`Cannot join bft group "${name}": this node (${context.peerId}) is not in its member list`)
-      const store = new BftStore(context.storage.sublevel(`bft/${name}`), name, [...members].sort())
+      if (!members.includes(selfId)) throw new NotAMemberError(`Cannot join bft group "${name}": this node (${selfId}) is not in its member list`)
+      const store = new BftStore(components.storage.sublevel(`bft/${name}`), name, [...members].sort())
       const restored = await store.load()
       if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
       const driver = new GroupDriver({
-        name, self: context.peerId, signer: signerOf(), verifier, store, links, log: log.newScope(name),
+        name, self: selfId, signer: signerOf(), verifier, store, links, log: log.newScope(name),
         options: { ...joinOptions, members },
-        onLeave: () => { if (groups.get(name) === driver) groups.delete(name) }
+        onLeave: () => { if (groups.get(name) === driver) { groups.delete(name); keepMembersAlive() } }
       }, restored)
       groups.set(name, driver)
+      keepMembersAlive()
       return driver
     },
     group (name) { return groups.get(name) },
     verify (decision, members) { return verifyBftDecision(decision, members, verifier) },
-    stats () { return { ...counters, ...links.stats } },
+    stats () {
+      const l = links.stats()
+      return { ...counters, framesRejected: counters.framesRejected + l.framesRejected, framesSent: l.framesSent, framesDropped: l.framesDropped, dialFailures: l.dialFailures }
+    },
     async start () {
       running = true
-      await context.libp2p.handle(BFT_PROTOCOL, (stream, connection) => {
-        serve(stream, connection).catch((err: unknown) => { log('bft stream from %s failed: %s', connection.remotePeer.toString(), describeError(err)) })
-      }, { maxInboundStreams: BFT_INBOUND_STREAMS_MAX, maxOutboundStreams: BFT_INBOUND_STREAMS_MAX })
+      await links.start()
     },
     async stop () {
       running = false
       await Promise.all([...groups.values()].map(async g => { await g.leave() }))
-      links.close()
-      await context.libp2p.unhandle(BFT_PROTOCOL)
+      await links.stop()
     }
   }
 }

@@ -3,6 +3,7 @@
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { ED25519_SIGNATURE_BYTES, PEER_ID_CHARS_MAX } from '../kit/limits.ts'
 import { toHex } from '../kit/bytes.ts'
 
 export const BFT_PROTOCOL = '/agentmesh/bft/1.0.0'
@@ -20,10 +21,10 @@ export const CATCHUP_DECISIONS_MAX = 4
 export const MEMBERS_MAX = 64
 /** Group ids are names, not data. */
 export const GROUP_ID_CHARS_MAX = 256
-/** A libp2p peer id string (Ed25519 base58 ids are 52 characters). */
-export const PEER_ID_CHARS_MAX = 128
+/** A libp2p peer id string (protocols/kit/limits.ts). */
+export { PEER_ID_CHARS_MAX }
 /** Ed25519 signatures are exactly 64 bytes. */
-export const SIGNATURE_BYTES = 64
+export const SIGNATURE_BYTES = ED25519_SIGNATURE_BYTES
 /** SHA-256 hashes are exactly 32 bytes. */
 export const HASH_BYTES = 32
 /** Rounds beyond this are refused: with growing timeouts no honest member ever gets near it. */

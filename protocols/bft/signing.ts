@@ -1,15 +1,16 @@
 // What gets signed and hashed (SPEC bft "Signed bytes"): domain-separated deterministic CBOR
 // tuples, so the libp2p adapter and the simulator produce byte-identical signatures.
 
-import { encodeCbor } from '../kit/cbor.ts'
+import { domainSigningBytes } from '../kit/signing.ts'
+import type { SigningDomain } from '../kit/signing.ts'
 import { sha256 } from '../kit/bytes.ts'
 import type { Block, Proposal, SignedMessage, Vote, VoteType } from './messages.ts'
 
 /** Domain tags: a signature for one purpose can never be replayed as another. */
-export const DOMAIN_PROPOSAL = 'agentmesh/bft/proposal/v1'
-export const DOMAIN_VOTE = 'agentmesh/bft/vote/v1'
-export const DOMAIN_BLOCK = 'agentmesh/bft/block/v1'
-export const DOMAIN_GENESIS = 'agentmesh/bft/genesis/v1'
+export const DOMAIN_PROPOSAL: SigningDomain = 'agentmesh/bft/proposal/v1'
+export const DOMAIN_VOTE: SigningDomain = 'agentmesh/bft/vote/v1'
+export const DOMAIN_BLOCK: SigningDomain = 'agentmesh/bft/block/v1'
+export const DOMAIN_GENESIS: SigningDomain = 'agentmesh/bft/genesis/v1'
 
 /** Signs bytes with this member's key (Ed25519 in the adapter and simulator). */
 export interface Signer {
@@ -26,22 +27,22 @@ export interface Verifier {
 /** SHA-256 of a block within its group: the value hash that votes and certificates sign. */
 export function blockHash (groupId: string, block: Block): Uint8Array {
   // Never cached by object: a caller may mutate a block in place, and verification must see it.
-  return sha256(encodeCbor([DOMAIN_BLOCK, groupId, block.height, block.prevHash, block.items]))
+  return sha256(domainSigningBytes(DOMAIN_BLOCK, [groupId, block.height, block.prevHash, block.items]))
 }
 
 /** The `prevHash` of height 1: binds the log to its group id and member list. */
 export function genesisHash (groupId: string, members: readonly string[]): Uint8Array {
-  return sha256(encodeCbor([DOMAIN_GENESIS, groupId, [...members].sort()]))
+  return sha256(domainSigningBytes(DOMAIN_GENESIS, [groupId, [...members].sort()]))
 }
 
 /** Bytes a proposer signs for a proposal. */
 export function proposalSignBytes (p: Omit<Proposal, 'signature' | 'type' | 'polPrevotes'>): Uint8Array {
-  return encodeCbor([DOMAIN_PROPOSAL, p.groupId, p.height, p.round, p.polRound, blockHash(p.groupId, p.block)])
+  return domainSigningBytes(DOMAIN_PROPOSAL, [p.groupId, p.height, p.round, p.polRound, blockHash(p.groupId, p.block)])
 }
 
 /** Bytes a voter signs for a prevote or precommit. */
 export function voteSignBytes (v: { groupId: string, height: number, round: number, type: VoteType, blockHash: Uint8Array | null }): Uint8Array {
-  return encodeCbor([DOMAIN_VOTE, v.groupId, v.height, v.round, v.type, v.blockHash])
+  return domainSigningBytes(DOMAIN_VOTE, [v.groupId, v.height, v.round, v.type, v.blockHash])
 }
 
 /** Bytes signed by a signed message's author. */

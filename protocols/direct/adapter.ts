@@ -2,9 +2,10 @@
 // pooled connection. Parses, dispatches and replies; decides nothing else.
 
 import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { Libp2p, PeerId, Stream, Connection, Logger } from '@libp2p/interface'
+import type { PeerId, Stream, Connection } from '@libp2p/interface'
 import { DecodeError, LimitExceededError, PeerUnreachableError, describeError } from '../kit/errors.ts'
+import { parsePeerId } from '../kit/peer-id.ts'
+import type { ProtocolDialer, Registrar, ServiceBase } from '../kit/components.ts'
 import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import {
   DIRECT_PROTOCOL, DIRECT_FRAME_BYTES_MAX, checkMethod, decodeRequest, decodeResponse,
@@ -41,15 +42,19 @@ export interface DirectService {
   stop (): Promise<void>
 }
 
-export interface DirectServiceOptions {
+/** What the direct service uses of its node: handlers and dials. */
+export interface DirectComponents extends ServiceBase { readonly libp2p: Registrar & ProtocolDialer }
+
+/** Tunables of the direct service. */
+export interface DirectServiceInit {
+  /** Largest request or reply frame sent or accepted (default DIRECT_FRAME_BYTES_MAX). */
   frameBytesMax?: number
-  log: Logger
 }
 
-/** Build the direct service over a libp2p host. */
-export function createDirectService (libp2p: Libp2p, options: DirectServiceOptions): DirectService {
-  const frameBytesMax = options.frameBytesMax ?? DIRECT_FRAME_BYTES_MAX
-  const log = options.log
+/** Build the direct service. */
+export function createDirectService (components: DirectComponents, init: DirectServiceInit = {}): DirectService {
+  const frameBytesMax = init.frameBytesMax ?? DIRECT_FRAME_BYTES_MAX
+  const { libp2p, log } = components
   const handlers = new Map<string, DirectHandler>()
   const stats: DirectStats = { served: 0, rejected: 0, handlerErrors: 0, unknownMethods: 0 }
 
@@ -170,11 +175,5 @@ export function createDirectService (libp2p: Libp2p, options: DirectServiceOptio
   }
 }
 
-/** Parse a peer id string, with an error that names the bad input. */
-export function parsePeerId (text: string): PeerId {
-  try {
-    return peerIdFromString(text)
-  } catch (err) {
-    throw new DecodeError(`Invalid peer id "${text}": ${describeError(err)}`, { cause: err })
-  }
-}
+/** Parse a peer id string (moved to protocols/kit/peer-id.ts; kept for existing importers). */
+export { parsePeerId }

@@ -2,6 +2,7 @@
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError } from '../kit/errors.ts'
+import type { Payload } from '../kit/payload.ts'
 
 export const DIRECT_PROTOCOL = '/agentmesh/direct/1.0.0'
 /** Default frame limit: 1 MiB (SPEC direct, "Limits"). */
@@ -9,8 +10,8 @@ export const DIRECT_FRAME_BYTES_MAX = 1024 * 1024
 /** Method names are identifiers, not data. */
 export const DIRECT_METHOD_CHARS_MAX = 256
 
-/** A JSON-serialisable value, or bytes. */
-export type Payload = null | boolean | number | string | Uint8Array | Payload[] | { [key: string]: Payload }
+/** A JSON-serialisable value, or bytes (defined in protocols/kit/payload.ts). */
+export type { Payload }
 
 export type FailureCode = 'unknown-method' | 'handler-error' | 'bad-request' | 'frame-too-large'
 

@@ -5,10 +5,10 @@ import * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Stream, Connection, Logger, PeerId } from '@libp2p/interface'
+import type { Stream, Connection, PeerId } from '@libp2p/interface'
 import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
-import type { MeshLibp2p } from '../../src/libp2p.ts'
-import type { Storage } from '../../src/storage.ts'
+import type { KvStore } from '../kit/store.ts'
+import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase } from '../kit/components.ts'
 import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
 import { deadlineSignal } from '../kit/adapter-abort.ts'
 import {
@@ -77,8 +77,15 @@ export interface DocsService {
 }
 
 /** Options of the docs service. */
-export interface DocsServiceOptions {
-  log: Logger
+/** What the docs service uses of its node: GossipSub, sync streams, host events and its store. */
+export interface DocsComponents extends ServiceBase {
+  readonly libp2p: HostIdentity & PubSubHost & Registrar & ProtocolDialer & HostEvents
+  /** The `docs` namespace of the node's database. */
+  readonly store: KvStore
+}
+
+/** Tunables of the docs service. */
+export interface DocsServiceInit {
   gossipFrameBytesMax?: number
   syncFrameBytesMax?: number
   antiEntropyMs?: number
@@ -99,13 +106,12 @@ interface OpenDoc {
 }
 
 /** Build the docs service over a libp2p host and the node's database. */
-export function createDocsService (context: { libp2p: MeshLibp2p, storage: Storage }, options: DocsServiceOptions): DocsService {
-  const { libp2p, storage } = context
-  const log = options.log
+export function createDocsService (components: DocsComponents, options: DocsServiceInit = {}): DocsService {
+  const { libp2p, log } = components
   const selfId = libp2p.peerId.toString()
   const gossipFrameBytesMax = options.gossipFrameBytesMax ?? DOCS_GOSSIP_FRAME_BYTES_MAX
   const syncFrameBytesMax = options.syncFrameBytesMax ?? DOCS_SYNC_FRAME_BYTES_MAX
-  const db = storage.sublevel('docs')
+  const db = components.store
   const docs = new Map<string, OpenDoc>()
   const opening = new Map<string, Promise<Y.Doc>>()
   const stats: DocsStats = {
@@ -117,7 +123,7 @@ export function createDocsService (context: { libp2p: MeshLibp2p, storage: Stora
   let shutdown = new AbortController()
   let antiEntropy: ReturnType<typeof setInterval> | undefined
 
-  const pubsub = (): MeshLibp2p['services']['pubsub'] => libp2p.services.pubsub
+  const pubsub = (): PubSubHost['services']['pubsub'] => libp2p.services.pubsub
 
   function get (name: string): OpenDoc {
     const entry = docs.get(name)

@@ -1,8 +1,8 @@
 // Document persistence in the node's embedded database: an append-only log of updates
 // per document, folded into one snapshot when it passes a named threshold (SPEC docs, "Persistence").
 
-import type { Sublevel } from '../../src/storage.ts'
-import { SYNC_BATCH } from '../../src/storage.ts'
+import { SYNC } from '../kit/store.ts'
+import type { KvStore } from '../kit/store.ts'
 
 /**
  * Logged updates per document before compaction (1,000). Reopening replays the log, and
@@ -27,12 +27,12 @@ export interface StoredDoc { snapshot: Uint8Array | undefined, updates: Uint8Arr
 
 /** One document's log and snapshot inside the `docs` sublevel. Calls must be serialized by the caller. */
 export class DocStore {
-  readonly #db: Sublevel
+  readonly #db: KvStore
   readonly #name: string
   #nextSeq = 0
   #size: LogSize = { updates: 0, bytes: 0 }
 
-  constructor (db: Sublevel, name: string) {
+  constructor (db: KvStore, name: string) {
     this.#db = db
     this.#name = name
   }
@@ -71,7 +71,7 @@ export class DocStore {
       { type: 'put', key: this.#snapshotKey(), value: snapshot }
     ]
     for await (const key of this.#db.keys({ gte: this.#logPrefix(), lt: this.#logPrefix() + '~' })) ops.push({ type: 'del', key })
-    await this.#db.batch(ops, SYNC_BATCH)
+    await this.#db.batch(ops, SYNC)
     this.#size = { updates: 0, bytes: 0 }
   }
 

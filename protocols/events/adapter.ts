@@ -4,13 +4,12 @@
 
 import { lpStream } from '@libp2p/utils'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { GossipSub } from '@libp2p/gossipsub'
-import type { Libp2p, Logger, PrivateKey, Stream, Connection } from '@libp2p/interface'
+import type { Stream, Connection } from '@libp2p/interface'
 import { describeError, NotRunningError } from '../kit/errors.ts'
 import { deadlineSignal } from '../kit/adapter-abort.ts'
 import { hlcNow, hlcReceive, hlcCompare, HLC_ZERO, HLC_DRIFT_MAX_MS } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
-import { parsePeerId } from '../direct/adapter.ts'
+import { parsePeerId } from '../kit/peer-id.ts'
 import { EventsCore, planSyncReply } from './core.ts'
 import type { Effect, Input } from './core.ts'
 import {
@@ -26,7 +25,8 @@ import { Subscriptions } from './subscriptions.ts'
 import type { SubscribeOptions } from './subscriptions.ts'
 import { createProjection } from './projection.ts'
 import type { Projection, ProjectionOptions } from './projection.ts'
-import type { Sublevel } from '../../src/storage.ts'
+import type { KvStore } from '../kit/store.ts'
+import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase, SigningKey } from '../kit/components.ts'
 
 /** Anti-entropy period (SPEC E6): short enough that a missed gossip is repaired within seconds. */
 export const SYNC_INTERVAL_MS = 3_000
@@ -79,23 +79,26 @@ export interface EventsService {
   stop (): Promise<void>
 }
 
-/** What the service needs from the node. */
-export interface EventsServiceOptions {
-  libp2p: Libp2p<{ pubsub: GossipSub }>
-  db: Sublevel
-  privateKey: PrivateKey
-  peerId: string
-  log: Logger
+/** What the events service uses of its node: GossipSub, sync streams, its store and key. */
+export interface EventsComponents extends ServiceBase, SigningKey {
+  readonly libp2p: HostIdentity & PubSubHost & Registrar & ProtocolDialer & HostEvents
+  /** The `events` namespace of the node's database. */
+  readonly store: KvStore
+}
+
+/** Tunables of the events service. */
+export interface EventsServiceInit {
   retention?: Partial<RetentionLimits>
   syncIntervalMs?: number
 }
 
 /** Build the events service. */
-export function createEventsService (options: EventsServiceOptions): EventsService {
-  const { libp2p, log, peerId } = options
+export function createEventsService (components: EventsComponents, init: EventsServiceInit = {}): EventsService {
+  const { libp2p, log } = components
+  const peerId = libp2p.peerId.toString()
   const pubsub = libp2p.services.pubsub
-  const retention: RetentionLimits = { ...RETENTION_DEFAULTS, ...options.retention }
-  const store = new EventsStore(options.db)
+  const retention: RetentionLimits = { ...RETENTION_DEFAULTS, ...init.retention }
+  const store = new EventsStore(components.store)
   const core = new EventsCore()
   const subs = new Subscriptions(store)
   const verified = new Set<string>()
@@ -329,7 +332,7 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
         const head = core.head(topic, peerId)
         clock = hlcNow(hlcCompare(head.hlc, clock) > 0 ? head.hlc : clock, Date.now())
         const bodyBytes = encodeBody({ topic, type: event.type, data: event.data ?? null, author: peerId, hlc: clock, seq: head.seq + 1 })
-        const wire = encodeEnvelope(bodyBytes, await options.privateKey.sign(signingBytes(bodyBytes)))
+        const wire = encodeEnvelope(bodyBytes, await components.privateKey.sign(signingBytes(bodyBytes)))
         const envelope = decodeEnvelope(wire)
         remember(eventIdOf(bodyBytes))
         await stepAndRun({ kind: 'event', event: envelope }) // SPEC E9: fsynced before it is sent
@@ -393,7 +396,7 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
       }, { maxInboundStreams: SYNC_INBOUND_STREAMS_MAX, maxOutboundStreams: SYNC_INBOUND_STREAMS_MAX })
       const tick = (): void => { void serial(async () => { await stepAndRun({ kind: 'tick' }) }) }
       timers = [
-        setInterval(tick, options.syncIntervalMs ?? SYNC_INTERVAL_MS),
+        setInterval(tick, init.syncIntervalMs ?? SYNC_INTERVAL_MS),
         setInterval(() => { void service.compact() }, RETENTION_INTERVAL_MS)
       ]
     },

@@ -3,6 +3,7 @@
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { PEER_ID_CHARS_MAX, SIGNATURE_BYTES_MAX } from '../kit/limits.ts'
 import { sha256, toHex } from '../kit/bytes.ts'
 import { hlcValidate, hlcToString } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
@@ -17,10 +18,10 @@ export const EVENT_BYTES_MAX = 256 * 1024
 export const TOPIC_CHARS_MAX = 256
 /** Event types are identifiers: at most 128 characters. */
 export const TYPE_CHARS_MAX = 128
-/** Peer ids are ~52 base58 characters; 128 leaves room for other key types. */
-export const AUTHOR_CHARS_MAX = 128
-/** Ed25519 signatures are 64 bytes; 512 leaves room for other key types. */
-export const SIGNATURE_BYTES_MAX = 512
+/** An author is a peer id (protocols/kit/limits.ts). */
+export const AUTHOR_CHARS_MAX = PEER_ID_CHARS_MAX
+/** Largest signature (protocols/kit/limits.ts). */
+export { SIGNATURE_BYTES_MAX }
 /** Authors listed in one sync vector (bounds request size and server work). */
 export const SYNC_VECTOR_AUTHORS_MAX = 4096
 /** Events in one sync reply (bounded batches, SPEC events E6). */

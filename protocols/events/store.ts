@@ -3,8 +3,8 @@
 // an id index for dedup and resume across restarts.
 
 import { encodeCbor, decodeCbor } from '../kit/cbor.ts'
-import { SYNC_BATCH } from '../../src/storage.ts'
-import type { Sublevel } from '../../src/storage.ts'
+import { SYNC } from '../kit/store.ts'
+import type { KvStore } from '../kit/store.ts'
 import { hlcValidate, HLC_ZERO } from '../kit/hlc.ts'
 import { assert } from '../kit/assert.ts'
 import { decodeEnvelope, orderKeyOf, seqKey, SYNC_FRAME_BYTES_MAX } from './messages.ts'
@@ -53,12 +53,12 @@ function decodeMeta (bytes: Uint8Array): TopicMeta {
 
 /** The events store over one sublevel. */
 export class EventsStore {
-  readonly #db: Sublevel
+  readonly #db: KvStore
   readonly #meta = new Map<string, TopicMeta>()
   /** Topics whose membership is on disk (E1). */
   readonly #joined = new Set<string>()
 
-  constructor (db: Sublevel) { this.#db = db }
+  constructor (db: KvStore) { this.#db = db }
 
   /** Load every topic's meta (the topics this node stores). */
   async load (): Promise<Map<string, TopicMeta>> {
@@ -84,7 +84,7 @@ export class EventsStore {
   /** Record that this node stores `topic` (durable, so it resumes after a restart). */
   async join (topic: string): Promise<void> {
     if (this.#joined.has(topic)) return
-    await this.#db.put(metaKey(topic), encodeMeta(this.meta(topic)), SYNC_BATCH)
+    await this.#db.put(metaKey(topic), encodeMeta(this.meta(topic)), SYNC)
     this.#joined.add(topic)
   }
 
@@ -111,7 +111,7 @@ export class EventsStore {
       out.push({ envelope: e, localSeq, orderKey: ok })
     }
     ops.push({ type: 'put', key: metaKey(topic), value: encodeMeta(m) })
-    await this.#db.batch(ops, options.durable ? SYNC_BATCH : {})
+    await this.#db.batch(ops, options.durable ? SYNC : {})
     return out
   }
 

@@ -6,10 +6,13 @@ import { TypedEventEmitter } from 'main-event'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { Libp2p, PeerId, PrivateKey, Stream, Connection, Logger } from '@libp2p/interface'
+import type { Message } from '@libp2p/gossipsub'
+import type { PeerId, PrivateKey, Stream, Connection, Logger } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DecodeError, describeError } from '../kit/errors.ts'
+import { SYNC } from '../kit/store.ts'
+import type { KvStore } from '../kit/store.ts'
+import type { Connections, HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase, SigningKey } from '../kit/components.ts'
 import {
   HEALTH_TOPIC, HEALTH_PROTOCOL, ANNOUNCE_BYTES_MAX, ADDRESSES_MAX, ADDRESS_CHARS_MAX,
   encodeHealthMessage, decodeHealthMessage, describeHealthMessage,
@@ -104,7 +107,23 @@ export interface HealthServiceOptions {
   log: Logger
 }
 
-type HealthLibp2p = Libp2p<{ pubsub: GossipSub }>
+/** What health uses of its host: GossipSub, direct announce streams, connections and dials, host events. */
+export type HealthLibp2p = HostIdentity & PubSubHost & Registrar & ProtocolDialer & Connections & HostEvents
+
+/** What the health service uses of its node. */
+export interface HealthComponents extends ServiceBase, SigningKey {
+  readonly libp2p: HealthLibp2p
+  /** The `health` namespace of the node's database (the incarnation counter, fsynced). */
+  readonly store: KvStore
+}
+
+/** Who this agent says it is, and the detector's timing. */
+export type HealthServiceInit = Omit<HealthServiceOptions, 'store' | 'syncPut' | 'privateKey' | 'log'>
+
+/** Build the health service (`node.health`). */
+export function createHealthService (components: HealthComponents, init: HealthServiceInit): HealthService {
+  return new HealthService(components.libp2p, { ...init, store: components.store, syncPut: SYNC, privateKey: components.privateKey, log: components.log })
+}
 
 const INCARNATION_KEY = 'incarnation'
 

@@ -4,6 +4,7 @@
 
 import { assert } from '../kit/assert.ts'
 import type { HealthMessage } from './messages.ts'
+import { backoffDelayMs } from '../kit/backoff.ts'
 
 /** Default announce interval: one small message per node per second (SPEC health "Thresholds"). */
 export const HEALTH_INTERVAL_MS = 1_000
@@ -204,8 +205,7 @@ export class HealthCore {
     if (entry === undefined) return
     entry.dialing = false
     entry.dialFailures = ok ? 0 : entry.dialFailures + 1
-    const backoffMs = ok ? this.config.dialBackoffMinMs : this.config.dialBackoffMinMs * 2 ** Math.min(30, entry.dialFailures - 1)
-    entry.nextDialMs = nowMs + Math.min(this.config.dialBackoffMaxMs, backoffMs)
+    entry.nextDialMs = nowMs + backoffDelayMs(entry.dialFailures, { initialMs: this.config.dialBackoffMinMs, maxMs: this.config.dialBackoffMaxMs })
   }
 
   /** Let time pass: update statuses (H3, H4), forget old dead peers (H6), plan dials (H8). */

@@ -4,6 +4,9 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { PEER_ID_CHARS_MAX, SIGNATURE_BYTES_MAX } from '../kit/limits.ts'
+import { domainSigningBytes } from '../kit/signing.ts'
+import type { SigningDomain } from '../kit/signing.ts'
 
 /** GossipSub topic every node announces on; the `/1` is the wire version (SPEC health H0). */
 export const HEALTH_TOPIC = 'agentmesh/health/1'
@@ -12,8 +15,8 @@ export const HEALTH_PROTOCOL = '/agentmesh/health/1.0.0'
 
 /** A whole encoded message: fits the worst case of every field below with room to spare. */
 export const ANNOUNCE_BYTES_MAX = 16 * 1024
-/** Peer id text: base58 Ed25519 ids are 52 chars, CIDv1 forms under 70; 128 leaves room. */
-export const PEER_ID_CHARS_MAX = 128
+/** Peer id text (protocols/kit/limits.ts). */
+export { PEER_ID_CHARS_MAX }
 /** A human label, shown in listings; not a document. */
 export const NAME_CHARS_MAX = 128
 /** Capabilities per node: an agent advertises a handful of skills, not a catalogue. */
@@ -177,16 +180,16 @@ export function describeHealthMessage (message: HealthMessage): string {
  * Domain tag of the bytes a gossiped health message is signed over, so a health signature can
  * never be replayed as another protocol's (SPEC health H7).
  */
-export const HEALTH_SIGNATURE_DOMAIN = 'agentmesh/health/v1'
-/** Ed25519 signatures are 64 bytes; the bound leaves room for other key types. */
-export const SIGNATURE_BYTES_MAX = 512
+export const HEALTH_SIGNATURE_DOMAIN: SigningDomain = 'agentmesh/health/v1'
+/** Largest signature (protocols/kit/limits.ts). */
+export { SIGNATURE_BYTES_MAX }
 
 /** A gossiped health message: the encoded body and its author's signature (GossipSub signs nothing). */
 export interface SignedHealthFrame { body: Uint8Array, signature: Uint8Array }
 
 /** The bytes an author signs for `body`. */
 export function healthSigningBytes (body: Uint8Array): Uint8Array {
-  return encodeCbor([HEALTH_SIGNATURE_DOMAIN, body])
+  return domainSigningBytes(HEALTH_SIGNATURE_DOMAIN, [body])
 }
 
 /** Encode a signed gossip frame. */

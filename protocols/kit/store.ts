@@ -37,3 +37,8 @@ export interface KvStore {
   keys (range?: KvRange): AsyncIterable<string>
   values (range?: KvRange): AsyncIterable<Uint8Array>
 }
+
+/** The namespaces of one database: a KvStore per name (`raft/<group>`, `bft/<group>`). The node's Storage satisfies it. */
+export interface KvNamespaces {
+  sublevel (name: string): KvStore
+}

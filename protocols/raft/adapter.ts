@@ -1,10 +1,13 @@
-// libp2p transport for raft on `/agentmesh/raft/1.0.0` (SPEC raft "Transport"): one long-lived
-// outbound stream per peer carrying frames of every group, bounded queues, drops on failure (raft retries).
+// libp2p transport for raft on `/agentmesh/raft/1.0.0` (SPEC raft "Transport"): the shared peer
+// link (protocols/kit/libp2p-peer-link.ts) carries frames of every group; this file adds the group
+// name to each frame, routes inbound frames to their group, and drops frames from non-members.
 
-import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { Libp2p, Stream, Connection, Logger } from '@libp2p/interface'
-import { DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
+import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { createLibp2pPeerLinks } from '../kit/libp2p-peer-link.ts'
+import type { LinkHost } from '../kit/libp2p-peer-link.ts'
+import type { PeerLinks } from '../kit/peer-link.ts'
+import type { Clock } from '../kit/clock.ts'
+import type { ServiceBase } from '../kit/components.ts'
 import { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX, RAFT_PROTOCOL } from './messages.ts'
 import type { Message } from './messages.ts'
 
@@ -12,14 +15,11 @@ import type { Message } from './messages.ts'
 export const GROUP_NAME_BYTES_MAX = 128
 /** Largest frame: a message plus the group name. */
 export const RAFT_FRAME_BYTES_MAX = MESSAGE_BYTES_MAX + GROUP_NAME_BYTES_MAX + 1
-/** Frames queued per peer while its stream is busy: beyond, new frames are dropped (raft resends). */
-export const PEER_QUEUE_FRAMES_MAX = 4096
-/** How long one dial may take; a slower peer counts as unreachable for this batch. */
-export const DIAL_TIMEOUT_MS = 2_000
-/** After a failed dial, frames to that peer are dropped for this long instead of redialling at once. */
-export const REDIAL_BACKOFF_MS = 100
-/** Inbound raft streams per connection (one per remote node is normal). */
-export const INBOUND_STREAMS_MAX = 8
+/**
+ * Bytes queued per peer: two of the largest frames, so a snapshot can wait behind one in flight;
+ * beyond, new frames are dropped (raft resends).
+ */
+export const RAFT_QUEUE_BYTES_MAX = 2 * RAFT_FRAME_BYTES_MAX
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -30,13 +30,22 @@ export interface RaftTransportStats { framesSent: number, framesReceived: number
 /** Receives the messages of one group. */
 export type GroupReceiver = (message: Message) => void
 
+/** Who may send to one group: its current voters. */
+export interface GroupRegistration {
+  receive: GroupReceiver
+  /** True for peers whose frames this group takes (its members); others are dropped and counted. */
+  isMember (peer: string): boolean
+}
+
 /** The node-wide raft transport shared by every group. */
 export interface RaftTransport {
-  /** Route inbound messages of `group` to `receiver`. */
-  register (group: string, receiver: GroupReceiver): void
+  /** Route inbound messages of `group` from its members to `registration.receive`. */
+  register (group: string, registration: GroupRegistration): void
   unregister (group: string): void
   /** Queue `message` for `message.to`; never waits, drops when the peer's queue is full or it is unreachable. */
   send (group: string, message: Message): void
+  /** Keep connections to these peers open (the members of every joined group). */
+  keepAlive (peers: readonly string[]): void
   stats (): RaftTransportStats
   start (): Promise<void>
   stop (): Promise<void>
@@ -63,151 +72,72 @@ export function decodeFrame (frame: Uint8Array): { group: string, message: Messa
   return { group, message: decodeMessage(frame.subarray(1 + nameBytes)) }
 }
 
-interface Link { queue: Uint8Array[], writing: boolean, stream: Stream | null, lp: ReturnType<typeof lpStream> | null, backoffUntilMs: number }
+/** What the raft transport uses of its node. */
+export interface RaftTransportComponents extends ServiceBase {
+  readonly libp2p: LinkHost
+  readonly clock?: Clock
+}
 
-/** Build the raft transport over a libp2p host. */
-export function createRaftTransport (libp2p: Libp2p, options: { log: Logger }): RaftTransport {
-  const log = options.log
-  const receivers = new Map<string, GroupReceiver>()
-  const links = new Map<string, Link>()
-  const inbound = new Set<Stream>()
-  const stats: RaftTransportStats = { framesSent: 0, framesReceived: 0, framesDropped: 0, framesRejected: 0, dialFailures: 0 }
-  let shutdown = new AbortController()
+/** Build the raft transport over the shared libp2p peer link. */
+export function createRaftTransport (components: RaftTransportComponents): RaftTransport {
+  const { log } = components
+  const links: PeerLinks = createLibp2pPeerLinks(components, {
+    protocol: RAFT_PROTOCOL,
+    frameBytesMax: RAFT_FRAME_BYTES_MAX,
+    queueBytesMax: RAFT_QUEUE_BYTES_MAX,
+    keepAliveTag: 'agentmesh-raft'
+  })
+  const groups = new Map<string, GroupRegistration>()
+  const counters = { framesReceived: 0, framesRejected: 0 }
 
-  function dropLink (peer: string, link: Link, err: unknown): void {
-    stats.framesDropped += link.queue.length
-    link.queue = []
-    if (link.stream !== null) link.stream.abort(err instanceof Error ? err : new Error(String(err)))
-    link.stream = null
-    link.lp = null
-    link.backoffUntilMs = Date.now() + REDIAL_BACKOFF_MS
-    log('raft link to %s failed: %s', peer, describeError(err))
-  }
-
-  /** Forget a stream that the remote side or the connection closed (no backoff: the peer may be back). */
-  function resetStale (link: Link): void {
-    if (link.stream !== null && (link.stream.status !== 'open' || link.stream.writeStatus !== 'writable')) {
-      link.stream.abort(new Error('stale raft stream'))
-      link.stream = null
-      link.lp = null
-    }
-  }
-
-  async function pump (peer: string, link: Link): Promise<void> {
-    link.writing = true
+  links.onFrame((from, frame) => {
+    let decoded
     try {
-      while (link.queue.length > 0 && !shutdown.signal.aborted) {
-        resetStale(link)
-        const fresh = link.lp === null
-        if (link.lp === null) {
-          try {
-            const signal = AbortSignal.any([shutdown.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
-            link.stream = await libp2p.dialProtocol(peerIdFromString(peer), RAFT_PROTOCOL, { signal })
-            link.lp = lpStream(link.stream, { maxDataLength: RAFT_FRAME_BYTES_MAX })
-          } catch (err) {
-            stats.dialFailures++
-            dropLink(peer, link, err)
-            return
-          }
-        }
-        const batch = link.queue
-        link.queue = []
-        try {
-          await link.lp.writeV(batch, { signal: shutdown.signal }) // waits for 'drain': back-pressure
-          stats.framesSent += batch.length
-        } catch (err) {
-          if (!fresh) {
-            // a long-lived stream the remote closed (e.g. it restarted): retry this batch once on a new stream
-            link.stream?.abort(err as Error)
-            link.stream = null
-            link.lp = null
-            link.queue = [...batch, ...link.queue].slice(0, PEER_QUEUE_FRAMES_MAX)
-            continue
-          }
-          stats.framesDropped += batch.length
-          dropLink(peer, link, err)
-          return
-        }
-      }
-    } finally {
-      link.writing = false
-    }
-  }
-
-  async function serve (stream: Stream, connection: Connection): Promise<void> {
-    const from = connection.remotePeer.toString()
-    const lp = lpStream(stream, { maxDataLength: RAFT_FRAME_BYTES_MAX })
-    inbound.add(stream)
-    try {
-      while (!shutdown.signal.aborted) {
-        const frame = await lp.read({ signal: shutdown.signal })
-        let decoded
-        try {
-          decoded = decodeFrame(frame.subarray())
-        } catch (err) {
-          if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
-          stats.framesRejected++
-          log('rejected raft frame from %s: %s', from, err.message)
-          continue
-        }
-        if (decoded.message.from !== from) {
-          stats.framesRejected++
-          log('rejected raft frame from %s claiming to be %s', from, decoded.message.from)
-          continue
-        }
-        stats.framesReceived++
-        receivers.get(decoded.group)?.(decoded.message)
-      }
+      decoded = decodeFrame(frame)
     } catch (err) {
-      if (!shutdown.signal.aborted) log('raft stream from %s ended: %s', from, describeError(err))
-      stream.abort(err as Error)
-    } finally {
-      inbound.delete(stream)
+      if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
+      counters.framesRejected++
+      log('rejected raft frame from %s: %s', from, err.message)
+      return
     }
-  }
-
-  // a closed connection ends its streams: redial on the next frame, without backoff
-  const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
-    const link = links.get(e.detail.toString())
-    if (link === undefined || link.writing) return
-    link.stream?.abort(new Error('connection closed'))
-    link.stream = null
-    link.lp = null
-  }
+    if (decoded.message.from !== from) {
+      counters.framesRejected++
+      log('rejected raft frame from %s claiming to be %s', from, decoded.message.from)
+      return
+    }
+    // An unknown group and a group the sender is not a member of look the same to the sender and
+    // in the counters, so a stranger cannot probe which groups this node has joined.
+    const group = groups.get(decoded.group)
+    if (group === undefined || !group.isMember(from)) {
+      counters.framesRejected++
+      log('dropped raft frame from %s: not a member of its group', from)
+      return
+    }
+    counters.framesReceived++
+    group.receive(decoded.message)
+  })
 
   return {
-    register (group, receiver) { receivers.set(group, receiver) },
-    unregister (group) { receivers.delete(group) },
+    register (group, registration) { groups.set(group, registration) },
+    unregister (group) { groups.delete(group) },
     send (group, message) {
-      if (shutdown.signal.aborted) return
-      let link = links.get(message.to)
-      if (link === undefined) links.set(message.to, link = { queue: [], writing: false, stream: null, lp: null, backoffUntilMs: 0 })
-      if (link.queue.length >= PEER_QUEUE_FRAMES_MAX || (link.lp === null && Date.now() < link.backoffUntilMs)) { stats.framesDropped++; return }
       let frame: Uint8Array
       try {
         frame = encodeFrame(group, message)
       } catch (err) {
         if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
-        stats.framesRejected++
+        counters.framesRejected++
         log.error('cannot send raft %s to %s: %s', message.type, message.to, err.message)
         return
       }
-      link.queue.push(frame)
-      if (!link.writing) void pump(message.to, link)
+      links.send(message.to, frame)
     },
-    stats () { return { ...stats } },
-    async start () {
-      shutdown = new AbortController()
-      await libp2p.handle(RAFT_PROTOCOL, (stream, connection) => { void serve(stream, connection) }, { maxInboundStreams: INBOUND_STREAMS_MAX })
-      libp2p.addEventListener('peer:disconnect', onPeerDisconnect)
+    keepAlive (peers) { links.keepAlive(peers) },
+    stats () {
+      const l = links.stats()
+      return { framesSent: l.framesSent, framesDropped: l.framesDropped, dialFailures: l.dialFailures, framesReceived: counters.framesReceived, framesRejected: counters.framesRejected + l.framesRejected }
     },
-    async stop () {
-      shutdown.abort(new Error('raft transport stopped'))
-      libp2p.removeEventListener('peer:disconnect', onPeerDisconnect)
-      await libp2p.unhandle(RAFT_PROTOCOL)
-      for (const s of inbound) s.abort(new Error('raft transport stopped'))
-      for (const link of links.values()) link.stream?.abort(new Error('raft transport stopped'))
-      links.clear()
-    }
+    async start () { await links.start() },
+    async stop () { await links.stop() }
   }
 }

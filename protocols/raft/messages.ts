@@ -3,6 +3,7 @@
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { PEER_ID_CHARS_MAX } from '../kit/limits.ts'
 
 /** libp2p protocol id of the raft adapter. */
 export const RAFT_PROTOCOL = '/agentmesh/raft/1.0.0'
@@ -12,8 +13,8 @@ export const ENTRIES_MAX = 256
 export const ENTRY_BYTES_MAX = 64 * 1024
 /** Bytes of a whole snapshot sent in one message: the state machine must fit in one frame. */
 export const SNAPSHOT_BYTES_MAX = 8 * 1024 * 1024
-/** Characters of a node id (a libp2p peer id is ~52). */
-export const NODE_ID_CHARS_MAX = 128
+/** A node id is a peer id (protocols/kit/limits.ts). */
+export const NODE_ID_CHARS_MAX = PEER_ID_CHARS_MAX
 /** Voters in one group: majority quorums beyond this are not what raft groups are for. */
 export const VOTERS_MAX = 64
 /** Bytes of entry data per append message: keeps one frame and one follower write small. */

@@ -6,13 +6,14 @@ import type { Logger } from '@libp2p/interface'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
+import { backoffDelayMs } from '../kit/backoff.ts'
 import { describeError, NotRunningError } from '../kit/errors.ts'
-import type { MeshLibp2p } from '../../src/libp2p.ts'
-import type { Payload } from '../direct/messages.ts'
+import type { DhtHost, HostEvents, HostIdentity } from '../kit/components.ts'
+import type { Payload } from '../kit/payload.ts'
 import { capabilityCid, cardKey, checkCapability, checkCard, parseCard } from './card.ts'
 import type { AgentCard } from './card.ts'
 import { NoReplicasError } from './errors.ts'
-import type { GetOptions, PutOptions, PutReceipt, StateEntry, FindAgentsOptions } from './adapter.ts'
+import type { GetOptions, PutOptions, PutReceipt, StateEntry, FindAgentsOptions } from './options.ts'
 
 /** Lifetime of a card (ms): a stopped agent drops out of the directory within 10 minutes. */
 export const CARD_TTL_MS = 10 * 60 * 1000
@@ -30,7 +31,7 @@ const ANNOUNCE_RETRY_DELAY_MS = 100
 
 /** What the directory needs: the host, who we are, and the state put/get. */
 export interface DirectoryOptions {
-  libp2p: MeshLibp2p
+  libp2p: HostIdentity & DhtHost & HostEvents
   peerId: string
   name: string
   capabilities: string[]
@@ -104,7 +105,7 @@ export function createDirectory (options: DirectoryOptions): Directory {
           announcing = undefined
           // SPEC state "Republish": the card record republishes itself; provider records are refreshed with it.
           failedAnnounces = announced ? 0 : failedAnnounces + 1
-          schedule(announced ? Math.floor(cardTtlMs / 2) : Math.min(ANNOUNCE_BACKOFF_MAX_MS, cardTtlMs, ANNOUNCE_BACKOFF_MS * 2 ** Math.min(failedAnnounces - 1, 16)))
+          schedule(announced ? Math.floor(cardTtlMs / 2) : Math.min(cardTtlMs, backoffDelayMs(failedAnnounces, { initialMs: ANNOUNCE_BACKOFF_MS, maxMs: ANNOUNCE_BACKOFF_MAX_MS })))
         })
     }, delayMs)
   }

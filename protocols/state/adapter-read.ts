@@ -5,7 +5,7 @@
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger, Stream, Connection } from '@libp2p/interface'
-import type { MeshLibp2p } from '../../src/libp2p.ts'
+import type { Connections, HostIdentity, ProtocolDialer, Registrar } from '../kit/components.ts'
 import { describeError } from '../kit/errors.ts'
 import {
   decodeReadRequest, decodeReadResponse, dhtKeyOf, encodeReadRequest, encodeReadResponse, encodeRecord,
@@ -48,7 +48,7 @@ export interface ReadStats {
 
 /** What the reader needs from the node. */
 export interface ReplicaReaderOptions {
-  libp2p: MeshLibp2p
+  libp2p: HostIdentity & Connections & Registrar & ProtocolDialer
   peerId: string
   rules: StateRules
   /** Peer ids of the live members this node knows (health); the candidates for every key. */

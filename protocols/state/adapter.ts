@@ -2,14 +2,13 @@
 // the republisher for records this node wrote, and the agent-card publisher.
 // Signing, validation and selection are pure (messages.ts, validate.ts, select.ts).
 
-import type { PrivateKey, Logger } from '@libp2p/interface'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import { hlcCompare, hlcNow, hlcReceive, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
 import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import { describeError, LimitExceededError, NotRunningError } from '../kit/errors.ts'
-import type { MeshLibp2p } from '../../src/libp2p.ts'
-import type { Payload } from '../direct/messages.ts'
+import type { Connections, DhtHost, HostEvents, HostIdentity, ProtocolDialer, Registrar, ServiceBase, SigningKey } from '../kit/components.ts'
+import type { Payload } from '../kit/payload.ts'
 import {
   checkKey, decodeRecord, decodeValue, dhtKeyOf, encodeRecord, encodeValue, signRecord, TTL_MS_MAX, TTL_MS_MIN, VERSION_MAX
 } from './messages.ts'
@@ -17,12 +16,14 @@ import type { SignedRecord } from './messages.ts'
 import { compareRecords, selectBest } from './select.ts'
 import { requiredOwner } from './validate.ts'
 import { assert } from '../kit/assert.ts'
+import { backoffDelayMs } from '../kit/backoff.ts'
 import { NoReplicasError, RecordRejectedError } from './errors.ts'
 import type { StateRules } from './rules.ts'
 import { createDirectory } from './adapter-directory.ts'
 import { createReplicaReader } from './adapter-read.ts'
 import type { ReadStats } from './adapter-read.ts'
 import type { AgentCard } from './card.ts'
+import type { StateEntry, PutReceipt, PutOptions, GetOptions, FindAgentsOptions } from './options.ts'
 
 /** Lifetime of a record when `put` is given no ttlMs: an hour, republished every 30 min. */
 export const DEFAULT_TTL_MS = 60 * 60 * 1000
@@ -46,40 +47,7 @@ export const SEEN_VERSIONS_MAX = 10_000
 /** Most records one node keeps republishing: bounds memory and republish traffic. */
 export const OWNED_RECORDS_MAX = 10_000
 
-/** A value as `get` returns it. */
-export interface StateEntry {
-  value: Payload
-  author: string
-  version: number
-  hlc: Hlc
-  expiresAtMs: number
-}
-
-/** What `put` reports once the record is stored. */
-export interface PutReceipt {
-  key: string
-  version: number
-  hlc: Hlc
-  expiresAtMs: number
-  /** Remote peers that acknowledged storing the record. */
-  replicas: number
-  /**
-   * Set when every replica refused the write because it already holds a later one (by
-   * LWW order): the write is ordered before that one and is not republished (SPEC state, "Conflicts").
-   */
-  supersededBy?: { author: string, hlc: Hlc }
-}
-
-/** Options of `put`. */
-export interface PutOptions { ttlMs?: number, timeoutMs?: number, signal?: AbortSignal }
-/**
- * Options of `get`. `local: true` reads only this node's store (no network). `quorum`: stop
- * the DHT query once this many valid answers are in, this node's own copy counting as one
- * (default GET_QUORUM; `Infinity` walks the whole query, as kad-dht's own get does).
- */
-export interface GetOptions { timeoutMs?: number, signal?: AbortSignal, local?: boolean, quorum?: number }
-/** Options of `findAgents`. */
-export interface FindAgentsOptions { capability: string, timeoutMs?: number, signal?: AbortSignal }
+export type { StateEntry, PutReceipt, PutOptions, GetOptions, FindAgentsOptions } from './options.ts'
 
 /** The `node.state` API. */
 export interface StateService {
@@ -112,15 +80,20 @@ export interface StateStats {
   reads: ReadStats
 }
 
-/** What the state service needs from the node. */
-export interface StateServiceOptions {
-  libp2p: MeshLibp2p
-  privateKey: PrivateKey
-  peerId: string
+/** What the state service uses of its host: the DHT, one-hop read streams, connections and events. */
+export type StateHost = HostIdentity & DhtHost & Registrar & ProtocolDialer & Connections & HostEvents
+
+/** What the state service uses of its node. */
+export interface StateComponents extends ServiceBase, SigningKey {
+  readonly libp2p: StateHost
+  /** The record rules; the node installs the same rules as the DHT's validators and selectors. */
+  readonly rules: StateRules
+}
+
+/** Who this agent is, and tunables of the state service. */
+export interface StateServiceInit {
   name: string
   capabilities: string[]
-  rules: StateRules
-  log: Logger
   /** Lifetime of the agent card (ms); see adapter-directory.ts. */
   cardTtlMs?: number
   /** Peer ids of the live members this node knows (health): who one-hop reads may ask. */
@@ -143,8 +116,9 @@ interface OwnedRecord {
 }
 
 /** Build the state service; `start()` begins republishing and publishes the agent card. */
-export function createStateService (options: StateServiceOptions): StateService {
-  const { libp2p, privateKey, peerId, rules, log } = options
+export function createStateService (components: StateComponents, options: StateServiceInit): StateService {
+  const { libp2p, privateKey, rules, log } = components
+  const peerId = libp2p.peerId.toString()
   const republishCheckMs = options.republishCheckMs ?? REPUBLISH_CHECK_MS
   const owned = new Map<string, OwnedRecord>()
   /** Highest version read per key, so a read-then-write continues the count (SPEC state "Versions"). */
@@ -247,8 +221,8 @@ export function createStateService (options: StateServiceOptions): StateService 
       entry.retries = 0
       return
     }
-    const backoffMs = Math.min(REPUBLISH_RETRY_MAX_MS, REPUBLISH_RETRY_MS * 2 ** Math.min(entry.retries, 16))
     entry.retries++
+    const backoffMs = backoffDelayMs(entry.retries, { initialMs: REPUBLISH_RETRY_MS, maxMs: REPUBLISH_RETRY_MAX_MS })
     entry.dueAtMs = Date.now() + Math.max(1, Math.min(backoffMs, Math.floor(entry.ttlMs / 4)))
   }
 

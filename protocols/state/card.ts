@@ -6,7 +6,7 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 } from '../kit/bytes.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
 import { AGENTS_PREFIX } from './validate.ts'
-import type { Payload } from '../direct/messages.ts'
+import type { Payload } from '../kit/payload.ts'
 
 /** Most capabilities one agent announces (each costs one provider record per republish). */
 export const CAPABILITIES_MAX = 64

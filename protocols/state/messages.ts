@@ -3,9 +3,10 @@
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { PEER_ID_CHARS_MAX, SIGNATURE_BYTES_MAX } from '../kit/limits.ts'
 import { hlcToString, hlcValidate } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
-import type { Payload } from '../direct/messages.ts'
+import type { Payload } from '../kit/payload.ts'
 
 /** DHT namespace of state records: DHT keys are `/am/<key>` (SPEC state, "Keys"). */
 export const STATE_NAMESPACE = 'am'
@@ -17,10 +18,10 @@ export const KEY_BYTES_MAX = 256
 export const VALUE_BYTES_MAX = 64 * 1024
 /** Largest encoded record: the value plus fixed fields (key, author, HLC, signature) with margin. */
 export const RECORD_BYTES_MAX = VALUE_BYTES_MAX + 4 * 1024
-/** Longest author peer id string (base58 Ed25519 ids are 52 characters; RSA ids are longer). */
-export const AUTHOR_CHARS_MAX = 128
-/** Largest signature (Ed25519 is 64 bytes; 512 allows RSA-4096 identities). */
-export const SIGNATURE_BYTES_MAX = 512
+/** An author is a peer id (protocols/kit/limits.ts). */
+export const AUTHOR_CHARS_MAX = PEER_ID_CHARS_MAX
+/** Largest signature (protocols/kit/limits.ts). */
+export { SIGNATURE_BYTES_MAX }
 /** Shortest record lifetime: below a second the republisher cannot keep up. */
 export const TTL_MS_MIN = 1_000
 /** Longest record lifetime: kad-dht servers drop any record 48 h after they received it. */

@@ -1,5 +1,7 @@
 // Counts sender × receiver attempts and deliveries for the report's delivery matrix.
 
+import { backoffDelayMs } from '../../protocols/kit/backoff.ts'
+
 /** Square matrix of attempts and deliveries between node indexes. */
 export class DeliveryMatrix {
   readonly #attempts: number[][]
@@ -30,10 +32,9 @@ export class DeliveryMatrix {
   }
 }
 
-/** Exponential backoff with seeded jitter: base·2^attempt capped at `maxMs`, times [0.5, 1). */
+/** Exponential backoff with seeded jitter (kit/backoff.ts): base·2^attempt capped at `maxMs`, times [0.5, 1). */
 export function backoffMs (attempt: number, options: { baseMs: number, maxMs: number, random: () => number }): number {
-  const raw = Math.min(options.maxMs, options.baseMs * 2 ** Math.min(attempt, 20))
-  return Math.round(raw * (0.5 + options.random() / 2))
+  return backoffDelayMs(attempt + 1, { initialMs: options.baseMs, maxMs: options.maxMs, jitter: 0.5 }, options.random())
 }
 
 /** Seeded Fisher–Yates shuffle (returns a new array). */

@@ -1,12 +1,13 @@
 // `node.groups`: joins raft groups on this node, shares one libp2p transport between them, and
 // turns a closed connection to a group's leader into an immediate campaign (fast failover).
 
-import type { Logger } from '@libp2p/interface'
 import { createRaftTransport } from '../../protocols/raft/adapter.ts'
 import type { RaftTransport, RaftTransportStats } from '../../protocols/raft/adapter.ts'
 import { GROUP_NAME_BYTES_MAX } from '../../protocols/raft/adapter.ts'
 import { VOTERS_MAX } from '../../protocols/raft/messages.ts'
-import type { NodeContext } from '../agent-node.ts'
+import type { Storage } from '../storage.ts'
+import type { ServiceBase } from '../../protocols/kit/components.ts'
+import type { LinkHost } from '../../protocols/kit/libp2p-peer-link.ts'
 import { RaftDriver } from './driver.ts'
 import { GroupConfigError, GroupNotJoinedError } from './errors.ts'
 import { RaftGroup } from './group.ts'
@@ -63,15 +64,37 @@ export interface GroupsService {
   stop (): Promise<void>
 }
 
-/** Build the groups service for a node. */
-export function createGroupsService (context: NodeContext, options: { log: Logger, bft?: BftHandler, bftService?: BftService }): GroupsService {
-  const { libp2p, storage, log } = context
-  const transport: RaftTransport = createRaftTransport(libp2p, { log: log.newScope('transport') })
+/** What the groups service uses of its node: streams, one database namespace per group, and the BFT service. */
+export interface GroupsComponents extends ServiceBase {
+  readonly libp2p: LinkHost
+  /** Until the raft driver runs on the KvStore port, its storage wants a LevelDB sublevel. */
+  readonly storage: Pick<Storage, 'sublevel'>
+  /** The node's BFT service, for groups joined with `bft` or `validate`. */
+  readonly bft?: BftService
+}
+
+/** Options of the groups service. */
+export interface GroupsServiceInit {
+  /** A handler `propose(value, {bft: true})` delegates to on groups without their own BFT side. */
+  bft?: BftHandler
+}
+
+/** Build the groups service (`node.groups`). */
+export function createGroupsService (components: GroupsComponents, init: GroupsServiceInit = {}): GroupsService {
+  const { libp2p, storage, log } = components
+  const selfId = libp2p.peerId.toString()
+  const bftService = components.bft
+  const transport: RaftTransport = createRaftTransport({ libp2p, log: log.newScope('transport') })
   const groups = new Map<string, { group: RaftGroup, driver: RaftDriver, bftGroup?: BftGroup }>()
-  let bft = options.bft
+  let bft = init.bft
   // one prefix per node incarnation: request ids of a restarted node never collide with old ones
   const incarnation = Math.floor(Math.random() * 0x1_0000_0000).toString(36)
-  const clientPrefix = `${context.peerId.slice(-10)}.${incarnation}`
+  const clientPrefix = `${selfId.slice(-10)}.${incarnation}`
+
+  /** Tag the members of every joined group keep-alive (the connection manager keeps them, libp2p redials them). */
+  const keepMembersAlive = (): void => {
+    transport.keepAlive([...new Set([...groups.values()].flatMap(({ driver }) => driver.core.voters))])
+  }
 
   const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
     const peer = e.detail.toString()
@@ -85,15 +108,15 @@ export function createGroupsService (context: NodeContext, options: { log: Logge
       const nameBytes = new TextEncoder().encode(name).byteLength
       if (nameBytes === 0 || nameBytes > GROUP_NAME_BYTES_MAX || name.includes('!')) throw new GroupConfigError(`Cannot join raft group "${name}": the name must be 1..${GROUP_NAME_BYTES_MAX} bytes without "!"`)
       const members = [...new Set(joinOptions.members.map(String))]
-      if (!members.includes(context.peerId)) throw new GroupConfigError(`Cannot join raft group "${name}": members must include this node (${context.peerId})`)
+      if (!members.includes(selfId)) throw new GroupConfigError(`Cannot join raft group "${name}": members must include this node (${selfId})`)
       if (members.length > VOTERS_MAX) throw new GroupConfigError(`Cannot join raft group "${name}": ${members.length} members exceeds VOTERS_MAX (${VOTERS_MAX})`)
       const heartbeatMs = joinOptions.heartbeatMs ?? HEARTBEAT_MS_DEFAULT
       const electionMs = joinOptions.electionMs ?? ELECTION_MS_DEFAULT
       if (!(heartbeatMs >= 1) || !(electionMs >= 2 * heartbeatMs)) throw new GroupConfigError(`Cannot join raft group "${name}": need heartbeatMs ≥ 1 and electionMs ≥ 2 × heartbeatMs (got ${heartbeatMs}/${electionMs})`)
       // BFT side of the group (SPEC bft): joined first so a bad member list fails before raft state exists.
       const wantsBft = joinOptions.bft === true || joinOptions.validate !== undefined
-      if (wantsBft && options.bftService === undefined) throw new GroupConfigError(`Cannot join raft group "${name}" with BFT: this node has no BFT service`)
-      const bftGroup = wantsBft ? await options.bftService!.join(name, { members, validate: joinOptions.validate }) : undefined
+      if (wantsBft && bftService === undefined) throw new GroupConfigError(`Cannot join raft group "${name}" with BFT: this node has no BFT service`)
+      const bftGroup = wantsBft ? await bftService!.join(name, { members, validate: joinOptions.validate }) : undefined
       const groupBft = bftGroup === undefined ? undefined : bftProposeHandler(bftGroup)
       const machine = joinOptions.apply === undefined ? new BuiltInKv() : new CustomStateMachine(joinOptions.apply, joinOptions.snapshot)
       const groupLog = log.newScope(`raft:${name}`)
@@ -101,13 +124,14 @@ export function createGroupsService (context: NodeContext, options: { log: Logge
         storage: new RaftStorage(storage.sublevel(`raft/${name}`)),
         machine,
         send: (m) => { transport.send(name, m) },
-        options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
+        options: { id: selfId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
       })
-      transport.register(name, (m) => { driver.receive(m) })
+      transport.register(name, { receive: (m) => { driver.receive(m) }, isMember: (peer) => driver.core.voters.includes(peer) })
       const group = new RaftGroup({ name, driver, bft: () => groupBft ?? bft, log: groupLog, clientPrefix })
       groups.set(name, { group, driver, bftGroup })
+      keepMembersAlive()
       const leave = group.leave.bind(group)
-      group.leave = async () => { transport.unregister(name); groups.delete(name); await Promise.all([leave(), bftGroup?.leave()]) }
+      group.leave = async () => { transport.unregister(name); groups.delete(name); keepMembersAlive(); await Promise.all([leave(), bftGroup?.leave()]) }
       return group
     },
     get (name) {
