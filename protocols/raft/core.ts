@@ -351,7 +351,8 @@ export class RaftCore {
     for (const pr of this.#progress.values()) if (pr.state === 'snapshot' && ++pr.snapshotWaitTicks > this.electionTicks) pr.becomeProbe()
     if (this.#electionElapsed >= this.electionTicks) {
       this.#electionElapsed = 0
-      if (this.checkQuorum && !this.#quorumActive()) { this.#becomeFollower(this.term, ''); return } // SPEC raft R6
+      const active = this.#takeRecentlyActive()
+      if (this.checkQuorum && !hasQuorum(this.voters, active)) { this.#becomeFollower(this.term, ''); return } // SPEC raft R6
       if (this.#leadTransferee !== '') { this.#drop('transfer', '', 0, this.#leadTransferee, 'target did not catch up in time'); this.#leadTransferee = '' }
     }
     if (this.#heartbeatElapsed >= this.heartbeatTicks) {
@@ -360,13 +361,20 @@ export class RaftCore {
     }
   }
 
-  #quorumActive (): boolean {
+  /**
+   * Peers heard from during the last election timeout (and this node); starts a new round.
+   * SPEC raft R4: a replicating peer that stayed silent for a whole round was down or cut off, and
+   * every append counted in flight to it may be lost: probe it again from its match index, so a
+   * full inflight window cannot stall its catch-up when it returns (etcd MsgUnreachable).
+   */
+  #takeRecentlyActive (): Set<string> {
     const active = new Set<string>()
     for (const [id, pr] of this.#progress) {
       if (id === this.id || pr.recentActive) active.add(id)
+      else if (pr.state === 'replicate') pr.becomeProbe()
       if (id !== this.id) pr.recentActive = false
     }
-    return hasQuorum(this.voters, active)
+    return active
   }
 
   // ---- elections ------------------------------------------------------------------------
@@ -479,6 +487,9 @@ export class RaftCore {
       case 'heartbeatResp':
         pr.recentActive = true
         pr.probeSent = false
+        // SPEC raft R4: the peer is alive, so free one slot of a full window (etcd FreeFirstOne): the
+        // next append either succeeds or is rejected with a hint, and both resume replication
+        if (pr.state === 'replicate' && pr.isPaused()) pr.freeFirstInflight()
         if (pr.match < this.log.lastIndex()) this.#sendAppend(m.from)
         if (m.context !== '') this.#ackReads(m.from, Number(m.context))
         return
