@@ -10,11 +10,14 @@ import type { ConfChange, Entry, EntryKind, Message, MessageType, Snapshot } fro
 import { Progress } from './progress.ts'
 import { committedIndex, hasQuorum, voteResult } from './quorum.ts'
 import { ConfigHistory } from './config-history.ts'
-import { ReadIndexQueue } from './read-only.ts'
+import { READS_PENDING_MAX, ReadIndexQueue } from './read-only.ts'
 import type { HardState, RaftEvent, Ready, ReadState } from './ready.ts'
 
 /** Uncommitted entries a leader accepts before dropping proposals: bounds memory while a quorum is away. */
 export const UNCOMMITTED_ENTRIES_MAX = 4096
+
+/** Why step() refused a message without acting on it (SPEC raft "Threat model"). */
+export type RejectReason = 'misaddressed' | 'unexpectedReadResponse'
 
 /** Roles of a node (pre-candidate: running a pre-vote, SPEC raft R5). */
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader'
@@ -60,6 +63,8 @@ export class RaftCore {
   readonly log: RaftLog
   /** Latest snapshot (sent to followers that fell behind the log). */
   snapshot: Snapshot | null
+  /** Messages step() refused, by reason: the driver reports them (peer input is counted, never trusted). */
+  readonly rejected: Record<RejectReason, number> = { misaddressed: 0, unexpectedReadResponse: 0 }
   readonly #rng: Rng
   readonly #unsafeVoteTwice: boolean
   readonly #unsafeReadWithoutQuorum: boolean
@@ -73,6 +78,8 @@ export class RaftCore {
   #leadTransferee = ''
   #pendingConfIndex = 0
   #reads = new ReadIndexQueue()
+  /** Contexts of reads this follower forwarded to its leader, awaiting a readIndexResp (SPEC raft R8). */
+  #forwardedReads = new Set<string>()
   /** Voter sets by the index of the conf entry that produced them (for snapshots). */
   #configs: ConfigHistory
   #outbox: Message[] = []
@@ -153,8 +160,12 @@ export class RaftCore {
   /** Ask for a linearizable read point; answered by a ReadState with this context (SPEC raft R8). */
   readIndex (context: string): void {
     if (this.role === 'leader') this.#handleReadIndex(this.id, context)
-    else if (this.leader !== '' && this.role === 'follower') this.#send(message({ type: 'readIndex', from: this.id, to: this.leader, term: 0, context }))
-    else this.#dropRead(context, 'no leader')
+    else if (this.leader === '' || this.role !== 'follower') this.#dropRead(context, 'no leader')
+    else if (this.#forwardedReads.size >= READS_PENDING_MAX || this.#forwardedReads.has(context)) this.#dropRead(context, 'too many pending reads or a duplicate context')
+    else {
+      this.#forwardedReads.add(context)
+      this.#send(message({ type: 'readIndex', from: this.id, to: this.leader, term: 0, context }))
+    }
   }
 
   /** Hand leadership to `to` once it has caught up (SPEC raft R11). */
@@ -183,7 +194,7 @@ export class RaftCore {
 
   /** Process one message from a peer (or forwarded request). */
   step (m: Message): void {
-    if (m.to !== this.id) return
+    if (m.to !== this.id) { this.rejected.misaddressed++; return }
     if (m.type === 'prop' || m.type === 'readIndex' || m.type === 'readIndexResp') { this.#stepRequest(m); return }
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
@@ -323,6 +334,9 @@ export class RaftCore {
   #setLeader (leader: string): void {
     this.leader = leader
     if (leader !== this.#reportedLeader || this.term !== this.#reportedTerm) {
+      // SPEC raft R8: only the leader of the term a read was forwarded in may answer it
+      for (const context of this.#forwardedReads) this.#dropRead(context, 'leadership changed')
+      this.#forwardedReads.clear()
       this.#reportedLeader = leader
       this.#reportedTerm = this.term
       this.#events.push({ type: 'leader', leader, term: this.term })
@@ -579,7 +593,14 @@ export class RaftCore {
   }
 
   #stepRequest (m: Message): void {
-    if (m.type === 'readIndexResp') { this.#readStates.push({ context: m.context, index: m.index }); return }
+    if (m.type === 'readIndexResp') {
+      // SPEC raft R8: an answer counts only from the current leader, in the current term, for a read
+      // this node forwarded and is still waiting for (not a peer's guess, nor an old incarnation's answer)
+      const expected = this.role === 'follower' && m.from === this.leader && m.term === this.term && this.#forwardedReads.delete(m.context)
+      if (expected) this.#readStates.push({ context: m.context, index: m.index })
+      else this.rejected.unexpectedReadResponse++
+      return
+    }
     if (m.type === 'readIndex') {
       if (this.role === 'leader') this.#handleReadIndex(m.from, m.context)
       else if (m.from === this.id && this.leader !== '') this.#send({ ...m, to: this.leader })
