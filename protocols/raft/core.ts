@@ -17,7 +17,7 @@ import type { HardState, RaftEvent, Ready, ReadState } from './ready.ts'
 export const UNCOMMITTED_ENTRIES_MAX = 4096
 
 /** Why step() refused a message without acting on it (SPEC raft "Threat model"). */
-export type RejectReason = 'misaddressed' | 'unexpectedReadResponse'
+export type RejectReason = 'misaddressed' | 'notAMember' | 'unexpectedReadResponse'
 
 /** Roles of a node (pre-candidate: running a pre-vote, SPEC raft R5). */
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader'
@@ -44,6 +44,8 @@ export interface RaftCoreOptions {
   unsafeReadWithoutQuorum?: boolean
   /** Test-only fault injection: commit entries of earlier terms by counting (drops the Figure 8 rule of R3). */
   unsafeCommitOldTerm?: boolean
+  /** Test-only fault injection: hear messages from anyone, members or not (drops the membership check). */
+  unsafeAcceptNonMembers?: boolean
   /** Entries per append, at most ENTRIES_MAX (default); the simulator lowers it so acks split terms. */
   appendEntriesMax?: number
 }
@@ -64,11 +66,14 @@ export class RaftCore {
   /** Latest snapshot (sent to followers that fell behind the log). */
   snapshot: Snapshot | null
   /** Messages step() refused, by reason: the driver reports them (peer input is counted, never trusted). */
-  readonly rejected: Record<RejectReason, number> = { misaddressed: 0, unexpectedReadResponse: 0 }
+  readonly rejected: Record<RejectReason, number> = { misaddressed: 0, notAMember: 0, unexpectedReadResponse: 0 }
   readonly #rng: Rng
   readonly #unsafeVoteTwice: boolean
   readonly #unsafeReadWithoutQuorum: boolean
   readonly #unsafeCommitOldTerm: boolean
+  readonly #unsafeAcceptNonMembers: boolean
+  /** Nodes added by conf entries not yet committed here, cached per log position (see #isMember). */
+  #pendingMembers: { at: string, ids: Set<string> } = { at: '', ids: new Set() }
   readonly #appendEntriesMax: number
   #progress = new Map<string, Progress>()
   #votes = new Map<string, boolean>()
@@ -101,6 +106,7 @@ export class RaftCore {
     this.#unsafeVoteTwice = options.unsafeVoteTwice === true
     this.#unsafeReadWithoutQuorum = options.unsafeReadWithoutQuorum === true
     this.#unsafeCommitOldTerm = options.unsafeCommitOldTerm === true
+    this.#unsafeAcceptNonMembers = options.unsafeAcceptNonMembers === true
     this.#appendEntriesMax = Math.max(1, Math.min(ENTRIES_MAX, options.appendEntriesMax ?? ENTRIES_MAX))
     const p = options.persisted
     this.snapshot = p?.snapshot ?? null
@@ -194,7 +200,9 @@ export class RaftCore {
 
   /** Process one message from a peer (or forwarded request). */
   step (m: Message): void {
-    if (m.to !== this.id) { this.rejected.misaddressed++; return }
+    if (m.to !== this.id || m.from === this.id) { this.rejected.misaddressed++; return }
+    // SPEC raft "Threat model": speaking the protocol earns nothing; only members are heard
+    if (!this.#isMember(m.from) && !this.#unsafeAcceptNonMembers) { this.rejected.notAMember++; return }
     if (m.type === 'prop' || m.type === 'readIndex' || m.type === 'readIndexResp') { this.#stepRequest(m); return }
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
@@ -348,6 +356,27 @@ export class RaftCore {
   }
 
   #promotable (): boolean { return this.voters.includes(this.id) }
+
+  /**
+   * SPEC raft "Threat model": `id` is a voter of this node's configuration, or is being added by a
+   * conf entry in this node's log that has not committed here yet (during a change, both the old
+   * and the new configuration are heard; a removal takes effect, as for voting, on commit).
+   */
+  #isMember (id: string): boolean {
+    if (this.voters.includes(id)) return true
+    const at = `${this.log.committed}/${this.log.lastIndex()}/${this.log.lastTerm()}`
+    if (this.#pendingMembers.at !== at) {
+      const ids = new Set<string>()
+      for (let i = Math.max(this.log.committed, this.log.snapshotIndex) + 1; i <= this.log.lastIndex(); i++) {
+        const e = this.log.entry(i)!
+        if (e.kind !== 'conf') continue
+        const cc = decodeConfChange(e.data)
+        if (cc.op === 'add') ids.add(cc.node)
+      }
+      this.#pendingMembers = { at, ids }
+    }
+    return this.#pendingMembers.ids.has(id)
+  }
 
   // ---- timers ---------------------------------------------------------------------------
 
