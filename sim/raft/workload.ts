@@ -29,6 +29,8 @@ export class Workload {
   #logical = 0
   #stopAtMs: number
   #seqOf = new Map<string, number>()
+  /** Reads count apart: a client's first write has seq 1 (SPEC raft R12). */
+  #readSeqOf = new Map<string, number>()
   completed = 0
   gaveUp = 0
   /** Completion latency of each finished op, in virtual ms. */
@@ -166,8 +168,8 @@ export class Workload {
   /** A ReadIndex read of `key` with retries; `done(_, false)` if it gave up. */
   #read (client: string, key: string, done: (v: string | null, ok: boolean) => void): void {
     const c = this.#cluster
-    const seq = (this.#seqOf.get(client) ?? 0) + 1
-    this.#seqOf.set(client, seq)
+    const seq = (this.#readSeqOf.get(client) ?? 0) + 1
+    this.#readSeqOf.set(client, seq)
     const started = c.now
     let finished = false
     const attempt = (n: number, nodeId: string): void => {

@@ -6,16 +6,17 @@ import type { Logger } from '@libp2p/interface'
 import { encodeCbor } from '../../protocols/kit/cbor.ts'
 import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
+import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED } from '../../protocols/raft/sessions.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
 import type { RaftDriver } from './driver.ts'
-import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError } from './errors.ts'
+import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError, SessionExpiredError } from './errors.ts'
 import type { ApplyOutcome } from './state-machine.ts'
 import { BuiltInKv } from './state-machine.ts'
 
 /** Default deadline of propose, read and lock. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
-/** Request ids (client sessions) one group handle uses at once: bounds the replicated session table. */
-export const CLIENTS_MAX = 1024
+/** Request ids (client sessions) one group handle uses at once: the replicated session table is sized for it. */
+export const CLIENTS_MAX = CLIENTS_PER_MEMBER_MAX
 /** While leader, a `time` entry every tick if locks are held, else every this many ticks (SPEC raft R13). */
 export const IDLE_CLOCK_TICKS = 10
 /** Concurrent leader-only jobs per group handle. */
@@ -117,6 +118,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     const session = this.#acquire()
     try {
       const outcome = await this.#withDeadline(`proposal to raft group "${this.name}"`, options, async (signal) => this.#proposeUntilApplied(data, session, signal))
+      if (!outcome.ok && outcome.error.startsWith(SESSION_EXPIRED)) throw new SessionExpiredError(`Command in raft group "${this.name}" was refused: ${outcome.error}`)
       if (!outcome.ok) throw new ApplyError(`Command in raft group "${this.name}" failed in apply: ${outcome.error}`)
       return outcome.value
     } finally {

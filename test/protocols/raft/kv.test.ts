@@ -2,6 +2,8 @@
 // clock, fencing tokens that only grow, and snapshot/restore.
 import assert from 'node:assert/strict'
 import { decodeKvCommand, encodeKvCommand, KvStateMachine } from '../../../protocols/raft/kv.ts'
+import { VOTERS_MAX } from '../../../protocols/raft/messages.ts'
+import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED, SESSIONS_MAX } from '../../../protocols/raft/sessions.ts'
 import type { KvCommand } from '../../../protocols/raft/kv.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 
@@ -59,4 +61,52 @@ describe('raft kv state machine', () => {
     assert.equal(sm.apply(bad).ok, false)
     assert.throws(() => decodeKvCommand(encodeKvCommand({ op: 'lock', resource: 'r', owner: 'A', ttlMs: -1 })), /ttlMs/)
   })
+
+  describe('sessions (SPEC raft R12)', () => {
+    const put = (value: string): KvCommand => ({ op: 'put', key: 'k', value })
+
+    it('a retry whose session was evicted by churn fails with session expired instead of applying twice', () => {
+      const sm = new KvStateMachine({ sessionsMax: 4 })
+      sm.apply(entry(put('a1'), 'A', 1))
+      sm.apply(entry(put('a2'), 'A', 2)) // applied; A's reply is lost and A will retry seq 2
+      sm.apply(entry(put('b'), 'B', 1))
+      for (let i = 0; i < 10; i++) sm.apply(entry({ op: 'get', key: 'x' }, `churn${i}`, 1))
+      const retry = sm.apply(entry(put('a2'), 'A', 2))
+      assert.equal(retry.ok, false)
+      assert.ok(!retry.ok && retry.error.startsWith(SESSION_EXPIRED), JSON.stringify(retry))
+      assert.equal(sm.read('k'), 'b', 'the retried put did not overwrite the later one')
+      assert.deepEqual(sm.apply(entry(put('a2'), 'A', 2)), retry, 'a second retry gets the same answer')
+      assert.deepEqual(sm.apply(entry(put('a3'), 'A', 3)), { ok: true, value: 'a3' }, 'the client goes on with its next seq')
+    })
+
+    it('eviction is least recently used: a hit refreshes the session', () => {
+      const sm = new KvStateMachine({ sessionsMax: 4 })
+      sm.apply(entry(put('a'), 'A', 1))
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 3; i++) sm.apply(entry({ op: 'get', key: 'x' }, `r${round}c${i}`, 1))
+        assert.deepEqual(sm.apply(entry(put('a'), 'A', 1)), { ok: true, value: 'a' }, `round ${round}: A's retry is still a duplicate`)
+      }
+      // the order of use survives a snapshot: A is still the most recently used after restore
+      const copy = KvStateMachine.restore(sm.snapshot(), { sessionsMax: 4 })
+      for (let i = 0; i < 3; i++) copy.apply(entry({ op: 'get', key: 'x' }, `late${i}`, 1))
+      assert.deepEqual(copy.apply(entry(put('a'), 'A', 1)), { ok: true, value: 'a' })
+    })
+
+    it('is sized for every member using all its client ids at once, after earlier incarnations churned', () => {
+      assert.equal(SESSIONS_MAX, VOTERS_MAX * CLIENTS_PER_MEMBER_MAX)
+      const sm = new KvStateMachine()
+      for (let i = 0; i < 8 * CLIENTS_PER_MEMBER_MAX; i++) sm.apply(entry({ op: 'get', key: 'x' }, `dead.${i}`, 1)) // 8 earlier incarnations
+      for (let m = 0; m < VOTERS_MAX; m++) for (let c = 0; c < CLIENTS_PER_MEMBER_MAX; c++) sm.apply(entry(put(`${m}.${c}`), `m${m}.${c}`, 1))
+      let duplicates = 0
+      for (let m = 0; m < VOTERS_MAX; m++) {
+        for (let c = 0; c < CLIENTS_PER_MEMBER_MAX; c++) {
+          const r = sm.apply(entry(put(`${m}.${c}`), `m${m}.${c}`, 1))
+          if (r.ok && 'value' in r && r.value === `${m}.${c}`) duplicates++
+        }
+      }
+      assert.equal(duplicates, SESSIONS_MAX, 'every live retry was recognized')
+      assert.equal(sm.read('k'), `${VOTERS_MAX - 1}.${CLIENTS_PER_MEMBER_MAX - 1}`, 'no retry applied a second time')
+    })
+  })
 })
+
