@@ -12,15 +12,21 @@ export { SESSIONS_MAX } from './sessions.ts'
 export const KV_KEYS_MAX = 100_000
 /** Characters of a key, resource or owner name. */
 export const KV_KEY_CHARS_MAX = 256
+/**
+ * Largest step of the replicated clock per `time` entry (SPEC raft R13). The leader proposes one at
+ * least every 10 heartbeats (every heartbeat while locks are held), so a longer step is a stalled
+ * or suspended leader; counting less only makes leases last longer, never end early.
+ */
+export const TIME_STEP_MS_MAX = 10_000
 
-/** A command of the built-in state machine. Lease time comes from `time` commands the leader proposes. */
+/** A command of the built-in state machine. Lease time comes from `time` commands the leader proposes: monotonic time elapsed since its previous one. */
 export type KvCommand =
   | { op: 'put', key: string, value: string }
   | { op: 'get', key: string }
   | { op: 'delete', key: string }
   | { op: 'lock', resource: string, owner: string, ttlMs: number }
   | { op: 'unlock', resource: string, owner: string, token: number }
-  | { op: 'time', nowMs: number }
+  | { op: 'time', elapsedMs: number }
 
 /** Result of applying a command. */
 export type KvResult =
@@ -47,7 +53,7 @@ export function decodeKvCommand (bytes: Uint8Array): KvCommand {
     case 'get': case 'delete': str('key'); break
     case 'lock': str('resource'); str('owner'); num('ttlMs'); break
     case 'unlock': str('resource'); str('owner'); num('token'); break
-    case 'time': num('nowMs'); break
+    case 'time': num('elapsedMs'); break
     default: throw new DecodeError(`Cannot decode kv command: unknown op ${String(c.op)}`)
   }
   return c as unknown as KvCommand
@@ -59,7 +65,7 @@ export class KvStateMachine {
   readonly locks = new Map<string, Lock>()
   /** Last fencing token handed out; only grows (SPEC raft R13). */
   fencingToken = 0
-  /** Replicated clock: the largest `time` command applied; never the local wall clock. */
+  /** Replicated clock: the sum of the `time` steps applied (each ≤ TIME_STEP_MS_MAX); never a local clock. */
   clockMs = 0
   appliedIndex = 0
   readonly #sessions: SessionTable<KvResult>
@@ -103,7 +109,7 @@ export class KvStateMachine {
         this.kv.set(c.key, c.value); return { ok: true, value: c.value }
       case 'get': return { ok: true, value: this.kv.get(c.key) ?? null }
       case 'delete': this.kv.delete(c.key); return { ok: true, value: null }
-      case 'time': this.clockMs = Math.max(this.clockMs, c.nowMs); return { ok: true, value: null }
+      case 'time': this.clockMs += Math.min(c.elapsedMs, TIME_STEP_MS_MAX); return { ok: true, value: null }
       case 'lock': return this.#lock(c.resource, c.owner, c.ttlMs)
       case 'unlock': {
         const l = this.locks.get(c.resource)

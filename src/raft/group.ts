@@ -4,6 +4,7 @@
 import { TypedEventEmitter } from 'main-event'
 import type { Logger } from '@libp2p/interface'
 import { encodeCbor } from '../../protocols/kit/cbor.ts'
+import { systemClock } from '../../protocols/kit/clock.ts'
 import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED } from '../../protocols/raft/sessions.ts'
@@ -50,6 +51,9 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   #clients = 0
   #lockSeq = 0
   #ticks = 0
+  /** Monotonic time and term of this node's previous `time` entry (SPEC raft R13). */
+  #timeProposedAtMs = 0
+  #timeProposedTerm = -1
   readonly #jobs = new Set<() => void>()
   readonly #clock: ReturnType<typeof setInterval>
   #left = false
@@ -320,10 +324,20 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     if (this.#driver.machine.machine.locks.size > 0 || this.#ticks >= IDLE_CLOCK_TICKS) this.#proposeTime()
   }
 
+  /**
+   * SPEC raft R13: propose the monotonic time elapsed since this leader's previous `time` entry (0 for
+   * the first of a term: what happened under another leader is that leader's to count). A wall-clock
+   * step moves nothing; time this leader loses (a dropped entry) only makes leases last longer.
+   */
   #proposeTime (): void {
     if (!(this.#driver.machine instanceof BuiltInKv) || this.#driver.stopped) return
     this.#ticks = 0
-    this.#driver.proposeUntracked(encodeKvCommand({ op: 'time', nowMs: Date.now() }))
+    const nowMs = systemClock.nowMs()
+    const term = this.#driver.core.term
+    const elapsedMs = term === this.#timeProposedTerm ? Math.max(0, Math.round(nowMs - this.#timeProposedAtMs)) : 0
+    this.#timeProposedAtMs = nowMs
+    this.#timeProposedTerm = term
+    this.#driver.proposeUntracked(encodeKvCommand({ op: 'time', elapsedMs }))
   }
 }
 

@@ -1,7 +1,7 @@
 // The built-in state machine: de-duplication of retried requests, lock leases on the replicated
 // clock, fencing tokens that only grow, and snapshot/restore.
 import assert from 'node:assert/strict'
-import { decodeKvCommand, encodeKvCommand, KvStateMachine } from '../../../protocols/raft/kv.ts'
+import { decodeKvCommand, encodeKvCommand, KvStateMachine, TIME_STEP_MS_MAX } from '../../../protocols/raft/kv.ts'
 import { VOTERS_MAX } from '../../../protocols/raft/messages.ts'
 import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED, SESSIONS_MAX } from '../../../protocols/raft/sessions.ts'
 import type { KvCommand } from '../../../protocols/raft/kv.ts'
@@ -27,17 +27,16 @@ describe('raft kv state machine', () => {
 
   it('locks are exclusive until the lease expires on the replicated clock; tokens only grow', () => {
     const sm = new KvStateMachine()
-    sm.apply(entry({ op: 'time', nowMs: 1000 }))
+    sm.apply(entry({ op: 'time', elapsedMs: 1000 }))
     const a = sm.apply(entry({ op: 'lock', resource: 'r', owner: 'A', ttlMs: 100 }))
     assert.deepEqual(a, { ok: true, granted: true, token: 1, holder: 'A' })
     assert.deepEqual(sm.apply(entry({ op: 'lock', resource: 'r', owner: 'B', ttlMs: 100 })), { ok: true, granted: false, token: 1, holder: 'A' })
-    sm.apply(entry({ op: 'time', nowMs: 1050 }))
+    sm.apply(entry({ op: 'time', elapsedMs: 50 }))
     assert.deepEqual(sm.apply(entry({ op: 'lock', resource: 'r', owner: 'A', ttlMs: 100 })), { ok: true, granted: true, token: 1, holder: 'A' }, 'renewal keeps the token')
-    sm.apply(entry({ op: 'time', nowMs: 1100 }))
+    sm.apply(entry({ op: 'time', elapsedMs: 50 }))
     assert.equal((sm.apply(entry({ op: 'lock', resource: 'r', owner: 'B', ttlMs: 100 })) as { granted: boolean }).granted, false, 'renewed lease still runs')
-    sm.apply(entry({ op: 'time', nowMs: 900 })) // the clock never goes back
     assert.equal(sm.clockMs, 1100)
-    sm.apply(entry({ op: 'time', nowMs: 1150 }))
+    sm.apply(entry({ op: 'time', elapsedMs: 50 }))
     const b = sm.apply(entry({ op: 'lock', resource: 'r', owner: 'B', ttlMs: 100 }))
     assert.deepEqual(b, { ok: true, granted: true, token: 2, holder: 'B' })
     assert.equal((sm.apply(entry({ op: 'unlock', resource: 'r', owner: 'A', token: 1 })) as { granted: boolean }).granted, false, 'an expired holder cannot unlock')
@@ -45,10 +44,23 @@ describe('raft kv state machine', () => {
     assert.deepEqual(sm.apply(entry({ op: 'lock', resource: 'r', owner: 'A', ttlMs: 100 })), { ok: true, granted: true, token: 3, holder: 'A' })
   })
 
+  it('a wall-clock jump of +1 h does not expire a lease: the clock moves by elapsed steps, each at most TIME_STEP_MS_MAX', () => {
+    const sm = new KvStateMachine()
+    const ttlMs = 60_000
+    assert.ok(TIME_STEP_MS_MAX < ttlMs)
+    sm.apply(entry({ op: 'lock', resource: 'r', owner: 'A', ttlMs }))
+    // the leader's monotonic clock measured 100 ms; a leader still measuring with a wall clock that
+    // stepped an hour forward would report 3.6e6 ms: the step is cut to TIME_STEP_MS_MAX
+    sm.apply(entry({ op: 'time', elapsedMs: 100 }))
+    sm.apply(entry({ op: 'time', elapsedMs: 3_600_000 }))
+    assert.equal(sm.clockMs, 100 + TIME_STEP_MS_MAX)
+    assert.deepEqual(sm.apply(entry({ op: 'lock', resource: 'r', owner: 'B', ttlMs })), { ok: true, granted: false, token: 1, holder: 'A' }, 'A still holds the lease')
+  })
+
   it('snapshot and restore give the same state, sessions included', () => {
     const sm = new KvStateMachine()
     sm.apply(entry({ op: 'put', key: 'k', value: 'v' }, 'c', 1))
-    sm.apply(entry({ op: 'time', nowMs: 5 }))
+    sm.apply(entry({ op: 'time', elapsedMs: 5 }))
     sm.apply(entry({ op: 'lock', resource: 'r', owner: 'A', ttlMs: 10 }, 'c', 2))
     const copy = KvStateMachine.restore(sm.snapshot())
     assert.deepEqual(copy.snapshot(), sm.snapshot())
