@@ -5,22 +5,28 @@ import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
 import { ENTRY_BYTES_MAX, SNAPSHOT_BYTES_MAX } from './messages.ts'
 import type { Entry } from './messages.ts'
+import { SessionTable, sessionExpiredMessage } from './sessions.ts'
 
-/** Clients remembered for de-duplication: beyond this the least recently active client is forgotten. */
-export const SESSIONS_MAX = 4096
+export { SESSIONS_MAX } from './sessions.ts'
 /** Keys in the KV: bounds the snapshot (which must fit SNAPSHOT_BYTES_MAX). */
 export const KV_KEYS_MAX = 100_000
 /** Characters of a key, resource or owner name. */
 export const KV_KEY_CHARS_MAX = 256
+/**
+ * Largest step of the replicated clock per `time` entry (SPEC raft R13). The leader proposes one at
+ * least every 10 heartbeats (every heartbeat while locks are held), so a longer step is a stalled
+ * or suspended leader; counting less only makes leases last longer, never end early.
+ */
+export const TIME_STEP_MS_MAX = 10_000
 
-/** A command of the built-in state machine. Lease time comes from `time` commands the leader proposes. */
+/** A command of the built-in state machine. Lease time comes from `time` commands the leader proposes: monotonic time elapsed since its previous one. */
 export type KvCommand =
   | { op: 'put', key: string, value: string }
   | { op: 'get', key: string }
   | { op: 'delete', key: string }
   | { op: 'lock', resource: string, owner: string, ttlMs: number }
   | { op: 'unlock', resource: string, owner: string, token: number }
-  | { op: 'time', nowMs: number }
+  | { op: 'time', elapsedMs: number }
 
 /** Result of applying a command. */
 export type KvResult =
@@ -29,7 +35,6 @@ export type KvResult =
   | { ok: false, error: string }
 
 interface Lock { owner: string, token: number, expiresAtMs: number }
-interface Session { seq: number, result: KvResult, lastIndex: number }
 
 /** Encode a command for propose(). */
 export function encodeKvCommand (c: KvCommand): Uint8Array { return encodeCbor(c) }
@@ -48,7 +53,7 @@ export function decodeKvCommand (bytes: Uint8Array): KvCommand {
     case 'get': case 'delete': str('key'); break
     case 'lock': str('resource'); str('owner'); num('ttlMs'); break
     case 'unlock': str('resource'); str('owner'); num('token'); break
-    case 'time': num('nowMs'); break
+    case 'time': num('elapsedMs'); break
     default: throw new DecodeError(`Cannot decode kv command: unknown op ${String(c.op)}`)
   }
   return c as unknown as KvCommand
@@ -60,10 +65,13 @@ export class KvStateMachine {
   readonly locks = new Map<string, Lock>()
   /** Last fencing token handed out; only grows (SPEC raft R13). */
   fencingToken = 0
-  /** Replicated clock: the largest `time` command applied; never the local wall clock. */
+  /** Replicated clock: the sum of the `time` steps applied (each ≤ TIME_STEP_MS_MAX); never a local clock. */
   clockMs = 0
   appliedIndex = 0
-  readonly #sessions = new Map<string, Session>()
+  readonly #sessions: SessionTable<KvResult>
+
+  /** `sessionsMax`: a smaller session table, for tests of eviction. */
+  constructor (options: { sessionsMax?: number } = {}) { this.#sessions = new SessionTable(options.sessionsMax) }
 
   /** Apply one committed entry; returns the command's result (or the cached one for a retry). */
   apply (entry: Entry): KvResult {
@@ -71,10 +79,13 @@ export class KvStateMachine {
     if (entry.kind !== 'normal') return { ok: true, value: null }
     if (entry.client !== '') {
       // SPEC raft R12: a retried request (same client and seq) is applied once
-      const s = this.#sessions.get(entry.client)
-      if (s !== undefined && entry.seq <= s.seq) {
-        s.lastIndex = entry.index
-        return entry.seq === s.seq ? s.result : { ok: false, error: `stale request ${entry.client}/${entry.seq} (last ${s.seq})` }
+      const s = this.#sessions.check(entry.client, entry.seq, entry.index)
+      if (s.kind === 'duplicate') return s.result
+      if (s.kind === 'stale') return { ok: false, error: `stale request ${entry.client}/${entry.seq} (last ${s.lastSeq})` }
+      if (s.kind === 'expired') {
+        const expired: KvResult = { ok: false, error: sessionExpiredMessage(entry.client, entry.seq) }
+        this.#sessions.remember(entry.client, entry.seq, expired, entry.index) // a retry gets the same answer
+        return expired
       }
     }
     let result: KvResult
@@ -84,7 +95,7 @@ export class KvStateMachine {
       if (!(err instanceof DecodeError) && !(err instanceof LimitExceededError)) throw err
       result = { ok: false, error: err.message }
     }
-    if (entry.client !== '') this.#remember(entry, result)
+    if (entry.client !== '') this.#sessions.remember(entry.client, entry.seq, result, entry.index)
     return result
   }
 
@@ -98,7 +109,7 @@ export class KvStateMachine {
         this.kv.set(c.key, c.value); return { ok: true, value: c.value }
       case 'get': return { ok: true, value: this.kv.get(c.key) ?? null }
       case 'delete': this.kv.delete(c.key); return { ok: true, value: null }
-      case 'time': this.clockMs = Math.max(this.clockMs, c.nowMs); return { ok: true, value: null }
+      case 'time': this.clockMs += Math.min(c.elapsedMs, TIME_STEP_MS_MAX); return { ok: true, value: null }
       case 'lock': return this.#lock(c.resource, c.owner, c.ttlMs)
       case 'unlock': {
         const l = this.locks.get(c.resource)
@@ -121,18 +132,12 @@ export class KvStateMachine {
     return { ok: true, granted: true, token, holder: owner }
   }
 
-  #remember (entry: Entry, result: KvResult): void {
-    this.#sessions.delete(entry.client)
-    this.#sessions.set(entry.client, { seq: entry.seq, result, lastIndex: entry.index })
-    if (this.#sessions.size > SESSIONS_MAX) this.#sessions.delete(this.#sessions.keys().next().value!) // least recently active
-  }
-
   /** Serialize the whole state (for a raft snapshot). */
   snapshot (): Uint8Array {
     const bytes = encodeCbor({
       kv: [...this.kv.entries()].sort(),
       locks: [...this.locks.entries()].sort((a, b) => a[0] < b[0] ? -1 : 1).map(([r, l]) => [r, l.owner, l.token, l.expiresAtMs]),
-      sessions: [...this.#sessions.entries()].map(([c, s]) => [c, s.seq, encodeCbor(s.result), s.lastIndex]),
+      sessions: this.#sessions.entries().map((s) => [s.client, s.seq, encodeCbor(s.result), s.lastIndex]),
       fencingToken: this.fencingToken,
       clockMs: this.clockMs,
       appliedIndex: this.appliedIndex
@@ -142,14 +147,14 @@ export class KvStateMachine {
   }
 
   /** Rebuild a state machine from snapshot bytes. */
-  static restore (bytes: Uint8Array): KvStateMachine {
+  static restore (bytes: Uint8Array, options: { sessionsMax?: number } = {}): KvStateMachine {
     const v = decodeCbor(bytes, { bytesMax: SNAPSHOT_BYTES_MAX, what: 'kv snapshot' }) as {
       kv: Array<[string, string]>, locks: Array<[string, string, number, number]>, sessions: Array<[string, number, Uint8Array, number]>, fencingToken: number, clockMs: number, appliedIndex: number
     }
-    const sm = new KvStateMachine()
+    const sm = new KvStateMachine(options)
     for (const [k, val] of v.kv) sm.kv.set(k, val)
     for (const [r, owner, token, expiresAtMs] of v.locks) sm.locks.set(r, { owner, token, expiresAtMs })
-    for (const [c, seq, result, lastIndex] of v.sessions) sm.#sessions.set(c, { seq, result: decodeCbor(result, { bytesMax: ENTRY_BYTES_MAX, what: 'kv session' }) as KvResult, lastIndex })
+    sm.#sessions.restore(v.sessions.map(([client, seq, result, lastIndex]) => ({ client, seq, result: decodeCbor(result, { bytesMax: ENTRY_BYTES_MAX, what: 'kv session' }) as KvResult, lastIndex })))
     sm.fencingToken = v.fencingToken
     sm.clockMs = v.clockMs
     sm.appliedIndex = v.appliedIndex

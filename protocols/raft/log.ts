@@ -89,6 +89,10 @@ export class RaftLog {
   maybeAppend (prevIndex: number, prevTerm: number, entries: Entry[]): number | null {
     if (!this.matchTerm(prevIndex, prevTerm)) return null
     const lastNew = prevIndex + entries.length
+    for (let i = 0; i < entries.length; i++) {
+      // SPEC raft R4: checkMessage already refused appends that break this; a breach here is a bug
+      assert(entries[i]!.index === prevIndex + 1 + i && entries[i]!.term >= (i === 0 ? prevTerm : entries[i - 1]!.term), `appended entries are consecutive after ${prevIndex} with non-decreasing terms`)
+    }
     for (const e of entries) {
       if (e.index <= this.snapshotIndex) continue
       const t = this.term(e.index)

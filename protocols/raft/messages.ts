@@ -116,7 +116,8 @@ export function checkEntry (e: unknown): asserts e is Entry {
   if (!isCount(x.seq)) fail('entry seq is not a count')
 }
 
-function checkSnapshot (s: unknown): void {
+/** Validate a snapshot (from a peer or from storage); throws DecodeError/LimitExceededError naming the field. */
+export function checkSnapshot (s: unknown): asserts s is Snapshot {
   if (typeof s !== 'object' || s === null) fail('snapshot is not a map')
   const x = s as Record<string, unknown>
   if (!isCount(x.index) || !isCount(x.term)) fail('snapshot index/term must be integers')
@@ -137,14 +138,34 @@ export function checkMessage (m: unknown): asserts m is Message {
   if (typeof x.reject !== 'boolean' || typeof x.force !== 'boolean') fail('reject/force must be booleans')
   if (!Array.isArray(x.entries)) fail('entries is not a list')
   if (x.entries.length > ENTRIES_MAX) throw new LimitExceededError(`Cannot decode raft ${x.type}: ${x.entries.length} entries exceeds ENTRIES_MAX (${ENTRIES_MAX})`)
-  let expected = -1
-  for (const e of x.entries) {
-    checkEntry(e)
-    if (expected !== -1 && e.index !== expected && x.type !== 'prop') fail('entries are not consecutive') // a prop's entries are term-free (index 0)
-    expected = e.index + 1
-  }
+  for (const e of x.entries) checkEntry(e)
+  if (x.type === 'app') checkAppendEntries(x as unknown as Message)
   if (x.snapshot !== null) checkSnapshot(x.snapshot)
   if (typeof x.context !== 'string' || x.context.length > NODE_ID_CHARS_MAX) fail('context must be a short string')
+}
+
+/**
+ * SPEC raft R4: an append's entries follow its previous entry: indexes prevIndex+1, +2, … and terms
+ * that never decrease, from the previous entry's term up to the sender's term (a leader only sends
+ * entries of its term or earlier). Anything else is a corrupt or forged message.
+ */
+function checkAppendEntries (m: Message): void {
+  let index = m.index
+  let term = m.logTerm
+  for (const e of m.entries) {
+    if (e.index !== index + 1) fail(`app entry ${e.index} does not follow ${index} (entries must be consecutive from prevIndex+1)`)
+    if (e.term < term || e.term > m.term) fail(`app entry ${e.index} has term ${e.term}, outside ${term}..${m.term} (terms never decrease and never exceed the message term)`)
+    index = e.index
+    term = e.term
+  }
+}
+
+/** Validate a hard state read back from storage (SPEC raft "Restart"); throws DecodeError naming the field. */
+export function checkHardState (h: unknown): asserts h is { term: number, vote: string, commit: number } {
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new DecodeError('Cannot decode raft hard state: not a map')
+  const x = h as Record<string, unknown>
+  if (!isCount(x.term) || !isCount(x.commit)) throw new DecodeError('Cannot decode raft hard state: term/commit must be non-negative integers')
+  if (typeof x.vote !== 'string' || x.vote.length > NODE_ID_CHARS_MAX) throw new DecodeError(`Cannot decode raft hard state: vote must be a string of at most ${NODE_ID_CHARS_MAX} characters`)
 }
 
 /** Encode a membership change for a 'conf' entry. */

@@ -90,6 +90,9 @@ export class Progress {
     if (n > 0) this.inflight.splice(0, n)
   }
 
+  /** Forget the oldest append in flight (a heartbeat response proved the peer alive, SPEC raft R4). */
+  freeFirstInflight (): void { this.inflight.shift() }
+
   /** True when no more appends should be sent now. */
   isPaused (): boolean {
     switch (this.state) {

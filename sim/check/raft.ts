@@ -20,7 +20,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   else if (inject === 'corrupt-apply') seedOptions.corruptApply = true
   else if (inject === 'commit-old-term') seedOptions.unsafeCommitOldTerm = true
   else if (inject === 'no-dedup') seedOptions.unsafeNoDedup = true
-  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term or no-dedup, got ${String(inject)}`)
+  else if (inject === 'accept-non-members') seedOptions.unsafeAcceptNonMembers = true
+  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term, no-dedup or accept-non-members, got ${String(inject)}`)
   const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
   const failures: string[] = []
   let elections = 0

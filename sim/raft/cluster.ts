@@ -53,6 +53,8 @@ export interface ClusterOptions {
   corruptApplyAt?: { node: string, index: number }
   /** Fault injection for checker self-tests: state machines ignore request ids, so a retried write applies twice (breaks R12). */
   unsafeNoDedup?: boolean
+  /** Fault injection for checker self-tests: cores hear non-members too (drops the membership check). */
+  unsafeAcceptNonMembers?: boolean
   /**
    * Model the adapter's fast failover (SPEC raft "Fast failover"): when a node crashes, each live
    * follower connected to it that sees it as leader calls forgetLeader(), then campaign() after a
@@ -118,11 +120,13 @@ export class SimCluster {
   /** First exception thrown by a core (a failed assertion is a bug). */
   crashError: Error | null = null
   readonly #nodeRng: Rng
+  readonly #members: ReadonlySet<string>
 
   constructor (options: ClusterOptions) {
     this.options = options
     this.rng = createRng(options.seed)
     this.#nodeRng = this.rng.fork()
+    this.#members = new Set(options.nodeIds)
     const tickMs = options.tickMs ?? 10
     const skew = options.clockSkew ?? 0
     for (const id of options.nodeIds) {
@@ -152,6 +156,7 @@ export class SimCluster {
       checkQuorum: this.options.unsafeReads !== true,
       unsafeReadWithoutQuorum: this.options.unsafeReads === true,
       unsafeCommitOldTerm: this.options.unsafeCommitOldTerm === true,
+      unsafeAcceptNonMembers: this.options.unsafeAcceptNonMembers === true,
       ...(this.options.appendEntriesMax !== undefined ? { appendEntriesMax: this.options.appendEntriesMax } : {})
     })
     this.checker.checkRestoredLog(n.core, this.now)
@@ -233,6 +238,13 @@ export class SimCluster {
 
   #schedule (at: number, ev: SimEvent): void { this.queue.push(at, ev) }
 
+  /** Deliver a message from outside the cluster (a non-member's) after the usual network delay. */
+  inject (m: Message): void {
+    this.#log(`outsider sends ${describeMessage(m)}`)
+    const wire = decodeMessage(encodeMessage(m)) // an outsider's bytes pass the same decoder
+    this.#schedule(this.now + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs), { kind: 'deliver', message: wire })
+  }
+
   /** Add a line to the trace (faults and admin actions, from the run script). */
   note (line: string): void { this.#log(line) }
 
@@ -271,6 +283,7 @@ export class SimCluster {
 
   #afterInput (n: SimNode): void {
     const core = n.core!
+    this.checker.checkMembership(core, this.#members, this.now)
     if (core.role === 'leader' && n.wasLeaderTerm !== core.term) {
       n.wasLeaderTerm = core.term
       this.checker.checkNewLeader(core, this.now)

@@ -87,6 +87,15 @@ export class InvariantChecker {
     }
   }
 
+  /**
+   * I6 membership: a member never follows, votes for, or counts as a voter a node outside the
+   * group (`members`: every id that may ever be a member). Call after every input.
+   */
+  checkMembership (core: RaftCore, members: ReadonlySet<string>, atMs: number): void {
+    const strangers = [core.leader, core.vote, ...core.voters].filter((id) => id !== '' && !members.has(id))
+    if (strangers.length > 0) this.#fail(`I6 membership: ${core.id} follows, voted for or lists non-member ${strangers[0]} (t=${atMs}ms)`)
+  }
+
   /** Highest index any node applied. */
   get maxCommitted (): number { return this.#maxCommitted }
 }

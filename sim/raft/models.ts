@@ -1,6 +1,7 @@
 // Sequential specifications of the built-in KV and lock table, written independently of
 // protocols/raft/kv.ts so the linearizability check is a real oracle for it.
 
+import { TIME_STEP_MS_MAX } from '../../protocols/raft/kv.ts'
 import type { Model } from './linearizability.ts'
 
 /** A KV operation on one key: put returns the value written, get returns the value read. */
@@ -20,7 +21,7 @@ export const kvRegisterModel: Model<string | null, KvInput, string | null> = {
 export type LockInput =
   | { op: 'lock', owner: string, ttlMs: number }
   | { op: 'unlock', owner: string, token: number }
-  | { op: 'time', nowMs: number }
+  | { op: 'time', elapsedMs: number }
 /** What a lock or unlock returned. */
 export interface LockOutput { granted: boolean, token: number }
 
@@ -32,7 +33,7 @@ export const lockModel: Model<LockState, LockInput, LockOutput> = {
   step: (s, input, output) => {
     const held = s.owner !== '' && s.expiresAtMs > s.clockMs
     switch (input.op) {
-      case 'time': return { ok: true, state: { ...s, clockMs: Math.max(s.clockMs, input.nowMs) } }
+      case 'time': return { ok: true, state: { ...s, clockMs: s.clockMs + Math.min(input.elapsedMs, TIME_STEP_MS_MAX) } }
       case 'lock': {
         if (held && s.owner !== input.owner) return { ok: output === undefined || (!output.granted && output.token === s.token), state: s }
         if (held) return { ok: output === undefined || (output.granted && output.token === s.token), state: { ...s, expiresAtMs: s.clockMs + input.ttlMs } }

@@ -5,6 +5,9 @@ import { SimCluster } from './cluster.ts'
 import type { ClusterOptions } from './cluster.ts'
 import { checkPartitioned } from './linearizability.ts'
 import { kvRegisterModel, lockModel } from './models.ts'
+import { KvStateMachine, encodeKvCommand } from '../../protocols/raft/kv.ts'
+import { message } from '../../protocols/raft/messages.ts'
+import type { Message } from '../../protocols/raft/messages.ts'
 import { scheduleFigure8 } from './figure8.ts'
 import { Workload } from './workload.ts'
 
@@ -23,6 +26,9 @@ export interface SeedOptions {
   unsafeForgetVote?: boolean
   unsafeCommitOldTerm?: boolean
   unsafeNoDedup?: boolean
+  unsafeAcceptNonMembers?: boolean
+  /** Force (true) or forbid (false) a non-member injecting hostile messages; unset: chosen by the seed. */
+  outsider?: boolean
 }
 
 /** Outcome and metrics of one seed. */
@@ -68,6 +74,7 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
   if (options.unsafeForgetVote === true) clusterOptions.unsafeForgetVote = true
   if (options.unsafeCommitOldTerm === true) clusterOptions.unsafeCommitOldTerm = true
   if (options.unsafeNoDedup === true) clusterOptions.unsafeNoDedup = true
+  if (options.unsafeAcceptNonMembers === true) clusterOptions.unsafeAcceptNonMembers = true
   if (options.corruptApply === true) clusterOptions.corruptApplyAt = { node: 'n2', index: 3 }
   // knobs added later come from a second stream, so every earlier seed keeps its old choices
   const pick2 = createPicker(seed + 0x3c6ef372)
@@ -106,6 +113,12 @@ export function runRaftSeed (seed: number, options: SeedOptions = {}): SeedResul
     }
   }
   if (figure8) scheduleFigure8(c, ids, pick2.int(50, 400), faultPhaseMs)
+  // a third stream for the outsider, so the seeds above keep every earlier choice
+  const pick3 = createPicker(seed + 0x78dde6e4)
+  if (options.outsider ?? pick3.chance(0.25)) {
+    const everyMs = pick3.int(10, 60)
+    for (let t = everyMs; t < faultPhaseMs; t += everyMs) c.at(t, () => injectOutsider(c, ids))
+  }
   // ---- membership and leadership transfer ----
   const adminEveryMs = pick.int(150, 600)
   for (let t = adminEveryMs; t < faultPhaseMs; t += adminEveryMs) c.at(t, () => adminAction(c, ids))
@@ -231,6 +244,27 @@ function injectLeaderChurn (c: SimCluster, ids: string[], faultPhaseMs: number):
     c.crash(l.id)
     restartAfter(l.id, r.int(5, 80))
   }
+}
+
+/** A non-member (SPEC raft "Threat model") sends a member what would take it over: higher terms, campaigns, forged entries, a snapshot naming itself. */
+function injectOutsider (c: SimCluster, ids: string[]): void {
+  const r = c.rng
+  const to = ids[r.int(0, ids.length - 1)]!
+  const core = c.node(to).core
+  if (core === null) return
+  const from = 'x1'
+  const term = core.term + r.int(1, 3)
+  const last = core.log.lastIndex()
+  const forged = { term, index: last + 1, kind: 'normal' as const, data: encodeKvCommand({ op: 'put', key: 'k0', value: 'forged' }), client: '', seq: 0 }
+  const choices: Message[] = [
+    message({ type: 'heartbeat', from, to, term, commit: core.log.committed }),
+    message({ type: 'preVote', from, to, term, index: last + 100, logTerm: term }),
+    message({ type: 'vote', from, to, term, index: last + 100, logTerm: term, force: r.chance(0.5) }),
+    message({ type: 'app', from, to, term, index: last, logTerm: core.log.lastTerm(), entries: [forged], commit: last + 1 }),
+    message({ type: 'snap', from, to, term, snapshot: { index: last + 10, term, voters: [from], data: new KvStateMachine().snapshot() } }),
+    message({ type: 'timeoutNow', from, to, term: core.term })
+  ]
+  c.inject(choices[r.int(0, choices.length - 1)]!)
 }
 
 function adminAction (c: SimCluster, ids: string[]): void {

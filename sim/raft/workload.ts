@@ -29,6 +29,9 @@ export class Workload {
   #logical = 0
   #stopAtMs: number
   #seqOf = new Map<string, number>()
+  /** Reads count apart: a client's first write has seq 1 (SPEC raft R12). */
+  #readSeqOf = new Map<string, number>()
+  #clockProposedAtMs = 0
   completed = 0
   gaveUp = 0
   /** Completion latency of each finished op, in virtual ms. */
@@ -120,10 +123,11 @@ export class Workload {
     const leader = c.leader()
     const again = (): void => c.at(c.now + 25, () => this.#clockLoop())
     if (leader === undefined) { again(); return }
-    const nowMs = c.now
-    const op: Operation<LockInput, LockOutput> = { client: 'clock', input: { op: 'time', nowMs }, output: undefined, call: ++this.#logical, ret: Infinity }
+    const elapsedMs = c.now - this.#clockProposedAtMs // SPEC raft R13: the time since the previous step
+    this.#clockProposedAtMs = c.now
+    const op: Operation<LockInput, LockOutput> = { client: 'clock', input: { op: 'time', elapsedMs }, output: undefined, call: ++this.#logical, ret: Infinity }
     this.histories.lock.push(op)
-    op.id = this.#write('clock', { op: 'time', nowMs }, (r) => {
+    op.id = this.#write('clock', { op: 'time', elapsedMs }, (r) => {
       if (r !== null) { op.output = { granted: true, token: 0 }; op.ret = ++this.#logical }
       again()
     }, leader.id)
@@ -166,8 +170,8 @@ export class Workload {
   /** A ReadIndex read of `key` with retries; `done(_, false)` if it gave up. */
   #read (client: string, key: string, done: (v: string | null, ok: boolean) => void): void {
     const c = this.#cluster
-    const seq = (this.#seqOf.get(client) ?? 0) + 1
-    this.#seqOf.set(client, seq)
+    const seq = (this.#readSeqOf.get(client) ?? 0) + 1
+    this.#readSeqOf.set(client, seq)
     const started = c.now
     let finished = false
     const attempt = (n: number, nodeId: string): void => {

@@ -59,6 +59,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   #stopped = false
   #failure: Error | null = null
   #readSeq = 0
+  /** SPEC raft R8: read contexts are unique per incarnation, so an answer meant for an earlier one never completes a read. */
+  readonly #readPrefix: string
   #proposals: Array<{ data: Uint8Array, client: string, seq: number }> = []
 
   private constructor (core: RaftCore, parts: { storage: RaftStorage, machine: ReplicatedStateMachine, send: (m: Message) => void, options: DriverOptions }) {
@@ -70,6 +72,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
     this.#send = parts.send
     this.#persistedHard = { term: core.term, vote: core.vote, commit: core.log.committed }
     this.#appliedIndex = core.log.snapshotIndex
+    const rng = createRng(parts.options.seed).fork()
+    this.#readPrefix = rng.int(0, 0xffff_ffff).toString(36) + rng.int(0, 0xffff_ffff).toString(36)
   }
 
   /** Load what was persisted (SPEC raft "Restart"), restore the state machine and start ticking. */
@@ -125,7 +129,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
 
   /** SPEC raft R8: resolves with the read index once it is safe to read at it, or rejects with the drop reason. */
   readIndex (signal: AbortSignal): Promise<number> {
-    const context = `r${++this.#readSeq}`
+    const context = `${this.#readPrefix}.r${++this.#readSeq}`
     return new Promise<number>((resolve, reject) => {
       const onAbort = (): void => { this.#readWaiters.delete(context); reject(signal.reason) }
       signal.addEventListener('abort', onAbort, { once: true })

@@ -38,6 +38,12 @@ export class BftNotConfiguredError extends AgentMeshError {
   constructor (group: string) { super('ERR_BFT_NOT_CONFIGURED', `Cannot propose with {bft: true} on group "${group}": the group was joined without BFT (pass {bft: true} or a validate hook to groups.join on every member; BFT needs at least 4 members)`) }
 }
 
+/** A retried request whose de-duplication session was evicted (SPEC raft R12): refused rather than applied twice. */
+export class SessionExpiredError extends AgentMeshError {
+  override name = 'SessionExpiredError'
+  constructor (message: string) { super('ERR_SESSION_EXPIRED', message) }
+}
+
 /** The state machine's apply threw: the command is committed but failed deterministically. */
 export class ApplyError extends AgentMeshError {
   override name = 'ApplyError'

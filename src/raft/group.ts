@@ -4,18 +4,20 @@
 import { TypedEventEmitter } from 'main-event'
 import type { Logger } from '@libp2p/interface'
 import { encodeCbor } from '../../protocols/kit/cbor.ts'
+import { systemClock } from '../../protocols/kit/clock.ts'
 import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
+import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED } from '../../protocols/raft/sessions.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
 import type { RaftDriver } from './driver.ts'
-import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError } from './errors.ts'
+import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError, SessionExpiredError } from './errors.ts'
 import type { ApplyOutcome } from './state-machine.ts'
 import { BuiltInKv } from './state-machine.ts'
 
 /** Default deadline of propose, read and lock. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
-/** Request ids (client sessions) one group handle uses at once: bounds the replicated session table. */
-export const CLIENTS_MAX = 1024
+/** Request ids (client sessions) one group handle uses at once: the replicated session table is sized for it. */
+export const CLIENTS_MAX = CLIENTS_PER_MEMBER_MAX
 /** While leader, a `time` entry every tick if locks are held, else every this many ticks (SPEC raft R13). */
 export const IDLE_CLOCK_TICKS = 10
 /** Concurrent leader-only jobs per group handle. */
@@ -49,6 +51,9 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   #clients = 0
   #lockSeq = 0
   #ticks = 0
+  /** Monotonic time and term of this node's previous `time` entry (SPEC raft R13). */
+  #timeProposedAtMs = 0
+  #timeProposedTerm = -1
   readonly #jobs = new Set<() => void>()
   readonly #clock: ReturnType<typeof setInterval>
   #left = false
@@ -117,6 +122,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     const session = this.#acquire()
     try {
       const outcome = await this.#withDeadline(`proposal to raft group "${this.name}"`, options, async (signal) => this.#proposeUntilApplied(data, session, signal))
+      if (!outcome.ok && outcome.error.startsWith(SESSION_EXPIRED)) throw new SessionExpiredError(`Command in raft group "${this.name}" was refused: ${outcome.error}`)
       if (!outcome.ok) throw new ApplyError(`Command in raft group "${this.name}" failed in apply: ${outcome.error}`)
       return outcome.value
     } finally {
@@ -318,10 +324,20 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     if (this.#driver.machine.machine.locks.size > 0 || this.#ticks >= IDLE_CLOCK_TICKS) this.#proposeTime()
   }
 
+  /**
+   * SPEC raft R13: propose the monotonic time elapsed since this leader's previous `time` entry (0 for
+   * the first of a term: what happened under another leader is that leader's to count). A wall-clock
+   * step moves nothing; time this leader loses (a dropped entry) only makes leases last longer.
+   */
   #proposeTime (): void {
     if (!(this.#driver.machine instanceof BuiltInKv) || this.#driver.stopped) return
     this.#ticks = 0
-    this.#driver.proposeUntracked(encodeKvCommand({ op: 'time', nowMs: Date.now() }))
+    const nowMs = systemClock.nowMs()
+    const term = this.#driver.core.term
+    const elapsedMs = term === this.#timeProposedTerm ? Math.max(0, Math.round(nowMs - this.#timeProposedAtMs)) : 0
+    this.#timeProposedAtMs = nowMs
+    this.#timeProposedTerm = term
+    this.#driver.proposeUntracked(encodeKvCommand({ op: 'time', elapsedMs }))
   }
 }
 

@@ -2,7 +2,8 @@
 // (protocols/raft/kv.ts) or the app's `apply`, wrapped with request de-duplication (SPEC raft R12).
 
 import { decodeCbor, encodeCbor } from '../../protocols/kit/cbor.ts'
-import { KvStateMachine, SESSIONS_MAX } from '../../protocols/raft/kv.ts'
+import { KvStateMachine } from '../../protocols/raft/kv.ts'
+import { SessionTable, sessionExpiredMessage } from '../../protocols/raft/sessions.ts'
 import { ENTRY_BYTES_MAX, SNAPSHOT_BYTES_MAX } from '../../protocols/raft/messages.ts'
 import type { Entry } from '../../protocols/raft/messages.ts'
 
@@ -36,13 +37,11 @@ export class BuiltInKv implements ReplicatedStateMachine {
   restore (data: Uint8Array): void { this.machine = KvStateMachine.restore(data) }
 }
 
-interface Session { seq: number, outcome: ApplyOutcome }
-
 /** Runs the app's apply once per request id; retries get the first outcome. */
 export class CustomStateMachine implements ReplicatedStateMachine {
   readonly #apply: ApplyFunction
   readonly #hooks: SnapshotHooks | undefined
-  #sessions = new Map<string, Session>()
+  readonly #sessions = new SessionTable<ApplyOutcome>()
 
   constructor (apply: ApplyFunction, hooks?: SnapshotHooks) {
     this.#apply = apply
@@ -51,9 +50,16 @@ export class CustomStateMachine implements ReplicatedStateMachine {
 
   async apply (entry: Entry): Promise<ApplyOutcome> {
     if (entry.kind !== 'normal') return { ok: true, value: null }
-    const session = entry.client === '' ? undefined : this.#sessions.get(entry.client)
-    if (session !== undefined && entry.seq <= session.seq) {
-      return entry.seq === session.seq ? session.outcome : { ok: false, error: `stale request ${entry.client}/${entry.seq} (last ${session.seq})` }
+    if (entry.client !== '') {
+      // SPEC raft R12: the same de-duplication as the built-in KV
+      const s = this.#sessions.check(entry.client, entry.seq, entry.index)
+      if (s.kind === 'duplicate') return s.result
+      if (s.kind === 'stale') return { ok: false, error: `stale request ${entry.client}/${entry.seq} (last ${s.lastSeq})` }
+      if (s.kind === 'expired') {
+        const expired: ApplyOutcome = { ok: false, error: sessionExpiredMessage(entry.client, entry.seq) }
+        this.#sessions.remember(entry.client, entry.seq, expired, entry.index)
+        return expired
+      }
     }
     let outcome: ApplyOutcome
     try {
@@ -62,24 +68,21 @@ export class CustomStateMachine implements ReplicatedStateMachine {
     } catch (err) {
       outcome = { ok: false, error: err instanceof Error ? err.message : String(err) }
     }
-    if (entry.client !== '') {
-      this.#sessions.delete(entry.client)
-      this.#sessions.set(entry.client, { seq: entry.seq, outcome })
-      if (this.#sessions.size > SESSIONS_MAX) this.#sessions.delete(this.#sessions.keys().next().value!)
-    }
+    if (entry.client !== '') this.#sessions.remember(entry.client, entry.seq, outcome, entry.index)
     return outcome
   }
 
   snapshot (): Uint8Array | null {
     if (this.#hooks === undefined) return null
-    const sessions = [...this.#sessions].map(([client, s]) => [client, s.seq, encodeCbor(s.outcome)])
+    const sessions = this.#sessions.entries().map((s) => [s.client, s.seq, encodeCbor(s.result), s.lastIndex])
     return encodeCbor({ app: this.#hooks.snapshot(), sessions })
   }
 
   restore (data: Uint8Array): void {
     if (this.#hooks === undefined) throw new Error('a custom state machine without snapshot hooks cannot restore a snapshot')
-    const v = decodeCbor(data, { bytesMax: SNAPSHOT_BYTES_MAX, what: 'raft app snapshot' }) as { app: Uint8Array, sessions: Array<[string, number, Uint8Array]> }
+    const v = decodeCbor(data, { bytesMax: SNAPSHOT_BYTES_MAX, what: 'raft app snapshot' }) as { app: Uint8Array, sessions: Array<[string, number, Uint8Array, number?]> }
     this.#hooks.restore(v.app)
-    this.#sessions = new Map(v.sessions.map(([client, seq, outcome]) => [client, { seq, outcome: decodeCbor(outcome, { bytesMax: ENTRY_BYTES_MAX, what: 'raft session' }) as ApplyOutcome }]))
+    // snapshots written before sessions kept their last use have no index: keep their stored order
+    this.#sessions.restore(v.sessions.map(([client, seq, outcome, lastIndex], i) => ({ client, seq, result: decodeCbor(outcome, { bytesMax: ENTRY_BYTES_MAX, what: 'raft session' }) as ApplyOutcome, lastIndex: lastIndex ?? i })))
   }
 }

@@ -3,7 +3,7 @@
 
 import { decodeCbor, encodeCbor } from '../../protocols/kit/cbor.ts'
 import type { PersistedState } from '../../protocols/raft/core.ts'
-import { MESSAGE_BYTES_MAX, checkEntry } from '../../protocols/raft/messages.ts'
+import { MESSAGE_BYTES_MAX, checkEntry, checkHardState, checkSnapshot } from '../../protocols/raft/messages.ts'
 import type { Entry, Snapshot } from '../../protocols/raft/messages.ts'
 import type { HardState, Ready } from '../../protocols/raft/ready.ts'
 import { SYNC_BATCH } from '../storage.ts'
@@ -39,12 +39,14 @@ export class RaftStorage {
       checkEntry(e)
       entries.push(e)
     }
-    const snapshot = snapBytes === undefined ? null : decodeCbor(snapBytes, { bytesMax: MESSAGE_BYTES_MAX, what: 'stored raft snapshot' }) as Snapshot
+    const snapshot: Snapshot | null = snapBytes === undefined ? null : decodeCbor(snapBytes, { bytesMax: MESSAGE_BYTES_MAX, what: 'stored raft snapshot' }) as Snapshot
+    if (snapshot !== null) checkSnapshot(snapshot)
     this.#snapshotIndex = snapshot?.index ?? 0
     const after = entries.filter((e) => e.index > this.#snapshotIndex)
     this.#lastIndex = after.at(-1)?.index ?? this.#snapshotIndex
     if (hardBytes === undefined && snapshot === null && after.length === 0) return null
     const hardState = hardBytes === undefined ? { term: 0, vote: '', commit: 0 } : decodeCbor(hardBytes, { bytesMax: 1024, what: 'stored raft hard state' }) as HardState
+    checkHardState(hardState)
     return { hardState, snapshot, entries: after }
   }
 

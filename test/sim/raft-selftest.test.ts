@@ -56,4 +56,19 @@ describe('sim raft checkers catch injected bugs', function () {
     assert.equal(r.ok, false)
     assert.ok(r.failures.some((f) => f.startsWith('I4 state-machine safety')), r.failures.join('; '))
   })
+
+  it('members that hear a non-member are taken over by it, and I6 membership catches it', () => {
+    // a non-member injects higher-term heartbeats, campaigns, forged appends and snapshots
+    let caughtAt = 0
+    for (let seed = 1; seed <= 50 && caughtAt === 0; seed++) {
+      if (runRaftSeed(seed, { unsafeAcceptNonMembers: true, outsider: true }).failures.some((f) => f.startsWith('I6 membership'))) caughtAt = seed
+    }
+    assert.ok(caughtAt > 0, 'some seed exposes the takeover')
+    assert.deepEqual(runRaftSeed(caughtAt, { outsider: true }).failures, [], 'the same seed passes with the membership check')
+  })
+
+  it('with the membership check, a non-member injecting into every seed breaks no invariant', () => {
+    for (let seed = 1; seed <= 100; seed++) assert.deepEqual(runRaftSeed(seed, { outsider: true }).failures, [], `seed ${seed}`)
+  })
 })
+

@@ -363,3 +363,51 @@ describe('raft core: hostile input', () => {
     assert.ok(net.events.get('n1')!.some((e) => e.type === 'dropped' && e.what === 'conf'))
   })
 })
+
+describe('raft core: read responses are checked', () => {
+  function followerWithPendingRead (): { net: TestNet, before: number } {
+    const net = new TestNet(ids3)
+    net.elect('n1')
+    net.filter = (m) => m.type === 'readIndex' // the request leaves n3 and stays pending
+    net.core('n3').readIndex('ctx')
+    net.settle()
+    net.filter = () => false
+    return { net, before: net.core('n3').rejected.unexpectedReadResponse }
+  }
+
+  it('accepts an answer only from the current leader, in the current term, for a pending context', () => {
+    const { net, before } = followerWithPendingRead()
+    const n3 = net.core('n3')
+    n3.step(message({ type: 'readIndexResp', from: 'n2', to: 'n3', term: 1, index: 0, context: 'ctx' })) // not the leader
+    n3.step(message({ type: 'readIndexResp', from: 'n1', to: 'n3', term: 0, index: 0, context: 'ctx' })) // an older term
+    n3.step(message({ type: 'readIndexResp', from: 'n1', to: 'n3', term: 1, index: 0, context: 'other' })) // never asked
+    net.settle()
+    assert.deepEqual(net.readStates.get('n3'), [])
+    assert.equal(n3.rejected.unexpectedReadResponse, before + 3)
+    n3.step(message({ type: 'readIndexResp', from: 'n1', to: 'n3', term: 1, index: 1, context: 'ctx' }))
+    n3.step(message({ type: 'readIndexResp', from: 'n1', to: 'n3', term: 1, index: 1, context: 'ctx' })) // a duplicate
+    net.settle()
+    assert.deepEqual(net.readStates.get('n3'), [{ context: 'ctx', index: 1 }])
+    assert.equal(n3.rejected.unexpectedReadResponse, before + 4)
+  })
+
+  it('an answer meant for an earlier incarnation does not complete a read of the restarted node', () => {
+    const { net } = followerWithPendingRead()
+    const stale = message({ type: 'readIndexResp', from: 'n1', to: 'n3', term: 1, index: 1, context: 'ctx' })
+    net.restart('n3')
+    net.core('n3').step(stale)
+    net.settle()
+    assert.deepEqual(net.readStates.get('n3'), [])
+  })
+
+  it('a forwarded read is dropped with an event when the leader changes', () => {
+    const { net } = followerWithPendingRead()
+    net.core('n1').transferLeadership('n2')
+    net.settle()
+    assert.equal(net.core('n3').leader, 'n2')
+    assert.ok(net.events.get('n3')!.some((e) => e.type === 'dropped' && e.what === 'read' && e.context === 'ctx'))
+    net.core('n3').step(message({ type: 'readIndexResp', from: 'n1', to: 'n3', term: 1, index: 1, context: 'ctx' }))
+    net.settle()
+    assert.deepEqual(net.readStates.get('n3'), [])
+  })
+})

@@ -33,7 +33,7 @@ const messages: fc.Arbitrary<Message> = fc.record({
   snapshot: fc.option(fc.record({ index: count, term: count, voters: fc.array(id, { minLength: 1, maxLength: 5 }), data: fc.uint8Array({ maxLength: 64 }) }), { nil: null }),
   context: fc.string({ maxLength: 20 }),
   force: fc.boolean()
-})
+}).map((m) => m.type !== 'app' ? m : { ...m, logTerm: 0, entries: m.entries.map((e, i) => ({ ...e, index: m.index + 1 + i, term: m.term })) }) // SPEC raft R4: an append's entries follow its previous entry
 
 function isTypedError (err: unknown): boolean { return err instanceof AgentMeshError }
 
@@ -83,7 +83,18 @@ describe('raft messages codec', () => {
     assert.throws(() => decodeMessage(encodeCbor({ ...m, from: '' })), /from is empty/)
     assert.throws(() => decodeMessage(encodeCbor([1, 2])), /not a map/)
     const gap: Entry[] = [{ term: 1, index: 1, kind: 'normal', data: new Uint8Array(0), client: '', seq: 0 }, { term: 1, index: 3, kind: 'normal', data: new Uint8Array(0), client: '', seq: 0 }]
-    assert.throws(() => decodeMessage(encodeCbor({ ...m, entries: gap })), /not consecutive/)
+    assert.throws(() => decodeMessage(encodeCbor({ ...m, entries: gap })), /entry 3 does not follow 1/)
+  })
+
+  it('rejects an append whose entries do not follow its previous entry (SPEC raft R4)', () => {
+    const e = (term: number, index: number): Entry => ({ term, index, kind: 'normal', data: new Uint8Array(0), client: '', seq: 0 })
+    const app = (fields: Partial<Message>): Uint8Array => encodeCbor(message({ type: 'app', from: 'a', to: 'b', term: 3, index: 4, logTerm: 2, ...fields }))
+    assert.equal(decodeMessage(app({ entries: [e(2, 5), e(3, 6)] })).entries.length, 2)
+    assert.throws(() => decodeMessage(app({ entries: [e(2, 6)] })), /entry 6 does not follow 4/)
+    assert.throws(() => decodeMessage(app({ entries: [e(2, 5), e(2, 5)] })), /entry 5 does not follow 5/)
+    assert.throws(() => decodeMessage(app({ entries: [e(3, 5), e(2, 6)] })), /term 2, outside 3\.\.3/)
+    assert.throws(() => decodeMessage(app({ entries: [e(1, 5)] })), /term 1, outside 2\.\.3/)
+    assert.throws(() => decodeMessage(app({ entries: [e(4, 5)] })), /term 4, outside 2\.\.3/)
   })
 
   it('conf changes round-trip and are validated', () => {

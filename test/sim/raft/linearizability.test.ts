@@ -44,11 +44,11 @@ describe('linearizability checker', () => {
 
   it('rejects two owners holding the lock at once, and fencing tokens that go backwards', () => {
     type L = Operation<LockInput, LockOutput>
-    const time: L = { client: 'clock', input: { op: 'time', nowMs: 0 }, output: { granted: true, token: 0 }, call: 0, ret: 1 }
+    const time: L = { client: 'clock', input: { op: 'time', elapsedMs: 0 }, output: { granted: true, token: 0 }, call: 0, ret: 1 }
     const lockA: L = { client: 'A', input: { op: 'lock', owner: 'A', ttlMs: 100 }, output: { granted: true, token: 1 }, call: 2, ret: 3 }
     const lockB: L = { client: 'B', input: { op: 'lock', owner: 'B', ttlMs: 100 }, output: { granted: true, token: 2 }, call: 4, ret: 5 }
     assert.equal(checkLinearizable(lockModel, [time, lockA, lockB]).ok, false, 'double grant')
-    const expire: L = { client: 'clock', input: { op: 'time', nowMs: 500 }, output: { granted: true, token: 0 }, call: 3.5, ret: 3.8 }
+    const expire: L = { client: 'clock', input: { op: 'time', elapsedMs: 500 }, output: { granted: true, token: 0 }, call: 3.5, ret: 3.8 }
     assert.ok(checkLinearizable(lockModel, [time, lockA, expire, lockB]).ok, 'after the lease expires B may take it with a larger token')
     const backwards: L = { ...lockB, output: { granted: true, token: 1 } }
     assert.equal(checkLinearizable(lockModel, [time, lockA, expire, backwards]).ok, false, 'token reuse')

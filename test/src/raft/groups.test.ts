@@ -69,6 +69,22 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     assert.deepEqual(nodes[1]!.groups.list().sort(), ['kv', 'kv2'])
   })
 
+  it('a wall-clock jump of +1 h does not expire a lock lease (the replicated clock moves by monotonic steps)', async () => {
+    nodes = await startMesh(3)
+    const groups = await joinAll(nodes, 'lease')
+    await groups[0]!.waitForLeader({ timeoutMs: 20_000 })
+    const held = await groups[0]!.lock('res', { ttlMs: 30_000 })
+    const realNow = Date.now
+    Date.now = () => realNow() + 3_600_000 // every member's wall clock steps an hour forward
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 10 * timing.heartbeatMs)) // the leader proposes `time` every heartbeat meanwhile
+      await assert.rejects(groups[1]!.lock('res', { ttlMs: 30_000, timeoutMs: 600 }), /held by/)
+    } finally {
+      Date.now = realNow
+    }
+    assert.equal(await held.release(), true, 'the holder still holds its lease')
+  })
+
   it('runOnLeader runs a job only on the leader', async () => {
     nodes = await startMesh(3)
     const groups = await joinAll(nodes, 'jobs')

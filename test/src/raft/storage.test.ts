@@ -1,6 +1,8 @@
 // RaftStorage: what one group persists (hard state, entries, snapshots) and loads back on restart.
 
 import assert from 'node:assert/strict'
+import { encodeCbor } from '../../../protocols/kit/cbor.ts'
+import { DecodeError } from '../../../protocols/kit/errors.ts'
 import { openStorage } from '../../../src/storage.ts'
 import { RaftStorage } from '../../../src/raft/storage.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
@@ -53,6 +55,20 @@ describe('raft storage', () => {
       await s3.persist(ready({ snapshot: { index: 4, term: 2, voters: ['a'], data: new Uint8Array([1]) }, entries: [entry(2, 5)] }), { term: 1, vote: 'a', commit: 2 })
       loaded = await new RaftStorage(db.sublevel('raft/h')).load()
       assert.deepEqual(loaded?.entries.map((e) => `${e.term}/${e.index}`), ['2/5'])
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('corrupt hard state or snapshot fails load with a typed error naming what is wrong', async () => {
+    const db = await openStorage({})
+    try {
+      const hard = db.sublevel('raft/h')
+      await hard.put('hard', encodeCbor({ term: 'one', vote: 'a', commit: 0 }))
+      await assert.rejects(new RaftStorage(hard).load(), (err) => err instanceof DecodeError && /hard state: term\/commit/.test(err.message))
+      const snap = db.sublevel('raft/s')
+      await snap.put('snap', encodeCbor({ index: 3, term: 1, voters: [], data: new Uint8Array(0) }))
+      await assert.rejects(new RaftStorage(snap).load(), (err) => err instanceof DecodeError && /snapshot voters/.test(err.message))
     } finally {
       await db.close()
     }
