@@ -171,6 +171,9 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
   /** Counters since start. */
   stats (): HealthStats { return { ...this.#stats } }
 
+  /** The interval this node announces at now (SPEC health H9), stretched by the corroborated mesh size (H10). */
+  announceIntervalMs (): number { return this.#core.announceIntervalMs() }
+
   /** Subscribe, serve direct announces, listen to connections, and announce now and every interval. */
   async start (): Promise<void> {
     this.#incarnation = await nextIncarnation(this.#options.store, this.#options.syncPut)
