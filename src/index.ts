@@ -9,6 +9,8 @@ export type { PeerInfo, HealthStats, HealthEvents } from '../protocols/health/ad
 export type { PeerStatus, HealthConfig } from '../protocols/health/core.ts'
 export { UnknownMethodError, RemoteError } from '../protocols/direct/errors.ts'
 export { RateLimitedError } from '../protocols/direct/errors.ts'
+export { installPeerErrorGuard, isPeerError, PEER_ERROR_NAMES } from './peer-error-guard.ts'
+export type { PeerErrorGuard, PeerErrorGuardOptions, PeerErrorGuardStats } from './peer-error-guard.ts'
 export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
   NotRunningError, PeerUnreachableError
