@@ -15,7 +15,6 @@ import { RateLimitedError, RemoteError, UnknownMethodError } from './errors.ts'
 import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
 import type { TokenBucketLimits } from '../kit/token-bucket.ts'
 import { systemClock } from '../kit/clock.ts'
-import type { Clock } from '../kit/clock.ts'
 
 /** Refusals are logged once per this many, so a flood does not become a log flood. */
 const RATE_LIMIT_LOG_EVERY = 1_000
@@ -36,6 +35,8 @@ export const DIRECT_REQUESTS_PER_PEER_PER_S = 200
 export const DIRECT_REQUESTS_PER_PEER_BURST = 400
 /** Peers whose budgets are tracked at once; libp2p caps connections at 300, so this is never the bound in practice. */
 export const DIRECT_RATE_PEERS_MAX = 1_024
+/** The per-peer budget as a token bucket (SPEC direct D5). */
+export const DIRECT_RATE_PER_PEER: Readonly<TokenBucketLimits> = Object.freeze({ capacity: DIRECT_REQUESTS_PER_PEER_BURST, refillPerS: DIRECT_REQUESTS_PER_PEER_PER_S })
 /** The name a refusal carries, so callers and logs can tell which limit they hit. */
 export const DIRECT_RATE_LIMIT_NAME = 'DIRECT_REQUESTS_PER_PEER_PER_S'
 
@@ -62,10 +63,6 @@ export interface DirectService {
 
 export interface DirectServiceOptions {
   frameBytesMax?: number
-  /** Per-peer request budget (default DIRECT_REQUESTS_PER_PEER_PER_S, burst DIRECT_REQUESTS_PER_PEER_BURST). */
-  ratePerPeer?: TokenBucketLimits
-  /** Time for the request budgets (default: the process's monotonic clock). */
-  clock?: Clock
   log: Logger
 }
 
@@ -75,9 +72,8 @@ export function createDirectService (libp2p: Libp2p, options: DirectServiceOptio
   const log = options.log
   const handlers = new Map<string, DirectHandler>()
   const stats: DirectStats = { served: 0, rejected: 0, handlerErrors: 0, unknownMethods: 0, rateLimited: 0 }
-  const ratePerPeer = options.ratePerPeer ?? { capacity: DIRECT_REQUESTS_PER_PEER_BURST, refillPerS: DIRECT_REQUESTS_PER_PEER_PER_S }
-  const budgets = new KeyedTokenBuckets(ratePerPeer, { keysMax: DIRECT_RATE_PEERS_MAX })
-  const clock = options.clock ?? systemClock
+  const budgets = new KeyedTokenBuckets(DIRECT_RATE_PER_PEER, { keysMax: DIRECT_RATE_PEERS_MAX })
+  const ratePerPeer = budgets.limits
 
   async function respond (stream: Stream, frame: ResponseFrame, signal: AbortSignal): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: frameBytesMax })
@@ -88,7 +84,7 @@ export function createDirectService (libp2p: Libp2p, options: DirectServiceOptio
     const from = connection.remotePeer.toString()
     const signal = AbortSignal.timeout(DIRECT_READ_TIMEOUT_MS)
     // SPEC direct D5: charge the stream before reading it, so a peer over budget costs no decode.
-    if (!budgets.take(from, clock.nowMs())) {
+    if (!budgets.take(from, systemClock.nowMs())) {
       stats.rateLimited++
       const message = `over ${DIRECT_RATE_LIMIT_NAME} (${ratePerPeer.refillPerS} requests/s per peer, burst ${ratePerPeer.capacity})`
       if (stats.rateLimited % RATE_LIMIT_LOG_EVERY === 1) log('refused direct stream from %s: %s (%d refused so far)', from, message, stats.rateLimited)

@@ -2,9 +2,9 @@
 // connection events step in, time arrives as `nowMs`, and join/leave/status/dial
 // effects come out in order through `drain()`. No I/O, no timers, no clock.
 
+import { corroboratedMemberCount, HEALTH_RELAYS_CORROBORATING } from './evidence.ts'
 import { assert } from '../kit/assert.ts'
 import type { HealthMessage } from './messages.ts'
-import { corroboratedMemberCount, HEALTH_RELAYS_CORROBORATING } from './evidence.ts'
 
 /** Default announce interval: one small message per node per second (SPEC health "Thresholds"). */
 export const HEALTH_INTERVAL_MS = 1_000
