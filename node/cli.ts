@@ -9,6 +9,7 @@ import type { RunCommand } from './args.ts'
 import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
+import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -37,6 +38,8 @@ function peerFields (node: AgentNode, detail: { peerId: string }): { peerId: str
 
 /** Run a node until a signal stops it; resolves to the exit status. */
 async function run (command: RunCommand): Promise<number> {
+  // A peer's misbehaving stream must not end the daemon; any other uncaught error still does.
+  installPeerErrorGuard({ log: logError })
   const emit = async (event: CliEvent, human: string): Promise<void> => {
     await writeOut(command.json ? jsonLine(event) : `${human}\n`)
   }

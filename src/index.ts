@@ -8,6 +8,9 @@ export { HealthService } from '../protocols/health/adapter.ts'
 export type { PeerInfo, HealthStats, HealthEvents } from '../protocols/health/adapter.ts'
 export type { PeerStatus, HealthConfig } from '../protocols/health/core.ts'
 export { UnknownMethodError, RemoteError } from '../protocols/direct/errors.ts'
+export { RateLimitedError } from '../protocols/direct/errors.ts'
+export { installPeerErrorGuard, isPeerError, PEER_ERROR_NAMES } from './peer-error-guard.ts'
+export type { PeerErrorGuard, PeerErrorGuardOptions, PeerErrorGuardStats } from './peer-error-guard.ts'
 export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
   NotRunningError, PeerUnreachableError

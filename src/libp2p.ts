@@ -49,6 +49,21 @@ export const PING_INBOUND_STREAMS_MAX = 2 * PING_OUTBOUND_STREAMS_MAX
 /** libp2p's own default cap on open connections; in-process simulations of many nodes pass far less. */
 export const CONNECTIONS_MAX = 300
 
+/**
+ * Inbound connection limits against sockets that never finish the handshake. libp2p's default
+ * pending (not yet upgraded) limit of 10, held for its 10 s upgrade timeout, let about a dozen
+ * silent sockets lock every newcomer out. The bound that matters is per host: one address may
+ * open INBOUND_CONNECTIONS_PER_HOST_PER_S connections a second, each held pending at most
+ * INBOUND_UPGRADE_TIMEOUT_MS, so it holds at most 10 × 5 = 50 of the pending slots; blocking the
+ * node takes six addresses working together instead of one, and honest handshakes still get in.
+ */
+/** Pending inbound connections at most: five hosts' worth (5 × 50) plus room; each costs a socket and a few KB of handshake state. */
+export const INBOUND_PENDING_CONNECTIONS_MAX = 256
+/** Multistream, Noise XX and Yamux take a few round trips: ms on a LAN, under a second across the world; 5 s also covers an event loop stalled for seconds on a loaded machine (the same deadline as a bootstrap dial). */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
+/** New inbound connections per remote host and second (libp2p's default is 5): agents on one machine that start together share an address, and a restarting mesh redials at once. */
+export const INBOUND_CONNECTIONS_PER_HOST_PER_S = 10
+
 /** Which wire the node speaks: loopback/LAN TCP, or in-process memory (simulations). */
 export type TransportKind = 'tcp' | 'memory'
 
@@ -101,7 +116,10 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
       ...options.connectionGater
     },
     connectionManager: {
-      maxConnections: options.connectionsMax ?? CONNECTIONS_MAX
+      maxConnections: options.connectionsMax ?? CONNECTIONS_MAX,
+      maxIncomingPendingConnections: INBOUND_PENDING_CONNECTIONS_MAX,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_S
     },
     // The monitor opens a ping stream on every connection every 10 s to find links that died
     // silently (a TCP peer that vanished without a FIN). An in-process memory link cannot die

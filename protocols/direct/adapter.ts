@@ -12,14 +12,34 @@ import {
   encodeRequest, encodeResponse
 } from './messages.ts'
 import type { Payload, ResponseFrame } from './messages.ts'
-import { RemoteError, UnknownMethodError } from './errors.ts'
+import { RateLimitedError, RemoteError, UnknownMethodError } from './errors.ts'
+import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
+import type { TokenBucketLimits } from '../kit/token-bucket.ts'
+import { systemClock } from '../kit/clock.ts'
 
+/** Refusals are logged once per this many, so a flood does not become a log flood. */
+const RATE_LIMIT_LOG_EVERY = 1_000
 /** Concurrent inbound direct streams per connection (SPEC direct, "Limits"). */
 export const DIRECT_INBOUND_STREAMS_MAX = 256
 /** Default caller deadline. */
 export const DIRECT_REQUEST_TIMEOUT_MS = 30_000
 /** How long a server waits for the request frame. */
 export const DIRECT_READ_TIMEOUT_MS = 10_000
+/**
+ * Requests (and messages) one peer may make per second, sustained (SPEC direct D5). An agent
+ * calling another hundreds of times a second is a bulk transfer, which belongs in events or
+ * docs; one node serves a few thousand small requests a second on this machine class, so no
+ * single peer can take more than a fraction of it.
+ */
+export const DIRECT_REQUESTS_PER_PEER_PER_S = 200
+/** Requests one peer may make at once above the sustained rate: a fan-out of work, or a catch-up after a pause. */
+export const DIRECT_REQUESTS_PER_PEER_BURST = 400
+/** Peers whose budgets are tracked at once; libp2p caps connections at 300, so this is never the bound in practice. */
+export const DIRECT_RATE_PEERS_MAX = 1_024
+/** The per-peer budget as a token bucket (SPEC direct D5). */
+export const DIRECT_RATE_PER_PEER: Readonly<TokenBucketLimits> = Object.freeze({ capacity: DIRECT_REQUESTS_PER_PEER_BURST, refillPerS: DIRECT_REQUESTS_PER_PEER_PER_S })
+/** The name a refusal carries, so callers and logs can tell which limit they hit. */
+export const DIRECT_RATE_LIMIT_NAME = 'DIRECT_REQUESTS_PER_PEER_PER_S'
 
 /** Who sent a request, as a handler sees it. */
 export interface RequestContext { from: string, method: string }
@@ -29,7 +49,7 @@ export type DirectHandler = (payload: Payload, context: RequestContext) => Paylo
 export interface CallOptions { timeoutMs?: number, signal?: AbortSignal }
 
 /** Counters of what the service saw, for metrics and tests. */
-export interface DirectStats { served: number, rejected: number, handlerErrors: number, unknownMethods: number }
+export interface DirectStats { served: number, rejected: number, handlerErrors: number, unknownMethods: number, rateLimited: number }
 
 /** The `node.direct` API. */
 export interface DirectService {
@@ -56,7 +76,9 @@ export function createDirectService (components: DirectComponents, init: DirectS
   const frameBytesMax = init.frameBytesMax ?? DIRECT_FRAME_BYTES_MAX
   const { libp2p, log } = components
   const handlers = new Map<string, DirectHandler>()
-  const stats: DirectStats = { served: 0, rejected: 0, handlerErrors: 0, unknownMethods: 0 }
+  const stats: DirectStats = { served: 0, rejected: 0, handlerErrors: 0, unknownMethods: 0, rateLimited: 0 }
+  const budgets = new KeyedTokenBuckets(DIRECT_RATE_PER_PEER, { keysMax: DIRECT_RATE_PEERS_MAX })
+  const ratePerPeer = budgets.limits
 
   async function respond (stream: Stream, frame: ResponseFrame, signal: AbortSignal): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: frameBytesMax })
@@ -66,6 +88,15 @@ export function createDirectService (components: DirectComponents, init: DirectS
   async function serve (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer.toString()
     const signal = AbortSignal.timeout(DIRECT_READ_TIMEOUT_MS)
+    // SPEC direct D5: charge the stream before reading it, so a peer over budget costs no decode.
+    if (!budgets.take(from, systemClock.nowMs())) {
+      stats.rateLimited++
+      const message = `over ${DIRECT_RATE_LIMIT_NAME} (${ratePerPeer.refillPerS} requests/s per peer, burst ${ratePerPeer.capacity})`
+      if (stats.rateLimited % RATE_LIMIT_LOG_EVERY === 1) log('refused direct stream from %s: %s (%d refused so far)', from, message, stats.rateLimited)
+      await respond(stream, { kind: 'failure', code: 'rate-limited', message }, signal)
+      await stream.close({ signal })
+      return
+    }
     const lp = lpStream(stream, { maxDataLength: frameBytesMax })
     let bytes: Uint8Array
     try {
@@ -140,10 +171,11 @@ export function createDirectService (components: DirectComponents, init: DirectS
       await stream.close({ signal })
       if (response.kind === 'reply') return response.payload
       if (response.code === 'unknown-method') throw new UnknownMethodError(method, peerId.toString())
+      if (response.code === 'rate-limited') throw new RateLimitedError({ method, peerId: peerId.toString(), limit: DIRECT_RATE_LIMIT_NAME, message: response.message })
       throw new RemoteError({ method, peerId: peerId.toString(), code: response.code, message: response.message })
     } catch (err) {
       stream.abort(err as Error)
-      if (err instanceof UnknownMethodError || err instanceof RemoteError || err instanceof DecodeError) throw err
+      if (err instanceof UnknownMethodError || err instanceof RemoteError || err instanceof RateLimitedError || err instanceof DecodeError) throw err
       throw explainAbort(err, { what, timeoutMs, signal: callOptions.signal })
     }
   }

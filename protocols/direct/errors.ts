@@ -24,3 +24,18 @@ export class RemoteError extends AgentMeshError {
     this.method = options.method
   }
 }
+
+/**
+ * The remote node refused the call because this node went over its per-peer request budget;
+ * `limit` names the limit (SPEC direct D5). Retry later, or slower.
+ */
+export class RateLimitedError extends AgentMeshError {
+  override name = 'RateLimitedError'
+  readonly limit: string
+  readonly method: string
+  constructor (options: { method: string, peerId: string, limit: string, message: string }) {
+    super('ERR_RATE_LIMITED', `Peer ${options.peerId} refused "${options.method}": ${options.message}`)
+    this.limit = options.limit
+    this.method = options.method
+  }
+}

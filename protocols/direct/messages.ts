@@ -13,14 +13,14 @@ export const DIRECT_METHOD_CHARS_MAX = 256
 /** A JSON-serialisable value, or bytes (defined in protocols/kit/payload.ts). */
 export type { Payload }
 
-export type FailureCode = 'unknown-method' | 'handler-error' | 'bad-request' | 'frame-too-large'
+export type FailureCode = 'unknown-method' | 'handler-error' | 'bad-request' | 'frame-too-large' | 'rate-limited'
 
 export interface RequestFrame { version: 1, kind: 'request' | 'message', method: string, payload: Payload }
 export interface ReplyFrame { kind: 'reply', payload: Payload }
 export interface FailureFrame { kind: 'failure', code: FailureCode, message: string }
 export type ResponseFrame = ReplyFrame | FailureFrame
 
-const FAILURE_CODES: ReadonlySet<string> = new Set<FailureCode>(['unknown-method', 'handler-error', 'bad-request', 'frame-too-large'])
+const FAILURE_CODES: ReadonlySet<string> = new Set<FailureCode>(['unknown-method', 'handler-error', 'bad-request', 'frame-too-large', 'rate-limited'])
 
 /** Encode a request; `undefined` payloads travel as `null`. */
 export function encodeRequest (frame: RequestFrame): Uint8Array {

@@ -20,7 +20,7 @@ import {
 } from './messages.ts'
 import type { Announce, HealthMessage } from './messages.ts'
 import { HealthCore, HEALTH_INTERVAL_MS, describeHealthEffect } from './core.ts'
-import type { HealthConfig, HealthEffect, PeerStatus } from './core.ts'
+import type { HealthConfig, HealthEffect, PeerStatus, StepOptions, StepOutcome } from './core.ts'
 
 /** Default suspicion threshold, in announce intervals (SPEC health "Thresholds"). */
 export const HEALTH_SUSPECT_AFTER_INTERVALS = 3
@@ -73,6 +73,9 @@ export interface HealthStats {
   rejectedMalformed: number
   rejectedForged: number
   tableFull: number
+  /** Newcomers refused because their relay is not a connected member, or vouches for its limit already (H10). */
+  refusedUnknownRelay: number
+  refusedRelayFull: number
   dials: number
   dialFailures: number
 }
@@ -134,9 +137,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
   readonly #options: HealthServiceOptions
   readonly #core: HealthCore
   readonly #log: Logger
-  readonly #stats: HealthStats = { announcesSent: 0, directAnnouncesSent: 0, accepted: 0, stale: 0, rejected: 0, rejectedMalformed: 0, rejectedForged: 0, tableFull: 0, dials: 0, dialFailures: 0 }
-  /** Messages the topic validator accepted, until GossipSub dispatches them (weak: never grows). */
-  readonly #validated = new WeakMap<Message, HealthMessage>()
+  readonly #stats: HealthStats = { announcesSent: 0, directAnnouncesSent: 0, accepted: 0, stale: 0, rejected: 0, rejectedMalformed: 0, rejectedForged: 0, tableFull: 0, refusedUnknownRelay: 0, refusedRelayFull: 0, dials: 0, dialFailures: 0 }
   #incarnation = 0
   #seq = 0
   #timer: NodeJS.Timeout | undefined
@@ -189,13 +190,15 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
   /** Counters since start. */
   stats (): HealthStats { return { ...this.#stats } }
 
+  /** The interval this node announces at now (SPEC health H9), stretched by the corroborated mesh size (H10). */
+  announceIntervalMs (): number { return this.#core.announceIntervalMs() }
+
   /** Subscribe, serve direct announces, listen to connections, and announce now and every interval. */
   async start (): Promise<void> {
     this.#incarnation = await nextIncarnation(this.#options.store, this.#options.syncPut)
     this.#running = true
     const pubsub = this.#libp2p.services.pubsub
     pubsub.topicValidators.set(HEALTH_TOPIC, this.#validate)
-    pubsub.addEventListener('message', this.#onMessage)
     pubsub.subscribe(HEALTH_TOPIC)
     await this.#libp2p.handle(HEALTH_PROTOCOL, (stream, connection) => {
       this.#serve(stream, connection).catch((err: unknown) => {
@@ -227,7 +230,6 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     if (options.goodbye !== false) await this.#sayGoodbye()
     this.#libp2p.removeEventListener('peer:connect', this.#onConnect)
     this.#libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
-    pubsub.removeEventListener('message', this.#onMessage)
     pubsub.topicValidators.delete(HEALTH_TOPIC)
     pubsub.unsubscribe(HEALTH_TOPIC)
     await this.#libp2p.unhandle(HEALTH_PROTOCOL)
@@ -318,14 +320,18 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     }
   }
 
-  /** GossipSub validator: only well-formed messages signed by the peer they describe pass (H7). */
-  readonly #validate = async (_from: PeerId, message: Message): Promise<TopicValidatorResult> => {
+  /**
+   * GossipSub validator, and where gossip is stepped: only well-formed messages signed by the
+   * peer they describe pass (H7), and only those the table takes are forwarded (H10), so a
+   * relay's surplus inventions stop at the first honest node instead of flooding the mesh.
+   */
+  readonly #validate = async (from: PeerId, message: Message): Promise<TopicValidatorResult> => {
     const { sender, body } = await this.#signer(message.data)
     const admitted = this.#admit(body, { sender, via: 'gossip' })
     if (admitted === undefined) return TopicValidatorResult.Reject
-    // GossipSub dispatches this same message object as the 'message' event: decode once.
-    this.#validated.set(message, admitted)
-    return TopicValidatorResult.Accept
+    if (!this.#running) return TopicValidatorResult.Ignore
+    // Ignore, not Reject: an honest relay can be at its bound or unknown to us for a moment.
+    return this.#step(admitted, { relay: from.toString() }) === 'accepted' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
   }
 
   /** Decode and authenticate one message; count, log and return undefined if it is refused (H7). */
@@ -349,27 +355,27 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     return decoded
   }
 
-  readonly #onMessage = (event: CustomEvent<Message>): void => {
-    if (!this.#running || event.detail.topic !== HEALTH_TOPIC) return
-    const decoded = this.#validated.get(event.detail)
-    // Every message on the topic passed #validate first; a miss means GossipSub changed how it dispatches.
-    if (decoded === undefined) {
-      this.#log('dropping health message that skipped validation')
-      return
-    }
-    this.#validated.delete(event.detail)
-    this.#step(decoded)
-  }
-
-  #step (message: HealthMessage): void {
-    const outcome = this.#core.step(message, now())
-    if (outcome === 'accepted') this.#stats.accepted++
-    else if (outcome === 'stale') this.#stats.stale++
-    else if (outcome === 'table-full') {
-      this.#stats.tableFull++
-      this.#log('membership table full (peersMax %d); ignoring %s', this.#core.config.peersMax, describeHealthMessage(message))
+  #step (message: HealthMessage, options: StepOptions = {}): StepOutcome {
+    const outcome = this.#core.step(message, now(), options)
+    switch (outcome) {
+      case 'accepted': this.#stats.accepted++; break
+      case 'stale': this.#stats.stale++; break
+      case 'self': break
+      case 'table-full':
+        this.#stats.tableFull++
+        this.#log('membership table full (peersMax %d); ignoring %s', this.#core.config.peersMax, describeHealthMessage(message))
+        break
+      case 'unknown-relay':
+        this.#stats.refusedUnknownRelay++
+        this.#log('newcomer relayed by %s, not a connected member; ignoring %s', options.relay, describeHealthMessage(message))
+        break
+      case 'relay-full':
+        this.#stats.refusedRelayFull++
+        this.#log('%s already vouches for %d peers (relayedPerPeerMax); ignoring %s', options.relay, this.#core.config.relayedPerPeerMax, describeHealthMessage(message))
+        break
     }
     this.#flush()
+    return outcome
   }
 
   readonly #onConnect = (event: CustomEvent<PeerId>): void => {

@@ -2,6 +2,7 @@
 // connection events step in, time arrives as `nowMs`, and join/leave/status/dial
 // effects come out in order through `drain()`. No I/O, no timers, no clock.
 
+import { corroboratedMemberCount, HEALTH_RELAYS_CORROBORATING } from './evidence.ts'
 import { assert } from '../kit/assert.ts'
 import type { HealthMessage } from './messages.ts'
 import { backoffDelayMs } from '../kit/backoff.ts'
@@ -28,6 +29,13 @@ export const HEALTH_FORGET_AFTER_MS = 5 * 60_000
 /** Peers tracked at most: 5x the 200-node meshes we run in one process; bounds memory (H6). */
 export const HEALTH_PEERS_MAX = 1_024
 /**
+ * Peers one relay may vouch for (H10): entries we only know through gossip that this relay
+ * delivered. A quarter of the table: an honest mesh spreads its relayed peers over about six
+ * GossipSub mesh peers (1024 / 6 ≈ 170 each), while a stranger that generates a thousand ids
+ * fills at most a quarter of any node's table, and none of the rest.
+ */
+export const HEALTH_RELAYED_PER_PEER_MAX = 256
+/**
  * Connections discovery tops up to: GossipSub wants D=6 mesh peers (D_lo=4), and 8 leaves it
  * spares. Beyond this, reach comes from gossip relaying, not from more sockets (H8).
  */
@@ -53,6 +61,8 @@ export interface HealthConfig {
   disconnectGraceMs: number
   forgetAfterMs: number
   peersMax: number
+  relayedPerPeerMax: number
+  relaysCorroborating: number
   connectionsTarget: number
   dialsInFlightMax: number
   dialBackoffMinMs: number
@@ -69,6 +79,8 @@ export const DEFAULT_HEALTH_CONFIG: Readonly<HealthConfig> = Object.freeze({
   disconnectGraceMs: HEALTH_DISCONNECT_GRACE_MS,
   forgetAfterMs: HEALTH_FORGET_AFTER_MS,
   peersMax: HEALTH_PEERS_MAX,
+  relayedPerPeerMax: HEALTH_RELAYED_PER_PEER_MAX,
+  relaysCorroborating: HEALTH_RELAYS_CORROBORATING,
   connectionsTarget: DISCOVERY_CONNECTIONS_TARGET,
   dialsInFlightMax: DISCOVERY_DIALS_IN_FLIGHT_MAX,
   dialBackoffMinMs: DISCOVERY_BACKOFF_MIN_MS,
@@ -82,8 +94,19 @@ export type HealthEffect =
   | { type: 'leave', peerId: string }
   | { type: 'dial', peerId: string, addresses: string[] }
 
-/** What `step()` did with a message. */
-export type StepOutcome = 'accepted' | 'stale' | 'self' | 'table-full'
+/**
+ * What `step()` did with a message. `unknown-relay`: a newcomer relayed by a peer that is not
+ * a connected, announced member; `relay-full`: its relay already vouches for relayedPerPeerMax
+ * peers (H10).
+ */
+export type StepOutcome = 'accepted' | 'stale' | 'self' | 'table-full' | 'unknown-relay' | 'relay-full'
+
+/**
+ * How a message reached us (H10). Without `relay` it came on an authenticated connection from
+ * its author (a direct stream, or gossip whose propagation source is the author); with it,
+ * `relay` is the connected peer that forwarded it.
+ */
+export interface StepOptions { relay?: string }
 
 /** One row of the membership table, as callers see it. */
 export interface PeerView {
@@ -117,6 +140,12 @@ interface PeerEntry {
   dialing: boolean
   dialFailures: number
   nextDialMs: number
+  /**
+   * H10: the relay vouching for this peer while we have no connection to it: the relay of the
+   * latest accepted gossip message that had room. Undefined for connected peers, and for peers
+   * heard directly since their last relayed message.
+   */
+  sponsor: string | undefined
 }
 
 /** Throw a TypeError naming the field unless `config` is usable (H1: suspect < dead). */
@@ -130,6 +159,8 @@ export function checkHealthConfig (config: HealthConfig): void {
   if (config.suspectAfterMs <= 0) throw new TypeError(`Invalid health option suspectAfterMs: must be positive, got ${config.suspectAfterMs}`)
   if (config.deadAfterMs <= config.suspectAfterMs) throw new TypeError(`Invalid health option deadAfterMs: ${config.deadAfterMs} must exceed suspectAfterMs (${config.suspectAfterMs})`)
   if (config.peersMax < 1) throw new TypeError('Invalid health option peersMax: must be at least 1')
+  if (config.relayedPerPeerMax < 1) throw new TypeError('Invalid health option relayedPerPeerMax: must be at least 1')
+  if (!Number.isInteger(config.relaysCorroborating) || config.relaysCorroborating < 1) throw new TypeError('Invalid health option relaysCorroborating: must be a positive integer')
   if (config.dialBackoffMaxMs < config.dialBackoffMinMs) throw new TypeError(`Invalid health option dialBackoffMaxMs: ${config.dialBackoffMaxMs} is below dialBackoffMinMs (${config.dialBackoffMinMs})`)
 }
 
@@ -140,6 +171,8 @@ export class HealthCore {
   readonly #peers = new Map<string, PeerEntry>()
   /** Peers with at least one open connection; bounded by libp2p's connection limit and by peersMax here. */
   readonly #connected = new Set<string>()
+  /** H10: how many entries each relay vouches for (entries whose `sponsor` it is). */
+  readonly #sponsored = new Map<string, number>()
   #effects: HealthEffect[] = []
   #nowMs = -Infinity
 
@@ -149,18 +182,29 @@ export class HealthCore {
     checkHealthConfig(this.config)
   }
 
-  /** Take in an announcement or goodbye that arrived at `nowMs` (H2, H5). */
-  step (message: HealthMessage, nowMs: number): StepOutcome {
+  /**
+   * Take in an announcement or goodbye that arrived at `nowMs` (H2, H5), directly or through
+   * `options.relay` (H10: a newcomer is admitted only on a direct connection, or relayed by a
+   * connected member with room to vouch for it).
+   */
+  step (message: HealthMessage, nowMs: number, options: StepOptions = {}): StepOutcome {
     this.#advance(nowMs)
     if (message.peerId === this.selfId) return 'self'
+    // Gossip from its own author on an authenticated connection is direct evidence.
+    const relay = options.relay === message.peerId || this.#connected.has(message.peerId) ? undefined : options.relay
     let entry = this.#peers.get(message.peerId)
     if (entry !== undefined && !isNewer(message, entry)) return 'stale'
     if (entry === undefined) {
       if (message.kind === 'goodbye') return 'stale'
-      if (!this.#makeRoom()) return 'table-full'
+      const refused = relay === undefined ? undefined : this.#refuseRelay(relay)
+      if (refused !== undefined) return refused
+      if (!this.#makeRoom(relay)) return 'table-full'
       entry = this.#newEntry(message.peerId, nowMs)
       this.#peers.set(entry.peerId, entry)
     }
+    // A known peer's signed message is accepted whoever relays it (refusing it would let a
+    // relay that wins the race silence an honest peer); only who vouches for it moves.
+    this.#sponsor(entry, relay)
     entry.incarnation = message.incarnation
     entry.seq = message.seq
     entry.lastHeardMs = nowMs
@@ -186,7 +230,9 @@ export class HealthCore {
     if (this.#connected.size >= this.config.peersMax && !this.#connected.has(peerId)) return
     this.#connected.add(peerId)
     const entry = this.#peers.get(peerId)
-    if (entry !== undefined) entry.disconnectedAtMs = undefined
+    if (entry === undefined) return
+    entry.disconnectedAtMs = undefined
+    this.#sponsor(entry, undefined)
   }
 
   /** The last connection to `peerId` closed. */
@@ -214,7 +260,7 @@ export class HealthCore {
     for (const entry of [...this.#peers.values()]) {
       const status = this.#statusAt(entry, nowMs)
       if (status !== entry.status) this.#setStatus(entry, status, nowMs)
-      if (entry.status === 'dead' && nowMs - entry.statusSinceMs >= this.config.forgetAfterMs && !entry.dialing) this.#peers.delete(entry.peerId)
+      if (entry.status === 'dead' && nowMs - entry.statusSinceMs >= this.config.forgetAfterMs && !entry.dialing) this.#remove(entry)
     }
     this.#planDials(nowMs)
   }
@@ -242,11 +288,27 @@ export class HealthCore {
    * whole mesh (every alive peer plus us) publishes about announcesPerIntervalMax per base interval.
    */
   announceIntervalMs (): number {
-    let alive = 1
-    for (const entry of this.#peers.values()) if (entry.status !== 'dead') alive++
-    const scale = Math.min(this.config.intervalScaleMax, Math.max(1, Math.ceil(alive / this.config.announcesPerIntervalMax)))
+    const scale = Math.min(this.config.intervalScaleMax, Math.max(1, Math.ceil(this.corroboratedMembers() / this.config.announcesPerIntervalMax)))
     return this.config.intervalMs * scale
   }
+
+  /**
+   * H9/H10: the mesh size the table's evidence supports, this node included: alive peers heard
+   * directly count one each, relayed ones only as far as relaysCorroborating relays vouch alike.
+   */
+  corroboratedMembers (): number {
+    let direct = 1
+    const perRelay = new Map<string, number>()
+    for (const entry of this.#peers.values()) {
+      if (entry.status === 'dead') continue
+      if (entry.sponsor === undefined) direct++
+      else perRelay.set(entry.sponsor, (perRelay.get(entry.sponsor) ?? 0) + 1)
+    }
+    return corroboratedMemberCount(direct, { perRelay: [...perRelay.values()], corroborating: this.config.relaysCorroborating })
+  }
+
+  /** H10: how many peers `relay` vouches for right now. */
+  sponsoredBy (relay: string): number { return this.#sponsored.get(relay) ?? 0 }
 
   /** Peers with an open connection right now. */
   connectedCount (): number { return this.#connected.size }
@@ -302,21 +364,87 @@ export class HealthCore {
       left: false,
       dialing: false,
       dialFailures: 0,
-      nextDialMs: nowMs
+      nextDialMs: nowMs,
+      sponsor: undefined
     }
   }
 
-  /** H6: make room for one more peer by dropping the longest-silent dead one. */
-  #makeRoom (): boolean {
+  /**
+   * H6/H10: make room for one more peer, relayed by `relay` (undefined: heard directly). The
+   * longest-silent dead peer goes first; failing that, the entry with the least evidence: a
+   * relayed one vouched for by the relay that vouches for the most, and only if the newcomer
+   * is direct or its own relay vouches for fewer than that relay would after the swap.
+   */
+  #makeRoom (relay: string | undefined): boolean {
     if (this.#peers.size < this.config.peersMax) return true
-    let oldest: PeerEntry | undefined
+    let oldestDead: PeerEntry | undefined
     for (const entry of this.#peers.values()) {
       if (entry.status !== 'dead' || entry.dialing) continue
-      if (oldest === undefined || entry.lastHeardMs < oldest.lastHeardMs) oldest = entry
+      if (oldestDead === undefined || entry.lastHeardMs < oldestDead.lastHeardMs) oldestDead = entry
     }
-    if (oldest === undefined) return false
-    this.#peers.delete(oldest.peerId)
+    if (oldestDead !== undefined) {
+      this.#remove(oldestDead)
+      return true
+    }
+    const heaviest = this.#heaviestSponsor()
+    if (heaviest === undefined) return false
+    if (relay !== undefined && this.sponsoredBy(relay) + 1 >= this.sponsoredBy(heaviest)) return false
+    let victim: PeerEntry | undefined
+    for (const entry of this.#peers.values()) {
+      if (entry.sponsor !== heaviest || entry.dialing) continue
+      if (victim === undefined || entry.lastHeardMs < victim.lastHeardMs) victim = entry
+    }
+    if (victim === undefined) return false
+    this.#remove(victim)
     return true
+  }
+
+  /** The relay vouching for the most entries (ties: the smallest id, for determinism). */
+  #heaviestSponsor (): string | undefined {
+    let heaviest: string | undefined
+    let heaviestCount = 0
+    for (const [relay, count] of this.#sponsored) {
+      if (count > heaviestCount || (count === heaviestCount && heaviest !== undefined && relay < heaviest)) {
+        heaviest = relay
+        heaviestCount = count
+      }
+    }
+    return heaviest
+  }
+
+  /** H10: why a newcomer relayed by `relay` is refused, or undefined if the relay may vouch for it. */
+  #refuseRelay (relay: string): StepOutcome | undefined {
+    const relayEntry = this.#peers.get(relay)
+    if (!this.#connected.has(relay) || relayEntry === undefined || relayEntry.status === 'dead') return 'unknown-relay'
+    if (this.sponsoredBy(relay) >= this.config.relayedPerPeerMax) return 'relay-full'
+    return undefined
+  }
+
+  /**
+   * H10: `relay` now vouches for `entry` (undefined: it was heard directly). A relay at its
+   * bound takes no more; the entry keeps its previous sponsor.
+   */
+  #sponsor (entry: PeerEntry, relay: string | undefined): void {
+    if (entry.sponsor === relay) return
+    if (relay !== undefined && this.sponsoredBy(relay) >= this.config.relayedPerPeerMax) return
+    this.#unsponsor(entry)
+    if (relay === undefined) return
+    entry.sponsor = relay
+    this.#sponsored.set(relay, this.sponsoredBy(relay) + 1)
+  }
+
+  #unsponsor (entry: PeerEntry): void {
+    if (entry.sponsor === undefined) return
+    const count = this.sponsoredBy(entry.sponsor) - 1
+    assert(count >= 0, `sponsor counts never go negative (${entry.sponsor})`)
+    if (count === 0) this.#sponsored.delete(entry.sponsor)
+    else this.#sponsored.set(entry.sponsor, count)
+    entry.sponsor = undefined
+  }
+
+  #remove (entry: PeerEntry): void {
+    this.#unsponsor(entry)
+    this.#peers.delete(entry.peerId)
   }
 
   /** H8: dial alive, unconnected peers until connections + dials in flight reach the target. */
@@ -327,7 +455,9 @@ export class HealthCore {
     if (budget <= 0) return
     const candidates = [...this.#peers.values()]
       .filter(e => e.status === 'alive' && !e.dialing && !this.#connected.has(e.peerId) && e.nextDialMs <= nowMs && e.addresses.length > 0)
-      .sort((a, b) => dialRank(this.selfId, a.peerId) - dialRank(this.selfId, b.peerId) || compare(a.peerId, b.peerId))
+      // Peers never failed first: ids whose addresses lead nowhere (a stranger's inventions)
+      // wait behind every fresh candidate instead of taking the dial budget in turn (H10).
+      .sort((a, b) => a.dialFailures - b.dialFailures || dialRank(this.selfId, a.peerId) - dialRank(this.selfId, b.peerId) || compare(a.peerId, b.peerId))
     for (const entry of candidates) {
       if (budget-- <= 0) break
       entry.dialing = true
