@@ -94,7 +94,8 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
   })
   app.use('*', bodyLimit({
     maxSize: API_BODY_BYTES_MAX,
-    onError: (c) => c.json({ error: { code: 'ERR_BODY_TOO_LARGE', message: `Request body exceeds API_BODY_BYTES_MAX (${API_BODY_BYTES_MAX} bytes)` } }, 413)
+    // The rest of the body is never read, so this connection cannot carry another request: say so.
+    onError: (c) => c.json({ error: { code: 'ERR_BODY_TOO_LARGE', message: `Request body exceeds API_BODY_BYTES_MAX (${API_BODY_BYTES_MAX} bytes)` } }, 413, { connection: 'close' })
   }))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'The token in <data-dir>/api-token (mode 0600), or the one printed at start without --data-dir' })
