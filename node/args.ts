@@ -96,8 +96,11 @@ const EXAMPLE_PEER = '/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…'
 export function usage (command: string): string {
   const lines = [
     `Usage: ${command} [options]`,
+    `       ${command} ${MCP_SUBCOMMAND} [options]`,
     '',
     'Start an agentmesh node: an equal peer of a libp2p mesh of AI agents (no broker).',
+    `With "${MCP_SUBCOMMAND}", the node serves its tools over MCP on stdin/stdout for an LLM host (logs on stderr),`,
+    'and exits when stdin closes.',
     '',
     'Options:'
   ]
@@ -106,9 +109,6 @@ export function usage (command: string): string {
     lines.push(`  ${left.padEnd(28)} ${spec.help}`)
   }
   lines.push(
-    '',
-    `       ${command} ${MCP_SUBCOMMAND} [--peer <multiaddr>]... [--data-dir <path>] [other options]`,
-    '  serves the node as MCP tools over stdio (for an LLM host); exits when stdin closes',
     '',
     'Examples:',
     '  # start the first node; it prints the command that joins it',
@@ -119,6 +119,8 @@ export function usage (command: string): string {
     `  ${command} --listen /ip4/0.0.0.0/tcp/4001 --data-dir ./.data/a`,
     '  # a local HTTP API for agents in other languages (token in ./.data/a/api-token)',
     `  ${command} --data-dir ./.data/a --api 127.0.0.1:7700`,
+    '  # MCP tools over stdio for an LLM host (npm run -s: no npm banner on stdout)',
+    `  ${command.replace('npm run ', 'npm run -s ')} ${MCP_SUBCOMMAND} --peer ${EXAMPLE_PEER}`,
     '',
     'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.'
   )
@@ -182,7 +184,8 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1'])
 export function parseApiAddress (text: string, allowRemote: boolean): ApiAddress {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text)
   if (match === null) throw new UsageError('--api', `--api: "${text}" is not host:port; expected e.g. 127.0.0.1:7700 (port 0 picks a free one)`)
-  const host = match[1] ?? (match[2] !== undefined && match[2] !== '' ? match[2] : '127.0.0.1')
+  // A bare port matches with empty host groups: it means loopback.
+  const host = [match[1], match[2]].find(h => h !== undefined && h !== '') ?? '127.0.0.1'
   const port = Number(match[3])
   if (port > 65535) throw new UsageError('--api', `--api: port ${port} is above 65535`)
   const loopback = LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host)
