@@ -7,6 +7,7 @@ import type { ApiApp, ApiContext } from '../context.ts'
 import { errorResponses, JsonValue, TimeoutMs } from '../context.ts'
 import { fromJson, toJson } from '../json.ts'
 import { resumeFrom, SSE_KEEPALIVE_MS } from '../sse.ts'
+import { describeError } from '../../../protocols/kit/errors.ts'
 
 const MethodName = z.string().min(1).max(256)
 
@@ -92,9 +93,17 @@ export function registerDirectRoutes (app: ApiApp, context: ApiContext): void {
       stream.onAbort(stop)
       let writing = Promise.resolve()
       const unlisten = inbox.listen((request) => {
-        writing = writing.then(async () => {
-          await stream.writeSSE({ id: request.id, event: 'request', data: JSON.stringify(toJson({ id: request.id, method: request.method, from: request.from, payload: request.payload })) })
-        })
+        let data: string
+        try {
+          data = JSON.stringify(toJson({ id: request.id, method: request.method, from: request.from, payload: request.payload }))
+        } catch (err) {
+          // A payload JSON cannot carry (nested past JSON_DEPTH_MAX): fail it for the caller rather than drop it.
+          inbox.reply(request.id, { error: `the payload cannot be passed to the agent behind this node's API: ${describeError(err)}` })
+          return
+        }
+        writing = writing
+          .then(async () => { await stream.writeSSE({ id: request.id, event: 'request', data }) })
+          .catch(() => { stop() }) // the client is gone: end this stream; the request stays pending for others
       }, Number.isFinite(after) ? after : 0)
       try {
         await keepAlive(stream, done.signal)

@@ -223,6 +223,26 @@ describe('local HTTP API (real node processes, Python example)', function () {
     assert.equal(garbage.status, 400)
   })
 
+  it('groups: join a one-member Raft group, propose, KV put/get, lock then unlock with the fencing token', async () => {
+    const joined = await call(a, '/v1/groups/solo/join', { method: 'POST', body: JSON.stringify({ members: [a.ready.peerId] }) })
+    assert.equal(joined.status, 200)
+    assert.deepEqual((await joined.json() as any).members, [a.ready.peerId])
+    const put = await call(a, '/v1/groups/solo/kv/colour', { method: 'PUT', body: JSON.stringify({ value: 'blue' }) })
+    assert.equal(put.status, 200, await put.clone().text())
+    assert.deepEqual(await (await call(a, '/v1/groups/solo/kv/colour')).json(), { key: 'colour', value: 'blue' })
+    const proposed = await call(a, '/v1/groups/solo/propose', { method: 'POST', body: JSON.stringify({ command: { op: 'get', key: 'colour' } }) })
+    assert.deepEqual((await proposed.json() as any).result, { ok: true, value: 'blue' })
+    const first = await (await call(a, '/v1/groups/solo/locks/printer', { method: 'POST', body: JSON.stringify({ ttlMs: 60_000 }) })).json() as { token: number }
+    const busy = await call(a, '/v1/groups/solo/locks/printer', { method: 'POST', body: JSON.stringify({ ttlMs: 60_000, timeoutMs: 300 }) })
+    assert.equal(busy.status, 409)
+    assert.equal((await busy.json() as any).error.code, 'ERR_LOCK_UNAVAILABLE')
+    assert.deepEqual(await (await call(a, `/v1/groups/solo/locks/printer?token=${first.token}`, { method: 'DELETE' })).json(), { released: true })
+    const again = await call(a, `/v1/groups/solo/locks/printer?token=${first.token}`, { method: 'DELETE' })
+    assert.equal(again.status, 404, 'a handle is released once')
+    const second = await (await call(a, '/v1/groups/solo/locks/printer', { method: 'POST', body: JSON.stringify({ ttlMs: 60_000 }) })).json() as { token: number }
+    assert.ok(second.token > first.token, 'fencing tokens only grow')
+  })
+
   it('MCP over Streamable HTTP at /mcp: the SDK client lists the tools and calls mesh_status', async () => {
     const client = new Client({ name: 'api-test', version: '1.0.0' })
     await client.connect(new StreamableHTTPClientTransport(new URL(`${a.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${a.token}` } } }))
