@@ -27,6 +27,20 @@ import { registerDocsRoutes } from './routes/docs.ts'
 import { registerGroupsRoutes } from './routes/groups.ts'
 import { mcpHttpHandler } from '../mcp/adapter.ts'
 
+/**
+ * The areas of the API, one file each under routes/: each registers its operations on the app.
+ * The task queue (routes/tasks.ts: openQueue, submitTask, getTask, claimTask, completeTask,
+ * failTask) and the A2A gateway join this list once node.tasks exists.
+ */
+const AREAS: ReadonlyArray<(app: ApiApp, context: ApiContext) => void> = [
+  registerNodeRoutes,
+  registerDirectRoutes,
+  registerEventsRoutes,
+  registerStateRoutes,
+  registerDocsRoutes,
+  registerGroupsRoutes
+]
+
 /** Path of the OpenAPI document (served without the token: it holds no secret, and clients read it first). */
 export const OPENAPI_PATH = '/openapi.json'
 /** Path of the MCP Streamable HTTP endpoint. */
@@ -99,13 +113,7 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
   }))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'The token in <data-dir>/api-token (mode 0600), or the one printed at start without --data-dir' })
-  registerNodeRoutes(app, context)
-  registerDirectRoutes(app, context)
-  registerEventsRoutes(app, context)
-  registerStateRoutes(app, context)
-  registerDocsRoutes(app, context)
-  registerGroupsRoutes(app, context)
-  // Task queue operations and the A2A gateway register here once node.tasks exists.
+  for (const register of AREAS) register(app, context)
 
   const mcp = mcpHttpHandler({ node, locks: context.locks })
   app.all(MCP_PATH, async (c) => mcp(c.req.raw))
