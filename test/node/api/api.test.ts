@@ -136,6 +136,18 @@ describe('local HTTP API (real node processes, Python example)', function () {
     assert.equal(c.get('reply').payload, 'hsem olleh', 'the reply from the Python agent behind node A')
   })
 
+  it('findAgents finds node A by the capability it announced (--capability)', async () => {
+    const deadline = Date.now() + 45_000
+    let agents: Array<{ peerId: string, capabilities: string[] }> = []
+    while (!agents.some(x => x.peerId === a.ready.peerId) && Date.now() < deadline) {
+      const response = await call(b, '/v1/agents?capability=reverse')
+      assert.equal(response.status, 200)
+      agents = (await response.json() as { agents: typeof agents }).agents
+      if (!agents.some(x => x.peerId === a.ready.peerId)) await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    assert.deepEqual(agents.find(x => x.peerId === a.ready.peerId)?.capabilities, ['reverse'])
+  })
+
   it('refuses requests without the token, or with a wrong one (401)', async () => {
     const none = await fetch(`${a.url}/v1/node`)
     assert.equal(none.status, 401)
@@ -251,6 +263,15 @@ describe('local HTTP API (real node processes, Python example)', function () {
       assert.ok(tools.some(t => t.name === 'publish_event'))
       const status = await client.callTool({ name: 'mesh_status', arguments: {} })
       assert.equal((status.structuredContent as any).peerId, a.ready.peerId)
+      await client.callTool({ name: 'state_put', arguments: { key: 'mcp/colour', value: { colour: 'green' } } })
+      const got = await client.callTool({ name: 'state_get', arguments: { key: 'mcp/colour' } })
+      assert.deepEqual((got.structuredContent as any).value, { colour: 'green' })
+      // Locks from MCP: stateless calls with the group, resource and token passed back explicitly.
+      await call(a, '/v1/groups/mcp-locks/join', { method: 'POST', body: JSON.stringify({ members: [a.ready.peerId] }) })
+      const locked = await client.callTool({ name: 'lock', arguments: { group: 'mcp-locks', resource: 'db', ttlMs: 60_000 } })
+      const token = (locked.structuredContent as { token: number }).token
+      const unlocked = await client.callTool({ name: 'unlock', arguments: { group: 'mcp-locks', resource: 'db', token } })
+      assert.deepEqual(unlocked.structuredContent, { released: true })
     } finally {
       await client.close()
     }
