@@ -43,6 +43,7 @@ export const errorResponses = {
   401: { description: 'Missing or wrong bearer token', content: errorContent },
   403: { description: 'Host or Origin is not this server (DNS rebinding guard)', content: errorContent },
   413: { description: `Body larger than API_BODY_BYTES_MAX (${API_BODY_BYTES_MAX} bytes) or a node limit`, content: errorContent },
+  429: { description: 'Too many open streams (SSE_CLIENTS_MAX)', content: errorContent },
   500: { description: 'Unexpected failure', content: errorContent },
   503: { description: 'The mesh could not answer now (no leader, not running, no replicas)', content: errorContent }
 } as const
