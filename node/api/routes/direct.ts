@@ -80,7 +80,7 @@ export function registerDirectRoutes (app: ApiApp, context: ApiContext): void {
     method: 'get',
     path: '/v1/inbox',
     operationId: 'streamInbox',
-    summary: 'SSE: requests for the methods served here ({id, method, from, payload}); reconnect with Last-Event-ID to get unanswered ones again',
+    summary: 'SSE: requests for the methods served here ({id, method, from, payload}). On connect it first replays the requests still waiting for a reply: all of them, or those after Last-Event-ID when given',
     request: { query: z.object({ after: z.string().regex(/^\d+$/).optional() }) },
     responses: { 200: { description: 'text/event-stream of `request` events', content: { 'text/event-stream': { schema: z.string() } } }, ...errorResponses }
   }), (c) => {

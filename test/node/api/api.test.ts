@@ -148,6 +148,29 @@ describe('local HTTP API (real node processes, Python example)', function () {
     assert.deepEqual(agents.find(x => x.peerId === a.ready.peerId)?.capabilities, ['reverse'])
   })
 
+  it('the inbox stream replays unanswered requests on connect, and only those after Last-Event-ID on resume', async () => {
+    assert.equal((await call(a, '/v1/inbox/methods/ts.double', { method: 'PUT' })).status, 200)
+    const ask = async (n: number): Promise<Response> => call(b, `/v1/peers/${a.ready.peerId as string}/requests`, { method: 'POST', body: JSON.stringify({ method: 'ts.double', payload: n }) })
+    const first = ask(1)
+    const [request1] = await readSse(await call(a, '/v1/inbox'), 1) // read, then drop the stream without replying
+    assert.equal(JSON.parse(request1!.data).payload, 1)
+    const second = ask(2)
+    // Wait until the second request is queued: a fresh stream (no Last-Event-ID) replays both, in order.
+    let pending: Array<{ id?: string, data: string }> = []
+    while (pending.length < 2) pending = await readSse(await call(a, '/v1/inbox'), 2)
+    assert.deepEqual(pending.map(e => JSON.parse(e.data).payload), [1, 2])
+    const resumed = await readSse(await call(a, '/v1/inbox', { headers: { 'last-event-id': request1!.id! } }), 1)
+    assert.deepEqual(resumed.map(e => JSON.parse(e.data).payload), [2], 'only what came after Last-Event-ID')
+    for (const event of pending) {
+      const { id, payload } = JSON.parse(event.data) as { id: string, payload: number }
+      assert.equal((await call(a, `/v1/inbox/${id}/reply`, { method: 'POST', body: JSON.stringify({ payload: payload * 2 }) })).status, 200)
+    }
+    assert.deepEqual(await Promise.all([first, second].map(async r => (await (await r).json() as { payload: number }).payload)), [2, 4])
+    const late = await call(a, `/v1/inbox/${request1!.id!}/reply`, { method: 'POST', body: JSON.stringify({ payload: 0 }) })
+    assert.equal(late.status, 404, 'a request is answered once')
+    assert.equal((await call(a, '/v1/inbox/methods/ts.double', { method: 'DELETE' })).status, 200)
+  })
+
   it('refuses requests without the token, or with a wrong one (401)', async () => {
     const none = await fetch(`${a.url}/v1/node`)
     assert.equal(none.status, 401)
