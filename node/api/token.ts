@@ -18,14 +18,21 @@ export async function loadOrCreateToken (dataDir: string | undefined): Promise<A
   const fresh = randomBytes(API_TOKEN_BYTES).toString('base64url')
   if (dataDir === undefined) return { token: fresh, file: undefined }
   const file = join(dataDir, API_TOKEN_FILE)
+  let existing: string | undefined
   try {
-    const existing = (await readFile(file, 'utf8')).trim()
-    if (existing.length > 0) {
-      await chmod(file, 0o600) // repair a copy that lost its mode
-      return { token: existing, file }
-    }
+    existing = (await readFile(file, 'utf8')).trim()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (existing !== undefined && existing.length > 0) {
+    await chmod(file, 0o600) // repair a copy that lost its mode
+    return { token: existing, file }
+  }
+  if (existing === '') {
+    // An empty file (a crash between create and write, or a user's truncation) holds no token: replace it.
+    await writeFile(file, `${fresh}\n`, { mode: 0o600 })
+    await chmod(file, 0o600)
+    return { token: fresh, file }
   }
   // 'wx' fails if another process created it meanwhile: then that one's token is the token.
   try {

@@ -4,7 +4,10 @@
 import assert from 'node:assert/strict'
 import { parseApiAddress, parseCommand, UsageError } from '../../../node/args.ts'
 import { hostAllowed, originAllowed } from '../../../node/api/guard.ts'
-import { bearerMatches } from '../../../node/api/token.ts'
+import { bearerMatches, loadOrCreateToken } from '../../../node/api/token.ts'
+import { readFile, stat, writeFile, chmod } from 'node:fs/promises'
+import { join } from 'node:path'
+import { tempDir } from '../../helpers.ts'
 import { fromJson, toJson, JSON_DEPTH_MAX } from '../../../node/api/json.ts'
 import { LimitExceededError } from '../../../protocols/kit/errors.ts'
 
@@ -50,6 +53,29 @@ describe('API pure parts', () => {
     assert.ok(bearerMatches('Bearer abc', 'abc'))
     assert.ok(bearerMatches('bearer abc', 'abc'))
     for (const header of [undefined, '', 'abc', 'Bearer ab', 'Bearer abcd', 'Basic abc', 'Bearer abc def']) assert.ok(!bearerMatches(header, 'abc'), String(header))
+  })
+
+  it('creates <data-dir>/api-token once with mode 0600, keeps it, and replaces an empty one', async () => {
+    const dir = await tempDir('agentmesh-token-')
+    try {
+      const first = await loadOrCreateToken(dir.path)
+      const file = join(dir.path, 'api-token')
+      assert.equal(first.file, file)
+      assert.equal((await stat(file)).mode & 0o777, 0o600)
+      assert.equal((await readFile(file, 'utf8')).trim(), first.token)
+      await chmod(file, 0o644)
+      const again = await loadOrCreateToken(dir.path)
+      assert.equal(again.token, first.token, 'the same token after a restart')
+      assert.equal((await stat(file)).mode & 0o777, 0o600, 'a loosened mode is repaired')
+      await writeFile(file, '')
+      const replaced = await loadOrCreateToken(dir.path)
+      assert.ok(replaced.token.length > 0 && replaced.token !== first.token)
+      const memory = await loadOrCreateToken(undefined)
+      assert.equal(memory.file, undefined)
+      assert.notEqual(memory.token, (await loadOrCreateToken(undefined)).token, 'a fresh token per run without a data dir')
+    } finally {
+      await dir.remove()
+    }
   })
 
   it('carries bytes as {"$bytes": base64} both ways, and bounds nesting', () => {
