@@ -22,7 +22,8 @@ export const ADDED_P50_GOAL_MS = 1
 type Call = () => Promise<unknown>
 
 /** Time `inProcess` and `http` alternately, `rounds` times each. */
-async function compare (rounds: number, inProcess: Call, http: Call): Promise<{ inProcessMs: number[], httpMs: number[] }> {
+async function compare (rounds: number, calls: { inProcess: Call, http: Call }): Promise<{ inProcessMs: number[], httpMs: number[] }> {
+  const { inProcess, http } = calls
   const inProcessMs: number[] = []
   const httpMs: number[] = []
   const time = async (call: Call, into: number[] | undefined): Promise<void> => {
@@ -79,12 +80,14 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       return response.json()
     }
     options.log(`${rounds} rounds each (after ${WARMUP_ROUNDS} warm-up): direct request to a peer, local state read`)
-    const direct = await compare(rounds,
-      async () => a.direct.request(b.peerId, 'echo', payload),
-      async () => expectOk(await fetch(`${api.url}/v1/peers/${b.peerId}/requests`, { method: 'POST', headers, body })))
-    const state = await compare(rounds,
-      async () => a.state.get('bench/key', { local: true }),
-      async () => expectOk(await fetch(`${api.url}/v1/state/bench%2Fkey?local=true`, { headers })))
+    const direct = await compare(rounds, {
+      inProcess: async () => a.direct.request(b.peerId, 'echo', payload),
+      http: async () => expectOk(await fetch(`${api.url}/v1/peers/${b.peerId}/requests`, { method: 'POST', headers, body }))
+    })
+    const state = await compare(rounds, {
+      inProcess: async () => a.state.get('bench/key', { local: true }),
+      http: async () => expectOk(await fetch(`${api.url}/v1/state/bench%2Fkey?local=true`, { headers }))
+    })
     const metrics: Record<string, number | null> = { rounds, payload_bytes: payload.length, ...metricsOf('direct', direct), ...metricsOf('state_get', state) }
     const goalMet = (metrics.direct_added_p50_ms ?? Infinity) <= ADDED_P50_GOAL_MS && (metrics.state_get_added_p50_ms ?? Infinity) <= ADDED_P50_GOAL_MS
     options.log(`direct: in process p50 ${metrics.direct_inprocess_p50_ms} ms, via HTTP p50 ${metrics.direct_http_p50_ms} ms (added ${metrics.direct_added_p50_ms} ms)`)
