@@ -31,10 +31,29 @@ export interface RunCommand {
   readonly name: string | undefined
   /** NDJSON on stdout instead of human text. */
   readonly json: boolean
+  /** Serve the local HTTP API here (node/api); undefined: no API. */
+  readonly api: ApiAddress | undefined
+  /** What this agent can do, announced to others (`--capability`, repeatable). */
+  readonly capabilities: string[]
 }
 
+/** `agentmesh mcp …`: a node serving MCP over stdio (stdout carries only MCP messages). */
+export interface McpCommand extends Omit<RunCommand, 'kind' | 'json'> {
+  readonly kind: 'mcp'
+}
+
+/** Where `--api` binds. */
+export interface ApiAddress { readonly host: string, readonly port: number }
+
 /** What a command line asks for. */
-export type Command = RunCommand | { readonly kind: 'help' } | { readonly kind: 'version' }
+export type Command = RunCommand | McpCommand | { readonly kind: 'help' } | { readonly kind: 'version' }
+
+/** The subcommand that serves MCP over stdio. */
+export const MCP_SUBCOMMAND = 'mcp'
+/** Most `--capability` flags: the agent card's own bound (CAPABILITIES_MAX in protocols/state/card.ts). */
+export const CAPABILITIES_MAX = 64
+/** Longest capability name (CAPABILITY_CHARS_MAX in protocols/state/card.ts). */
+export const CAPABILITY_CHARS_MAX = 128
 
 /** Bad usage: the message names the flag and says why; the CLI exits with EXIT_USAGE. */
 export class UsageError extends Error {
@@ -64,6 +83,9 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   'data-dir': { type: 'string', multiple: false, value: '<path>', help: 'keep identity and state here, so the peer id survives a restart; default: in memory' },
   name: { type: 'string', multiple: false, value: '<label>', help: `a label other agents see (at most ${NAME_CHARS_MAX} characters); default agent-<end of peer id>` },
   json: { type: 'boolean', multiple: false, help: 'print one JSON object per line on stdout (ready, peer:join, peer:leave, stopped); logs go to stderr' },
+  capability: { type: 'string', multiple: true, value: '<name>', help: `announce a capability other agents find with findAgents (repeatable, at most ${CAPABILITIES_MAX})` },
+  api: { type: 'string', multiple: false, value: '<host:port>', help: 'serve the local HTTP API (JSON, SSE, OpenAPI at /openapi.json, MCP at /mcp) for agents in any language; port 0 picks one, e.g. 127.0.0.1:7700. Needs the bearer token in <data-dir>/api-token (printed without --data-dir)' },
+  'api-allow-remote': { type: 'boolean', multiple: false, help: 'let --api bind a non-loopback address. Off by default: the API can act as this agent (send, publish, lock), and on a network interface only the token would stand between it and anyone who can reach the port' },
   help: { type: 'boolean', multiple: false, short: 'h', help: 'print this help and exit' },
   version: { type: 'boolean', multiple: false, help: 'print the agentmesh version and exit' }
 }
@@ -74,8 +96,11 @@ const EXAMPLE_PEER = '/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…'
 export function usage (command: string): string {
   const lines = [
     `Usage: ${command} [options]`,
+    `       ${command} ${MCP_SUBCOMMAND} [options]`,
     '',
     'Start an agentmesh node: an equal peer of a libp2p mesh of AI agents (no broker).',
+    `With "${MCP_SUBCOMMAND}", the node serves its tools over MCP on stdin/stdout for an LLM host (logs on stderr),`,
+    'and exits when stdin closes.',
     '',
     'Options:'
   ]
@@ -92,6 +117,10 @@ export function usage (command: string): string {
     `  ${command} --peer ${EXAMPLE_PEER}`,
     '  # a fixed port for other machines, and the same peer id after restarts',
     `  ${command} --listen /ip4/0.0.0.0/tcp/4001 --data-dir ./.data/a`,
+    '  # a local HTTP API for agents in other languages (token in ./.data/a/api-token)',
+    `  ${command} --data-dir ./.data/a --api 127.0.0.1:7700`,
+    '  # MCP tools over stdio for an LLM host (npm run -s: no npm banner on stdout)',
+    `  ${command.replace('npm run ', 'npm run -s ')} ${MCP_SUBCOMMAND} --peer ${EXAMPLE_PEER}`,
     '',
     'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.'
   )
@@ -100,6 +129,13 @@ export function usage (command: string): string {
 
 /** Parse and check a command line (without the `node cli.ts` part). Throws UsageError. */
 export function parseCommand (argv: readonly string[]): Command {
+  if (argv[0] === MCP_SUBCOMMAND) {
+    const command = parseCommand(argv.slice(1))
+    if (command.kind !== 'run') return command
+    if (command.json) throw new UsageError('--json', `--json: not with ${MCP_SUBCOMMAND}; stdout carries only MCP messages there`)
+    const { kind: _kind, json: _json, ...rest } = command
+    return { ...rest, kind: 'mcp' }
+  }
   const options = Object.fromEntries(Object.entries(FLAGS).map(([name, spec]) => [name, {
     type: spec.type,
     multiple: spec.multiple,
@@ -126,7 +162,37 @@ export function parseCommand (argv: readonly string[]): Command {
   if (dataDir !== undefined && dataDir.trim() === '') throw new UsageError('--data-dir', '--data-dir: the path is empty')
   const name = values.name as string | undefined
   if (name !== undefined) checkName(name)
-  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true }
+  const capabilities = [...new Set(strings(values.capability))]
+  if (capabilities.length > CAPABILITIES_MAX) throw new UsageError('--capability', `--capability: ${capabilities.length} given; at most ${CAPABILITIES_MAX} (CAPABILITIES_MAX, the agent card's bound)`)
+  for (const capability of capabilities) checkCapability(capability)
+  const apiText = values.api as string | undefined
+  const api = apiText !== undefined ? parseApiAddress(apiText, values['api-allow-remote'] === true) : undefined
+  if (api === undefined && values['api-allow-remote'] === true) throw new UsageError('--api-allow-remote', '--api-allow-remote: only with --api <host:port>')
+  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities }
+}
+
+function checkCapability (capability: string): void {
+  if (capability.trim() === '' || capability.length > CAPABILITY_CHARS_MAX || /\p{Cc}/u.test(capability)) {
+    throw new UsageError('--capability', `--capability: "${capability}" must be 1 to ${CAPABILITY_CHARS_MAX} characters (CAPABILITY_CHARS_MAX) without control characters`)
+  }
+}
+
+/** Hosts that are this machine only. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1'])
+
+/** `host:port`, `[v6]:port` or a bare port (loopback); a non-loopback host only with --api-allow-remote. */
+export function parseApiAddress (text: string, allowRemote: boolean): ApiAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text)
+  if (match === null) throw new UsageError('--api', `--api: "${text}" is not host:port; expected e.g. 127.0.0.1:7700 (port 0 picks a free one)`)
+  // A bare port matches with empty host groups: it means loopback.
+  const host = [match[1], match[2]].find(h => h !== undefined && h !== '') ?? '127.0.0.1'
+  const port = Number(match[3])
+  if (port > 65535) throw new UsageError('--api', `--api: port ${port} is above 65535`)
+  const loopback = LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host)
+  if (!loopback && !allowRemote) {
+    throw new UsageError('--api', `--api: "${host}" is not a loopback address; the API acts as this agent, so it binds 127.0.0.1 unless you also pass --api-allow-remote (and keep the token secret)`)
+  }
+  return { host, port }
 }
 
 function strings (value: string | string[] | boolean | undefined): string[] {

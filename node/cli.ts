@@ -5,7 +5,9 @@
 import type { AgentNode } from '../src/index.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
-import type { RunCommand } from './args.ts'
+import type { RunCommand, McpCommand } from './args.ts'
+import type { ApiServer } from './api/server.ts'
+import type { ApiToken } from './api/token.ts'
 import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
@@ -36,12 +38,15 @@ function peerFields (node: AgentNode, detail: { peerId: string }): { peerId: str
   return { peerId: detail.peerId, ...(name !== undefined ? { name } : {}) }
 }
 
-/** Run a node until a signal stops it; resolves to the exit status. */
-async function run (command: RunCommand): Promise<number> {
+/** Run a node until a signal stops it (or, for `mcp`, until stdin closes); resolves to the exit status. */
+async function run (command: RunCommand | McpCommand): Promise<number> {
   // A peer's misbehaving stream must not end the daemon; any other uncaught error still does.
   installPeerErrorGuard({ log: logError })
+  const mcp = command.kind === 'mcp'
+  // Under `mcp`, stdout carries only MCP messages: what the CLI says goes to stderr as text.
   const emit = async (event: CliEvent, human: string): Promise<void> => {
-    await writeOut(command.json ? jsonLine(event) : `${human}\n`)
+    if (mcp) process.stderr.write(`${human}\n`)
+    else await writeOut(command.kind === 'run' && command.json ? jsonLine(event) : `${human}\n`)
   }
   let node: AgentNode | undefined
   let stopRequested: (signal: NodeJS.Signals) => void = () => {}
@@ -71,11 +76,38 @@ async function run (command: RunCommand): Promise<number> {
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
-      ...(command.name !== undefined ? { name: command.name } : {})
+      ...(command.name !== undefined ? { name: command.name } : {}),
+      ...(command.capabilities.length > 0 ? { capabilities: command.capabilities } : {})
     })
   } catch (err) {
     logError(`could not start the node: ${describeError(err)}${hintFor(err, command)}`)
     return EXIT_FAILURE
+  }
+
+  let api: ApiServer | undefined
+  let token: ApiToken | undefined
+  if (command.api !== undefined) {
+    try {
+      const { startApiServer } = await import('./api/server.ts')
+      const { loadOrCreateToken } = await import('./api/token.ts')
+      token = await loadOrCreateToken(command.dataDir)
+      api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token })
+    } catch (err) {
+      const inUse = /EADDRINUSE/.test(errorChainText(err)) ? `\n  another process already listens on ${command.api.host}:${command.api.port}; pick another --api port, or 0 for a free one` : ''
+      logError(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
+      await node.stop().catch((stopErr: unknown) => { logError(`error while stopping: ${describeError(stopErr)}`) })
+      return EXIT_FAILURE
+    }
+  }
+  if (mcp) {
+    const { serveMcpStdio } = await import('./mcp/adapter.ts')
+    const { LockTable } = await import('./api/locks.ts')
+    await serveMcpStdio({ node, locks: new LockTable() }, {
+      onClosed: (why) => {
+        logError(`${why}: stopping`)
+        stopRequested('SIGPIPE')
+      }
+    })
   }
 
   const agent = node
@@ -89,9 +121,19 @@ async function run (command: RunCommand): Promise<number> {
   })
 
   const addresses = orderAddresses(node.addresses())
+  const apiFields = api !== undefined && token !== undefined
+    ? { api: api.url, ...(token.file !== undefined ? { apiTokenFile: token.file } : { apiToken: token.token }) }
+    : {}
   await emit(
-    { event: 'ready', peerId: node.peerId, name: node.name, addresses },
-    bannerText({ peerId: node.peerId, name: node.name, addresses, command: invocation(), dataDir: command.dataDir })
+    { event: 'ready', peerId: node.peerId, name: node.name, addresses, ...apiFields },
+    bannerText({
+      peerId: node.peerId,
+      name: node.name,
+      addresses,
+      command: invocation(),
+      dataDir: command.dataDir,
+      ...(api !== undefined && token !== undefined ? { api: { url: api.url, tokenFile: token.file, token: token.token } } : {})
+    })
   )
 
   await stopSignal
@@ -101,6 +143,7 @@ async function run (command: RunCommand): Promise<number> {
   }, STOP_TIMEOUT_MS)
   timer.unref()
   try {
+    await api?.close()
     await node.stop()
   } catch (err) {
     logError(`error while stopping: ${describeError(err)}`)
@@ -113,7 +156,7 @@ async function run (command: RunCommand): Promise<number> {
 }
 
 /** A next step for the start-up failures people actually hit. */
-function hintFor (err: unknown, command: RunCommand): string {
+function hintFor (err: unknown, command: RunCommand | McpCommand): string {
   const text = errorChainText(err)
   if (/EADDRINUSE/.test(text)) return `\n  another process already listens on one of ${command.listen.join(', ')}; pick another --listen port, or port 0 for an OS-assigned one`
   if (/LEVEL_LOCKED|lock/i.test(text) && command.dataDir !== undefined) return `\n  --data-dir ${command.dataDir} is in use by another running node; each node needs its own data dir`
@@ -138,7 +181,7 @@ async function main (argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     logError(err.message)
-    process.stderr.write(`usage: ${invocation()} [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--json] [--help] [--version]\n`)
+    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--help] [--version]\n`)
     return EXIT_USAGE
   }
   if (command.kind === 'help') {

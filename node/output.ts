@@ -5,7 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 
 /** The NDJSON lines `--json` prints on stdout, one object per line. Fields may be added, never removed. */
 export type CliEvent =
-  | { event: 'ready', peerId: string, name: string, addresses: string[] }
+  | { event: 'ready', peerId: string, name: string, addresses: string[], api?: string, apiTokenFile?: string, apiToken?: string }
   | { event: 'peer:join', peerId: string, name?: string }
   | { event: 'peer:leave', peerId: string, name?: string }
   | { event: 'stopped' }
@@ -67,6 +67,8 @@ export interface Banner {
   command: string
   /** The data dir holding the identity, if any. */
   dataDir: string | undefined
+  /** The local API, when `--api` serves one: its URL and where its token is (or the token itself). */
+  api?: { url: string, tokenFile: string | undefined, token: string }
 }
 
 /** The human start-up text: peer id, addresses, and the exact commands that join this node. */
@@ -86,6 +88,15 @@ export function bannerText (banner: Banner): string {
   }
   if (local !== undefined) {
     lines.push('', 'Start another node on this machine:', `  ${banner.command} --peer ${local}`)
+  }
+  if (banner.api !== undefined) {
+    const { url, tokenFile, token } = banner.api
+    lines.push('', `Local API for agents in any language: ${url} (OpenAPI: ${url}/openapi.json, MCP: ${url}/mcp)`)
+    if (tokenFile !== undefined) {
+      lines.push(`  token in ${tokenFile}`, `  curl -H "Authorization: Bearer $(cat ${tokenFile})" ${url}/v1/node`)
+    } else {
+      lines.push(`  token (this run only; pass --data-dir to keep one): ${token}`, `  curl -H "Authorization: Bearer ${token}" ${url}/v1/node`)
+    }
   }
   lines.push('', 'Stop with Ctrl-C.')
   return lines.join('\n')

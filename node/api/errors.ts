@@ -1,0 +1,59 @@
+// How the node's typed errors look over HTTP: a status per `AgentMeshError.code` and one JSON
+// body shape, {error: {code, message}}, for every failure the API returns.
+
+import { AgentMeshError, describeError } from '../../protocols/kit/errors.ts'
+
+/** The body of every error response. */
+export interface ErrorBody { error: { code: string, message: string } }
+
+/** An API-level failure (bad input, auth, limits) with its HTTP status. */
+export class ApiError extends AgentMeshError {
+  override name = 'ApiError'
+  readonly status: number
+  constructor (status: number, code: string, message: string) {
+    super(code, message)
+    this.status = status
+  }
+}
+
+/**
+ * Status per node error code. 4xx: the caller can fix the request; 502/503/504: the mesh could
+ * not answer now (retry later); 500 only for errors nobody anticipated.
+ */
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  ERR_DECODE: 400,
+  ERR_BAD_REQUEST: 400,
+  ERR_LIMIT_EXCEEDED: 413,
+  ERR_TIMEOUT: 504,
+  ERR_ABORTED: 503,
+  ERR_NOT_RUNNING: 503,
+  ERR_PEER_UNREACHABLE: 502,
+  ERR_UNKNOWN_METHOD: 404,
+  ERR_REMOTE: 502,
+  ERR_EVENT_NOT_FOUND: 404,
+  ERR_SUBSCRIBER_LAGGED: 410,
+  ERR_RECORD_REJECTED: 422,
+  ERR_NO_REPLICAS: 503,
+  ERR_NO_LEADER: 503,
+  ERR_GROUP_NOT_JOINED: 404,
+  ERR_GROUP_CONFIG: 409,
+  ERR_LOCK_UNAVAILABLE: 409,
+  ERR_NOT_BUILTIN_KV: 409,
+  ERR_BFT_NOT_CONFIGURED: 409,
+  ERR_APPLY: 422,
+  ERR_BFT_NOT_A_MEMBER: 403,
+  ERR_BFT_GROUP_SIZE: 400,
+  ERR_BFT_VALIDATION_REJECTED: 422,
+  ERR_BFT_ALREADY_JOINED: 409
+}
+
+/** The HTTP status and body for any thrown value. */
+export function errorResponse (err: unknown): { status: number, body: ErrorBody } {
+  if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message } } }
+  if (err instanceof AgentMeshError) {
+    return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message } } }
+  }
+  // RangeError is what the node throws for an argument out of its allowed range (a caller's fix).
+  if (err instanceof RangeError) return { status: 400, body: { error: { code: 'ERR_BAD_REQUEST', message: err.message } } }
+  return { status: 500, body: { error: { code: 'ERR_INTERNAL', message: describeError(err) } } }
+}

@@ -1,0 +1,107 @@
+// `npm run sim -- api [--messages N] [--size B] --json`: what the local HTTP API adds to a call.
+// Two in-process nodes; node A serves the API on loopback. Each round makes the same call in
+// process and through HTTP (alternating which goes first): a direct request to node B, and a
+// local state read. Prints p50/p99 of both paths and the p50 the API adds (goal: ≤ 1 ms).
+
+import { createAgentNode } from '../../src/index.ts'
+import type { AgentNode } from '../../src/index.ts'
+import { startApiServer } from '../../node/api/server.ts'
+import { loadOrCreateToken } from '../../node/api/token.ts'
+import type { SimOptions, SimSummary } from '../scenario.ts'
+import { latencySummary, quantile } from '../stats.ts'
+
+/** Measured rounds per call when --messages is not given. */
+export const ROUNDS_DEFAULT = 2000
+/** Unmeasured rounds first: JIT, connection set-up, caches. */
+export const WARMUP_ROUNDS = 200
+/** How long B may take to join A before the run gives up. */
+export const JOIN_TIMEOUT_MS = 30_000
+/** The goal for the p50 the HTTP API adds to a call. */
+export const ADDED_P50_GOAL_MS = 1
+
+type Call = () => Promise<unknown>
+
+/** Time `inProcess` and `http` alternately, `rounds` times each. */
+async function compare (rounds: number, calls: { inProcess: Call, http: Call }): Promise<{ inProcessMs: number[], httpMs: number[] }> {
+  const { inProcess, http } = calls
+  const inProcessMs: number[] = []
+  const httpMs: number[] = []
+  const time = async (call: Call, into: number[] | undefined): Promise<void> => {
+    const started = performance.now()
+    await call()
+    into?.push(performance.now() - started)
+  }
+  for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
+    const measured = i >= WARMUP_ROUNDS
+    const pair: Array<[Call, number[]]> = [[inProcess, inProcessMs], [http, httpMs]]
+    if (i % 2 === 1) pair.reverse()
+    for (const [call, into] of pair) await time(call, measured ? into : undefined)
+  }
+  return { inProcessMs, httpMs }
+}
+
+function metricsOf (prefix: string, result: { inProcessMs: number[], httpMs: number[] }): Record<string, number | null> {
+  const inProcess = latencySummary(result.inProcessMs)
+  const http = latencySummary(result.httpMs)
+  const added = quantile(result.httpMs, 0.5) - quantile(result.inProcessMs, 0.5)
+  return {
+    [`${prefix}_inprocess_p50_ms`]: inProcess.p50_ms,
+    [`${prefix}_inprocess_p99_ms`]: inProcess.p99_ms,
+    [`${prefix}_http_p50_ms`]: http.p50_ms,
+    [`${prefix}_http_p99_ms`]: http.p99_ms,
+    [`${prefix}_added_p50_ms`]: Math.round(added * 1000) / 1000
+  }
+}
+
+/** Run the comparison. */
+export async function run (options: SimOptions): Promise<SimSummary> {
+  const rounds = options.messages ?? ROUNDS_DEFAULT
+  const payload = 'x'.repeat(options.size ?? 64)
+  const nodes: AgentNode[] = []
+  const a = await createAgentNode({ transport: 'memory' })
+  nodes.push(a)
+  const b = await createAgentNode({ transport: 'memory', peers: [a.addresses()[0]!] })
+  nodes.push(b)
+  const { token } = await loadOrCreateToken(undefined)
+  const api = await startApiServer({ node: a, host: '127.0.0.1', port: 0, token })
+  try {
+    b.direct.handle('echo', (value) => value)
+    // B joins through A; wait until A hears it (health), so A has an address to call it on.
+    const deadline = Date.now() + JOIN_TIMEOUT_MS
+    while (!a.peers().some(p => p.peerId === b.peerId && p.status === 'alive')) {
+      if (Date.now() > deadline) throw new Error(`node B did not join node A within JOIN_TIMEOUT_MS (${JOIN_TIMEOUT_MS} ms)`)
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    await a.state.put('bench/key', { payload }).catch(() => undefined) // stored locally even without replicas
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const body = JSON.stringify({ method: 'echo', payload })
+    const expectOk = async (response: Response): Promise<unknown> => {
+      if (!response.ok) throw new Error(`API call failed: ${response.status} ${await response.text()}`)
+      return response.json()
+    }
+    options.log(`${rounds} rounds each (after ${WARMUP_ROUNDS} warm-up): direct request to a peer, local state read`)
+    const direct = await compare(rounds, {
+      inProcess: async () => a.direct.request(b.peerId, 'echo', payload),
+      http: async () => expectOk(await fetch(`${api.url}/v1/peers/${b.peerId}/requests`, { method: 'POST', headers, body }))
+    })
+    const state = await compare(rounds, {
+      inProcess: async () => a.state.get('bench/key', { local: true }),
+      http: async () => expectOk(await fetch(`${api.url}/v1/state/bench%2Fkey?local=true`, { headers }))
+    })
+    const metrics: Record<string, number | null> = { rounds, payload_bytes: payload.length, ...metricsOf('direct', direct), ...metricsOf('state_get', state) }
+    const goalMet = (metrics.direct_added_p50_ms ?? Infinity) <= ADDED_P50_GOAL_MS && (metrics.state_get_added_p50_ms ?? Infinity) <= ADDED_P50_GOAL_MS
+    options.log(`direct: in process p50 ${metrics.direct_inprocess_p50_ms} ms, via HTTP p50 ${metrics.direct_http_p50_ms} ms (added ${metrics.direct_added_p50_ms} ms)`)
+    options.log(`state get: in process p50 ${metrics.state_get_inprocess_p50_ms} ms, via HTTP p50 ${metrics.state_get_http_p50_ms} ms (added ${metrics.state_get_added_p50_ms} ms)`)
+    return {
+      scenario: 'api',
+      nodes: 2,
+      seed: options.seed,
+      ok: direct.httpMs.length === rounds && state.httpMs.length === rounds,
+      metrics: { ...metrics, added_p50_goal_ms: ADDED_P50_GOAL_MS, goal_met: goalMet },
+      latenciesMs: direct.httpMs
+    }
+  } finally {
+    await api.close()
+    await Promise.all(nodes.map(async (n) => { await n.stop() }))
+  }
+}
