@@ -1,7 +1,7 @@
 // The task queue as a pure, deterministic replicated state machine: the `apply` of the Raft group
 // that hosts a queue (`groups.join(name, { members, apply, snapshot })`). SPEC tasks.
 
-import { assert, unreachable } from '../kit/assert.ts'
+import { unreachable } from '../kit/assert.ts'
 import { answer, cancel, leaderChanged, redrive, renew, submit, tick, workerDead } from './commands.ts'
 import { award, bid, claim, pushReady } from './dispatch.ts'
 import { validateTaskCommand } from './messages.ts'
@@ -12,9 +12,10 @@ import type { QueueOptions, QueuePolicy } from './policy.ts'
 import { refuse } from './results.ts'
 import type { TaskResult } from './results.ts'
 import { decodeQueueState, encodeQueueState } from './snapshot.ts'
-import { QueueState, TERMINAL_STATES } from './state.ts'
+import { QueueState } from './state.ts'
 import type { Task, TaskFault, TaskState, TaskUpdate, Worker } from './state.ts'
 import { runTimers } from './timers.ts'
+import { checkQueueInvariants } from './invariants.ts'
 
 /** Options of a machine: the queue's policy options, and (simulator self-tests only) deliberate bugs. */
 export interface TaskMachineOptions extends QueueOptions { faults?: TaskFault[] }
@@ -26,9 +27,10 @@ export interface TaskView {
   attempt: number
   priority: number
   capability?: string
+  /** Holder of the latest work lease. */
   worker?: string
-  token?: number
-  leaseExpiresAtMs?: number
+  /** The current lease, if any: its holder, fencing token, expiry and kind. */
+  lease?: { worker: string, token: number, expiresAtMs: number, kind: 'work' | 'validate' }
   bids: Array<{ worker: string, cost: number, etaMs: number }>
   input: Uint8Array
   result?: Uint8Array
@@ -150,24 +152,8 @@ export class TaskMachine {
     return [...this.#state.workers.values()].map((w) => ({ id: w.id, capabilities: w.capabilities, concurrency: w.concurrency, inFlight: w.leases.size, breaker: w.breaker.state, lastSeenMs: w.lastSeenMs }))
   }
 
-  /** Check the machine's own invariants (for tests and the simulator); throws AssertionError. */
-  checkInvariants (): void {
-    const s = this.#state
-    const leased = new Map<string, string>()
-    for (const t of s.tasks.values()) {
-      if (t.lease !== undefined) {
-        assert(t.lease.token <= s.token, `task ${t.id} lease token ${t.lease.token} above the counter ${s.token}`)
-        assert(s.workers.get(t.lease.worker)?.leases.has(t.id) === true, `task ${t.id} leased to ${t.lease.worker}, who does not list it`)
-        assert(t.state === (t.lease.kind === 'work' ? 'working' : 'validating'), `task ${t.id} leased for ${t.lease.kind} but ${t.state}`)
-        leased.set(t.id, t.lease.worker)
-      }
-      assert(t.state !== 'working' || t.lease !== undefined, `task ${t.id} working without a lease`)
-      assert((t.state === 'submitted') === s.ready.includes(t.id), `task ${t.id} is ${t.state} but ${s.ready.includes(t.id) ? '' : 'not '}in the ready list`)
-      assert(TERMINAL_STATES.has(t.state) === (s.deadLetters.has(t.id) || s.ended.has(t.id)), `task ${t.id} ${t.state} but retention index disagrees`)
-    }
-    for (const w of s.workers.values()) for (const id of w.leases) assert(leased.get(id) === w.id, `worker ${w.id} lists ${id} without holding its lease`)
-    assert(s.ready.length === new Set(s.ready).size, 'a task is in the ready list twice')
-  }
+  /** Check the machine's own structural invariants (tests and the simulator); throws AssertionError. */
+  checkInvariants (): void { checkQueueInvariants(this.#state) }
 }
 
 /** Build a machine and the options to hand to `groups.join(name, { members, apply, snapshot })`. */
@@ -180,7 +166,7 @@ function view (t: Task): TaskView {
   const v: TaskView = { id: t.id, state: t.state, attempt: t.attempt, priority: t.priority, bids: t.bids.map((b) => ({ ...b })), input: t.input, history: t.history.map((h) => ({ ...h })) }
   if (t.capability !== undefined) v.capability = t.capability
   if (t.worker !== undefined) v.worker = t.worker
-  if (t.lease !== undefined) { v.token = t.lease.token; v.leaseExpiresAtMs = t.lease.expiresAtMs }
+  if (t.lease !== undefined) v.lease = { ...t.lease }
   if (t.output !== undefined) v.result = t.output
   if (t.error !== undefined) v.error = { ...t.error }
   if (t.feedback !== undefined) v.feedback = t.feedback

@@ -16,6 +16,7 @@ export function runTimers (s: QueueState): void {
   if (s.clockMs < s.nextDueMs) return
   let budget = EXPIRIES_PER_APPLY_MAX
   let next = Infinity
+  s.nextDueMs = Infinity // transitions during the scan add their own timers through due()
   const at = (ms: number): boolean => { if (ms <= s.clockMs) return true; next = Math.min(next, ms); return false }
   const openCapabilities = allBreakersOpen(s)
   for (const task of [...s.tasks.values()]) {
@@ -38,7 +39,7 @@ export function runTimers (s: QueueState): void {
     if (s.policy.fallbackQueue !== undefined && openCapabilities.has(capabilityKey(task))) { budget--; forward(s, task, s.policy.fallbackQueue) }
   }
   budget = retire(s, budget, at)
-  s.nextDueMs = budget <= 0 ? s.clockMs : next
+  s.nextDueMs = budget <= 0 ? s.clockMs : Math.min(s.nextDueMs, next)
 }
 
 /** Purge ended tasks and dead letters past retention or count, stale idempotency keys and idle workers. */
