@@ -2,7 +2,7 @@
 // timeouts, retry backoff ending, fallback when every breaker is open, and the retention of
 // ended tasks, dead letters, idempotency keys and idle workers. Bounded per apply.
 
-import { breakerPermits, refreshBreaker } from './breaker.ts'
+import { refreshBreaker } from './breaker.ts'
 import { expireLease } from './commands.ts'
 import { endLive } from './outcomes.ts'
 import { EXPIRIES_PER_APPLY_MAX, TERMINAL_STATES } from './state.ts'
@@ -18,7 +18,7 @@ export function runTimers (s: QueueState): void {
   let next = Infinity
   s.nextDueMs = Infinity // transitions during the scan add their own timers through due()
   const at = (ms: number): boolean => { if (ms <= s.clockMs) return true; next = Math.min(next, ms); return false }
-  const openCapabilities = allBreakersOpen(s)
+  const openByCapability = new Map<string, boolean>() // memo: every serving worker's breaker open
   for (const task of [...s.tasks.values()]) {
     if (budget <= 0) break
     if (TERMINAL_STATES.has(task.state)) continue
@@ -31,12 +31,15 @@ export function runTimers (s: QueueState): void {
       if (lease.kind === 'work' && task.startToCloseMs > 0 && at(task.startedAtMs + task.startToCloseMs)) { budget--; expireLease(s, task, 'start-to-close-timeout'); continue }
       continue
     }
-    if (task.state === 'retrying') { if (at(task.notBeforeMs)) { budget--; s.makeReady(task) } continue }
+    if (task.state === 'retrying') {
+      if (!at(task.notBeforeMs)) continue
+      budget--; s.makeReady(task) // and on to the checks of a waiting task
+    }
     if (task.state !== 'submitted') continue
     if (task.scheduleToStartMs > 0 && at(task.readyAtMs + task.scheduleToStartMs)) {
       budget--; endLive(s, task, { type: 'no-healthy-worker', message: `no worker started it within ${task.scheduleToStartMs} ms` }); continue
     }
-    if (s.policy.fallbackQueue !== undefined && openCapabilities.has(capabilityKey(task))) { budget--; forward(s, task, s.policy.fallbackQueue) }
+    if (s.policy.fallbackQueue !== undefined && allBreakersOpen(s, task, openByCapability)) { budget--; forward(s, task, s.policy.fallbackQueue) }
   }
   budget = retire(s, budget, at)
   s.nextDueMs = budget <= 0 ? s.clockMs : Math.min(s.nextDueMs, next)
@@ -66,29 +69,23 @@ function retire (s: QueueState, budget: number, at: (ms: number) => boolean): nu
   return budget
 }
 
-/** Capabilities (by key) that some workers serve and whose every such worker has an open breaker. */
-function allBreakersOpen (s: QueueState): Set<string> {
-  const result = new Set<string>()
-  if (s.policy.fallbackQueue === undefined || s.ready.length === 0) return result
-  const seen = new Map<string, boolean>() // capability key → every serving worker open so far
-  for (const id of s.ready) {
-    const task = s.tasks.get(id)!
-    const key = capabilityKey(task)
-    if (seen.has(key)) continue
-    let serving = 0
-    let open = 0
-    for (const w of s.workers.values()) {
-      if (!s.serves(w, task)) continue
-      serving++
-      if (!breakerPermits(w.breaker, s.policy.breaker, s.clockMs) && w.breaker.state !== 'closed') open++
-    }
-    seen.set(key, serving > 0 && open === serving)
-    if (serving > 0 && open === serving) result.add(key)
+/** Whether some workers serve the task's capability and every one of them has an open breaker. */
+function allBreakersOpen (s: QueueState, task: Task, memo: Map<string, boolean>): boolean {
+  const key = task.capability ?? ''
+  const known = memo.get(key)
+  if (known !== undefined) return known
+  let serving = 0
+  let open = 0
+  for (const w of s.workers.values()) {
+    if (!s.serves(w, task)) continue
+    serving++
+    refreshBreaker(w.breaker, s.policy.breaker, s.clockMs)
+    if (w.breaker.state === 'open') open++
   }
+  const result = serving > 0 && open === serving
+  memo.set(key, result)
   return result
 }
-
-function capabilityKey (task: Task): string { return task.capability ?? '' }
 
 /** Hand a task to the fallback queue: it ends here (not a dead letter); the node resubmits it there. */
 function forward (s: QueueState, task: Task, queue: string): void {

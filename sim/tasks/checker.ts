@@ -27,6 +27,8 @@ export class TasksChecker {
   readonly #retrying = new Map<string, { atMs: number, attempt: number }>()
   readonly #overrides = new Map<string, SingleCommand & { op: 'submit' }>()
   #expected: boolean[] = []
+  /** Clock at each task's submit (from its first update: a batch may tick between its commands). */
+  readonly #submittedAt = new Map<string, number>()
   completed = 0
   staleRefused = 0
 
@@ -51,6 +53,9 @@ export class TasksChecker {
   after (command: TaskCommand, result: TaskResult, machine: TaskMachine, updates: TaskUpdate[]): void {
     const singles = command.op === 'batch' ? command.commands : [command]
     const results = command.op === 'batch' && result.ok && result.op === 'batch' ? result.results : [result]
+    for (const u of updates) {
+      if (u.kind === 'state' && u.state === 'submitted' && !this.#submittedAt.has(u.taskId)) this.#submittedAt.set(u.taskId, u.atMs)
+    }
     singles.forEach((c, i) => { this.#checkResult(c, results[i]!, this.#expected[i]!, machine) })
     for (const u of updates) this.#checkUpdate(u, machine)
     try {
@@ -76,10 +81,11 @@ export class TasksChecker {
     if (c.idempotencyKey === undefined) return
     const seen = this.#keys.get(c.idempotencyKey)
     const window = machine.policy.dedupWindowMs
-    if (seen !== undefined && seen.atMs + window > machine.clockMs) {
+    const now = r.duplicate ? machine.clockMs : this.#submittedAt.get(r.taskId) ?? machine.clockMs
+    if (seen !== undefined && seen.atMs + window > now) {
       if (!r.duplicate || r.taskId !== seen.taskId) this.#fail('T4 idempotent submit', `key ${c.idempotencyKey} submitted again within its window gave ${r.taskId}${r.duplicate ? '' : ' (new)'} instead of ${seen.taskId}`)
     } else if (!r.duplicate) {
-      this.#keys.set(c.idempotencyKey, { taskId: r.taskId, atMs: machine.clockMs })
+      this.#keys.set(c.idempotencyKey, { taskId: r.taskId, atMs: now })
     }
   }
 
