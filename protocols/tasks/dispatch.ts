@@ -8,6 +8,12 @@ import { refuse } from './results.ts'
 import type { LeaseGrant, TaskResult } from './results.ts'
 import { failAttempt } from './outcomes.ts'
 import { BIDS_MAX, DISPATCH_PER_APPLY_MAX } from './state.ts'
+
+/**
+ * Ready tasks one push pass may skip (no eligible worker for their capability) before it stops:
+ * bounds an apply when thousands of tasks wait for a capability nobody serves.
+ */
+export const DISPATCH_SCAN_MAX = 1024
 import type { Lease, QueueState, Task, Worker } from './state.ts'
 
 type Cmd<Op extends SingleCommand['op']> = Extract<SingleCommand, { op: Op }>
@@ -20,9 +26,12 @@ export function grantOf (task: Task, lease: Lease): LeaseGrant {
 /** Free slots of a worker. */
 function freeSlots (w: Worker): number { return Math.max(0, w.concurrency - w.leases.size) }
 
-/** Whether the worker may take this task now: serves its capability, has a slot, breaker allows. */
+/**
+ * Whether the worker may take this task now: heard from within one lease period (a crashed worker
+ * stops renewing, so pushes stop), serves the capability, has a slot, and its breaker allows.
+ */
 export function eligible (s: QueueState, w: Worker, task: Task): boolean {
-  return freeSlots(w) > 0 && s.serves(w, task) && breakerPermits(w.breaker, s.policy.breaker, s.clockMs)
+  return freeSlots(w) > 0 && w.lastSeenMs + s.policy.leaseMs > s.clockMs && s.serves(w, task) && breakerPermits(w.breaker, s.policy.breaker, s.clockMs)
 }
 
 /** `claim`: register the worker; lease up to `max` tasks (pull), or push pending work to every worker. */
@@ -62,13 +71,15 @@ export function claim (s: QueueState, c: Cmd<'claim'>): TaskResult {
 /** Push ready tasks to workers (round-robin or least-connections); bounded per apply. */
 export function pushReady (s: QueueState): void {
   if (s.policy.dispatch !== 'round-robin' && s.policy.dispatch !== 'least-connections') return
-  if (s.ready.length === 0 || s.workers.size === 0) return
-  const order = [...s.workers.keys()].sort()
+  if (s.ready.length === 0) return
+  const order = [...s.workers.values()].filter((w) => freeSlots(w) > 0 && w.lastSeenMs + s.policy.leaseMs > s.clockMs).map((w) => w.id).sort()
+  if (order.length === 0) return // the common case under load: nobody has a free slot
   let granted = 0
-  for (let i = 0; i < s.ready.length && granted < DISPATCH_PER_APPLY_MAX;) {
+  let skipped = 0
+  for (let i = 0; i < s.ready.length && granted < DISPATCH_PER_APPLY_MAX && skipped < DISPATCH_SCAN_MAX;) {
     const task = s.tasks.get(s.ready[i]!)!
     const worker = pick(s, order, task)
-    if (worker === undefined) { i++; continue }
+    if (worker === undefined) { i++; skipped++; continue }
     s.grantLease(task, worker, 'work')
     s.cursor = worker.id
     granted++

@@ -27,6 +27,17 @@ describe('tasks dispatch', () => {
     assert.deepEqual(holders(q), ['a', 'a', 'b', 'b', 'a'])
   })
 
+  it('pushes skip a worker not heard from within a lease period (crashed workers stop renewing)', () => {
+    const q = new Queue({ dispatch: 'round-robin', leaseMs: 1000 })
+    q.claim('quiet', { concurrency: 5 })
+    q.claim('alive', { concurrency: 5 })
+    q.advance(600)
+    q.apply({ op: 'renew', worker: 'alive' })
+    q.advance(600)
+    q.submit(); q.submit()
+    assert.deepEqual(holders(q), ['alive', 'alive'])
+  })
+
   it('a pushed lease reaches its worker through renew', () => {
     const q = new Queue({ dispatch: 'round-robin' })
     q.claim('a')
