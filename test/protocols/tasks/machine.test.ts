@@ -2,6 +2,7 @@
 // retries, leases and the replicated clock, cancel, the gate, questions, dead letters.
 import assert from 'node:assert/strict'
 import { retryDelayMs } from '../../../protocols/tasks/backoff.ts'
+import { StaleLeaseError, TaskRefusedError, errorFromRefusal } from '../../../protocols/tasks/errors.ts'
 import { RETRY_DEFAULTS } from '../../../protocols/tasks/policy.ts'
 import { HISTORY_MAX } from '../../../protocols/tasks/state.ts'
 import { Queue } from './harness.ts'
@@ -89,6 +90,31 @@ describe('tasks machine: fenced results (T2)', () => {
     const late = q.complete('slow', old!)
     assert.ok(!late.ok && late.code === 'stale-lease')
     assert.equal(q.complete('fast', fresh!).ok, true)
+  })
+
+  it('refusals map to typed errors: StaleLeaseError with its reason, TaskRefusedError otherwise', () => {
+    const q = new Queue()
+    const id = q.submit()
+    const [lease] = q.claim('w1')
+    const r = q.apply({ op: 'complete', worker: 'w1', taskId: id, token: lease!.token + 5, output: new Uint8Array() })
+    assert.ok(!r.ok)
+    const err = errorFromRefusal(r)
+    assert.ok(err instanceof StaleLeaseError && err.reason === 'token-mismatch' && err.taskId === id && err.code === 'ERR_STALE_LEASE')
+    const c = q.apply({ op: 'cancel', by: 'stranger', taskId: id })
+    assert.ok(!c.ok && errorFromRefusal(c) instanceof TaskRefusedError)
+    assert.match(errorFromRefusal(c).message, /only its submitter or a queue member/)
+  })
+
+  it('updates come out in apply order: states with the replicated clock, leases with their tokens', () => {
+    const q = new Queue()
+    q.advance(50)
+    const id = q.submit()
+    const [lease] = q.claim('w1')
+    q.complete('w1', lease!)
+    const updates = q.machine.drainUpdates()
+    assert.deepEqual(updates.map((u) => u.kind === 'state' ? `${u.state}@${u.atMs}` : u.kind === 'lease' ? `lease#${u.token}` : u.kind), ['submitted@50', 'working@50', `lease#${lease!.token}`, 'completed@50'])
+    assert.ok(updates.every((u) => u.taskId === id))
+    assert.deepEqual(q.machine.drainUpdates(), [])
   })
 
   it('a result for an unknown task is a stale refusal', () => {
