@@ -144,7 +144,7 @@ function checkPolicy (p: QueuePolicy): void {
 export function effectiveRetry (queue: RetryPolicy, override: Partial<RetryPolicy> | undefined): RetryPolicy {
   if (override === undefined) return queue
   const merged = { ...queue, ...override }
-  if (override.initialIntervalMs !== undefined && override.maximumIntervalMs === undefined) merged.maximumIntervalMs = Math.min(DURATION_MS_MAX, Math.max(queue.maximumIntervalMs, override.initialIntervalMs))
+  if (override.initialIntervalMs !== undefined && override.maximumIntervalMs === undefined) merged.maximumIntervalMs = Math.min(DURATION_MS_MAX, 100 * override.initialIntervalMs) // Temporal: 100 × initial
   return merged
 }
 

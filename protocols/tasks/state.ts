@@ -27,7 +27,7 @@ export const HISTORY_MAX = 16
 export const BIDS_MAX = 64
 /** Updates waiting for `drainUpdates()`: beyond this the oldest are dropped and counted (readers re-read with get). */
 export const UPDATES_PENDING_MAX = 4096
-/** Timer expiries (leases, retries, timeouts, purges) one apply carries out: a big clock step is spread over several applies. */
+/** Timers (lease expiries, retries, timeouts, purges) one timer pass carries out (two passes per command): a big clock step is spread over several commands. */
 export const EXPIRIES_PER_APPLY_MAX = 256
 /** Tasks one apply may push to workers (round-robin, least-connections). */
 export const DISPATCH_PER_APPLY_MAX = 256

@@ -11,7 +11,7 @@ import type { QueueState, Task } from './state.ts'
 /** A worker silent for this many lease periods, holding no lease, is forgotten (it re-registers by claiming). */
 export const WORKER_IDLE_LEASES = 3
 
-/** Run the timers that are due at the current clock; at most EXPIRIES_PER_APPLY_MAX of them. */
+/** Run the timers that are due at the current clock; at most EXPIRIES_PER_APPLY_MAX of them per pass. */
 export function runTimers (s: QueueState): void {
   if (s.clockMs < s.nextDueMs) return
   let budget = EXPIRIES_PER_APPLY_MAX
