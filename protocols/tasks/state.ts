@@ -154,9 +154,14 @@ export class QueueState {
     this.emit({ kind: 'state', taskId: task.id, state, attempt: task.attempt, atMs: this.clockMs, index: this.index })
     if (TERMINAL_STATES.has(state)) {
       task.endedAtMs = this.clockMs
-      if (state === 'failed') this.deadLetters.set(task.id, this.clockMs)
-      else this.ended.set(task.id, this.clockMs)
-      this.due(this.clockMs) // retention and dead-letter bounds are enforced by the next scan
+      // retention and the dead-letter bound are enforced by a timer pass, due when they bite
+      if (state === 'failed') {
+        this.deadLetters.set(task.id, this.clockMs)
+        this.due(this.deadLetters.size > this.policy.deadLetter.maxTasks ? this.clockMs : this.clockMs + this.policy.deadLetter.retentionMs)
+      } else {
+        this.ended.set(task.id, this.clockMs)
+        this.due(this.clockMs + this.policy.retentionMs)
+      }
     }
   }
 

@@ -93,4 +93,5 @@ function forward (s: QueueState, task: Task, queue: string): void {
   endLive(s, task, { type: 'no-healthy-worker', message: `every worker's breaker is open; forwarded to ${queue}` })
   s.deadLetters.delete(task.id)
   s.ended.set(task.id, s.clockMs)
+  s.due(s.clockMs + s.policy.retentionMs)
 }
