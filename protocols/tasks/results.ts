@@ -41,3 +41,18 @@ export function refuse (code: RefusalCode, message: string): TaskRefusal { retur
 export function stale (reason: StaleReason, taskId: string, detail: string): TaskRefusal {
   return { ok: false, code: 'stale-lease', reason, taskId, message: `Stale lease on task ${taskId}: ${reason} (${detail})` }
 }
+
+/** One stable line describing a result, for traces and logs. */
+export function describeResult (r: TaskResult): string {
+  if (!r.ok) return `refused ${r.code}${r.code === 'stale-lease' ? ` (${r.reason})` : ''}`
+  switch (r.op) {
+    case 'submit': return `${r.taskId}${r.duplicate ? ' (duplicate)' : ''}`
+    case 'claim': case 'renew': return `leases [${r.leases.map((l) => `${l.taskId}#${l.token}`).join(' ')}]`
+    case 'task': case 'award': return `${r.taskId} ${r.state}`
+    case 'batch': return `batch [${r.results.map(describeResult).join(', ')}]`
+    case 'bid': return `${r.taskId} bids=${r.bids}`
+    case 'worker-dead': return `expired ${r.expired}`
+    case 'leader-changed': return `extended ${r.extended}`
+    case 'tick': return `clock ${r.clockMs}`
+  }
+}

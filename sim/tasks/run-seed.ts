@@ -7,6 +7,7 @@ import { createRng } from '../../protocols/kit/rng.ts'
 import { describeCommand } from '../../protocols/tasks/messages.ts'
 import type { TaskCommand } from '../../protocols/tasks/messages.ts'
 import { TaskMachine } from '../../protocols/tasks/machine.ts'
+import { describeResult } from '../../protocols/tasks/results.ts'
 import type { TaskResult } from '../../protocols/tasks/results.ts'
 import type { TaskFault } from '../../protocols/tasks/state.ts'
 import { TasksChecker } from './checker.ts'
@@ -88,15 +89,4 @@ export function runTasksSeed (seed: number, options: TasksSeedOptions = {}): Tas
     if (Buffer.compare(Buffer.from(machine.snapshot()), Buffer.from(twin.snapshot())) !== 0) checker.failures.push('determinism: two replicas that applied the same commands hold different state')
   }
   return { seed, ok: checker.failures.length === 0, failures: checker.failures, commands: index, tasks: checker.tasksCreated, completed: checker.completed, staleRefused: checker.staleRefused, restores, trace }
-}
-
-function describeResult (r: TaskResult): string {
-  if (!r.ok) return `refused ${r.code}${r.code === 'stale-lease' ? ` (${r.reason})` : ''}`
-  switch (r.op) {
-    case 'submit': return `${r.taskId}${r.duplicate ? ' (duplicate)' : ''}`
-    case 'claim': case 'renew': return `leases [${r.leases.map((l) => `${l.taskId}#${l.token}`).join(' ')}]`
-    case 'task': case 'award': return `${r.taskId} ${r.state}`
-    case 'batch': return `batch of ${r.results.length}`
-    default: return 'ok'
-  }
 }
