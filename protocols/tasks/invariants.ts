@@ -14,7 +14,9 @@ function check (condition: boolean, message: () => string): void {
 export function checkQueueInvariants (s: QueueState): void {
   const leased = new Map<string, string>()
   const ready = new Set(s.ready)
+  let payloadBytes = 0
   for (const t of s.tasks.values()) {
+    payloadBytes += t.input.byteLength + (t.output?.byteLength ?? 0)
     const lease = t.lease
     if (lease !== undefined) {
       check(lease.token <= s.token, () => `task ${t.id} lease token ${lease.token} above the counter ${s.token}`)
@@ -32,4 +34,5 @@ export function checkQueueInvariants (s: QueueState): void {
   check(s.ready.length === ready.size, () => 'a task is in the ready list twice')
   for (const id of s.ready) check(s.tasks.has(id), () => `ready list names unknown task ${id}`)
   check(s.deadLetters.size + s.ended.size <= s.tasks.size, () => 'retention indexes name purged tasks')
+  check(payloadBytes === s.payloadBytes, () => `payload accounting says ${s.payloadBytes} bytes, tasks hold ${payloadBytes}`)
 }

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict'
 import { retryDelayMs } from '../../../protocols/tasks/backoff.ts'
 import { StaleLeaseError, TaskRefusedError, errorFromRefusal } from '../../../protocols/tasks/errors.ts'
 import { RETRY_DEFAULTS } from '../../../protocols/tasks/policy.ts'
-import { HISTORY_MAX } from '../../../protocols/tasks/state.ts'
+import { HISTORY_MAX, QUEUE_PAYLOAD_BYTES_MAX, QUEUE_TASKS_MAX } from '../../../protocols/tasks/state.ts'
+import { TASK_INPUT_BYTES_MAX } from '../../../protocols/tasks/messages.ts'
 import { Queue } from './harness.ts'
 
 describe('tasks machine: submit and claim', () => {
@@ -51,6 +52,28 @@ describe('tasks machine: submit and claim', () => {
     for (let i = 0; i < 5; i++) q.submit()
     assert.equal(q.claim('w1', { max: 5, concurrency: 2 }).length, 2)
     assert.equal(q.claim('w1', { max: 5 }).length, 0)
+  })
+
+  it('a full queue refuses submits (queue-full) but makes room by purging the oldest ended task, never a live one', () => {
+    const q = new Queue()
+    const batch = (n: number): void => { q.apply({ op: 'batch', commands: Array.from({ length: n }, () => ({ op: 'submit' as const, by: 'c', input: new Uint8Array() })) }) }
+    for (let i = 0; i < QUEUE_TASKS_MAX / 256; i++) batch(256)
+    const refused = q.apply({ op: 'submit', by: 'c', input: new Uint8Array() })
+    assert.ok(!refused.ok && refused.code === 'queue-full', JSON.stringify(refused))
+    const [lease] = q.claim('w')
+    q.complete('w', lease!)
+    const id = q.submit()
+    assert.equal(q.machine.get(lease!.taskId), undefined, 'the completed task made room')
+    assert.equal(q.state(id), 'submitted')
+  })
+
+  it('inputs are bounded in total by QUEUE_PAYLOAD_BYTES_MAX', () => {
+    const q = new Queue()
+    const input = new Uint8Array(TASK_INPUT_BYTES_MAX)
+    for (let i = 0; i < QUEUE_PAYLOAD_BYTES_MAX / TASK_INPUT_BYTES_MAX; i++) q.submit({ input })
+    const refused = q.apply({ op: 'submit', by: 'c', input })
+    assert.ok(!refused.ok && refused.code === 'queue-full' && /QUEUE_PAYLOAD_BYTES_MAX/.test(refused.message))
+    assert.ok(q.machine.snapshot().byteLength < 5 * 1024 * 1024)
   })
 
   it('an already-applied index is refused and changes nothing', () => {
