@@ -4,9 +4,9 @@
 import type { SingleCommand } from './messages.ts'
 import { failAttempt, outcome } from './outcomes.ts'
 import { grantOf } from './dispatch.ts'
-import { refuse } from './results.ts'
+import { full, refuse } from './results.ts'
 import type { LeaseGrant, TaskResult } from './results.ts'
-import { IDEMPOTENCY_KEYS_MAX, QUEUE_PAYLOAD_BYTES_MAX, QUEUE_TASKS_MAX, TERMINAL_STATES } from './state.ts'
+import { IDEMPOTENCY_KEYS_MAX, QUEUE_BYTES_MAX, QUEUE_TASKS_MAX, TERMINAL_STATES, chargeOf } from './state.ts'
 import type { QueueState, Task } from './state.ts'
 
 type Cmd<Op extends SingleCommand['op']> = Extract<SingleCommand, { op: Op }>
@@ -19,7 +19,6 @@ export function submit (s: QueueState, c: Cmd<'submit'>, taskId: string): TaskRe
       return { ok: true, op: 'submit', taskId: known.taskId, state: s.tasks.get(known.taskId)?.state ?? 'purged', duplicate: true }
     }
   }
-  if (!makeRoom(s, c.input.byteLength)) return refuse('queue-full', `Cannot submit: the queue holds QUEUE_TASKS_MAX (${QUEUE_TASKS_MAX}) tasks or QUEUE_PAYLOAD_BYTES_MAX (${QUEUE_PAYLOAD_BYTES_MAX}) bytes of live work`)
   const task: Task = {
     id: taskId,
     seq: ++s.seq,
@@ -37,13 +36,14 @@ export function submit (s: QueueState, c: Cmd<'submit'>, taskId: string): TaskRe
     startedAtMs: 0,
     bids: [],
     history: [],
-    historyDropped: 0
+    historyDropped: 0,
+    charge: 0
   }
   if (c.capability !== undefined) task.capability = c.capability
   if (c.idempotencyKey !== undefined) task.idempotencyKey = c.idempotencyKey
   if (c.retry !== undefined) task.retryOverride = c.retry
-  s.tasks.set(task.id, task)
-  s.payloadBytes += c.input.byteLength
+  if (!s.makeRoom(chargeOf(task), true)) return refuse('queue-full', `Cannot submit: the queue holds QUEUE_TASKS_MAX (${QUEUE_TASKS_MAX}) tasks or QUEUE_BYTES_MAX (${QUEUE_BYTES_MAX}) bytes of live work`)
+  s.tasks.set(task.id, task) // charged by makeReady's transition
   if (task.timeoutMs > 0) s.due(s.clockMs + task.timeoutMs)
   if (c.idempotencyKey !== undefined) {
     s.idempotency.delete(c.idempotencyKey)
@@ -53,16 +53,6 @@ export function submit (s: QueueState, c: Cmd<'submit'>, taskId: string): TaskRe
   }
   s.makeReady(task)
   return { ok: true, op: 'submit', taskId: task.id, state: task.state, duplicate: false }
-}
-
-/** Free room for a task of `bytes` input: purge the oldest retained ended tasks first (never live ones). */
-function makeRoom (s: QueueState, bytes: number): boolean {
-  while (s.tasks.size >= QUEUE_TASKS_MAX || s.payloadBytes + bytes > QUEUE_PAYLOAD_BYTES_MAX) {
-    const oldest = s.ended.keys().next()
-    if (oldest.done === true) return false
-    s.purge(s.tasks.get(oldest.value)!)
-  }
-  return true
 }
 
 /** `renew`: one command renews every unexpired lease of the worker, and says which of its held leases are lost. */
@@ -113,6 +103,7 @@ export function answer (s: QueueState, c: Cmd<'answer'>): TaskResult {
   if (task === undefined) return refuse('unknown-task', `Cannot answer ${c.taskId}: no such task`)
   if (!allowed(s, task, c.by)) return refuse('not-allowed', `Cannot answer ${c.taskId}: only its submitter or a queue member may`)
   if (task.state !== 'input-required') return refuse('invalid-state', `Cannot answer ${c.taskId}: it is ${task.state}`)
+  if (!s.makeRoom(3 * c.answer.length, false)) return full(c.taskId)
   task.feedback = c.answer
   s.makeReady(task)
   return { ok: true, op: 'task', taskId: task.id, state: task.state }
@@ -153,7 +144,7 @@ export function expireLease (s: QueueState, task: Task, type: 'lease-expired' | 
   outcome(s, task, true)
   s.endLease(task)
   if (s.faults.has('drop-on-expiry')) return
-  failAttempt(s, task, { type, message: `attempt ${task.attempt} of ${lease.worker} ended: ${type}` }, { retryable: true })
+  failAttempt(s, task, { type, message: `attempt ${task.attempt} ended: ${type}` }, { retryable: true })
 }
 
 /**

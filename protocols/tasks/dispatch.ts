@@ -4,7 +4,7 @@
 import { breakerPermits } from './breaker.ts'
 import type { SingleCommand } from './messages.ts'
 import { attemptsAllowed } from './policy.ts'
-import { refuse } from './results.ts'
+import { full, refuse } from './results.ts'
 import type { LeaseGrant, TaskResult } from './results.ts'
 import { failAttempt } from './outcomes.ts'
 import { BIDS_MAX, DISPATCH_PER_APPLY_MAX } from './state.ts'
@@ -109,7 +109,9 @@ export function bid (s: QueueState, c: Cmd<'bid'>): TaskResult {
   const existing = task.bids.findIndex((b) => b.worker === c.worker)
   if (existing >= 0) task.bids.splice(existing, 1)
   else if (task.bids.length >= BIDS_MAX) return refuse('limit-exceeded', `Cannot bid on ${c.taskId}: BIDS_MAX (${BIDS_MAX}) bids already`)
+  if (existing < 0 && !s.makeRoom(3 * c.worker.length + 40, false)) return full(c.taskId)
   task.bids.push({ worker: c.worker, cost: c.cost, etaMs: c.etaMs })
+  s.settle(task)
   return { ok: true, op: 'bid', taskId: task.id, bids: task.bids.length }
 }
 

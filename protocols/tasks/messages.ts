@@ -17,18 +17,18 @@ export const NOTE_CHARS_MAX = 4096
 export const ERROR_MESSAGE_CHARS_MAX = 1024
 /** Characters of a name: task id, capability, error type, queue name (identifiers, not data). */
 export const NAME_CHARS_MAX = 128
-/** Characters of an idempotency key: room for a UUID or a content hash with a prefix. */
-export const IDEMPOTENCY_KEY_CHARS_MAX = 256
+/** Characters of an idempotency key: a UUID or a SHA-256 hex with a prefix (the key table is in the snapshot). */
+export const IDEMPOTENCY_KEY_CHARS_MAX = 128
 /** Tasks one claim may lease: bounds one result and one worker's burst. */
 export const CLAIM_TASKS_MAX = 64
-/** Capabilities a worker may announce: agents advertise a handful of skills. */
-export const CAPABILITIES_MAX = 32
+/** Capabilities a worker may announce: agents advertise a handful of skills (and the registry is in the snapshot). */
+export const CAPABILITIES_MAX = 16
 /** Leases a worker may list in one renew (its view of what it holds) = INFLIGHT_PER_WORKER_MAX. */
 export const HELD_LEASES_MAX = 256
 /** Commands in one batch: a batch fits one Raft entry, and one apply stays short. */
 export const BATCH_COMMANDS_MAX = 256
 /** Entries of `nonRetryableErrors`: error type names, exact match (Temporal). */
-export const NON_RETRYABLE_ERRORS_MAX = 32
+export const NON_RETRYABLE_ERRORS_MAX = 16
 /** Highest priority; priorities are integers 0…PRIORITY_MAX, higher runs first. */
 export const PRIORITY_MAX = 1000
 /** Longest duration (timeouts, intervals): 30 days; anything longer is a mistake, not a policy. */

@@ -5,9 +5,9 @@ import { retryDelayMs } from './backoff.ts'
 import { recordOutcome } from './breaker.ts'
 import type { SingleCommand, TaskError } from './messages.ts'
 import { attemptsAllowed } from './policy.ts'
-import { refuse, stale } from './results.ts'
+import { full, stale } from './results.ts'
 import type { TaskRefusal, TaskResult } from './results.ts'
-import { QUEUE_PAYLOAD_BYTES_MAX, TERMINAL_STATES } from './state.ts'
+import { TERMINAL_STATES } from './state.ts'
 import type { QueueState, Task } from './state.ts'
 
 type Cmd<Op extends SingleCommand['op']> = Extract<SingleCommand, { op: Op }>
@@ -31,12 +31,10 @@ export function currentLease (s: QueueState, c: { taskId: string, token: number,
 export function complete (s: QueueState, c: Cmd<'complete'>): TaskResult {
   const task = currentLease(s, c, 'work')
   if (!isTask(task)) return task
-  if (s.payloadBytes + c.output.byteLength > QUEUE_PAYLOAD_BYTES_MAX) return refuse('queue-full', `Cannot store the output of ${c.taskId}: QUEUE_PAYLOAD_BYTES_MAX (${QUEUE_PAYLOAD_BYTES_MAX}) reached; retry after retention frees space`)
+  if (!s.makeRoom(c.output.byteLength, false)) return full(c.taskId)
   outcome(s, task, false)
   s.endLease(task)
-  s.payloadBytes -= task.output?.byteLength ?? 0
   task.output = c.output
-  s.payloadBytes += c.output.byteLength
   s.transition(task, s.policy.gate ? 'validating' : 'completed')
   return { ok: true, op: 'task', taskId: task.id, state: task.state }
 }
@@ -45,6 +43,7 @@ export function complete (s: QueueState, c: Cmd<'complete'>): TaskResult {
 export function fail (s: QueueState, c: Cmd<'fail'>): TaskResult {
   const task = currentLease(s, c, 'work')
   if (!isTask(task)) return task
+  if (!s.makeRoom(3 * (c.error.type.length + c.error.message.length), false)) return full(c.taskId)
   outcome(s, task, true)
   s.endLease(task)
   failAttempt(s, task, c.error, { retryable: c.retryable !== false })
@@ -55,11 +54,11 @@ export function fail (s: QueueState, c: Cmd<'fail'>): TaskResult {
 export function verdict (s: QueueState, c: Cmd<'verdict'>): TaskResult {
   const task = currentLease(s, c, 'validate')
   if (!isTask(task)) return task
+  if (!s.makeRoom(6 * (c.feedback?.length ?? 0) + 60, false)) return full(c.taskId)
   s.endLease(task)
   if (c.accept) {
     s.transition(task, 'completed')
   } else {
-    s.payloadBytes -= task.output?.byteLength ?? 0
     delete task.output
     if (c.feedback !== undefined) task.feedback = c.feedback
     const error = { type: 'rejected-by-gate', message: c.feedback ?? '' }
@@ -72,6 +71,7 @@ export function verdict (s: QueueState, c: Cmd<'verdict'>): TaskResult {
 export function ask (s: QueueState, c: Cmd<'ask'>): TaskResult {
   const task = currentLease(s, c, 'work')
   if (!isTask(task)) return task
+  if (!s.makeRoom(3 * c.question.length, false)) return full(c.taskId)
   s.endLease(task)
   task.question = c.question
   s.transition(task, 'input-required')

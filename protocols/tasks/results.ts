@@ -2,6 +2,7 @@
 // cached in the Raft session table, so they stay small: a claim returns leases, not inputs).
 
 import type { LeaseKind } from './messages.ts'
+import { QUEUE_BYTES_MAX } from './state.ts'
 import type { TaskState } from './state.ts'
 
 /** A lease handed to a worker: its fencing token and attempt are its keys for idempotent side effects. */
@@ -36,6 +37,11 @@ export type TaskResult = TaskSuccess | TaskRefusal
 
 /** A refusal with a message. */
 export function refuse (code: RefusalCode, message: string): TaskRefusal { return { ok: false, code, message } }
+
+/** The refusal when a command's notes or output do not fit QUEUE_BYTES_MAX. */
+export function full (taskId: string): TaskRefusal {
+  return refuse('queue-full', `Cannot store more for task ${taskId}: QUEUE_BYTES_MAX (${QUEUE_BYTES_MAX}) reached; retry after retention frees space`)
+}
 
 /** A stale-lease refusal. */
 export function stale (reason: StaleReason, taskId: string, detail: string): TaskRefusal {

@@ -38,7 +38,7 @@ export function encodeQueueState (s: QueueState): Uint8Array {
     idempotency: [...s.idempotency].map(([k, e]) => [k, e.taskId, e.atMs]),
     deadLetters: [...s.deadLetters],
     ended: [...s.ended],
-    counters: [s.clockMs, s.epoch, s.epochBaseMs, s.extendedEpoch, s.token, s.seq, s.appliedIndex, s.payloadBytes, Number.isFinite(s.nextDueMs) ? s.nextDueMs : -1],
+    counters: [s.clockMs, s.epoch, s.epochBaseMs, s.extendedEpoch, s.token, s.seq, s.appliedIndex, s.storedBytes, Number.isFinite(s.nextDueMs) ? s.nextDueMs : -1],
     cursor: s.cursor
   }
   const bytes = encodeCbor(value)
@@ -58,8 +58,8 @@ export function decodeQueueState (bytes: Uint8Array, faults?: ReadonlySet<TaskFa
   for (const [key, taskId, atMs] of v.idempotency) s.idempotency.set(key, { taskId, atMs })
   for (const [id, at] of v.deadLetters) s.deadLetters.set(id, at)
   for (const [id, at] of v.ended) s.ended.set(id, at)
-  const [clockMs, epoch, epochBaseMs, extendedEpoch, token, seq, appliedIndex, payloadBytes, nextDueMs] = v.counters as [number, number, number, number, number, number, number, number, number]
-  Object.assign(s, { clockMs, epoch, epochBaseMs, extendedEpoch, token, seq, appliedIndex, payloadBytes, nextDueMs: nextDueMs < 0 ? Infinity : nextDueMs, cursor: v.cursor })
+  const [clockMs, epoch, epochBaseMs, extendedEpoch, token, seq, appliedIndex, storedBytes, nextDueMs] = v.counters as [number, number, number, number, number, number, number, number, number]
+  Object.assign(s, { clockMs, epoch, epochBaseMs, extendedEpoch, token, seq, appliedIndex, storedBytes, nextDueMs: nextDueMs < 0 ? Infinity : nextDueMs, cursor: v.cursor })
   return s
 }
 

@@ -15,10 +15,15 @@ export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['comp
 
 /** Tasks a queue holds, live and retained: bounds memory and the snapshot (which must fit one Raft snapshot). */
 export const QUEUE_TASKS_MAX = 4096
-/** Bytes of inputs and outputs a queue holds: with the task records, the snapshot stays under 8 MiB. */
-export const QUEUE_PAYLOAD_BYTES_MAX = 4 * 1024 * 1024
-/** Workers remembered: the registry is in the snapshot; idle workers without leases are forgotten first. */
-export const WORKERS_MAX = 1024
+/**
+ * Bytes charged for the tasks a queue holds (`chargeOf`: inputs, outputs, notes, names, bids, and a
+ * fixed record size): with the other tables at their limits, the snapshot stays under 7 MiB.
+ */
+export const QUEUE_BYTES_MAX = 5 * 1024 * 1024
+/** Charged per task on top of its variable fields: fixed fields, the lease, a bounded history, a machine-made error. */
+export const TASK_RECORD_BYTES = 768
+/** Workers remembered: the registry is in the snapshot (≤ 256 × 16 capabilities × 128 chars = 512 KiB); idle workers without leases are forgotten first. */
+export const WORKERS_MAX = 256
 /** Idempotency keys remembered: beyond this the oldest key is forgotten before its window ends. */
 export const IDEMPOTENCY_KEYS_MAX = 4096
 /** Transitions kept per task: the oldest are dropped (and counted) beyond this. */
@@ -76,6 +81,8 @@ export interface Task {
   historyDropped: number
   /** When the task became terminal. */
   endedAtMs?: number
+  /** Bytes charged against QUEUE_BYTES_MAX (`chargeOf` when last settled). */
+  charge: number
   /** The fallback queue the task was handed to (every breaker open). */
   forwardedTo?: string
 }
@@ -128,7 +135,8 @@ export class QueueState {
   /** Round-robin cursor: the last worker id served. */
   cursor = ''
   appliedIndex = 0
-  payloadBytes = 0
+  /** Σ charge of the tasks held (QUEUE_BYTES_MAX). */
+  storedBytes = 0
   /** Earliest time a timer may be due; a scan runs only once the clock reaches it. */
   nextDueMs = 0
   updatesDropped = 0
@@ -149,6 +157,7 @@ export class QueueState {
   /** Record a transition: state, history (bounded), update. */
   transition (task: Task, state: TaskState): void {
     task.state = state
+    this.settle(task) // every change of a charged field comes right before a transition (or a bid)
     task.history.push({ state, atMs: this.clockMs })
     if (task.history.length > HISTORY_MAX) { task.history.shift(); task.historyDropped++ }
     this.emit({ kind: 'state', taskId: task.id, state, attempt: task.attempt, atMs: this.clockMs, index: this.index })
@@ -176,9 +185,9 @@ export class QueueState {
   /** Make a task claimable now. */
   makeReady (task: Task): void {
     assert(task.lease === undefined, `task ${task.id} made ready while leased`)
+    task.bids = []
     this.transition(task, 'submitted')
     task.readyAtMs = this.clockMs
-    task.bids = []
     this.insertReady(task)
     if (task.scheduleToStartMs > 0) this.due(this.clockMs + task.scheduleToStartMs)
   }
@@ -257,7 +266,7 @@ export class QueueState {
     this.tasks.delete(task.id)
     this.deadLetters.delete(task.id)
     this.ended.delete(task.id)
-    this.payloadBytes -= task.input.byteLength + (task.output?.byteLength ?? 0)
+    this.storedBytes -= task.charge
     this.emit({ kind: 'purged', taskId: task.id, index: this.index })
   }
 
@@ -266,8 +275,36 @@ export class QueueState {
     return [...worker.leases].map((id) => this.tasks.get(id)!).sort((a, b) => a.seq - b.seq)
   }
 
+  /** Charge a task's current size against QUEUE_BYTES_MAX. */
+  settle (task: Task): void {
+    const charge = chargeOf(task)
+    this.storedBytes += charge - task.charge
+    task.charge = charge
+  }
+
+  /** Room for `bytes` more (and a new task if `newTask`), purging the oldest ended tasks first; never live ones. */
+  makeRoom (bytes: number, newTask: boolean): boolean {
+    while ((newTask && this.tasks.size >= QUEUE_TASKS_MAX) || this.storedBytes + bytes > QUEUE_BYTES_MAX) {
+      const oldest = this.ended.keys().next()
+      if (oldest.done === true) return false
+      this.purge(this.tasks.get(oldest.value)!)
+    }
+    return true
+  }
+
   /** Whether a worker can run tasks of this capability. */
   serves (worker: Worker, task: Task): boolean {
     return task.capability === undefined || worker.capabilities.includes(task.capability)
   }
+}
+
+/** Upper bound of a task's bytes in the snapshot (strings counted as 3 bytes a character: UTF-8 of the BMP). */
+export function chargeOf (t: Task): number {
+  let chars = t.submitter.length + (t.capability?.length ?? 0) + (t.idempotencyKey?.length ?? 0) + (t.worker?.length ?? 0) +
+    (t.feedback?.length ?? 0) + (t.question?.length ?? 0) + (t.forwardedTo?.length ?? 0) + t.id.length
+  if (t.error !== undefined) chars += t.error.type.length + t.error.message.length
+  for (const e of t.retryOverride?.nonRetryableErrors ?? []) chars += e.length + 2
+  let bytes = TASK_RECORD_BYTES + t.input.byteLength + (t.output?.byteLength ?? 0)
+  for (const b of t.bids) bytes += 3 * b.worker.length + 40
+  return bytes + 3 * chars
 }
