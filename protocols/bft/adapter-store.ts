@@ -1,9 +1,10 @@
-// Durable state of one BFT group in LevelDB (`bft/<group>` sublevel): the signing state, the
-// hash-chained log and a bounded evidence ring. Writes that guard safety are fsynced (SPEC bft E1–E3).
+// Durable state of one BFT group in a KvStore (the node's `bft/<group>` LevelDB sublevel, or the
+// simulator's disk): the signing state, the hash-chained log and a bounded evidence ring. Writes
+// that guard safety are fsynced (SPEC bft E1–E3).
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
-import { SYNC_BATCH } from '../../src/storage.ts'
-import type { Sublevel } from '../../src/storage.ts'
+import { SYNC } from '../kit/store.ts'
+import type { KvOperation, KvStore } from '../kit/store.ts'
 import type { ChainHead, PersistedState } from './effects.ts'
 import type { Decision, Evidence } from './messages.ts'
 import { checkDecision, checkMessage } from './messages.ts'
@@ -16,7 +17,8 @@ export const RESTORE_DECISIONS_MAX = 64
 /** Bytes of one stored record we are willing to decode (our own writes; bounds a corrupt disk). */
 const STORED_BYTES_MAX = 8 * 1024 * 1024
 
-const STATE_KEY = 'state'
+/** Key of the signing state (SPEC bft "PersistedState"). */
+export const STATE_KEY = 'state'
 const LOG_PREFIX = 'log/'
 const EVIDENCE_PREFIX = 'evidence/'
 
@@ -28,12 +30,12 @@ export interface Restored { state: PersistedState | null, head: ChainHead, recen
 
 /** One group's durable records. */
 export class BftStore {
-  readonly #db: Sublevel
+  readonly #db: KvStore
   readonly #groupId: string
   readonly #members: readonly string[]
   #evidenceSeq = 0
 
-  constructor (db: Sublevel, groupId: string, members: readonly string[]) {
+  constructor (db: KvStore, groupId: string, members: readonly string[]) {
     this.#db = db
     this.#groupId = groupId
     this.#members = members
@@ -62,7 +64,7 @@ export class BftStore {
    * latest signing state, and new evidence. Written before any message that follows leaves.
    */
   async write (batch: { state: PersistedState | null, decisions: Decision[], evidence: Evidence[] }): Promise<void> {
-    const ops: Array<{ type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }> = []
+    const ops: KvOperation[] = []
     for (const decision of batch.decisions) ops.push({ type: 'put', key: logKey(decision.block.height), value: encodeCbor(decision) })
     if (batch.state !== null) ops.push({ type: 'put', key: STATE_KEY, value: encodeCbor(batch.state) })
     for (const evidence of batch.evidence) {
@@ -70,7 +72,7 @@ export class BftStore {
       ops.push({ type: 'put', key: evidenceKey(seq), value: encodeCbor(evidence) })
       if (seq >= EVIDENCE_STORED_MAX) ops.push({ type: 'del', key: evidenceKey(seq - EVIDENCE_STORED_MAX) })
     }
-    if (ops.length > 0) await this.#db.batch(ops, SYNC_BATCH)
+    if (ops.length > 0) await this.#db.batch(ops, SYNC)
   }
 
   /** Committed decisions with heights in [fromHeight, fromHeight + limit), oldest first. */
