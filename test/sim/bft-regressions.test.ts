@@ -25,53 +25,53 @@ describe('sim bft regressions', function () {
   this.timeout(120_000)
 
   for (const [seed, caught] of REGRESSIONS) {
-    it(`seed ${seed} passes (${caught.split(':')[0]})`, () => {
-      const result = runWorld({ seed, verifier })
+    it(`seed ${seed} passes (${caught.split(':')[0]})`, async () => {
+      const result = await runWorld({ seed, verifier })
       assert.deepEqual(result.failures, [], `${caught}\n${result.failures.join('\n')}\n${result.finalStates.join('\n')}`)
     })
   }
 
-  it('the checkers catch a broken core (quorum f+1 with an equivocating proposer)', () => {
-    const failures = []
-    for (let seed = 1; seed <= 30; seed++) failures.push(...runWorld({ seed, verifier, unsafeQuorum: true }).failures)
+  it('the checkers catch a broken core (quorum f+1 with an equivocating proposer)', async () => {
+    const failures: string[] = []
+    for (let seed = 1; seed <= 30; seed++) failures.push(...(await runWorld({ seed, verifier, unsafeQuorum: true })).failures)
     assert.ok(failures.some(f => f.startsWith('agreement:')), 'agreement violation detected')
     assert.ok(failures.some(f => f.startsWith('integrity:')), 'undersized certificates detected')
   })
 
   /** Failure lines of the first seeds (up to `seedsMax`) until one shows `kind`, under an injected bug. */
-  const firstCaught = (inject: Injection, kind: string, seedsMax: number): string[] => {
+  const firstCaught = async (inject: Injection, kind: string, seedsMax: number): Promise<string[]> => {
     const failures: string[] = []
-    for (let seed = 1; seed <= seedsMax && !failures.some(f => f.startsWith(kind)); seed++) failures.push(...runWorld({ seed, verifier, inject }).failures)
+    for (let seed = 1; seed <= seedsMax && !failures.some(f => f.startsWith(kind)); seed++) failures.push(...(await runWorld({ seed, verifier, inject })).failures)
     return failures
   }
 
-  it('the checkers catch honest members that skip validate (--inject skip-validate)', () => {
-    const failures = firstCaught('skip-validate', 'validity:', 40)
+  it('the checkers catch honest members that skip validate (--inject skip-validate)', async () => {
+    const failures = await firstCaught('skip-validate', 'validity:', 40)
     assert.ok(failures.some(f => f.startsWith('validity:') && f.includes('invalid item')), failures.join('\n'))
   })
 
-  it('the checkers catch honest members that accept any signature (--inject no-verify)', () => {
+  it('the checkers catch honest members that accept any signature (--inject no-verify)', async () => {
     // Forged votes claiming honest signers become "evidence" against them, and forged
     // certificates/votes let conflicting or unproposed blocks commit.
-    assert.ok(firstCaught('no-verify', 'double-sign:', 60).some(f => f.startsWith('double-sign:')))
-    assert.ok(firstCaught('no-verify', 'agreement:', 120).some(f => f.startsWith('agreement:')))
+    assert.ok((await firstCaught('no-verify', 'double-sign:', 60)).some(f => f.startsWith('double-sign:')))
+    assert.ok((await firstCaught('no-verify', 'agreement:', 120)).some(f => f.startsWith('agreement:')))
   })
 
-  it('the agreement checker catches honest members that drop their locks (--inject ignore-locks, seed 254)', () => {
+  it('the agreement checker catches honest members that drop their locks (--inject ignore-locks, seed 254)', async () => {
     // Found by scanning 1,000 seeds: n=4, an equivocating proposer sends a no-polka block to members
     // that were locked on the decided one and forgot it, and height 6 is decided twice. If the world
     // generator changes, re-pin: npm run sim -- check bft --seeds 1000 --inject ignore-locks
-    const result = runWorld({ seed: 254, verifier, inject: 'ignore-locks' })
+    const result = await runWorld({ seed: 254, verifier, inject: 'ignore-locks' })
     assert.ok(result.forgotten > 0)
     assert.ok(result.failures.some(f => f.startsWith('agreement:')), result.failures.join('\n'))
   })
 
-  it('the lock checker catches honest members that drop their locks (--inject ignore-locks)', () => {
-    assert.ok(firstCaught('ignore-locks', 'lock:', 20).some(f => f.startsWith('lock:') && f.includes('without a newer polka')))
+  it('the lock checker catches honest members that drop their locks (--inject ignore-locks)', async () => {
+    assert.ok((await firstCaught('ignore-locks', 'lock:', 20)).some(f => f.startsWith('lock:') && f.includes('without a newer polka')))
   })
 
-  it('the checkers catch honest members that lose their signing state on restart (--inject forget-locks)', () => {
-    const failures = firstCaught('forget-locks', 'double-sign:', 40)
+  it('the checkers catch honest members that lose their signing state on restart (--inject forget-locks)', async () => {
+    const failures = await firstCaught('forget-locks', 'double-sign:', 40)
     assert.ok(failures.some(f => f.startsWith('double-sign:') && f.includes('seen by the simulator')), 'seen directly in what was sent')
   })
 })
