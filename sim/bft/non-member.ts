@@ -21,6 +21,8 @@ export class NonMember {
   readonly #groupId: string
   readonly #members: readonly string[]
   readonly #rng: Rng
+  /** Its signed proposal and vote per height: signing is the costly part, and one of each per height is enough. */
+  #signedAt = new Map<number, { proposal: Proposal, vote: Vote }>()
 
   constructor (options: { signer: Signer, groupId: string, members: readonly string[], rng: Rng }) {
     this.#signer = options.signer
@@ -42,17 +44,8 @@ export class NonMember {
     switch (rng.int(0, 5)) {
       case 0: message = { type: 'status', groupId, height: 1 }; break // "send me your log"
       case 1: this.values.add(value); message = { type: 'submit', groupId, items: [item] }; break
-      case 2: {
-        const unsigned = { groupId, height, round: 0, type: rng.chance(0.5) ? 'prevote' as const : 'precommit' as const, blockHash: rng.chance(0.5) ? null : genesisHash(groupId, [this.id]) }
-        message = { ...unsigned, voter: this.id, signature: this.#signer.sign(voteSignBytes(unsigned)) } satisfies Vote
-        break
-      }
-      case 3: {
-        this.values.add(value)
-        const unsigned = { groupId, height, round: rng.int(0, 2), polRound: -1, block: { height, prevHash: genesisHash(groupId, this.#members), items: [item] }, proposer: this.id }
-        message = { type: 'proposal', ...unsigned, signature: this.#signer.sign(proposalSignBytes(unsigned)), polPrevotes: [] } satisfies Proposal
-        break
-      }
+      case 2: message = this.#signed(height, value, item).vote; break
+      case 3: message = this.#signed(height, value, item).proposal; break
       case 4: {
         const relayed = overheard[rng.int(0, Math.max(0, overheard.length - 1))]
         message = relayed ?? { type: 'status', groupId, height }
@@ -62,5 +55,20 @@ export class NonMember {
     }
     this.framesSent++
     return [{ to, message }]
+  }
+
+  #signed (height: number, value: Uint8Array, item: Uint8Array): { proposal: Proposal, vote: Vote } {
+    let signed = this.#signedAt.get(height)
+    if (signed !== undefined) return signed
+    const groupId = this.#groupId
+    this.values.add(value)
+    const unsignedVote = { groupId, height, round: 0, type: this.#rng.chance(0.5) ? 'prevote' as const : 'precommit' as const, blockHash: this.#rng.chance(0.5) ? null : genesisHash(groupId, [this.id]) }
+    const vote: Vote = { ...unsignedVote, voter: this.id, signature: this.#signer.sign(voteSignBytes(unsignedVote)) }
+    const unsigned = { groupId, height, round: this.#rng.int(0, 2), polRound: -1, block: { height, prevHash: genesisHash(groupId, this.#members), items: [item] }, proposer: this.id }
+    const proposal: Proposal = { type: 'proposal', ...unsigned, signature: this.#signer.sign(proposalSignBytes(unsigned)), polPrevotes: [] }
+    signed = { proposal, vote }
+    this.#signedAt.clear() // only the current height's
+    this.#signedAt.set(height, signed)
+    return signed
   }
 }
