@@ -35,27 +35,23 @@ export class SimClock implements Clock {
 
   /** A view for one node incarnation: same time, timers it can drop on a crash. */
   view (): SimClockView {
-    const handles = new Set<TimerHandle>()
+    const live = new Set<TimerHandle>()
     let halted = false
-    const track = (set: () => TimerHandle): TimerHandle => {
+    const track = (set: (forget: () => void) => TimerHandle): TimerHandle => {
       if (halted) return { cancel: () => {} }
-      const handle = set()
-      handles.add(handle)
-      return { cancel: () => { handles.delete(handle); handle.cancel() } }
+      const handle = set(() => { live.delete(handle) })
+      live.add(handle)
+      return { cancel: () => { live.delete(handle); handle.cancel() } }
     }
     return {
       nowMs: () => this.#now,
       wallMs: () => this.wallMs(),
-      setTimeout: (fn, ms) => {
-        let handle: TimerHandle | undefined
-        handle = track(() => this.setTimeout(() => { if (handle !== undefined) handles.delete(handle); fn() }, ms))
-        return handle
-      },
+      setTimeout: (fn, ms) => track(forget => this.setTimeout(() => { forget(); fn() }, ms)),
       setInterval: (fn, ms) => track(() => this.setInterval(fn, ms)),
       halt: () => {
         halted = true
-        for (const handle of handles) handle.cancel()
-        handles.clear()
+        for (const handle of live) handle.cancel()
+        live.clear()
       }
     }
   }

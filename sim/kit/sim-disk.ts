@@ -83,7 +83,7 @@ export class SimDisk implements KvStore {
   }
 
   async get (key: string): Promise<Uint8Array | undefined> {
-    await this.#alive()
+    if (this.#crashed) await NEVER
     this.stats.reads++
     return this.#visible.get(key)
   }
@@ -96,8 +96,9 @@ export class SimDisk implements KvStore {
     await this.batch([{ type: 'del', key }], options)
   }
 
-  async batch (operations: KvOperation[], options?: KvWriteOptions): Promise<void> {
-    await this.#alive()
+  // Not async: the write is in flight from the call on (a crash right after it may keep it).
+  batch (operations: KvOperation[], options?: KvWriteOptions): Promise<void> {
+    if (this.#crashed) return NEVER
     const copied = operations.map((op): KvOperation => op.type === 'put' ? { type: 'put', key: op.key, value: op.value.slice() } : { type: 'del', key: op.key })
     const sync = options?.sync === true
     const { promise, resolve } = Promise.withResolvers<void>()
@@ -107,11 +108,11 @@ export class SimDisk implements KvStore {
     const at = Math.max(this.#lastCompletionMs, this.#clock.nowMs() + this.#rng.int(this.#timing.writeMinMs, this.#timing.writeMaxMs))
     this.#lastCompletionMs = at
     this.#clock.setTimeout(() => { this.#complete(write) }, at - this.#clock.nowMs())
-    await promise
+    return promise
   }
 
   async * iterator (range: KvRange = {}): AsyncIterable<[string, Uint8Array]> {
-    await this.#alive()
+    if (this.#crashed) await NEVER
     this.stats.reads++
     for (const key of this.#keysIn(range)) {
       const value = this.#visible.get(key)
@@ -152,11 +153,10 @@ export class SimDisk implements KvStore {
     return range.limit !== undefined && range.limit >= 0 ? keys.slice(0, range.limit) : keys
   }
 
-  /** After a crash the process is gone: a call its leftover continuations make never completes. */
-  async #alive (): Promise<void> {
-    if (this.#crashed) await new Promise<never>(() => {})
-  }
 }
+
+/** After a crash the process is gone: a call its leftover continuations make never completes. */
+const NEVER: Promise<never> = new Promise<never>(() => {})
 
 function apply (map: Map<string, Uint8Array>, operations: readonly KvOperation[]): void {
   for (const op of operations) {
