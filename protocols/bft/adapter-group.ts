@@ -188,7 +188,7 @@ export interface GroupDriverParts {
   log: BftLog
   options: BftJoinOptions
   onLeave: () => void
-  seams?: GroupDriverSeams
+  seams?: GroupDriverSeams | undefined
 }
 
 /** What a restarted member loaded from its store (SPEC bft E4). */

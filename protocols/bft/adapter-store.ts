@@ -1,10 +1,9 @@
-// Durable state of one BFT group in a KvStore (the node's `bft/<group>` LevelDB sublevel, or the
-// simulator's disk): the signing state, the hash-chained log and a bounded evidence ring. Writes
-// that guard safety are fsynced (SPEC bft E1–E3).
+// Durable state of one BFT group in LevelDB (`bft/<group>` sublevel): the signing state, the
+// hash-chained log and a bounded evidence ring. Writes that guard safety are fsynced (SPEC bft E1–E3).
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { SYNC } from '../kit/store.ts'
-import type { KvOperation, KvStore } from '../kit/store.ts'
+import type { KvStore } from '../kit/store.ts'
 import type { ChainHead, PersistedState } from './effects.ts'
 import type { Decision, Evidence } from './messages.ts'
 import { checkDecision, checkMessage } from './messages.ts'
@@ -64,7 +63,7 @@ export class BftStore {
    * latest signing state, and new evidence. Written before any message that follows leaves.
    */
   async write (batch: { state: PersistedState | null, decisions: Decision[], evidence: Evidence[] }): Promise<void> {
-    const ops: KvOperation[] = []
+    const ops: Array<{ type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }> = []
     for (const decision of batch.decisions) ops.push({ type: 'put', key: logKey(decision.block.height), value: encodeCbor(decision) })
     if (batch.state !== null) ops.push({ type: 'put', key: STATE_KEY, value: encodeCbor(batch.state) })
     for (const evidence of batch.evidence) {

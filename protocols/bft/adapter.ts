@@ -1,6 +1,5 @@
 // libp2p adapter of bft (`node.bft`): the `/agentmesh/bft/1.0.0` handler, the node's Ed25519
-// signer, and one GroupDriver per joined group, wired to the node's ports (system clock, crypto
-// randomness, a LevelDB sublevel, the peer links). Parses frames and routes them; decides nothing.
+// signer, and one GroupDriver per joined group. Parses frames and routes them; decides nothing.
 
 import { randomBytes } from 'node:crypto'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
@@ -35,30 +34,26 @@ export interface BftService {
   join (name: string, options: BftJoinOptions): Promise<BftGroup>
   /** A joined group, if any. */
   group (name: string): BftGroup | undefined
-  /**
-   * Check a decision of group `ref.group` with just that group's member list (no membership
-   * needed). The group is part of what the certificate signs: a decision of another group with
-   * the same members is refused.
-   */
+  /** Check a decision of group `ref.group` with its member list (no membership needed); another group's decision fails. */
   verify (decision: BftDecision, ref: BftGroupRef): boolean
   stats (): BftServiceStats
   start (): Promise<void>
   stop (): Promise<void>
 }
 
-/** Test doubles only (not exported from the package index): the key of `join` with driver seams. */
+/** Test doubles only (not exported from the package index): marks a service whose `join` takes driver seams. */
 export const JOIN_WITH_SEAMS = Symbol('agentmesh.bft.joinWithSeams')
 
 interface BftServiceWithSeams extends BftService {
-  [JOIN_WITH_SEAMS]: (name: string, options: BftJoinOptions, seams: GroupDriverSeams) => Promise<BftGroup>
+  join (name: string, options: BftJoinOptions, seams?: GroupDriverSeams): Promise<BftGroup>
+  [JOIN_WITH_SEAMS]: true
 }
 
 /** Join with driver seams (a Byzantine test double's rewrite, observers); tests and benchmarks only. */
 export async function joinWithSeams (service: BftService, name: string, options: BftJoinOptions & { seams: GroupDriverSeams }): Promise<BftGroup> {
-  const join = (service as Partial<BftServiceWithSeams>)[JOIN_WITH_SEAMS]
-  if (join === undefined) throw new TypeError('joinWithSeams needs a service built by createBftService')
+  if ((service as Partial<BftServiceWithSeams>)[JOIN_WITH_SEAMS] !== true) throw new TypeError('joinWithSeams needs a service built by createBftService')
   const { seams, ...joinOptions } = options
-  return await join(name, joinOptions, seams)
+  return await (service as BftServiceWithSeams).join(name, joinOptions, seams)
 }
 
 /** The group a message belongs to (evidence names it in its signed messages). */
@@ -124,43 +119,38 @@ export function createBftService (context: NodeContext, options: { log: Logger }
     await stream.close().catch((err: unknown) => { stream.abort(err as Error) })
   }
 
-  async function join (name: string, joinOptions: BftJoinOptions, seams?: GroupDriverSeams): Promise<BftGroup> {
-    if (!running) throw new NotRunningError(`Cannot join bft group "${name}": the node is not running`)
-    if (typeof name !== 'string' || name.length === 0 || name.length > GROUP_ID_CHARS_MAX) throw new RangeError(`Invalid bft group name: 1..${GROUP_ID_CHARS_MAX} characters`)
-    if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
-    if (groups.size >= BFT_GROUPS_MAX) throw new RangeError(`Cannot join bft group "${name}": already in ${groups.size} groups (BFT_GROUPS_MAX)`)
-    const members = [...new Set(joinOptions.members)]
-    if (members.length !== joinOptions.members.length) throw new GroupSizeError(`bft group "${name}": member list has duplicates`)
-    if (members.length < BFT_MEMBERS_MIN || members.length > MEMBERS_MAX) throw new GroupSizeError(`bft group "${name}" has ${members.length} members: needs ${BFT_MEMBERS_MIN}..${MEMBERS_MAX} (n ≥ 3f+1, f ≥ 1)`)
-    for (const member of members) {
-      let type: string
-      try {
-        type = peerIdFromString(member).type
-      } catch (err) {
-        throw new GroupSizeError(`bft group "${name}": member "${member}" is not a peer id (${describeError(err)})`)
-      }
-      if (type !== 'Ed25519') throw new GroupSizeError(`bft group "${name}": member ${member} is a ${type} peer id; members sign with Ed25519`)
-    }
-    if (!members.includes(context.peerId)) throw new NotAMemberError(`Cannot join bft group "${name}": this node (${context.peerId}) is not in its member list`)
-    const store = new BftStore(context.storage.sublevel(`bft/${name}`), name, [...members].sort())
-    const restored = await store.load()
-    if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
-    const driver = new GroupDriver({
-      name, self: context.peerId, signer: signerOf(), verifier, store, log: log.newScope(name),
-      send: (to, frame) => { links.send(to, frame) },
-      clock: systemClock,
-      nonce: (bytes) => randomBytes(bytes),
-      options: { ...joinOptions, members },
-      onLeave: () => { if (groups.get(name) === driver) groups.delete(name) },
-      ...(seams !== undefined ? { seams } : {})
-    }, restored)
-    groups.set(name, driver)
-    return driver
-  }
-
   const service: BftServiceWithSeams = {
-    join: async (name, joinOptions) => await join(name, joinOptions),
-    [JOIN_WITH_SEAMS]: join,
+    [JOIN_WITH_SEAMS]: true,
+    async join (name, joinOptions, seams) {
+      if (!running) throw new NotRunningError(`Cannot join bft group "${name}": the node is not running`)
+      if (typeof name !== 'string' || name.length === 0 || name.length > GROUP_ID_CHARS_MAX) throw new RangeError(`Invalid bft group name: 1..${GROUP_ID_CHARS_MAX} characters`)
+      if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
+      if (groups.size >= BFT_GROUPS_MAX) throw new RangeError(`Cannot join bft group "${name}": already in ${groups.size} groups (BFT_GROUPS_MAX)`)
+      const members = [...new Set(joinOptions.members)]
+      if (members.length !== joinOptions.members.length) throw new GroupSizeError(`bft group "${name}": member list has duplicates`)
+      if (members.length < BFT_MEMBERS_MIN || members.length > MEMBERS_MAX) throw new GroupSizeError(`bft group "${name}" has ${members.length} members: needs ${BFT_MEMBERS_MIN}..${MEMBERS_MAX} (n ≥ 3f+1, f ≥ 1)`)
+      for (const member of members) {
+        let type: string
+        try {
+          type = peerIdFromString(member).type
+        } catch (err) {
+          throw new GroupSizeError(`bft group "${name}": member "${member}" is not a peer id (${describeError(err)})`)
+        }
+        if (type !== 'Ed25519') throw new GroupSizeError(`bft group "${name}": member ${member} is a ${type} peer id; members sign with Ed25519`)
+      }
+      if (!members.includes(context.peerId)) throw new NotAMemberError(`Cannot join bft group "${name}": this node (${context.peerId}) is not in its member list`)
+      const store = new BftStore(context.storage.sublevel(`bft/${name}`), name, [...members].sort())
+      const restored = await store.load()
+      if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
+      const driver = new GroupDriver({
+        name, self: context.peerId, signer: signerOf(), verifier, store, log: log.newScope(name),
+        send: (to, frame) => { links.send(to, frame) }, clock: systemClock, nonce: randomBytes, seams,
+        options: { ...joinOptions, members },
+        onLeave: () => { if (groups.get(name) === driver) groups.delete(name) }
+      }, restored)
+      groups.set(name, driver)
+      return driver
+    },
     group (name) { return groups.get(name) },
     verify (decision, ref) {
       // The old shape verify(decision, members) cannot say which group it expects: refuse it loudly.
