@@ -18,7 +18,7 @@ export {
 export type { DocsService, DocStatus, DocsStats } from '../protocols/docs/adapter.ts'
 export { PNCounter, GCounter, LWWRegister } from '../protocols/docs/crdt.ts'
 export type { BftService, BftServiceStats } from '../protocols/bft/adapter.ts'
-export type { BftGroup, BftDecision, BftJoinOptions, BftValue, ProposeOptions, BftGroupStatus } from '../protocols/bft/adapter-group.ts'
+export type { BftGroup, BftDecision, BftGroupRef, BftJoinOptions, BftValue, ProposeOptions, BftGroupStatus } from '../protocols/bft/adapter-group.ts'
 export { bftProposeHandler } from '../protocols/bft/adapter-handler.ts'
 export type { BftProposeHandler } from '../protocols/bft/adapter-handler.ts'
 export { verifyChain, verifyDecision } from '../protocols/bft/certificate.ts'

@@ -1,14 +1,15 @@
-// Driver of one joined BFT group: runs the pure core on a real tick timer and real frames,
-// applies its effects in SPEC order (durable write before any message that follows it, commits
-// in order) and turns `propose()` calls into items and commits back into decisions.
+// Driver of one joined BFT group: runs the pure core on a clock's tick timer and on received
+// frames, applies its effects in SPEC order (durable write before any message that follows it,
+// commits in order) and turns `propose()` calls into items and commits back into decisions.
+// It sees only ports (a Clock, a KvStore-backed BftStore, a frame sender, a nonce source), so the
+// node runs it on real time and LevelDB and the simulator runs the same code on virtual ones.
 
-import { randomBytes } from 'node:crypto'
-import type { Logger } from '@libp2p/interface'
-import { bytesEqual, toHex } from '../kit/bytes.ts'
+import { bytesEqual } from '../kit/bytes.ts'
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
-import { NotRunningError, describeError } from '../kit/errors.ts'
-import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
-import { BftCore } from './core.ts'
+import type { Clock, TimerHandle } from '../kit/clock.ts'
+import { LimitExceededError, NotRunningError, TimeoutError, describeError } from '../kit/errors.ts'
+import { explainAbort } from '../kit/adapter-abort.ts'
+import { BftCore, COMMITTED_HEIGHTS_REMEMBERED, itemId } from './core.ts'
 import type { BftTimeouts } from './core.ts'
 import { verifyDecision } from './certificate.ts'
 import { describeEffect } from './effects.ts'
@@ -18,7 +19,6 @@ import { RECENT_DECISIONS_MAX } from './catch-up.ts'
 import type { BftMessage, Block, Certificate, Decision, Evidence } from './messages.ts'
 import type { Signer, Verifier } from './signing.ts'
 import type { BftStore } from './adapter-store.ts'
-import type { PeerLinks } from '../kit/peer-link.ts'
 import { ValidationRejectedError } from './adapter-errors.ts'
 
 /** Real time of one core tick (10 ms): the core's default timeouts assume it (SPEC bft T10). */
@@ -27,6 +27,12 @@ export const BFT_TICK_MS = 10
 export const BFT_PROPOSE_TIMEOUT_MS = 30_000
 /** Random bytes in each item, so two proposals of an equal value stay distinct items. */
 export const ITEM_NONCE_BYTES = 16
+/**
+ * An item is valid in blocks at heights [h, h + ITEM_HEIGHTS_VALID] where h is the proposing
+ * member's height when it was made (SPEC bft B3): with the core remembering the items of the last
+ * COMMITTED_HEIGHTS_REMEMBERED heights, no committed item can be committed again.
+ */
+export const ITEM_HEIGHTS_VALID = COMMITTED_HEIGHTS_REMEMBERED
 /** Serving old log entries to one lagging member: the same height at most once per 50 ms. */
 export const LOG_SERVE_INTERVAL_MS = 50
 /** Proposals waiting for their commit on one member. */
@@ -47,9 +53,6 @@ export interface BftDecision {
   certificate: Certificate
 }
 
-/** Test doubles only: rewrite what this member sends (a Byzantine member running the real core). */
-export type OutboundRewrite = (message: BftMessage, recipients: string[], signer: Signer) => Array<{ to: string, message: BftMessage }>
-
 /** Options of `node.bft.join(name, options)`. */
 export interface BftJoinOptions {
   /** Peer ids of every member (this node included); n ≥ 4. Static for the group's lifetime. */
@@ -60,8 +63,6 @@ export interface BftJoinOptions {
   timeouts?: Partial<BftTimeouts>
   /** Milliseconds per tick (default BFT_TICK_MS). */
   tickMs?: number
-  /** Test doubles only: see OutboundRewrite. */
-  rewrite?: OutboundRewrite
 }
 
 /** Options of one `propose()`. */
@@ -76,7 +77,7 @@ export interface BftGroup {
   readonly members: readonly string[]
   /** Agree on `value` with the group; resolves once it is committed (durably, on this member). */
   propose (value: BftValue, options?: ProposeOptions): Promise<BftDecision>
-  /** Check a decision against this group's members: certificate, block hash and value. */
+  /** Check a decision of THIS group (its name and members): certificate, block hash and value. */
   verify (decision: BftDecision): boolean
   /** The committed hash-chained log (check it with `verifyChain`), heights [fromHeight, …). */
   log (options?: { fromHeight?: number, limit?: number }): Promise<Decision[]>
@@ -87,11 +88,14 @@ export interface BftGroup {
   leave (): Promise<void>
 }
 
-/** Encode a value as one item: `[nonce, value]` in deterministic CBOR. */
-export function encodeItem (value: BftValue): Uint8Array {
+/** A decoded item: the value, and the last height whose block may hold it. */
+export interface BftItem { value: BftValue, lastHeight: number }
+
+/** Encode a value as one item: `[nonce, value, lastHeight]` in deterministic CBOR. */
+export function encodeItem (value: BftValue, options: { nonce: Uint8Array, lastHeight: number }): Uint8Array {
   let bytes: Uint8Array
   try {
-    bytes = encodeCbor([randomBytes(ITEM_NONCE_BYTES), value])
+    bytes = encodeCbor([options.nonce, value, options.lastHeight])
   } catch (err) {
     throw new TypeError(`Cannot propose value: not JSON-serialisable or Uint8Array (${describeError(err)})`)
   }
@@ -99,7 +103,7 @@ export function encodeItem (value: BftValue): Uint8Array {
 }
 
 /** Decode an item back to its value; undefined if it is not a well-formed item. */
-export function decodeItem (item: Uint8Array): { value: BftValue } | undefined {
+export function decodeItem (item: Uint8Array): BftItem | undefined {
   let decoded: unknown
   try {
     decoded = decodeCbor(item, { bytesMax: ITEM_BYTES_MAX, what: 'bft item' })
@@ -107,20 +111,35 @@ export function decodeItem (item: Uint8Array): { value: BftValue } | undefined {
     if (!(err instanceof Error)) throw err
     return undefined
   }
-  if (!Array.isArray(decoded) || decoded.length !== 2 || !(decoded[0] instanceof Uint8Array) || decoded[0].byteLength !== ITEM_NONCE_BYTES) return undefined
-  return { value: decoded[1] }
+  if (!Array.isArray(decoded) || decoded.length !== 3 || !(decoded[0] instanceof Uint8Array) || decoded[0].byteLength !== ITEM_NONCE_BYTES) return undefined
+  const lastHeight = decoded[2]
+  if (typeof lastHeight !== 'number' || !Number.isSafeInteger(lastHeight)) return undefined
+  return { value: decoded[1], lastHeight }
 }
 
-/** Check a decision with just the member list: certificate, block hash, and that `value` is the item at `index`. Malformed input is `false`, never a throw. */
-export function verifyBftDecision (decision: BftDecision, members: readonly string[], verifier: Verifier): boolean {
+/** SPEC bft B3: an item may sit in a block at `height` only within its window [lastHeight − ITEM_HEIGHTS_VALID, lastHeight]. */
+export function itemInWindow (item: BftItem, height: number): boolean {
+  return height <= item.lastHeight && item.lastHeight <= height + ITEM_HEIGHTS_VALID
+}
+
+/** Which group a decision must belong to: its name and its members. */
+export interface BftGroupRef { group: string, members: readonly string[] }
+
+/**
+ * Check a decision of group `ref.group` with just its member list: the group name, the
+ * certificate (whose precommits sign the group name), the block hash, and that `value` is the
+ * item at `index`. Malformed input is `false`, never a throw.
+ */
+export function verifyBftDecision (decision: BftDecision, ref: BftGroupRef, verifier: Verifier): boolean {
   try {
     if (typeof decision !== 'object' || decision === null || typeof decision.block !== 'object' || decision.block === null) return false
+    if (decision.groupId !== ref.group) return false
     if (decision.block.height !== decision.height || !Array.isArray(decision.block.items)) return false
     const item = decision.block.items[decision.index]
     if (!(item instanceof Uint8Array)) return false
     const decoded = decodeItem(item)
     if (decoded === undefined || !bytesEqual(encodeCbor(decoded.value), encodeCbor(decision.value))) return false
-    return verifyDecision({ groupId: decision.groupId, block: decision.block, certificate: decision.certificate }, { members, verifier, groupId: decision.groupId }).ok
+    return verifyDecision({ groupId: decision.groupId, block: decision.block, certificate: decision.certificate }, { members: ref.members, verifier, groupId: ref.group }).ok
   } catch (err) {
     // A structurally broken decision (wrong field types, unencodable value) does not verify.
     if (!(err instanceof Error)) throw err
@@ -130,28 +149,62 @@ export function verifyBftDecision (decision: BftDecision, members: readonly stri
 
 interface Waiter { resolve: (d: BftDecision) => void, reject: (err: unknown) => void }
 
-/** What the service hands a group driver. */
+/** The driver's log port: a libp2p `Logger` satisfies it. */
+export interface BftLog {
+  (formatter: string, ...args: unknown[]): void
+  error: (formatter: string, ...args: unknown[]) => void
+}
+
+/** A Byzantine member running the real core: rewrite what it sends (test doubles and the simulator). */
+export type OutboundRewrite = (message: BftMessage, recipients: string[], signer: Signer) => Array<{ to: string, message: BftMessage }>
+
+/**
+ * Seams for tests and the simulator; never reachable from the public API (not exported from the
+ * package index, not in BftJoinOptions).
+ */
+export interface GroupDriverSeams {
+  /** Rewrite what this member sends (see OutboundRewrite). */
+  rewrite?: OutboundRewrite
+  /** Called with each effect as the driver applies it (after its durable write). */
+  observe?: (effect: BftEffect) => void
+  /** Checker self-test: send signed messages BEFORE the write that covers them (breaks SPEC bft E1). */
+  signBeforePersist?: boolean
+  /** Checker self-test: override the core's quorum (see BftCoreOptions.unsafeQuorum). */
+  unsafeQuorum?: number
+}
+
+/** What the service (or the simulator) hands a group driver: identity, keys and ports. */
 export interface GroupDriverParts {
   name: string
   self: string
   signer: Signer
   verifier: Verifier
   store: BftStore
-  links: PeerLinks
-  log: Logger
+  /** Frames out (`PeerLinks.send`): queued or dropped, never throws, never waits. */
+  send: (to: string, frame: Uint8Array) => void
+  clock: Clock
+  /** `bytes` unpredictable bytes (crypto randomness on a node, a seeded stream in the simulator). */
+  nonce: (bytes: number) => Uint8Array
+  log: BftLog
   options: BftJoinOptions
   onLeave: () => void
+  seams?: GroupDriverSeams | undefined
 }
 
-/** Runs one group's core on real time and streams. */
+/** What a restarted member loaded from its store (SPEC bft E4). */
+export interface RestoredGroup { state: PersistedState | null, head: { height: number, hash: Uint8Array }, recentDecisions: Decision[] }
+
+/** Runs one group's core on a clock and frames. */
 export class GroupDriver implements BftGroup {
   readonly name: string
   readonly members: readonly string[]
   readonly #core: BftCore
   readonly #parts: GroupDriverParts
+  readonly #seams: GroupDriverSeams
   readonly #validate: (value: BftValue) => boolean
   readonly #others: string[]
-  #timer: NodeJS.Timeout | undefined
+  readonly #memberSet: Set<string>
+  #timer: TimerHandle | undefined
   #queue: BftEffect[] = []
   #flushing: Promise<void> | undefined
   #waiters = new Map<string, Waiter>()
@@ -161,13 +214,15 @@ export class GroupDriver implements BftGroup {
   #committedHeight: number
   #rejected = 0
   #evidenceSeen = 0
-  #failure: unknown
+  #failure: { cause: unknown, why: string } | undefined
   #servedFromLog = new Map<string, { height: number, at: number }>()
 
-  constructor (parts: GroupDriverParts, restored: { state: PersistedState | null, head: { height: number, hash: Uint8Array }, recentDecisions: Decision[] }) {
+  constructor (parts: GroupDriverParts, restored: RestoredGroup) {
     this.#parts = parts
+    this.#seams = parts.seams ?? {}
     this.name = parts.name
     this.members = [...parts.options.members].sort()
+    this.#memberSet = new Set(this.members)
     this.#others = this.members.filter(m => m !== parts.self)
     const userValidate = parts.options.validate ?? (() => true)
     this.#validate = (value) => {
@@ -183,21 +238,22 @@ export class GroupDriver implements BftGroup {
       signer: parts.signer,
       verifier: parts.verifier,
       members: this.members,
-      validate: (item) => { const decoded = decodeItem(item); return decoded !== undefined && this.#validate(decoded.value) },
+      validate: (item, height) => { const decoded = decodeItem(item); return decoded !== undefined && itemInWindow(decoded, height) && this.#validate(decoded.value) },
       timeouts: parts.options.timeouts,
-      restore: restored.state === null ? undefined : { state: restored.state, head: restored.head, recentDecisions: restored.recentDecisions }
+      restore: restored.state === null ? undefined : { state: restored.state, head: restored.head, recentDecisions: restored.recentDecisions },
+      ...(this.#seams.unsafeQuorum !== undefined ? { unsafeQuorum: this.#seams.unsafeQuorum } : {})
     })
     this.#committedHeight = restored.head.height
     this.#queue.push(...this.#core.drain())
     this.#schedule()
-    this.#timer = setInterval(() => { this.#input(() => { this.#core.tick() }) }, parts.options.tickMs ?? BFT_TICK_MS)
+    this.#timer = parts.clock.setInterval(() => { this.#input('tick', () => { this.#core.tick() }) }, parts.options.tickMs ?? BFT_TICK_MS)
   }
 
-  /** A frame from `from` (the connection's authenticated peer). */
+  /** A message from `from` (the connection's authenticated peer). Non-members are dropped and counted by the core. */
   receive (from: string, message: BftMessage): void {
     const heightBefore = this.#core.height
-    this.#input(() => { this.#core.step(from, message) })
-    if (!this.members.includes(from) || from === this.#parts.self) return
+    this.#input(`${message.type} from ${from}`, () => { this.#core.step(from, message) })
+    if (!this.#memberSet.has(from) || from === this.#parts.self) return
     if (message.type === 'status' && message.height <= this.#core.head.height - RECENT_DECISIONS_MAX) this.#serveFromLog(from, message.height)
     // Catch-up made progress: ask the same member for the next batch at once (one round trip per
     // CATCHUP_DECISIONS_MAX heights instead of one idle-status period).
@@ -210,7 +266,7 @@ export class GroupDriver implements BftGroup {
    * most once per LOG_SERVE_INTERVAL_MS per member.
    */
   #serveFromLog (to: string, fromHeight: number): void {
-    const now = Date.now()
+    const now = this.#parts.clock.nowMs()
     const last = this.#servedFromLog.get(to)
     if (last !== undefined && last.height === fromHeight && now - last.at < LOG_SERVE_INTERVAL_MS) return
     this.#servedFromLog.set(to, { height: fromHeight, at: now })
@@ -222,34 +278,43 @@ export class GroupDriver implements BftGroup {
   /** Send an unsigned message (status, catch-up decisions) outside the core's effect order. */
   #sendNow (to: string, message: BftMessage): void {
     if (this.#closed || this.#failure !== undefined) return
-    this.#parts.links.send(to, encodeMessage(message))
+    this.#parts.send(to, encodeMessage(message))
   }
 
   async propose (value: BftValue, options: ProposeOptions = {}): Promise<BftDecision> {
     this.#checkOpen()
     if (!this.#validate(value)) throw new ValidationRejectedError(`Cannot propose to group "${this.name}": the value fails this member's validate hook`)
-    if (this.#waiters.size >= WAITING_PROPOSALS_MAX) throw new NotRunningError(`Cannot propose to group "${this.name}": ${this.#waiters.size} proposals already waiting (WAITING_PROPOSALS_MAX)`)
-    const item = encodeItem(value)
+    if (this.#waiters.size >= WAITING_PROPOSALS_MAX) throw new LimitExceededError(`Cannot propose to group "${this.name}": ${this.#waiters.size} proposals already waiting (WAITING_PROPOSALS_MAX)`)
+    const item = encodeItem(value, { nonce: this.#parts.nonce(ITEM_NONCE_BYTES), lastHeight: this.#core.height + ITEM_HEIGHTS_VALID })
     if (item.byteLength > ITEM_BYTES_MAX) throw new RangeError(`Cannot propose to group "${this.name}": value encodes to ${item.byteLength} bytes, ITEM_BYTES_MAX is ${ITEM_BYTES_MAX}`)
     const timeoutMs = options.timeoutMs ?? BFT_PROPOSE_TIMEOUT_MS
-    const signal = deadlineSignal(timeoutMs, options.signal)
-    if (signal.aborted) throw explainAbort(signal.reason, { what: `bft propose to "${this.name}"`, timeoutMs, signal: options.signal })
-    const key = toHex(item)
+    const what = `bft propose to "${this.name}"`
+    if (options.signal?.aborted === true) throw explainAbort(options.signal.reason, { what, timeoutMs, signal: options.signal })
+    // Waiters are keyed by the item's sha256 (items are up to ITEM_BYTES_MAX; keys stay 64 characters).
+    const key = itemId(item)
     const committed = Promise.withResolvers<BftDecision>()
     this.#waiters.set(key, committed)
     this.#toSubmit.push(item)
     if (!this.#submitScheduled) { this.#submitScheduled = true; queueMicrotask(() => { this.#submitNow() }) }
-    const onAbort = (): void => { this.#waiters.delete(key); committed.reject(explainAbort(signal.reason, { what: `bft propose to "${this.name}"`, timeoutMs, signal: options.signal })) }
-    signal.addEventListener('abort', onAbort, { once: true })
+    const giveUp = (reason: unknown): void => {
+      if (this.#waiters.get(key) !== committed) return
+      this.#waiters.delete(key)
+      committed.reject(explainAbort(reason, { what, timeoutMs, signal: options.signal }))
+    }
+    // The deadline runs on the driver's clock (virtual under simulation).
+    const deadline = this.#parts.clock.setTimeout(() => { giveUp(new TimeoutError(`${what} timed out after ${timeoutMs} ms`)) }, timeoutMs)
+    const onAbort = (): void => { giveUp(options.signal!.reason) }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       return await committed.promise
     } finally {
-      signal.removeEventListener('abort', onAbort)
+      deadline.cancel()
+      options.signal?.removeEventListener('abort', onAbort)
     }
   }
 
   verify (decision: BftDecision): boolean {
-    return typeof decision === 'object' && decision !== null && decision.groupId === this.name && verifyBftDecision(decision, this.members, this.#parts.verifier)
+    return verifyBftDecision(decision, { group: this.name, members: this.members }, this.#parts.verifier)
   }
 
   async log (options: { fromHeight?: number, limit?: number } = {}): Promise<Decision[]> {
@@ -267,17 +332,42 @@ export class GroupDriver implements BftGroup {
   async leave (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#timer)
+    this.#timer?.cancel()
     this.#timer = undefined
     await this.#flushing
-    for (const waiter of this.#waiters.values()) waiter.reject(new NotRunningError(`bft group "${this.name}" was left before the value committed`))
-    this.#waiters.clear()
+    this.#failWaiters(new NotRunningError(`bft group "${this.name}" was left before the value committed`))
     this.#parts.onLeave()
   }
 
   #checkOpen (): void {
     if (this.#closed) throw new NotRunningError(`Cannot use bft group "${this.name}": it was left or the node stopped`)
-    if (this.#failure !== undefined) throw new NotRunningError(`bft group "${this.name}" stopped after a storage failure: ${describeError(this.#failure)}`)
+    if (this.#failure !== undefined) throw this.#failedError()
+  }
+
+  #failedError (): NotRunningError {
+    const failure = this.#failure!
+    return new NotRunningError(`bft group "${this.name}" stopped: ${failure.why}: ${describeError(failure.cause)}`, { cause: failure.cause })
+  }
+
+  #failWaiters (err: unknown): void {
+    const waiters = [...this.#waiters.values()]
+    this.#waiters.clear()
+    for (const waiter of waiters) waiter.reject(err)
+  }
+
+  /**
+   * Stop the group for good: a failed durable write (it may not sign without it, SPEC bft E1) or a
+   * core that threw (a broken invariant: carrying on could sign from a corrupt state). Waiting
+   * proposals fail with NotRunningError naming the cause; the process carries on.
+   */
+  #stop (why: string, cause: unknown): void {
+    if (this.#failure !== undefined) return
+    this.#failure = { cause, why }
+    this.#timer?.cancel()
+    this.#timer = undefined
+    this.#queue = []
+    this.#parts.log.error('bft group %s stopped: %s: %s', this.name, why, describeError(cause))
+    this.#failWaiters(this.#failedError())
   }
 
   /** Submit every item proposed in this microtask as one batch (SPEC bft B8). */
@@ -287,27 +377,32 @@ export class GroupDriver implements BftGroup {
     this.#toSubmit = []
     for (let i = 0; i < items.length; i += SUBMIT_ITEMS_MAX) {
       const chunk = items.slice(i, i + SUBMIT_ITEMS_MAX)
-      try {
-        this.#input(() => { this.#core.submit(chunk) })
-      } catch (err) {
-        for (const item of chunk) {
-          const key = toHex(item)
-          this.#waiters.get(key)?.reject(err)
-          this.#waiters.delete(key)
-        }
+      const refused = this.#input('submit', () => { this.#core.submit(chunk) }, (err) => err instanceof LimitExceededError)
+      if (refused === undefined) continue
+      for (const item of chunk) {
+        const key = itemId(item)
+        this.#waiters.get(key)?.reject(refused)
+        this.#waiters.delete(key)
       }
     }
   }
 
-  /** Run one core input, then queue its effects for the ordered flush. */
-  #input (fn: () => void): void {
-    if (this.#closed || this.#failure !== undefined) return
+  /**
+   * Run one core input, then queue its effects for the ordered flush. An error `expected` says is
+   * the caller's (a full pool) is returned; any other stops the group (see #stop).
+   */
+  #input (what: string, fn: () => void, expected?: (err: unknown) => boolean): unknown {
+    if (this.#closed || this.#failure !== undefined) return undefined // leave() and #stop() already failed every waiter
+    let refused: unknown
     try {
       fn()
-    } finally {
-      const effects = this.#core.drain()
-      if (effects.length > 0) { this.#queue.push(...effects); this.#schedule() }
+    } catch (err) {
+      if (expected?.(err) !== true) { this.#stop(`its core threw on ${what}`, err); return err }
+      refused = err
     }
+    const effects = this.#core.drain()
+    if (effects.length > 0) { this.#queue.push(...effects); this.#schedule() }
+    return refused
   }
 
   #schedule (): void {
@@ -320,7 +415,7 @@ export class GroupDriver implements BftGroup {
    * leaves or any caller is answered. The latest state covers every message signed before it.
    */
   async #flush (): Promise<void> {
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && this.#failure === undefined) {
       const effects = this.#queue
       this.#queue = []
       let state: PersistedState | null = null
@@ -331,23 +426,21 @@ export class GroupDriver implements BftGroup {
         else if (effect.type === 'commit') decisions.push(effect.decision)
         else if (effect.type === 'evidence') evidence.push(effect.evidence)
       }
+      // Checker self-test only: sending before the write is the bug the simulator must catch.
+      const early = this.#seams.signBeforePersist === true
+      if (early) for (const effect of effects) if (effect.type === 'broadcast' || effect.type === 'send') this.#apply(effect)
       try {
         await this.#parts.store.write({ state, decisions, evidence })
       } catch (err) {
-        // Without durable state we may not sign or send: stop this group (SPEC bft E1).
-        this.#failure = err
-        clearInterval(this.#timer)
-        this.#parts.log.error('bft group %s: durable write failed, group stopped: %s', this.name, describeError(err))
-        for (const waiter of this.#waiters.values()) waiter.reject(new NotRunningError(`bft group "${this.name}" stopped: durable write failed: ${describeError(err)}`, { cause: err }))
-        this.#waiters.clear()
-        this.#queue = []
+        this.#stop('durable write failed', err)
         return
       }
-      for (const effect of effects) this.#apply(effect)
+      for (const effect of effects) if (!early || (effect.type !== 'broadcast' && effect.type !== 'send')) this.#apply(effect)
     }
   }
 
   #apply (effect: BftEffect): void {
+    this.#seams.observe?.(effect)
     switch (effect.type) {
       case 'persist': return
       case 'broadcast': this.#send(this.#others, effect.message); return
@@ -365,20 +458,20 @@ export class GroupDriver implements BftGroup {
 
   #send (recipients: string[], message: BftMessage): void {
     if (this.#closed) return
-    const rewrite = this.#parts.options.rewrite
+    const rewrite = this.#seams.rewrite
     if (rewrite !== undefined) {
-      for (const out of rewrite(message, recipients, this.#parts.signer)) this.#parts.links.send(out.to, encodeMessage(out.message))
+      for (const out of rewrite(message, recipients, this.#parts.signer)) this.#parts.send(out.to, encodeMessage(out.message))
       return
     }
     const frame = encodeMessage(message)
-    for (const to of recipients) this.#parts.links.send(to, frame)
+    for (const to of recipients) this.#parts.send(to, frame)
   }
 
   #onCommit (decision: Decision): void {
     this.#committedHeight = decision.block.height
     if (this.#waiters.size === 0) return
     decision.block.items.forEach((item, index) => {
-      const key = toHex(item)
+      const key = itemId(item)
       const waiter = this.#waiters.get(key)
       if (waiter === undefined) return
       this.#waiters.delete(key)

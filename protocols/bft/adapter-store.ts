@@ -16,7 +16,8 @@ export const RESTORE_DECISIONS_MAX = 64
 /** Bytes of one stored record we are willing to decode (our own writes; bounds a corrupt disk). */
 const STORED_BYTES_MAX = 8 * 1024 * 1024
 
-const STATE_KEY = 'state'
+/** Key of the signing state (SPEC bft "PersistedState"). */
+export const STATE_KEY = 'state'
 const LOG_PREFIX = 'log/'
 const EVIDENCE_PREFIX = 'evidence/'
 

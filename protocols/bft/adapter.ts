@@ -1,19 +1,21 @@
 // libp2p adapter of bft (`node.bft`): the `/agentmesh/bft/1.0.0` handler, the node's Ed25519
 // signer, and one GroupDriver per joined group. Parses frames and routes them; decides nothing.
 
+import { randomBytes } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { KvNamespaces } from '../kit/store.ts'
 import type { ServiceBase, SigningKey } from '../kit/components.ts'
 import { createLibp2pPeerLinks } from '../kit/libp2p-peer-link.ts'
 import type { LinkHost } from '../kit/libp2p-peer-link.ts'
 import { NotRunningError, describeError } from '../kit/errors.ts'
+import { systemClock } from '../kit/clock.ts'
 import { createEd25519Verifier, ed25519SignerFromSeed } from './ed25519.ts'
 import { BFT_FRAME_BYTES_MAX, BFT_PROTOCOL, GROUP_ID_CHARS_MAX, MEMBERS_MAX, decodeMessage } from './messages.ts'
 import type { BftMessage } from './messages.ts'
 import type { Signer, Verifier } from './signing.ts'
 import { BftStore } from './adapter-store.ts'
 import { GroupDriver, verifyBftDecision } from './adapter-group.ts'
-import type { BftDecision, BftGroup, BftJoinOptions } from './adapter-group.ts'
+import type { BftDecision, BftGroup, BftGroupRef, BftJoinOptions, GroupDriverSeams } from './adapter-group.ts'
 import { AlreadyJoinedError, GroupSizeError, NotAMemberError } from './adapter-errors.ts'
 
 /** Fewest members of a BFT group: n ≥ 3f+1 with f ≥ 1. */
@@ -32,11 +34,26 @@ export interface BftService {
   join (name: string, options: BftJoinOptions): Promise<BftGroup>
   /** A joined group, if any. */
   group (name: string): BftGroup | undefined
-  /** Check a decision with just the group's member list (no membership needed). */
-  verify (decision: BftDecision, members: readonly string[]): boolean
+  /** Check a decision of group `ref.group` with its member list (no membership needed); another group's decision fails. */
+  verify (decision: BftDecision, ref: BftGroupRef): boolean
   stats (): BftServiceStats
   start (): Promise<void>
   stop (): Promise<void>
+}
+
+/** Test doubles only (not exported from the package index): marks a service whose `join` takes driver seams. */
+export const JOIN_WITH_SEAMS = Symbol('agentmesh.bft.joinWithSeams')
+
+interface BftServiceWithSeams extends BftService {
+  join (name: string, options: BftJoinOptions, seams?: GroupDriverSeams): Promise<BftGroup>
+  [JOIN_WITH_SEAMS]: true
+}
+
+/** Join with driver seams (a Byzantine test double's rewrite, observers); tests and benchmarks only. */
+export async function joinWithSeams (service: BftService, name: string, options: BftJoinOptions & { seams: GroupDriverSeams }): Promise<BftGroup> {
+  if ((service as Partial<BftServiceWithSeams>)[JOIN_WITH_SEAMS] !== true) throw new TypeError('joinWithSeams needs a service built by createBftService')
+  const { seams, ...joinOptions } = options
+  return await (service as BftServiceWithSeams).join(name, joinOptions, seams)
 }
 
 /** The group a message belongs to (evidence names it in its signed messages). */
@@ -103,8 +120,9 @@ export function createBftService (components: BftComponents, _init: BftServiceIn
     links.keepAlive([...new Set([...groups.values()].flatMap(g => g.members))])
   }
 
-  return {
-    async join (name, joinOptions) {
+  const service: BftServiceWithSeams = {
+    [JOIN_WITH_SEAMS]: true,
+    async join (name, joinOptions, seams) {
       if (!running) throw new NotRunningError(`Cannot join bft group "${name}": the node is not running`)
       if (typeof name !== 'string' || name.length === 0 || name.length > GROUP_ID_CHARS_MAX) throw new RangeError(`Invalid bft group name: 1..${GROUP_ID_CHARS_MAX} characters`)
       if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
@@ -126,7 +144,8 @@ export function createBftService (components: BftComponents, _init: BftServiceIn
       const restored = await store.load()
       if (groups.has(name)) throw new AlreadyJoinedError(`bft group "${name}" is already joined on this node`)
       const driver = new GroupDriver({
-        name, self: selfId, signer: signerOf(), verifier, store, links, log: log.newScope(name),
+        name, self: selfId, signer: signerOf(), verifier, store, log: log.newScope(name),
+        send: (to, frame) => { links.send(to, frame) }, clock: systemClock, nonce: randomBytes, seams,
         options: { ...joinOptions, members },
         onLeave: () => { if (groups.get(name) === driver) { groups.delete(name); keepMembersAlive() } }
       }, restored)
@@ -135,7 +154,11 @@ export function createBftService (components: BftComponents, _init: BftServiceIn
       return driver
     },
     group (name) { return groups.get(name) },
-    verify (decision, members) { return verifyBftDecision(decision, members, verifier) },
+    verify (decision, ref) {
+      // The old shape verify(decision, members) cannot say which group it expects: refuse it loudly.
+      if (Array.isArray(ref) || typeof ref !== 'object' || ref === null) throw new TypeError('node.bft.verify(decision, { group, members }): name the group the decision must belong to')
+      return verifyBftDecision(decision, ref, verifier)
+    },
     stats () {
       const l = links.stats()
       return { ...counters, framesRejected: counters.framesRejected + l.framesRejected, framesSent: l.framesSent, framesDropped: l.framesDropped, dialFailures: l.dialFailures }
@@ -150,4 +173,5 @@ export function createBftService (components: BftComponents, _init: BftServiceIn
       await links.stop()
     }
   }
+  return service
 }

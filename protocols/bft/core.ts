@@ -9,8 +9,9 @@ import { verifyDecision } from './certificate.ts'
 import { isAfterSigned, type BftEffect, type ChainHead, type PersistedState, type SignStep } from './effects.ts'
 import { DoubleSignError } from './errors.ts'
 import { ITEM_BYTES_MAX, MEMBERS_MAX, SUBMIT_ITEMS_MAX, signerOf } from './messages.ts'
+import { sha256 } from '../kit/bytes.ts'
 import type { BftMessage, Block, Decision, Evidence, Proposal, SignedMessage, Vote, VoteType } from './messages.ts'
-import { CatchUp } from './catch-up.ts'
+import { CatchUp, RECENT_DECISIONS_MAX } from './catch-up.ts'
 import { PENDING_ITEMS_MAX, PendingPool } from './pending-pool.ts'
 import { checkPolPrevotes } from './polka.ts'
 import { faultsTolerated, quorumSize } from './quorum.ts'
@@ -27,6 +28,15 @@ export const ROUNDS_AHEAD_MAX = 8
 /** Rounds of our own votes we keep re-sending: a member a few rounds behind needs them to catch up (T11). */
 export const ROUNDS_RETRANSMITTED = 4
 
+/**
+ * Heights whose committed items the core remembers, to refuse a block that repeats one (SPEC bft
+ * B3). Enough when the application's `validate` bounds an item's life to this many heights (the
+ * driver's items carry their last valid height): an item committed at h is valid at most until
+ * h + COMMITTED_HEIGHTS_REMEMBERED, and until then we remember it. 64 = the decisions a restarted
+ * core gets back (RECENT_DECISIONS_MAX), so the memory survives restarts; at most 64 × 256 ids.
+ */
+export const COMMITTED_HEIGHTS_REMEMBERED = RECENT_DECISIONS_MAX
+
 /** Timeouts in ticks; each grows by `incrementTicks` per round up to `maxTicks` (SPEC bft T10). */
 export interface BftTimeouts { proposeTicks: number, prevoteTicks: number, precommitTicks: number, incrementTicks: number, maxTicks: number, retransmitTicks: number, idleStatusTicks: number }
 
@@ -39,8 +49,8 @@ export interface BftCoreOptions {
   signer: Signer
   verifier: Verifier
   members: readonly string[]
-  /** Application validity of one item; a block is valid only if every item is (SPEC bft B3). */
-  validate?: (item: Uint8Array) => boolean
+  /** Application validity of one item in a block at `height`; a block is valid only if every item is (SPEC bft B3). */
+  validate?: (item: Uint8Array, height: number) => boolean
   timeouts?: Partial<BftTimeouts>
   /** State from a previous run: the last persisted state and the log head (SPEC bft E4). */
   restore?: { state: PersistedState, head: ChainHead, recentDecisions?: Decision[] }
@@ -60,7 +70,7 @@ export class BftCore {
   readonly f: number
   #signer: Signer
   #verifier: Verifier
-  #validate: (item: Uint8Array) => boolean
+  #validate: (item: Uint8Array, height: number) => boolean
   #timeouts: BftTimeouts
   #memberSet: Set<string>
   #effects: BftEffect[] = []
@@ -86,6 +96,8 @@ export class BftCore {
   #evidence: Evidence[] = []
   #evidenceKeys = new Set<string>()
   #highestRound = new Map<string, number>()
+  /** SPEC bft B3: ids (sha256 hex) of items committed in the last COMMITTED_HEIGHTS_REMEMBERED heights, by height. */
+  #committedItems = new Map<string, number>()
 
   constructor (options: BftCoreOptions) {
     assert(options.members.length >= 1 && options.members.length <= MEMBERS_MAX, `1..${MEMBERS_MAX} members`)
@@ -103,6 +115,7 @@ export class BftCore {
     this.#head = options.restore?.head ?? { height: 0, hash: genesisHash(this.groupId, this.members) }
     this.#height = this.#head.height + 1
     this.#catchUp = new CatchUp({ periodTicks: this.#timeouts.retransmitTicks, recent: options.restore?.recentDecisions ?? [] })
+    for (const decision of options.restore?.recentDecisions ?? []) this.#rememberCommitted(decision)
     const state = options.restore?.state
     if (state !== undefined) this.#restore(state)
   }
@@ -388,7 +401,7 @@ export class BftCore {
 
   #proposeOwn (): void {
     if (this.#validBlock !== null) { this.#propose(this.#validBlock, this.#validRound); return }
-    const items = this.#pending.takeBatch(this.#validate)
+    const items = this.#pending.takeBatch(item => !this.#committedItems.has(itemId(item)) && this.#validate(item, this.#height))
     if (items.length === 0) return // nothing to agree on; others time out if they expected us
     this.#propose({ height: this.#height, prevHash: this.#head.hash, items }, -1)
   }
@@ -408,10 +421,35 @@ export class BftCore {
     let valid = this.#validity.get(key)
     if (valid === undefined) {
       valid = block.height === this.#height && bytesEqual(block.prevHash, this.#head.hash) &&
-        block.items.length > 0 && block.items.every(item => this.#validate(item))
+        block.items.length > 0 && this.#itemsAreNew(block.items) && block.items.every(item => this.#validate(item, block.height))
       this.#validity.set(key, valid)
     }
     return valid
+  }
+
+  /** SPEC bft B3: no item twice in one block, and none committed in the remembered heights. */
+  #itemsAreNew (items: readonly Uint8Array[]): boolean {
+    const ids = new Set<string>()
+    for (const item of items) {
+      const id = itemId(item)
+      if (ids.has(id) || this.#committedItems.has(id)) return false
+      ids.add(id)
+    }
+    return true
+  }
+
+  #rememberCommitted (decision: Decision): void {
+    const height = decision.block.height
+    for (const item of decision.block.items) {
+      const id = itemId(item)
+      this.#committedItems.delete(id) // keep insertion order = height order
+      this.#committedItems.set(id, height)
+    }
+    // Map order is insertion order, which is height order: drop from the front.
+    for (const [id, committedAt] of this.#committedItems) {
+      if (committedAt > height - COMMITTED_HEIGHTS_REMEMBERED) break
+      this.#committedItems.delete(id)
+    }
   }
 
   #evaluate (): void {
@@ -495,6 +533,7 @@ export class BftCore {
     const hash = blockHash(this.groupId, decision.block)
     this.#effects.push({ type: 'commit', decision })
     this.#catchUp.remember(decision)
+    this.#rememberCommitted(decision)
     this.#pending.markCommitted(decision.block.items)
     this.#head = { height: decision.block.height, hash }
     this.#enterHeight(decision.block.height + 1)
@@ -525,3 +564,6 @@ export class BftCore {
     this.#effects.push({ type: 'reject', from, reason })
   }
 }
+
+/** An item's id: the hex of its sha256 (items are up to ITEM_BYTES_MAX; ids stay 64 characters). */
+export function itemId (item: Uint8Array): string { return toHex(sha256(item)) }

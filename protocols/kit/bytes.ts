@@ -1,10 +1,10 @@
 // Small byte helpers shared by protocols.
 
-import { toString, fromString } from 'uint8arrays'
+import { fromString } from 'uint8arrays'
 import { createHash } from 'node:crypto'
 
-/** Lower-case hex of bytes. */
-export function toHex (bytes: Uint8Array): string { return toString(bytes, 'base16') }
+/** Lower-case hex of bytes (Node's Buffer codec: several times faster than a JS loop on hot paths such as hash keys). */
+export function toHex (bytes: Uint8Array): string { return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') }
 
 /** Bytes of a lower-case hex string. */
 export function fromHex (hex: string): Uint8Array { return fromString(hex, 'base16') }

@@ -8,6 +8,7 @@ import { createEd25519Verifier } from '../../protocols/bft/ed25519.ts'
 import { blockHash } from '../../protocols/bft/signing.ts'
 import { toHex } from '../../protocols/kit/bytes.ts'
 import { byzantineRewrite } from './byzantine-double.ts'
+import { joinWithSeams } from '../../protocols/bft/adapter.ts'
 import type { ByzantineMode } from './byzantine-double.ts'
 
 function group (node: AgentNode, name: string): NonNullable<ReturnType<AgentNode['bft']['group']>> {
@@ -29,7 +30,7 @@ export const ops: Record<string, PluginOp> = {
   },
   'bft.join': async (node, args) => {
     const { name, members, mode, timeouts } = args as { name: string, members: string[], mode?: ByzantineMode, timeouts?: Record<string, number> }
-    await node.bft.join(name, { members, timeouts, rewrite: mode === undefined ? undefined : byzantineRewrite(mode) })
+    await joinWithSeams(node.bft, name, { members, timeouts, seams: mode === undefined ? {} : { rewrite: byzantineRewrite(mode) } })
     return null
   },
   /** One proposal; returns its commit latency on this member in ms. */

@@ -1,4 +1,4 @@
-// A Byzantine test double for REAL nodes: an OutboundRewrite for `node.bft.join(…, {rewrite})`
+// A Byzantine test double for REAL nodes: an OutboundRewrite for `joinWithSeams(node.bft, …, {seams: {rewrite}})`
 // that makes a member running the real core equivocate as proposer and double-vote, deterministically.
 
 import type { BftMessage, Proposal, Vote } from '../../protocols/bft/messages.ts'
@@ -12,7 +12,7 @@ export type ByzantineMode = 'equivocate' | 'double-vote' | 'both' | 'silent'
 
 /** An extra, well-formed item (`[16-byte nonce, value]` like real items) that the proposer slips into its second proposal. */
 function forkItem (height: number, round: number): Uint8Array {
-  return encodeCbor([new Uint8Array(16).fill(0xee), { fork: `${height}/${round}` }])
+  return encodeCbor([new Uint8Array(16).fill(0xee), { fork: `${height}/${round}` }, height])
 }
 
 function signVote (signer: Signer, vote: Vote, blockHash: Uint8Array | null): Vote {

@@ -18,6 +18,8 @@ export interface RunRecord {
   /** Keys of items clients submitted, and of items Byzantine proposers made up. */
   proposedItems: Set<string>
   itemKey: (item: Uint8Array) => string
+  /** An item's identity (its bytes' hash): no item may be committed twice (SPEC bft B3). */
+  itemId: (item: Uint8Array) => string
   validate: (item: Uint8Array) => boolean
   evidence: Evidence[]
   verifier: Verifier
@@ -27,11 +29,44 @@ export interface RunRecord {
   quorum: number
   /** Valid items submitted to honest members, and whether all honest members committed them in time. */
   liveness: { expected: Set<string>, deadlineTick: number, doneTick: number | null }
+  /** The non-member: frames members sent it (must be 0), and keys of the values only it submitted. */
+  nonMember?: { id: string, framesReceived: number, items: Set<string> }
 }
 
 /** Every invariant violated in this run, one line each (empty when the run is correct). */
 export function checkRun (run: RunRecord): string[] {
-  return [...checkAgreement(run), ...checkValidity(run), ...checkChains(run), ...checkNoHonestEquivocation(run), ...checkHonestSigning(run), ...checkLocks(run), ...checkLiveness(run)]
+  return [...checkAgreement(run), ...checkValidity(run), ...checkNoRecommit(run), ...checkChains(run), ...checkNoHonestEquivocation(run), ...checkHonestSigning(run), ...checkLocks(run), ...checkNonMember(run), ...checkLiveness(run)]
+}
+
+/** Committed once: no honest log holds one item (same bytes) twice, in one block or across heights. */
+export function checkNoRecommit (run: RunRecord): string[] {
+  const failures: string[] = []
+  for (const member of run.honest) {
+    const seen = new Map<string, number>()
+    for (const decision of run.logs.get(member) ?? []) {
+      for (const item of decision.block.items) {
+        const id = run.itemId(item)
+        const at = seen.get(id)
+        if (at !== undefined) failures.push(`validity: ${member.slice(-6)} committed item ${id.slice(0, 8)} twice, at heights ${at} and ${decision.block.height}`)
+        seen.set(id, decision.block.height)
+      }
+    }
+  }
+  return failures
+}
+
+/** A non-member learns nothing (no member sends it a frame) and gets nothing committed. */
+export function checkNonMember (run: RunRecord): string[] {
+  if (run.nonMember === undefined) return []
+  const { framesReceived, items } = run.nonMember
+  const failures: string[] = []
+  if (framesReceived > 0) failures.push(`non-member: members sent ${framesReceived} frames to non-member ${run.nonMember.id.slice(-6)}`)
+  for (const member of run.honest) {
+    for (const decision of run.logs.get(member) ?? []) {
+      for (const item of decision.block.items) if (items.has(run.itemKey(item))) failures.push(`non-member: ${member.slice(-6)} committed an item only a non-member submitted, at height ${decision.block.height}`)
+    }
+  }
+  return failures
 }
 
 /** Agreement: honest members never commit different blocks at one height. */

@@ -6,17 +6,19 @@ import { fromHex, toHex } from '../../protocols/kit/bytes.ts'
 import type { BftMessage, Block, Decision, Proposal, SignedMessage, Vote } from '../../protocols/bft/messages.ts'
 import { blockHash, proposalSignBytes, voteSignBytes } from '../../protocols/bft/signing.ts'
 import type { Signer } from '../../protocols/bft/signing.ts'
+import { encodeCbor } from '../../protocols/kit/cbor.ts'
 
 /**
  * How a simulated member behaves. Everything but `honest` counts toward f. `amnesia` loses all
  * state (log included) once; `amnesia-lock` keeps its log but forgets its signing state and locks
  * at random moments (the Tendermint "amnesia attack": it re-votes rounds it already voted in and
- * prevotes against its own lock).
+ * prevotes against its own lock). `recommit`, as proposer, adds an item the group already
+ * committed to its block (SPEC bft B3: honest members must refuse it).
  */
-export type Behaviour = 'honest' | 'equivocate' | 'double-vote' | 'silent' | 'forge-replay' | 'amnesia' | 'amnesia-lock'
+export type Behaviour = 'honest' | 'equivocate' | 'double-vote' | 'silent' | 'forge-replay' | 'amnesia' | 'amnesia-lock' | 'recommit'
 
 /** The faulty behaviours, rotated across seeds so each seed family covers all of them. */
-export const FAULTY_BEHAVIOURS: readonly Behaviour[] = ['equivocate', 'double-vote', 'silent', 'forge-replay', 'amnesia', 'amnesia-lock']
+export const FAULTY_BEHAVIOURS: readonly Behaviour[] = ['equivocate', 'double-vote', 'silent', 'forge-replay', 'amnesia', 'amnesia-lock', 'recommit']
 
 /** Chance per tick that an `amnesia-lock` member forgets its signing state and locks. */
 export const AMNESIA_LOCK_CHANCE = 0.02
@@ -39,11 +41,22 @@ export interface FaultyState {
    * proposals any of them made or saw, so a double voter signs for a real competing block.
    */
   coalition: Map<string, Set<string>>
+  /** Items this member saw committed (the newest COMMITTED_KEPT), for `recommit`. */
+  committed: Uint8Array[]
+}
+
+/** Committed items a `recommit` member keeps to re-propose. */
+export const COMMITTED_KEPT = 64
+
+/** Remember a decision's items (a faulty member's own log). */
+export function rememberCommitted (state: FaultyState, decision: Decision): void {
+  state.committed.push(...decision.block.items)
+  if (state.committed.length > COMMITTED_KEPT) state.committed.splice(0, state.committed.length - COMMITTED_KEPT)
 }
 
 /** Fresh per-member faulty state around the run's shared coalition map. */
 export function newFaultyState (coalition: Map<string, Set<string>>): FaultyState {
-  return { equivocations: new Map(), captured: [], fabricated: new Set(), coalition }
+  return { equivocations: new Map(), captured: [], fabricated: new Set(), coalition, committed: [] }
 }
 
 /** Tell the coalition about a proposal a faulty member made or received. */
@@ -62,9 +75,19 @@ export function rewriteOutgoing (options: { behaviour: Behaviour, signer: Signer
   const { behaviour, signer, state, rng, message, recipients } = options
   const plain = recipients.map(to => ({ to, message }))
   if (behaviour === 'silent') return []
+  if (behaviour === 'recommit' && message.type === 'proposal' && message.proposer === signer.id && message.polRound === -1 && state.committed.length > 0) {
+    // The same proposal to everyone, plus an already committed item: it must never commit again.
+    const again = state.committed[rng.int(0, state.committed.length - 1)]!
+    const block = { ...message.block, items: [...message.block.items, again] }
+    const unsigned = { groupId: message.groupId, height: message.height, round: message.round, polRound: -1, block, proposer: signer.id }
+    const proposal: Proposal = { type: 'proposal', ...unsigned, signature: signer.sign(proposalSignBytes(unsigned)), polPrevotes: [] }
+    return recipients.map(to => ({ to, message: proposal }))
+  }
   if (behaviour === 'equivocate') {
     if (message.type === 'proposal' && message.proposer === signer.id) {
-      const extra = rng.chance(0.5) ? Uint8Array.from([0xff, rng.int(0, 255), rng.int(0, 255)]) : Uint8Array.from([0x42, rng.int(0, 255), rng.int(0, 255), rng.int(0, 255), 7])
+      // A well-formed driver item ([nonce, value, lastHeight]); its value is invalid half the time.
+      const value = rng.chance(0.5) ? Uint8Array.from([0xff, rng.int(0, 255), rng.int(0, 255)]) : Uint8Array.from([0x42, rng.int(0, 255), rng.int(0, 255), rng.int(0, 255), 7])
+      const extra = encodeCbor([randomBytes(rng, 16), value, message.height])
       state.fabricated.add(options.itemKey(extra))
       const block = { ...message.block, items: [...message.block.items, extra] }
       // The alternative claims no polka (polRound -1): it attacks locks, since only a member that

@@ -1,58 +1,55 @@
-// The simulator's seeded network: per-message drop, duplication, delay (hence reorder) and partitions before
-// GST; after GST every message between live members arrives within `delayMaxAfterGstTicks`.
+// The simulator's seeded network on virtual time: per-frame drop, duplication, delay (hence
+// reorder) and partitions before GST; after GST every frame between live members arrives within
+// `delayMaxAfterGstMs`. Frames are bytes, as on a real link; delivery is a timer on the SimClock.
 
 import type { Rng } from '../../protocols/kit/rng.ts'
-import type { BftMessage } from '../../protocols/bft/messages.ts'
+import type { SimClock } from '../kit/sim-clock.ts'
 
-/** Network behaviour for one seed. */
+/** Network behaviour for one seed (virtual ms). */
 export interface NetworkConfig {
-  gstTick: number
+  gstMs: number
   dropRate: number
-  /** Chance a message is delivered twice (before GST). */
+  /** Chance a frame is delivered twice (before GST). */
   duplicateRate: number
-  delayMaxTicks: number
-  delayMaxAfterGstTicks: number
-  /** Partitions before GST: [from, to) tick ranges during which `isolated` members are cut off. */
-  partitions: Array<{ fromTick: number, toTick: number, isolated: Set<string> }>
+  delayMaxMs: number
+  delayMaxAfterGstMs: number
+  /** Partitions before GST: [from, to) ms ranges during which `isolated` members are cut off. */
+  partitions: Array<{ fromMs: number, toMs: number, isolated: Set<string> }>
 }
 
-interface InFlight { at: number, seq: number, from: string, to: string, message: BftMessage }
+/** Where a frame goes once it arrives. */
+export type Deliver = (from: string, to: string, frame: Uint8Array) => void
 
-/** Messages in flight, delivered in (tick, send order). */
+/** Frames in flight, delivered by the clock in (due time, send order). */
 export class SimNetwork {
   readonly config: NetworkConfig
-  #rng: Rng
-  #queue: InFlight[] = []
-  #seq = 0
+  readonly #rng: Rng
+  readonly #clock: SimClock
+  readonly #deliver: Deliver
   sent = 0
   dropped = 0
 
-  constructor (config: NetworkConfig, rng: Rng) { this.config = config; this.#rng = rng }
+  constructor (options: { config: NetworkConfig, rng: Rng, clock: SimClock, deliver: Deliver }) {
+    this.config = options.config
+    this.#rng = options.rng
+    this.#clock = options.clock
+    this.#deliver = options.deliver
+  }
 
-  /** Send one message at tick `now`; it may be dropped or delayed. */
-  send (now: number, from: string, to: string, message: BftMessage): void {
+  /** Send one frame now; it may be dropped, duplicated or delayed. */
+  send (from: string, to: string, frame: Uint8Array): void {
     this.sent++
-    const beforeGst = now < this.config.gstTick
+    const now = this.#clock.nowMs()
+    const beforeGst = now < this.config.gstMs
     if (beforeGst && (this.#rng.chance(this.config.dropRate) || this.#partitioned(now, from, to))) { this.dropped++; return }
-    const delayMax = beforeGst ? this.config.delayMaxTicks : this.config.delayMaxAfterGstTicks
-    this.#queue.push({ at: now + this.#rng.int(1, delayMax), seq: this.#seq++, from, to, message })
-    if (beforeGst && this.#rng.chance(this.config.duplicateRate)) this.#queue.push({ at: now + this.#rng.int(1, delayMax), seq: this.#seq++, from, to, message })
+    const delayMax = beforeGst ? this.config.delayMaxMs : this.config.delayMaxAfterGstMs
+    const copies = beforeGst && this.#rng.chance(this.config.duplicateRate) ? 2 : 1
+    for (let i = 0; i < copies; i++) this.#clock.setTimeout(() => { this.#deliver(from, to, frame) }, this.#rng.int(1, delayMax))
   }
-
-  /** Remove and return the messages due at or before `now`, in delivery order. */
-  due (now: number): InFlight[] {
-    const ready = this.#queue.filter(m => m.at <= now)
-    if (ready.length === 0) return ready
-    this.#queue = this.#queue.filter(m => m.at > now)
-    return ready.sort((a, b) => a.at - b.at || a.seq - b.seq)
-  }
-
-  /** Messages still in flight. */
-  get inFlight (): number { return this.#queue.length }
 
   #partitioned (now: number, from: string, to: string): boolean {
     for (const p of this.config.partitions) {
-      if (now >= p.fromTick && now < p.toTick && p.isolated.has(from) !== p.isolated.has(to)) return true
+      if (now >= p.fromMs && now < p.toMs && p.isolated.has(from) !== p.isolated.has(to)) return true
     }
     return false
   }

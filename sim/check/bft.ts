@@ -18,11 +18,11 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const started = performance.now()
   const failures: string[] = []
   const failedSeeds: number[] = []
-  const totals = { heights: 0, items: 0, evidence: 0, rejected: 0, sent: 0, dropped: 0, maxRound: 0, maxTicksToDone: 0, seedsN4: 0, seedsN7: 0, forgotten: 0 }
+  const totals = { heights: 0, items: 0, evidence: 0, rejected: 0, sent: 0, dropped: 0, maxRound: 0, maxTicksToDone: 0, seedsN4: 0, seedsN7: 0, forgotten: 0, crashes: 0, nonMemberFrames: 0, nonMemberRejected: 0 }
   const behaviours = new Map<string, number>()
   for (let i = 0; i < seeds; i++) {
     const seed = options.seed + i
-    const result: WorldResult = runWorld({ seed, verifier, unsafeQuorum, ...(inject !== undefined ? { inject } : {}) })
+    const result: WorldResult = await runWorld({ seed, verifier, unsafeQuorum, ...(inject !== undefined ? { inject } : {}) })
     totals.heights += result.heights
     totals.items += result.items
     totals.evidence += result.evidence
@@ -30,6 +30,9 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     totals.sent += result.sent
     totals.dropped += result.dropped
     totals.forgotten += result.forgotten
+    totals.crashes += result.crashes
+    totals.nonMemberFrames += result.nonMemberFrames
+    totals.nonMemberRejected += result.nonMemberRejected
     totals.maxRound = Math.max(totals.maxRound, result.maxRound)
     totals.maxTicksToDone = Math.max(totals.maxTicksToDone, result.ticksAfterGstToDone ?? 0)
     if (result.n === 4) totals.seedsN4++
@@ -66,6 +69,9 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       signature_verifications: verifier.verifications(),
       faulty_behaviours: [...behaviours].map(([b, c]) => `${b}:${c}`).join(' '),
       state_forgotten_restarts: totals.forgotten,
+      honest_crashes: totals.crashes,
+      non_member_frames: totals.nonMemberFrames,
+      non_member_frames_rejected: totals.nonMemberRejected,
       unsafe_quorum: unsafeQuorum,
       inject: inject ?? null,
       wall_ms: wallMs

@@ -8,7 +8,8 @@ import type { Storage } from '../../../src/storage.ts'
 import { GroupDriver } from '../../../protocols/bft/adapter-group.ts'
 import type { BftDecision } from '../../../protocols/bft/adapter-group.ts'
 import { BftStore } from '../../../protocols/bft/adapter-store.ts'
-import type { PeerLinks } from '../../../protocols/kit/peer-link.ts'
+import { systemClock } from '../../../protocols/kit/clock.ts'
+import { randomBytes } from 'node:crypto'
 import { isAfterSigned } from '../../../protocols/bft/effects.ts'
 import type { PersistedState, SignStep } from '../../../protocols/bft/effects.ts'
 import { decodeMessage, signerOf } from '../../../protocols/bft/messages.ts'
@@ -42,19 +43,17 @@ describe('bft group driver: effect ordering on real time', function () {
   const sent = new Map<string, SignedMessage[]>()
   const violations: string[] = []
 
-  function bus (from: string): PeerLinks {
-    return {
-      send (to: string, frame: Uint8Array) {
-        const message = decodeMessage(frame)
-        if ((message.type === 'proposal' || message.type === 'prevote' || message.type === 'precommit') && signerOf(message) === from) {
-          const step: SignStep = message.type
-          // E1: the durable state must already cover (height, round, step) of what we send.
-          if (isAfterSigned(stores.get(from)!.durable, { height: message.height, round: message.round, step })) violations.push(`${from.slice(-4)} sent ${step} h=${message.height} r=${message.round} before it was durable`)
-          sent.get(from)!.push(message)
-        }
-        setImmediate(() => { drivers.get(to)?.receive(from, message) })
+  function bus (from: string): (to: string, frame: Uint8Array) => void {
+    return (to: string, frame: Uint8Array) => {
+      const message = decodeMessage(frame)
+      if ((message.type === 'proposal' || message.type === 'prevote' || message.type === 'precommit') && signerOf(message) === from) {
+        const step: SignStep = message.type
+        // E1: the durable state must already cover (height, round, step) of what we send.
+        if (isAfterSigned(stores.get(from)!.durable, { height: message.height, round: message.round, step })) violations.push(`${from.slice(-4)} sent ${step} h=${message.height} r=${message.round} before it was durable`)
+        sent.get(from)!.push(message)
       }
-    } as unknown as PeerLinks
+      setImmediate(() => { drivers.get(to)?.receive(from, message) })
+    }
   }
 
   async function start (id: string): Promise<GroupDriver> {
@@ -64,7 +63,7 @@ describe('bft group driver: effect ordering on real time', function () {
     // What a restarted member loaded from disk is durable: its re-sent votes are not violations.
     store.durable = restored.state?.signed ?? null
     const signer = signers.find(s => s.id === id)!
-    const driver = new GroupDriver({ name: GROUP, self: id, signer, verifier: testVerifier, store, links: bus(id), log: logger('test:bft'), options: { members }, onLeave: () => {} }, restored)
+    const driver = new GroupDriver({ name: GROUP, self: id, signer, verifier: testVerifier, store, send: bus(id), clock: systemClock, nonce: randomBytes, log: logger('test:bft'), options: { members }, onLeave: () => {} }, restored)
     drivers.set(id, driver)
     return driver
   }

@@ -6,6 +6,7 @@ import type { AgentNode } from '../../../src/index.ts'
 import { AbortedError, TimeoutError, NotAMemberError, GroupSizeError, ValidationRejectedError, bftProposeHandler } from '../../../src/index.ts'
 import type { BftDecision, BftGroup } from '../../../src/index.ts'
 import { signerOf } from '../../../protocols/bft/messages.ts'
+import { joinWithSeams } from '../../../protocols/bft/adapter.ts'
 import { byzantineRewrite } from '../../../sim/bft/byzantine-double.ts'
 import { waitFor } from '../../helpers.ts'
 import { connectAll, expectSameVerifiedLogs, killNode, startCluster, startNode } from './adapter-helpers.ts'
@@ -51,27 +52,36 @@ describe('bft adapter: 4 members over TCP', function () {
       assert.ok(d.certificate.signers.length >= 3)
       assert.ok(d.certificate.signers.every(s => members.includes(s)))
       for (const g of groups) assert.equal(g.verify(d), true)
-      assert.equal(outsider.bft.verify(d, members), true, 'a non-member verifies with the member list')
+      assert.equal(outsider.bft.verify(d, { group: 'ledger', members }), true, 'a non-member verifies with the member list')
     }
   })
 
   it('rejects a tampered decision', async () => {
     const d = await groups[1]!.propose({ transfer: 'x', amount: 5 }, LONG)
-    assert.equal(outsider.bft.verify(structuredClone(d), members), true)
-    assert.equal(outsider.bft.verify({ ...structuredClone(d), value: { transfer: 'x', amount: 500 } }, members), false, 'changed value')
+    assert.equal(outsider.bft.verify(structuredClone(d), { group: 'ledger', members }), true)
+    assert.equal(outsider.bft.verify({ ...structuredClone(d), value: { transfer: 'x', amount: 500 } }, { group: 'ledger', members }), false, 'changed value')
     const item = structuredClone(d)
     item.block.items[d.index]![item.block.items[d.index]!.length - 1]! ^= 1
-    assert.equal(outsider.bft.verify(item, members), false, 'changed item bytes')
+    assert.equal(outsider.bft.verify(item, { group: 'ledger', members }), false, 'changed item bytes')
     const sig = structuredClone(d)
     sig.certificate.signatures[0]![0]! ^= 1
-    assert.equal(outsider.bft.verify(sig, members), false, 'changed signature')
+    assert.equal(outsider.bft.verify(sig, { group: 'ledger', members }), false, 'changed signature')
     const few = structuredClone(d)
     few.certificate.signers = few.certificate.signers.slice(0, 2)
     few.certificate.signatures = few.certificate.signatures.slice(0, 2)
-    assert.equal(outsider.bft.verify(few, members), false, 'below quorum')
-    assert.equal(outsider.bft.verify({ ...d, block: { ...d.block, items: 'nope' } } as unknown as BftDecision, members), false, 'malformed block')
-    assert.equal(outsider.bft.verify({ ...d, certificate: null } as unknown as BftDecision, members), false, 'no certificate')
-    assert.equal(outsider.bft.verify(d, [...members.filter(m => m !== d.certificate.signers[0]), outsider.peerId]), false, 'a signer outside the member list')
+    assert.equal(outsider.bft.verify(few, { group: 'ledger', members }), false, 'below quorum')
+    assert.equal(outsider.bft.verify({ ...d, block: { ...d.block, items: 'nope' } } as unknown as BftDecision, { group: 'ledger', members }), false, 'malformed block')
+    assert.equal(outsider.bft.verify({ ...d, certificate: null } as unknown as BftDecision, { group: 'ledger', members }), false, 'no certificate')
+    assert.equal(outsider.bft.verify(d, { group: 'ledger', members: [...members.filter(m => m !== d.certificate.signers[0]), outsider.peerId] }), false, 'a signer outside the member list')
+    // A decision of another group with the same members verifies for that group only.
+    const twins = await Promise.all(nodes.map(async n => await n.bft.join('ledger-twin', { members })))
+    const twin = await twins[0]!.propose({ transfer: 'x', amount: 5 }, LONG)
+    assert.equal(outsider.bft.verify(twin, { group: 'ledger-twin', members }), true)
+    assert.equal(outsider.bft.verify(twin, { group: 'ledger', members }), false, 'same members, other group')
+    assert.equal(outsider.bft.verify({ ...twin, groupId: 'ledger' }, { group: 'ledger', members }), false, 'relabelled: the certificate signs the group name')
+    assert.equal(groups[0]!.verify(twin), false)
+    assert.throws(() => outsider.bft.verify(d, members as unknown as { group: string, members: string[] }), TypeError, 'the old shape cannot name the group')
+    await Promise.all(twins.map(async g => { await g.leave() }))
     const handler = bftProposeHandler(groups[2]!)
     const viaHandler = await handler.propose({ via: 'handler' }, {})
     assert.equal(handler.verify(viaHandler), true)
@@ -90,7 +100,7 @@ describe('bft adapter: 4 members over TCP', function () {
 
   it('agrees despite a Byzantine member (equivocating proposer, double voter) and keeps the evidence', async () => {
     const byzantine = nodes[3]!
-    const byz = await Promise.all(nodes.map(async (n) => await n.bft.join('byz', { members, rewrite: n === byzantine ? byzantineRewrite('both') : undefined })))
+    const byz = await Promise.all(nodes.map(async (n) => await joinWithSeams(n.bft, 'byz', { members, seams: n === byzantine ? { rewrite: byzantineRewrite('both') } : {} })))
     const honest = byz.slice(0, 3)
     let top = 0
     for (let i = 0; i < 8; i++) top = Math.max(top, (await honest[i % 3]!.propose({ step: i }, LONG)).height)
