@@ -8,7 +8,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, Logger, PrivateKey, Stream, Connection } from '@libp2p/interface'
 import { describeError, NotRunningError } from '../kit/errors.ts'
 import { deadlineSignal } from '../kit/adapter-abort.ts'
-import { hlcNow, hlcReceive, hlcCompare, HLC_ZERO, HLC_DRIFT_MAX_MS } from '../kit/hlc.ts'
+import { hlcNow, hlcReceive, hlcCompare, hlcTooFarAhead, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
 import { parsePeerId } from '../direct/adapter.ts'
 import { EventsCore, planSyncReply } from './core.ts'
@@ -22,6 +22,8 @@ import type { AgentEvent, Envelope, EventData, VectorEntry } from './messages.ts
 import { EventsStore } from './store.ts'
 import type { StoredEvent } from './store.ts'
 import { verifyEnvelope } from './verify.ts'
+import { eventsTopicScoreParams } from './score.ts'
+import { TokenBuckets } from '../kit/token-bucket.ts'
 import { Subscriptions } from './subscriptions.ts'
 import type { SubscribeOptions } from './subscriptions.ts'
 import { createProjection } from './projection.ts'
@@ -45,6 +47,22 @@ export interface RetentionLimits { countMax: number, bytesMax: number, ageMs: nu
 export const RETENTION_DEFAULTS: RetentionLimits = { countMax: 100_000, bytesMax: 256 * 1024 * 1024, ageMs: 30 * 24 * 3600 * 1000 }
 /** How often age-based retention runs. */
 export const RETENTION_INTERVAL_MS = 60_000
+/**
+ * Gossip events accepted per forwarding peer (SPEC E13): 500/s with a burst of 2000 is far above
+ * what an agent team publishes (the fanout benchmark runs 100/s for the whole mesh) and caps the
+ * signature checks one peer can make this node do. Over it, messages are dropped unforwarded.
+ */
+export const PEER_GOSSIP_LIMITS = { perSecond: 500, burst: 2000, keysMax: 4096 }
+/**
+ * Events accepted per author (SPEC E13): 100/s sustained, bursts of 1000. An author over it is
+ * flooding; when it sends its own events itself, the message is rejected (GossipSub graylists it).
+ */
+export const AUTHOR_RATE_LIMITS = { perSecond: 100, burst: 1000, keysMax: 4096 }
+/**
+ * Events accepted per peer in sync replies (SPEC E13): catch-up is bursty by nature and paced by
+ * this node's own requests, so the rate is higher; a late joiner fetches ~2000 events a second.
+ */
+export const PEER_SYNC_LIMITS = { perSecond: 2000, burst: 4096, keysMax: 4096 }
 
 /** What `status(topic)` returns (DESIGN, SPEC E7). */
 export interface EventsStatus { caughtUp: boolean, lastEventId: string | null, count: number, held: number, peers: number }
@@ -61,6 +79,14 @@ export interface EventsStats {
   syncRounds: number
   syncFailed: number
   syncServed: number
+  /** Events dropped by a per-peer or per-author rate limit (SPEC E13). */
+  rateLimited: number
+  /** Events stamped further ahead than HLC_DRIFT_MAX_MS (SPEC E14). */
+  tooFarAhead: number
+  /** Peers cut off from a topic (SPEC E11). */
+  cutOff: number
+  /** Authors evicted to make room for another peer's (SPEC E11). */
+  evicted: number
 }
 
 /** The `node.events` API. */
@@ -96,10 +122,13 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
   const pubsub = libp2p.services.pubsub
   const retention: RetentionLimits = { ...RETENTION_DEFAULTS, ...options.retention }
   const store = new EventsStore(options.db)
-  const core = new EventsCore()
+  const core = new EventsCore({ self: peerId })
   const subs = new Subscriptions(store)
   const verified = new Set<string>()
-  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0 }
+  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0, rateLimited: 0, tooFarAhead: 0, cutOff: 0, evicted: 0 }
+  const gossipBuckets = new TokenBuckets(PEER_GOSSIP_LIMITS)
+  const syncBuckets = new TokenBuckets(PEER_SYNC_LIMITS)
+  const authorBuckets = new TokenBuckets(AUTHOR_RATE_LIMITS)
   const lastIds = new Map<string, string>()
   const joining = new Map<string, Promise<void>>()
   let clock: Hlc = HLC_ZERO
@@ -139,6 +168,17 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
         case 'reject':
           log('rejected %s in %s: %s', effect.eventId, effect.topic, effect.reason)
           break
+        case 'evict': {
+          const removed = await store.evictAuthor(effect.topic, effect.author)
+          counters.evicted++
+          subs.compacted(effect.topic, removed)
+          log('evicted author %s from %s (%d events) to make room', effect.author, effect.topic, removed.length)
+          break
+        }
+        case 'cut-off':
+          counters.cutOff++
+          log('cut off peer %s from %s: it introduced more than AUTHORS_PER_PEER_MAX authors', effect.peer, effect.topic)
+          break
       }
     }
   }
@@ -160,7 +200,11 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
     }
     if (e.topic !== topic) { counters.malformed++; return undefined }
     if (verified.has(e.id)) return e
-    if (e.hlc.wallMs - Date.now() > HLC_DRIFT_MAX_MS) { counters.malformed++; return undefined }
+    if (hlcTooFarAhead(e.hlc, Date.now())) {
+      counters.tooFarAhead++
+      log('event stamped beyond HLC_DRIFT_MAX_MS rejected: %s', describeEvent(e))
+      return undefined
+    }
     if (!(await verifyEnvelope(e))) {
       counters.forged++
       log('forged event rejected: %s', describeEvent(e))
@@ -171,7 +215,12 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
   }
 
   function observe (e: Envelope): void {
-    clock = hlcReceive(clock, e.hlc, Date.now())
+    try {
+      clock = hlcReceive(clock, e.hlc, Date.now())
+    } catch (err) {
+      // Admitted while within the drift bound; our clock cannot go back, so it simply ignores it.
+      log('not merging HLC of %s: %s', describeEvent(e), describeError(err))
+    }
   }
 
   // --- anti-entropy (SPEC E6) ---
@@ -201,6 +250,7 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
     }
     const admitted: Envelope[] = []
     for (const wire of reply.events) {
+      if (!syncBuckets.take(peer, Date.now())) { counters.rateLimited += reply.events.length - admitted.length; break }
       const e = await admit(wire, topic)
       if (e !== undefined) admitted.push(e)
     }
@@ -249,10 +299,23 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
 
   // --- gossip ---
 
+  /**
+   * SPEC E13: a cut-off peer, a malformed, forged or far-future event, and an author flooding its
+   * own events over AUTHOR_RATE_LIMITS are rejected (GossipSub penalises the sender). Over a rate
+   * limit otherwise, the message is ignored: the sender may be an honest peer relaying a flood.
+   */
   function validator (topic: string) {
-    return async (_peer: unknown, message: { data: Uint8Array }): Promise<TopicValidatorResult> => {
+    return async (source: { toString(): string }, message: { data: Uint8Array }): Promise<TopicValidatorResult> => {
+      const from = source.toString()
+      if (core.isCutOff(topic, from)) return TopicValidatorResult.Reject
+      if (!gossipBuckets.take(from, Date.now())) { counters.rateLimited++; return TopicValidatorResult.Ignore }
       const e = await admit(message.data, topic)
-      return e === undefined ? TopicValidatorResult.Reject : TopicValidatorResult.Accept
+      if (e === undefined) return TopicValidatorResult.Reject
+      if (!authorBuckets.take(e.author, Date.now())) {
+        counters.rateLimited++
+        return e.author === from ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      }
+      return TopicValidatorResult.Accept
     }
   }
 
@@ -307,6 +370,9 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
       if (newest.length > 0) lastIds.set(topic, newest[0]!.envelope.id)
     }
     pubsub.topicValidators.set(gossipTopic(topic), validator(topic))
+    // SPEC E13: score this topic so peers whose messages are rejected get graylisted.
+    const score = (pubsub as unknown as { score?: { params: { topics: Record<string, unknown> } } }).score
+    if (score !== undefined) score.params.topics[gossipTopic(topic)] = eventsTopicScoreParams()
     pubsub.subscribe(gossipTopic(topic))
     for (const peer of pubsub.getSubscribers(gossipTopic(topic))) await stepAndRun({ kind: 'peer-up', topic, peer: peer.toString() })
   }
@@ -408,6 +474,8 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
       for (const topic of core.topics()) {
         pubsub.unsubscribe(gossipTopic(topic))
         pubsub.topicValidators.delete(gossipTopic(topic))
+        const score = (pubsub as unknown as { score?: { params: { topics: Record<string, unknown> } } }).score
+        if (score !== undefined) Reflect.deleteProperty(score.params.topics, gossipTopic(topic))
       }
       subs.closeAll()
       await libp2p.unhandle(EVENTS_SYNC_PROTOCOL)

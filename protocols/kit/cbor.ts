@@ -58,7 +58,9 @@ export function decodeCbor (bytes: Uint8Array, options: { bytesMax: number, what
   }
   const decodeOptions = { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: false, allowUndefined: false }
   try {
-    return cborg.decode(bytes, { ...decodeOptions, tokenizer: new DepthLimitedTokenizer(bytes, { ...decodeOptions, what: options.what }) })
+    // A plain Uint8Array view (not a Buffer), so decoded byte strings are plain Uint8Arrays too.
+    const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    return cborg.decode(plain, { ...decodeOptions, tokenizer: new DepthLimitedTokenizer(plain, { ...decodeOptions, what: options.what }) })
   } catch (err) {
     if (err instanceof DecodeError) throw err
     throw new DecodeError(`Cannot decode ${options.what}: ${(err as Error).message}`, { cause: err })
