@@ -156,7 +156,12 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
       switch (effect.kind) {
         case 'persist': {
           const durable = effect.events.some(e => e.author === peerId)
-          const stored = await store.append(effect.topic, effect.events, { durable })
+          const introducers = new Map<string, string>()
+          for (const e of effect.events) {
+            const by = core.introducerOf(effect.topic, e.author)
+            if (by !== undefined) introducers.set(e.author, by)
+          }
+          const stored = await store.append(effect.topic, effect.events, { durable, introducers })
           lastIds.set(effect.topic, stored[stored.length - 1]!.envelope.id)
           subs.deliver(effect.topic, stored) // SPEC E4: deliver only after the append resolved
           if (store.meta(effect.topic).count > retention.countMax || store.meta(effect.topic).bytes > retention.bytesMax) await compactTopic(effect.topic)
@@ -362,7 +367,7 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
   /** Start storing and syncing a topic known to the store (SPEC E1: joined topics persist). */
   async function activate (topic: string): Promise<void> {
     const meta = store.meta(topic)
-    core.step({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])) })
+    core.step({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])), introducers: new Map(meta.introducers) })
     const own = meta.authors.get(peerId)
     if (own !== undefined && hlcCompare(own.hlc, clock) > 0) clock = own.hlc
     if (meta.count > 0) {

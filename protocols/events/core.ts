@@ -45,7 +45,7 @@ export type Effect =
 
 /** Inputs the driver steps the core with. */
 export type Input =
-  | { kind: 'join', topic: string, authors?: Map<string, AuthorState> }
+  | { kind: 'join', topic: string, authors?: Map<string, AuthorState>, introducers?: Map<string, string> }
   | { kind: 'event', event: Envelope, from?: string }
   | { kind: 'sync-reply', topic: string, peer: string, vector: VectorEntry[], received: number, more: boolean }
   | { kind: 'sync-failed', topic: string, peer: string }
@@ -99,7 +99,7 @@ export class EventsCore {
   /** Feed one input. */
   step (input: Input): void {
     switch (input.kind) {
-      case 'join': this.#join(input.topic, input.authors); break
+      case 'join': this.#join(input.topic, input.authors, input.introducers); break
       case 'event': this.#event(input.event, input.from); break
       case 'sync-reply': this.#syncReply(input); break
       case 'sync-failed': this.#syncEnded(input.topic, input.peer, 'pending'); break
@@ -156,18 +156,23 @@ export class EventsCore {
     return true
   }
 
+  /** The peer that introduced `author` into `topic` ('' for this node), if known (SPEC E11). */
+  introducerOf (topic: string, author: string): string | undefined { return this.#topics.get(topic)?.introducer.get(author) }
+
   /** True when `peer` is cut off from `topic` (SPEC E11): its events and sync replies are refused. */
   isCutOff (topic: string, peer: string): boolean { return this.#topics.get(topic)?.cutOff.has(peer) === true }
 
   /** Events held back in `topic` waiting for gaps. */
   heldCount (topic: string): number { return this.#topics.get(topic)?.heldCount ?? 0 }
 
-  #join (topic: string, authors?: Map<string, AuthorState>): void {
+  #join (topic: string, authors?: Map<string, AuthorState>, introducers?: Map<string, string>): void {
     if (this.#topics.has(topic)) return
-    this.#topics.set(topic, {
+    const t: TopicState = {
       authors: new Map(authors ?? []), held: new Map(), heldCount: 0, peers: new Map(), again: new Set(), tickCursor: 0,
       introduced: new Map(), introducer: new Map(), cutOff: new Set(), evicted: new Set(), claims: new Map()
-    })
+    }
+    for (const [author, peer] of introducers ?? []) if (t.authors.has(author)) this.#introduce(t, author, peer)
+    this.#topics.set(topic, t)
   }
 
   #event (e: Envelope, from: string | undefined): void {

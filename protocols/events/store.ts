@@ -25,6 +25,8 @@ export interface TopicMeta {
   authors: Map<string, AuthorState>
   /** Bytes of envelopes stored per author (per-author retention, SPEC E8). */
   authorBytes: Map<string, number>
+  /** The peer that introduced each author ('' for this node), so per-peer quotas survive restarts (SPEC E11). */
+  introducers: Map<string, string>
 }
 
 /** Where an event sits in this node's store. */
@@ -43,18 +45,20 @@ function orderKey (topic: string, key: string): string { return `o!${topic}${SEP
 function idKey (id: string): string { return `i!${id}` }
 
 function encodeMeta (m: TopicMeta): Uint8Array {
-  return encodeCbor({ localSeq: m.localSeq, count: m.count, bytes: m.bytes, authors: [...m.authors].map(([a, s]) => [a, s.seq, s.hlc.wallMs, s.hlc.logical, s.floor, m.authorBytes.get(a) ?? 0]) })
+  return encodeCbor({ localSeq: m.localSeq, count: m.count, bytes: m.bytes, authors: [...m.authors].map(([a, s]) => [a, s.seq, s.hlc.wallMs, s.hlc.logical, s.floor, m.authorBytes.get(a) ?? 0, m.introducers.get(a) ?? null]) })
 }
 
 function decodeMeta (bytes: Uint8Array): TopicMeta {
-  const v = decodeCbor(bytes, { bytesMax: META_BYTES_MAX, what: 'events topic meta' }) as { localSeq: number, count: number, bytes: number, authors: Array<[string, number, number, number, number, number?]> }
+  const v = decodeCbor(bytes, { bytesMax: META_BYTES_MAX, what: 'events topic meta' }) as { localSeq: number, count: number, bytes: number, authors: Array<[string, number, number, number, number, number?, (string | null)?]> }
   const authors = new Map<string, AuthorState>()
   const authorBytes = new Map<string, number>()
-  for (const [a, seq, wallMs, logical, floor, stored] of v.authors) {
+  const introducers = new Map<string, string>()
+  for (const [a, seq, wallMs, logical, floor, stored, introducer] of v.authors) {
     authors.set(a, { seq, hlc: hlcValidate({ wallMs, logical }, 'events topic meta'), floor })
     authorBytes.set(a, stored ?? 0) // metas written before per-author bytes count as 0 until compacted
+    if (typeof introducer === 'string') introducers.set(a, introducer)
   }
-  return { localSeq: v.localSeq, count: v.count, bytes: v.bytes, authors, authorBytes }
+  return { localSeq: v.localSeq, count: v.count, bytes: v.bytes, authors, authorBytes, introducers }
 }
 
 /** The events store over one sublevel. */
@@ -77,13 +81,13 @@ export class EventsStore {
 
   /** Meta of a topic without creating it (read-only views such as `status`). */
   peekMeta (topic: string): TopicMeta {
-    return this.#meta.get(topic) ?? { localSeq: 0, count: 0, bytes: 0, authors: new Map(), authorBytes: new Map() }
+    return this.#meta.get(topic) ?? { localSeq: 0, count: 0, bytes: 0, authors: new Map(), authorBytes: new Map(), introducers: new Map() }
   }
 
   /** Meta of a topic (empty when new). */
   meta (topic: string): TopicMeta {
     let m = this.#meta.get(topic)
-    if (m === undefined) { m = { localSeq: 0, count: 0, bytes: 0, authors: new Map(), authorBytes: new Map() }; this.#meta.set(topic, m) }
+    if (m === undefined) { m = { localSeq: 0, count: 0, bytes: 0, authors: new Map(), authorBytes: new Map(), introducers: new Map() }; this.#meta.set(topic, m) }
     return m
   }
 
@@ -98,7 +102,7 @@ export class EventsStore {
    * Append accepted events in order, in one atomic batch with the updated meta.
    * `durable` fsyncs (SPEC E9: own publishes). Returns the stored events with positions.
    */
-  async append (topic: string, events: Envelope[], options: { durable: boolean }): Promise<StoredEvent[]> {
+  async append (topic: string, events: Envelope[], options: { durable: boolean, introducers?: ReadonlyMap<string, string> }): Promise<StoredEvent[]> {
     const m = this.meta(topic)
     const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
     const out: StoredEvent[] = []
@@ -115,6 +119,8 @@ export class EventsStore {
       m.count++
       m.bytes += e.wire.byteLength
       m.authorBytes.set(e.author, (m.authorBytes.get(e.author) ?? 0) + e.wire.byteLength)
+      const introducer = options.introducers?.get(e.author)
+      if (introducer !== undefined && !m.introducers.has(e.author)) m.introducers.set(e.author, introducer)
       out.push({ envelope: e, localSeq, orderKey: ok })
     }
     ops.push({ type: 'put', key: metaKey(topic), value: encodeMeta(m) })
@@ -262,6 +268,7 @@ export class EventsStore {
     m.bytes -= bytes
     m.authors.delete(author)
     m.authorBytes.delete(author)
+    m.introducers.delete(author)
     await this.#db.batch([...ops, { type: 'put', key: metaKey(topic), value: encodeMeta(m) }])
     return removedLocalSeqs
   }
