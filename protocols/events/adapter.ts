@@ -36,6 +36,8 @@ export const SYNC_INTERVAL_MS = 3_000
 export const SYNC_TIMEOUT_MS = 10_000
 /** Concurrent inbound sync streams per connection. */
 export const SYNC_INBOUND_STREAMS_MAX = 32
+/** Sync reply cursors remembered (one per requester and topic mid-catch-up); the oldest is forgotten first. */
+export const SYNC_RESUME_CURSORS_MAX = 4096
 /** Verified event ids remembered, so each event's signature is checked once per node. */
 export const VERIFIED_CACHE_MAX = 16_384
 /** Events returned by one `history()` call at most. */
@@ -132,6 +134,8 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
   const lastIds = new Map<string, string>()
   const joining = new Map<string, Promise<void>>()
   let clock: Hlc = HLC_ZERO
+  /** Per requester and topic, the author our next sync reply resumes at (SPEC E6: round-robin, so none starves). */
+  const resumeAt = new Map<string, string>()
   let queue: Promise<unknown> = Promise.resolve()
   let running = false
   let timers: Array<ReturnType<typeof setInterval>> = []
@@ -283,7 +287,13 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
       return
     }
     const ours = core.vector(topic)
-    const plan = planSyncReply(ours, request.vector)
+    const cursorKey = `${from}\u0000${topic}`
+    const plan = planSyncReply(ours, request.vector, undefined, resumeAt.get(cursorKey))
+    resumeAt.delete(cursorKey)
+    if (plan.resumeAt !== undefined) {
+      if (resumeAt.size >= SYNC_RESUME_CURSORS_MAX) resumeAt.delete(resumeAt.keys().next().value!)
+      resumeAt.set(cursorKey, plan.resumeAt)
+    }
     const events: Uint8Array[] = []
     let more = plan.more
     let budget = SYNC_FRAME_BYTES_MAX / 2

@@ -19,7 +19,7 @@ export const TOPIC_AUTHORS_MAX = 4096
  * this is cut off from the topic (SPEC events E11).
  */
 export const AUTHORS_PER_PEER_MAX = TOPIC_AUTHORS_MAX / 2
-/** Authors evicted to make room that are refused afterwards (bounds churn from a peer that re-introduces them). */
+/** Evicted authors remembered with the peer that had introduced them, which may not bring them back (bounds churn). */
 export const EVICTED_AUTHORS_MAX = 4096
 /** Peers one tick starts an anti-entropy round with, per topic (bounds periodic load). */
 export const SYNC_PEERS_PER_TICK = 3
@@ -71,8 +71,8 @@ interface TopicState {
   introducer: Map<string, string>
   /** Peers cut off from this topic (SPEC E11): not synced with, their events refused. */
   cutOff: Set<string>
-  /** Authors evicted for room, refused afterwards (FIFO, EVICTED_AUTHORS_MAX). */
-  evicted: Set<string>
+  /** Authors evicted for room, with the peer that had introduced them: that peer may not bring them back (FIFO, EVICTED_AUTHORS_MAX). */
+  evicted: Map<string, string>
   /**
    * Floor claims for authors with a gap (held events): per peer, the floor it reported in its
    * latest sync reply since the gap's start, or Infinity when it reported it could not serve the
@@ -169,7 +169,7 @@ export class EventsCore {
     if (this.#topics.has(topic)) return
     const t: TopicState = {
       authors: new Map(authors ?? []), held: new Map(), heldCount: 0, peers: new Map(), again: new Set(), tickCursor: 0,
-      introduced: new Map(), introducer: new Map(), cutOff: new Set(), evicted: new Set(), claims: new Map()
+      introduced: new Map(), introducer: new Map(), cutOff: new Set(), evicted: new Map(), claims: new Map()
     }
     for (const [author, peer] of introducers ?? []) if (t.authors.has(author)) this.#introduce(t, author, peer)
     this.#topics.set(topic, t)
@@ -180,10 +180,13 @@ export class EventsCore {
     if (t === undefined) { this.#reject(e, 'not-joined'); return }
     if (from !== undefined && t.cutOff.has(from)) { this.#reject(e, 'peer-cut-off'); return }
     if (this.has(e.topic, e.author, e.seq)) { this.stats.duplicates++; return }
-    if (t.evicted.has(e.author)) { this.#reject(e, 'author-evicted'); return }
+    // An evicted author comes back only through another peer (it may be honest and the evicting
+    // introducer hostile); it then starts again from its first retained event.
+    if (t.evicted.get(e.author) === (from ?? LOCAL)) { this.#reject(e, 'author-evicted'); return }
     let a = t.authors.get(e.author)
     if (a === undefined) {
       if (!t.held.has(e.author) && !this.#admitAuthor(t, e, from ?? LOCAL)) return
+      t.evicted.delete(e.author)
       a = { seq: 0, hlc: HLC_ZERO, floor: 0 }
     }
     if (e.seq !== a.seq + 1) {
@@ -246,7 +249,7 @@ export class EventsCore {
     if (held !== undefined) { t.heldCount -= held.size; t.held.delete(author) }
     t.claims.delete(author)
     if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author })
-    t.evicted.add(author)
+    t.evicted.set(author, by ?? LOCAL)
     if (t.evicted.size > EVICTED_AUTHORS_MAX) t.evicted.delete(t.evicted.values().next().value!)
   }
 
@@ -342,7 +345,7 @@ export class EventsCore {
     if (t === undefined || t.cutOff.has(input.peer)) return
     const theirs = new Map(input.vector.map(v => [v.author, v]))
     let behind = false
-    for (const v of input.vector) if (v.seq > (t.authors.get(v.author)?.seq ?? 0) && !t.evicted.has(v.author)) behind = true
+    for (const v of input.vector) if (v.seq > (t.authors.get(v.author)?.seq ?? 0) && t.evicted.get(v.author) !== input.peer) behind = true
     let released = 0
     for (const author of [...t.held.keys()]) {
       const head = t.authors.get(author)?.seq ?? 0
@@ -419,25 +422,35 @@ export class EventsCore {
   }
 }
 
+/** A sync reply's plan: ranges to send, whether more remain, and where the next reply resumes. */
+export interface SyncPlan { ranges: Array<{ author: string, fromSeq: number, toSeq: number }>, more: boolean, resumeAt: string | undefined }
+
 /**
  * Server side of a sync round (SPEC E6): the ranges of events the requester lacks, in at most
  * `batchMax` events, and whether more remain. Ranges start above the requester's seq and our floor.
+ * `ours` is sorted by author; the plan starts at the first author ≥ `resumeAt` and wraps, and
+ * says where the next reply to the same requester resumes: replies go round-robin over authors,
+ * so authors whose events the requester cannot take yet (held behind a gap) never starve others.
  */
-export function planSyncReply (ours: VectorEntry[], theirs: VectorEntry[], batchMax = SYNC_BATCH_EVENTS_MAX): { ranges: Array<{ author: string, fromSeq: number, toSeq: number }>, more: boolean } {
+export function planSyncReply (ours: VectorEntry[], theirs: VectorEntry[], batchMax = SYNC_BATCH_EVENTS_MAX, resumeAt?: string): SyncPlan {
   const theirSeq = new Map(theirs.map(v => [v.author, v.seq]))
   const ranges: Array<{ author: string, fromSeq: number, toSeq: number }> = []
   let budget = batchMax
   let more = false
-  for (const v of ours) {
+  let next: string | undefined
+  let start = resumeAt === undefined ? 0 : ours.findIndex(v => v.author >= resumeAt)
+  if (start < 0) start = 0
+  for (let i = 0; i < ours.length; i++) {
+    const v = ours[(start + i) % ours.length]!
     const fromSeq = Math.max(theirSeq.get(v.author) ?? 0, v.floor) + 1
     if (fromSeq > v.seq) continue
-    if (budget === 0) { more = true; break }
+    if (budget === 0) { more = true; next = v.author; break }
     const toSeq = Math.min(v.seq, fromSeq + budget - 1)
     ranges.push({ author: v.author, fromSeq, toSeq })
     budget -= toSeq - fromSeq + 1
-    if (toSeq < v.seq) more = true
+    if (toSeq < v.seq) { more = true; next = ours[(start + i + 1) % ours.length]!.author; break }
   }
-  return { ranges, more }
+  return { ranges, more, resumeAt: next }
 }
 
 /** Sort events into the canonical total order (SPEC E3). */

@@ -95,8 +95,10 @@ describe('events core', () => {
 
   it('plans bounded sync batches above the requester and the floor', () => {
     const plan = planSyncReply([{ author: 'a', seq: 10, floor: 3 }, { author: 'b', seq: 4, floor: 0 }], [{ author: 'a', seq: 1, floor: 0 }], 5)
-    assert.deepEqual(plan, { ranges: [{ author: 'a', fromSeq: 4, toSeq: 8 }], more: true })
-    assert.deepEqual(planSyncReply([{ author: 'a', seq: 2, floor: 0 }], [{ author: 'a', seq: 2, floor: 0 }]), { ranges: [], more: false })
+    assert.deepEqual(plan, { ranges: [{ author: 'a', fromSeq: 4, toSeq: 8 }], more: true, resumeAt: 'b' })
+    assert.deepEqual(planSyncReply([{ author: 'a', seq: 10, floor: 3 }, { author: 'b', seq: 4, floor: 0 }], [{ author: 'a', seq: 8, floor: 0 }], 5, plan.resumeAt),
+      { ranges: [{ author: 'b', fromSeq: 1, toSeq: 4 }, { author: 'a', fromSeq: 9, toSeq: 9 }], more: true, resumeAt: 'b' })
+    assert.deepEqual(planSyncReply([{ author: 'a', seq: 2, floor: 0 }], [{ author: 'a', seq: 2, floor: 0 }]), { ranges: [], more: false, resumeAt: undefined })
   })
 
   it('orders canonically by (hlc, author, seq) whatever the input order', () => {
@@ -190,8 +192,8 @@ describe('events core', () => {
       const effects = core.drain()
       assert.deepEqual(effects.filter(e => e.kind === 'evict').map(e => (e as { author: string }).author), [`x${AUTHORS_PER_PEER_MAX - 1}`])
       assert.deepEqual(persisted(effects), ['honest-1'])
-      core.step({ kind: 'event', event: ev(`x${AUTHORS_PER_PEER_MAX - 1}`, 2), from: 'h' })
-      assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'author-evicted').length, 1, 'an evicted author stays out')
+      core.step({ kind: 'event', event: ev(`x${AUTHORS_PER_PEER_MAX - 1}`, 1), from: 'x' })
+      assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'author-evicted').length, 1, 'the peer that introduced an evicted author cannot bring it back')
       core.step({ kind: 'event', event: ev('z-extra', 1), from: 'z' })
       assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'too-many-authors').length, 1, 'a peer cannot evict authors of a peer no larger than itself')
       assert.ok(core.vector('t').some(v => v.author === 'me'), 'own history is never evicted')
