@@ -226,3 +226,15 @@ describe('events core', () => {
     })
   })
 })
+
+describe('events topic score parameters (SPEC E13)', () => {
+  it('are valid GossipSub 17 topic parameters, and three rejected messages pass the default graylist threshold', async () => {
+    const { eventsTopicScoreParams, INVALID_MESSAGE_WEIGHT } = await import('../../../protocols/events/score.ts')
+    const { createPeerScoreParams, validatePeerScoreParams } = await import('../../../node_modules/@libp2p/gossipsub/dist/src/score/peer-score-params.js' as string) as { createPeerScoreParams: (p: unknown) => unknown, validatePeerScoreParams: (p: unknown) => void }
+    validatePeerScoreParams(createPeerScoreParams({ topics: { 'agentmesh/events/1/t': eventsTopicScoreParams() } }))
+    const params = eventsTopicScoreParams()
+    assert.ok(params.topicWeight * INVALID_MESSAGE_WEIGHT * 3 ** 2 < -80)
+    assert.ok(params.topicWeight * INVALID_MESSAGE_WEIGHT * 1 ** 2 > -80, 'one rejection alone does not graylist')
+    assert.equal(params.meshMessageDeliveriesWeight, 0, 'quiet topics cost honest peers nothing')
+  })
+})
