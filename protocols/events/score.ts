@@ -2,26 +2,10 @@
 // the events validator rejects (forged, malformed, from a cut-off peer, or an author flooding
 // over its rate) is graylisted within a few messages; sparse topics cost honest peers nothing.
 
-/** The TopicScoreParams fields of @libp2p/gossipsub 17, as plain numbers. */
-export interface EventsTopicScoreParams {
-  topicWeight: number
-  timeInMeshWeight: number
-  timeInMeshQuantum: number
-  timeInMeshCap: number
-  firstMessageDeliveriesWeight: number
-  firstMessageDeliveriesDecay: number
-  firstMessageDeliveriesCap: number
-  meshMessageDeliveriesWeight: number
-  meshMessageDeliveriesDecay: number
-  meshMessageDeliveriesCap: number
-  meshMessageDeliveriesThreshold: number
-  meshMessageDeliveriesWindow: number
-  meshMessageDeliveriesActivation: number
-  meshFailurePenaltyWeight: number
-  meshFailurePenaltyDecay: number
-  invalidMessageDeliveriesWeight: number
-  invalidMessageDeliveriesDecay: number
-}
+import type { GossipsubOpts } from '@libp2p/gossipsub'
+
+/** GossipSub 17's TopicScoreParams (the package does not export the type by name). */
+export type EventsTopicScoreParams = NonNullable<GossipsubOpts['scoreParams']['topics']>[string]
 
 /**
  * P4 weight: the penalty is weight × (rejected messages)², so 3 rejections (−90) pass GossipSub's
