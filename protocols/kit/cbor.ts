@@ -56,7 +56,9 @@ export function decodeCbor (bytes: Uint8Array, options: { bytesMax: number, what
   if (bytes.byteLength > options.bytesMax) {
     throw new LimitExceededError(`Cannot decode ${options.what}: ${bytes.byteLength} bytes exceeds limit of ${options.bytesMax}`)
   }
-  const decodeOptions = { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: false, allowUndefined: false }
+  // allowBigInt is cborg's default; spelled out because the tokenizer below reads its options
+  // as given (cborg only fills in defaults for its own), and codecs reject big integers by shape.
+  const decodeOptions = { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: false, allowUndefined: false, allowBigInt: true }
   try {
     // A plain Uint8Array view (not a Buffer), so decoded byte strings are plain Uint8Arrays too.
     const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
