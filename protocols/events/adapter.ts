@@ -24,6 +24,7 @@ import type { StoredEvent } from './store.ts'
 import { verifyEnvelope } from './verify.ts'
 import { eventsTopicScoreParams } from './score.ts'
 import { TokenBuckets } from '../kit/token-bucket.ts'
+import { assert } from '../kit/assert.ts'
 import { Subscriptions } from './subscriptions.ts'
 import type { SubscribeOptions } from './subscriptions.ts'
 import { createProjection } from './projection.ts'
@@ -65,6 +66,12 @@ export const AUTHOR_RATE_LIMITS = { perSecond: 100, burst: 1000, keysMax: 4096 }
  * this node's own requests, so the rate is higher; a late joiner fetches ~2000 events a second.
  */
 export const PEER_SYNC_LIMITS = { perSecond: 2000, burst: 4096, keysMax: 4096 }
+/**
+ * Gossip events accepted but not yet stepped (waiting on the serial queue). Past it, new gossip
+ * is ignored until the queue drains: memory stays bounded when events arrive faster than they
+ * are stored, and anti-entropy fetches what was dropped (SPEC E13).
+ */
+export const GOSSIP_PENDING_MAX = 4096
 
 /** What `status(topic)` returns (DESIGN, SPEC E7). */
 export interface EventsStatus { caughtUp: boolean, lastEventId: string | null, count: number, held: number, peers: number }
@@ -131,6 +138,8 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
   const gossipBuckets = new TokenBuckets(PEER_GOSSIP_LIMITS)
   const syncBuckets = new TokenBuckets(PEER_SYNC_LIMITS)
   const authorBuckets = new TokenBuckets(AUTHOR_RATE_LIMITS)
+  /** Gossip events validated and waiting for the serial queue (GOSSIP_PENDING_MAX). */
+  let gossipPending = 0
   const lastIds = new Map<string, string>()
   const joining = new Map<string, Promise<void>>()
   let clock: Hlc = HLC_ZERO
@@ -323,7 +332,7 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
     return async (source: { toString(): string }, message: { data: Uint8Array }): Promise<TopicValidatorResult> => {
       const from = source.toString()
       if (core.isCutOff(topic, from)) return TopicValidatorResult.Reject
-      if (!gossipBuckets.take(from, Date.now())) { counters.rateLimited++; return TopicValidatorResult.Ignore }
+      if (gossipPending >= GOSSIP_PENDING_MAX || !gossipBuckets.take(from, Date.now())) { counters.rateLimited++; return TopicValidatorResult.Ignore }
       const e = await admit(message.data, topic)
       if (e === undefined) return TopicValidatorResult.Reject
       if (!authorBuckets.take(e.author, Date.now())) {
@@ -338,10 +347,12 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
     const { msg, propagationSource } = evt.detail
     if (!msg.topic.startsWith(EVENTS_GOSSIP_TOPIC_PREFIX)) return
     const topic = msg.topic.slice(EVENTS_GOSSIP_TOPIC_PREFIX.length)
+    gossipPending++
     void admit(msg.data, topic).then(async (e) => {
       if (e === undefined || !running) return
       await serial(async () => { observe(e); await stepAndRun({ kind: 'event', event: e, from: propagationSource.toString() }) })
     }).catch((err: unknown) => { log('gossip event in %s failed: %s', topic, describeError(err)) })
+      .finally(() => { gossipPending-- })
   }
 
   const onSubscriptionChange = (evt: CustomEvent<{ peerId: { toString(): string }, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
@@ -414,6 +425,8 @@ export function createEventsService (options: EventsServiceOptions): EventsServi
         const envelope = decodeEnvelope(wire)
         remember(eventIdOf(bodyBytes))
         await stepAndRun({ kind: 'event', event: envelope }) // SPEC E9: fsynced before it is sent
+        // SPEC E12: an own event is always stored; gossiping one that was not would reuse its seq.
+        assert(core.head(topic, peerId).seq === envelope.seq, 'an own event is stored before it is sent')
         return envelope
       })
       counters.published++

@@ -207,9 +207,12 @@ export class EventsCore {
    * SPEC E11: may `from` bring a new author into `t`? A peer past AUTHORS_PER_PEER_MAX is cut
    * off. When the table is full, the newest author of the peer that introduced the most is
    * evicted, unless that peer is `from` itself (a peer can only displace others' authors by
-   * having fewer than they do). Authors loaded from disk and this node's own are never evicted.
+   * having fewer than they do). Authors loaded from disk and this node's own are never evicted,
+   * and this node's own author is always admitted.
    */
   #admitAuthor (t: TopicState, e: Envelope, from: string): boolean {
+    // SPEC E12: this node can always publish, even into a full table (it then holds one more).
+    if (e.author === this.#self) return true
     const mine = t.introduced.get(from)?.size ?? 0
     if (from !== LOCAL && mine >= AUTHORS_PER_PEER_MAX) {
       this.#cutOff(t, e.topic, from)

@@ -199,6 +199,17 @@ describe('events core', () => {
       assert.ok(core.vector('t').some(v => v.author === 'me'), 'own history is never evicted')
     })
 
+    it('always stores this node\'s own events, even into a table full of authors it cannot evict', () => {
+      const core = new EventsCore({ self: 'me' })
+      const loaded = new Map(Array.from({ length: TOPIC_AUTHORS_MAX }, (_, i) => [`old${i}`, { seq: 1, hlc: { wallMs: 1, logical: 0 }, floor: 0 }] as const))
+      core.step({ kind: 'join', topic: 't', authors: loaded })
+      core.step({ kind: 'event', event: ev('stranger', 1), from: 'x' })
+      assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'too-many-authors').length, 1)
+      core.step({ kind: 'event', event: ev('me', 1) })
+      assert.deepEqual(persisted(core.drain()), ['me-1'])
+      assert.equal(core.head('t', 'me').seq, 1)
+    })
+
     it('property: whatever a liar sends (forged vectors, replayed events), honest events all land in per-author order and own seq is untouched', () => {
       fc.assert(fc.property(fc.integer(), (seed) => {
         const rng = createRng(seed)
