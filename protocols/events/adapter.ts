@@ -7,7 +7,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Stream, Connection } from '@libp2p/interface'
 import { describeError, NotRunningError } from '../kit/errors.ts'
 import { deadlineSignal } from '../kit/adapter-abort.ts'
-import { hlcNow, hlcReceive, hlcCompare, HLC_ZERO, HLC_DRIFT_MAX_MS } from '../kit/hlc.ts'
+import { hlcNow, hlcReceive, hlcCompare, hlcTooFarAhead, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
 import { parsePeerId } from '../kit/peer-id.ts'
 import { EventsCore, planSyncReply } from './core.ts'
@@ -21,6 +21,9 @@ import type { AgentEvent, Envelope, EventData, VectorEntry } from './messages.ts
 import { EventsStore } from './store.ts'
 import type { StoredEvent } from './store.ts'
 import { verifyEnvelope } from './verify.ts'
+import { eventsTopicScoreParams } from './score.ts'
+import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
+import { assert } from '../kit/assert.ts'
 import { Subscriptions } from './subscriptions.ts'
 import type { SubscribeOptions } from './subscriptions.ts'
 import { createProjection } from './projection.ts'
@@ -34,6 +37,8 @@ export const SYNC_INTERVAL_MS = 3_000
 export const SYNC_TIMEOUT_MS = 10_000
 /** Concurrent inbound sync streams per connection. */
 export const SYNC_INBOUND_STREAMS_MAX = 32
+/** Sync reply cursors remembered (one per requester and topic mid-catch-up); the oldest is forgotten first. */
+export const SYNC_RESUME_CURSORS_MAX = 4096
 /** Verified event ids remembered, so each event's signature is checked once per node. */
 export const VERIFIED_CACHE_MAX = 16_384
 /** Events returned by one `history()` call at most. */
@@ -45,6 +50,28 @@ export interface RetentionLimits { countMax: number, bytesMax: number, ageMs: nu
 export const RETENTION_DEFAULTS: RetentionLimits = { countMax: 100_000, bytesMax: 256 * 1024 * 1024, ageMs: 30 * 24 * 3600 * 1000 }
 /** How often age-based retention runs. */
 export const RETENTION_INTERVAL_MS = 60_000
+/**
+ * Gossip events accepted per forwarding peer (SPEC E13): 500/s with a burst of 2000 is far above
+ * what an agent team publishes (the fanout benchmark runs 100/s for the whole mesh) and caps the
+ * signature checks one peer can make this node do. Over it, messages are dropped unforwarded.
+ */
+export const PEER_GOSSIP_LIMITS = { capacity: 2000, refillPerS: 500, keysMax: 4096 }
+/**
+ * Events accepted per author (SPEC E13): 100/s sustained, bursts of 1000. An author over it is
+ * flooding; when it sends its own events itself, the message is rejected (GossipSub graylists it).
+ */
+export const AUTHOR_RATE_LIMITS = { capacity: 1000, refillPerS: 100, keysMax: 4096 }
+/**
+ * Events accepted per peer in sync replies (SPEC E13): catch-up is bursty by nature and paced by
+ * this node's own requests, so the rate is higher; a late joiner fetches ~2000 events a second.
+ */
+export const PEER_SYNC_LIMITS = { capacity: 4096, refillPerS: 2000, keysMax: 4096 }
+/**
+ * Gossip events accepted but not yet stepped (waiting on the serial queue). Past it, new gossip
+ * is ignored until the queue drains: memory stays bounded when events arrive faster than they
+ * are stored, and anti-entropy fetches what was dropped (SPEC E13).
+ */
+export const GOSSIP_PENDING_MAX = 4096
 
 /** What `status(topic)` returns (DESIGN, SPEC E7). */
 export interface EventsStatus { caughtUp: boolean, lastEventId: string | null, count: number, held: number, peers: number }
@@ -61,6 +88,14 @@ export interface EventsStats {
   syncRounds: number
   syncFailed: number
   syncServed: number
+  /** Events dropped by a per-peer or per-author rate limit (SPEC E13). */
+  rateLimited: number
+  /** Events stamped further ahead than HLC_DRIFT_MAX_MS (SPEC E14). */
+  tooFarAhead: number
+  /** Peers cut off from a topic (SPEC E11). */
+  cutOff: number
+  /** Authors evicted to make room for another peer's (SPEC E11). */
+  evicted: number
 }
 
 /** The `node.events` API. */
@@ -99,13 +134,20 @@ export function createEventsService (components: EventsComponents, init: EventsS
   const pubsub = libp2p.services.pubsub
   const retention: RetentionLimits = { ...RETENTION_DEFAULTS, ...init.retention }
   const store = new EventsStore(components.store)
-  const core = new EventsCore()
+  const core = new EventsCore({ self: peerId })
   const subs = new Subscriptions(store)
   const verified = new Set<string>()
-  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0 }
+  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0, rateLimited: 0, tooFarAhead: 0, cutOff: 0, evicted: 0 }
+  const gossipBuckets = new KeyedTokenBuckets(PEER_GOSSIP_LIMITS, { keysMax: PEER_GOSSIP_LIMITS.keysMax })
+  const syncBuckets = new KeyedTokenBuckets(PEER_SYNC_LIMITS, { keysMax: PEER_SYNC_LIMITS.keysMax })
+  const authorBuckets = new KeyedTokenBuckets(AUTHOR_RATE_LIMITS, { keysMax: AUTHOR_RATE_LIMITS.keysMax })
+  /** Gossip events validated and waiting for the serial queue (GOSSIP_PENDING_MAX). */
+  let gossipPending = 0
   const lastIds = new Map<string, string>()
   const joining = new Map<string, Promise<void>>()
   let clock: Hlc = HLC_ZERO
+  /** Per requester and topic, the author our next sync reply resumes at (SPEC E6: round-robin, so none starves). */
+  const resumeAt = new Map<string, string>()
   let queue: Promise<unknown> = Promise.resolve()
   let running = false
   let timers: Array<ReturnType<typeof setInterval>> = []
@@ -130,7 +172,12 @@ export function createEventsService (components: EventsComponents, init: EventsS
       switch (effect.kind) {
         case 'persist': {
           const durable = effect.events.some(e => e.author === peerId)
-          const stored = await store.append(effect.topic, effect.events, { durable })
+          const introducers = new Map<string, string>()
+          for (const e of effect.events) {
+            const by = core.introducerOf(effect.topic, e.author)
+            if (by !== undefined) introducers.set(e.author, by)
+          }
+          const stored = await store.append(effect.topic, effect.events, { durable, introducers })
           lastIds.set(effect.topic, stored[stored.length - 1]!.envelope.id)
           subs.deliver(effect.topic, stored) // SPEC E4: deliver only after the append resolved
           if (store.meta(effect.topic).count > retention.countMax || store.meta(effect.topic).bytes > retention.bytesMax) await compactTopic(effect.topic)
@@ -141,6 +188,17 @@ export function createEventsService (components: EventsComponents, init: EventsS
           break
         case 'reject':
           log('rejected %s in %s: %s', effect.eventId, effect.topic, effect.reason)
+          break
+        case 'evict': {
+          const removed = await store.evictAuthor(effect.topic, effect.author)
+          counters.evicted++
+          subs.compacted(effect.topic, removed)
+          log('evicted author %s from %s (%d events) to make room', effect.author, effect.topic, removed.length)
+          break
+        }
+        case 'cut-off':
+          counters.cutOff++
+          log('cut off peer %s from %s: it introduced more than AUTHORS_PER_PEER_MAX authors', effect.peer, effect.topic)
           break
       }
     }
@@ -163,7 +221,11 @@ export function createEventsService (components: EventsComponents, init: EventsS
     }
     if (e.topic !== topic) { counters.malformed++; return undefined }
     if (verified.has(e.id)) return e
-    if (e.hlc.wallMs - Date.now() > HLC_DRIFT_MAX_MS) { counters.malformed++; return undefined }
+    if (hlcTooFarAhead(e.hlc, Date.now())) {
+      counters.tooFarAhead++
+      log('event stamped beyond HLC_DRIFT_MAX_MS rejected: %s', describeEvent(e))
+      return undefined
+    }
     if (!(await verifyEnvelope(e))) {
       counters.forged++
       log('forged event rejected: %s', describeEvent(e))
@@ -174,7 +236,12 @@ export function createEventsService (components: EventsComponents, init: EventsS
   }
 
   function observe (e: Envelope): void {
-    clock = hlcReceive(clock, e.hlc, Date.now())
+    try {
+      clock = hlcReceive(clock, e.hlc, Date.now())
+    } catch (err) {
+      // Admitted while within the drift bound; our clock cannot go back, so it simply ignores it.
+      log('not merging HLC of %s: %s', describeEvent(e), describeError(err))
+    }
   }
 
   // --- anti-entropy (SPEC E6) ---
@@ -204,6 +271,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
     }
     const admitted: Envelope[] = []
     for (const wire of reply.events) {
+      if (!syncBuckets.take(peer, Date.now())) { counters.rateLimited += reply.events.length - admitted.length; break }
       const e = await admit(wire, topic)
       if (e !== undefined) admitted.push(e)
     }
@@ -231,7 +299,13 @@ export function createEventsService (components: EventsComponents, init: EventsS
       return
     }
     const ours = core.vector(topic)
-    const plan = planSyncReply(ours, request.vector)
+    const cursorKey = `${from}\u0000${topic}`
+    const plan = planSyncReply(ours, request.vector, undefined, resumeAt.get(cursorKey))
+    resumeAt.delete(cursorKey)
+    if (plan.resumeAt !== undefined) {
+      if (resumeAt.size >= SYNC_RESUME_CURSORS_MAX) resumeAt.delete(resumeAt.keys().next().value!)
+      resumeAt.set(cursorKey, plan.resumeAt)
+    }
     const events: Uint8Array[] = []
     let more = plan.more
     let budget = SYNC_FRAME_BYTES_MAX / 2
@@ -252,10 +326,23 @@ export function createEventsService (components: EventsComponents, init: EventsS
 
   // --- gossip ---
 
+  /**
+   * SPEC E13: a cut-off peer, a malformed, forged or far-future event, and an author flooding its
+   * own events over AUTHOR_RATE_LIMITS are rejected (GossipSub penalises the sender). Over a rate
+   * limit otherwise, the message is ignored: the sender may be an honest peer relaying a flood.
+   */
   function validator (topic: string) {
-    return async (_peer: unknown, message: { data: Uint8Array }): Promise<TopicValidatorResult> => {
+    return async (source: { toString(): string }, message: { data: Uint8Array }): Promise<TopicValidatorResult> => {
+      const from = source.toString()
+      if (core.isCutOff(topic, from)) return TopicValidatorResult.Reject
+      if (gossipPending >= GOSSIP_PENDING_MAX || !gossipBuckets.take(from, Date.now())) { counters.rateLimited++; return TopicValidatorResult.Ignore }
       const e = await admit(message.data, topic)
-      return e === undefined ? TopicValidatorResult.Reject : TopicValidatorResult.Accept
+      if (e === undefined) return TopicValidatorResult.Reject
+      if (!authorBuckets.take(e.author, Date.now())) {
+        counters.rateLimited++
+        return e.author === from ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      }
+      return TopicValidatorResult.Accept
     }
   }
 
@@ -263,10 +350,12 @@ export function createEventsService (components: EventsComponents, init: EventsS
     const { msg, propagationSource } = evt.detail
     if (!msg.topic.startsWith(EVENTS_GOSSIP_TOPIC_PREFIX)) return
     const topic = msg.topic.slice(EVENTS_GOSSIP_TOPIC_PREFIX.length)
+    gossipPending++
     void admit(msg.data, topic).then(async (e) => {
       if (e === undefined || !running) return
       await serial(async () => { observe(e); await stepAndRun({ kind: 'event', event: e, from: propagationSource.toString() }) })
     }).catch((err: unknown) => { log('gossip event in %s failed: %s', topic, describeError(err)) })
+      .finally(() => { gossipPending-- })
   }
 
   const onSubscriptionChange = (evt: CustomEvent<{ peerId: { toString(): string }, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
@@ -302,7 +391,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
   /** Start storing and syncing a topic known to the store (SPEC E1: joined topics persist). */
   async function activate (topic: string): Promise<void> {
     const meta = store.meta(topic)
-    core.step({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])) })
+    core.step({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])), introducers: new Map(meta.introducers) })
     const own = meta.authors.get(peerId)
     if (own !== undefined && hlcCompare(own.hlc, clock) > 0) clock = own.hlc
     if (meta.count > 0) {
@@ -310,6 +399,9 @@ export function createEventsService (components: EventsComponents, init: EventsS
       if (newest.length > 0) lastIds.set(topic, newest[0]!.envelope.id)
     }
     pubsub.topicValidators.set(gossipTopic(topic), validator(topic))
+    // SPEC E13: score this topic so peers whose messages are rejected get graylisted.
+    const score = (pubsub as unknown as { score?: { params: { topics: Record<string, unknown> } } }).score
+    if (score !== undefined) score.params.topics[gossipTopic(topic)] = eventsTopicScoreParams()
     pubsub.subscribe(gossipTopic(topic))
     for (const peer of pubsub.getSubscribers(gossipTopic(topic))) await stepAndRun({ kind: 'peer-up', topic, peer: peer.toString() })
   }
@@ -336,6 +428,8 @@ export function createEventsService (components: EventsComponents, init: EventsS
         const envelope = decodeEnvelope(wire)
         remember(eventIdOf(bodyBytes))
         await stepAndRun({ kind: 'event', event: envelope }) // SPEC E9: fsynced before it is sent
+        // SPEC E12: an own event is always stored; gossiping one that was not would reuse its seq.
+        assert(core.head(topic, peerId).seq === envelope.seq, 'an own event is stored before it is sent')
         return envelope
       })
       counters.published++
@@ -411,6 +505,8 @@ export function createEventsService (components: EventsComponents, init: EventsS
       for (const topic of core.topics()) {
         pubsub.unsubscribe(gossipTopic(topic))
         pubsub.topicValidators.delete(gossipTopic(topic))
+        const score = (pubsub as unknown as { score?: { params: { topics: Record<string, unknown> } } }).score
+        if (score !== undefined) Reflect.deleteProperty(score.params.topics, gossipTopic(topic))
       }
       subs.closeAll()
       await libp2p.unhandle(EVENTS_SYNC_PROTOCOL)

@@ -23,6 +23,10 @@ export interface TopicMeta {
   count: number
   bytes: number
   authors: Map<string, AuthorState>
+  /** Bytes of envelopes stored per author (per-author retention, SPEC E8). */
+  authorBytes: Map<string, number>
+  /** The peer that introduced each author ('' for this node), so per-peer quotas survive restarts (SPEC E11). */
+  introducers: Map<string, string>
 }
 
 /** Where an event sits in this node's store. */
@@ -41,14 +45,20 @@ function orderKey (topic: string, key: string): string { return `o!${topic}${SEP
 function idKey (id: string): string { return `i!${id}` }
 
 function encodeMeta (m: TopicMeta): Uint8Array {
-  return encodeCbor({ localSeq: m.localSeq, count: m.count, bytes: m.bytes, authors: [...m.authors].map(([a, s]) => [a, s.seq, s.hlc.wallMs, s.hlc.logical, s.floor]) })
+  return encodeCbor({ localSeq: m.localSeq, count: m.count, bytes: m.bytes, authors: [...m.authors].map(([a, s]) => [a, s.seq, s.hlc.wallMs, s.hlc.logical, s.floor, m.authorBytes.get(a) ?? 0, m.introducers.get(a) ?? null]) })
 }
 
 function decodeMeta (bytes: Uint8Array): TopicMeta {
-  const v = decodeCbor(bytes, { bytesMax: META_BYTES_MAX, what: 'events topic meta' }) as { localSeq: number, count: number, bytes: number, authors: Array<[string, number, number, number, number]> }
+  const v = decodeCbor(bytes, { bytesMax: META_BYTES_MAX, what: 'events topic meta' }) as { localSeq: number, count: number, bytes: number, authors: Array<[string, number, number, number, number, number?, (string | null)?]> }
   const authors = new Map<string, AuthorState>()
-  for (const [a, seq, wallMs, logical, floor] of v.authors) authors.set(a, { seq, hlc: hlcValidate({ wallMs, logical }, 'events topic meta'), floor })
-  return { localSeq: v.localSeq, count: v.count, bytes: v.bytes, authors }
+  const authorBytes = new Map<string, number>()
+  const introducers = new Map<string, string>()
+  for (const [a, seq, wallMs, logical, floor, stored, introducer] of v.authors) {
+    authors.set(a, { seq, hlc: hlcValidate({ wallMs, logical }, 'events topic meta'), floor })
+    authorBytes.set(a, stored ?? 0) // metas written before per-author bytes count as 0 until compacted
+    if (typeof introducer === 'string') introducers.set(a, introducer)
+  }
+  return { localSeq: v.localSeq, count: v.count, bytes: v.bytes, authors, authorBytes, introducers }
 }
 
 /** The events store over one sublevel. */
@@ -71,13 +81,13 @@ export class EventsStore {
 
   /** Meta of a topic without creating it (read-only views such as `status`). */
   peekMeta (topic: string): TopicMeta {
-    return this.#meta.get(topic) ?? { localSeq: 0, count: 0, bytes: 0, authors: new Map() }
+    return this.#meta.get(topic) ?? { localSeq: 0, count: 0, bytes: 0, authors: new Map(), authorBytes: new Map(), introducers: new Map() }
   }
 
   /** Meta of a topic (empty when new). */
   meta (topic: string): TopicMeta {
     let m = this.#meta.get(topic)
-    if (m === undefined) { m = { localSeq: 0, count: 0, bytes: 0, authors: new Map() }; this.#meta.set(topic, m) }
+    if (m === undefined) { m = { localSeq: 0, count: 0, bytes: 0, authors: new Map(), authorBytes: new Map(), introducers: new Map() }; this.#meta.set(topic, m) }
     return m
   }
 
@@ -92,7 +102,7 @@ export class EventsStore {
    * Append accepted events in order, in one atomic batch with the updated meta.
    * `durable` fsyncs (SPEC E9: own publishes). Returns the stored events with positions.
    */
-  async append (topic: string, events: Envelope[], options: { durable: boolean }): Promise<StoredEvent[]> {
+  async append (topic: string, events: Envelope[], options: { durable: boolean, introducers?: ReadonlyMap<string, string> }): Promise<StoredEvent[]> {
     const m = this.meta(topic)
     const ops: Array<{ type: 'put', key: string, value: Uint8Array }> = []
     const out: StoredEvent[] = []
@@ -108,6 +118,9 @@ export class EventsStore {
       m.authors.set(e.author, { seq: e.seq, hlc: e.hlc, floor: a.floor })
       m.count++
       m.bytes += e.wire.byteLength
+      m.authorBytes.set(e.author, (m.authorBytes.get(e.author) ?? 0) + e.wire.byteLength)
+      const introducer = options.introducers?.get(e.author)
+      if (introducer !== undefined && !m.introducers.has(e.author)) m.introducers.set(e.author, introducer)
       out.push({ envelope: e, localSeq, orderKey: ok })
     }
     ops.push({ type: 'put', key: metaKey(topic), value: encodeMeta(m) })
@@ -164,7 +177,9 @@ export class EventsStore {
     for await (const [key, value] of this.#db.iterator({ ...range, lt: `o!${topic}${SEP}${HIGH}`, limit })) {
       const [author, seq, localSeq] = decodeCbor(value, { bytesMax: INDEX_BYTES_MAX, what: 'events order index' }) as [string, number, number]
       const envelope = await this.#event(topic, author, seq)
-      assert(envelope !== undefined, 'an order entry points at a stored event')
+      // Reads run outside the serial queue: retention may remove an event between the index
+      // entry and the event itself. Such an event is gone, as if the read had come a moment later.
+      if (envelope === undefined) continue
       out.push({ envelope, localSeq, orderKey: key.slice(`o!${topic}${SEP}`.length) })
     }
     return out
@@ -183,33 +198,98 @@ export class EventsStore {
   }
 
   /**
-   * Remove the oldest events in canonical order until the topic fits the limits (SPEC E8).
-   * Returns the new per-author floors and the local positions removed.
+   * Apply retention (SPEC E8). Count and bytes are fair per author: while the topic is over a
+   * cap, the oldest event of the author holding the most (events, or bytes) goes, so one author
+   * can never evict the others' history. Age removes the oldest events in canonical order.
+   * Per author this always removes a prefix. Returns the new floors and the local positions removed.
    */
   async compact (topic: string, limits: { countMax: number, bytesMax: number, minWallMs: number }): Promise<{ floors: Map<string, number>, removedLocalSeqs: number[] }> {
     const m = this.meta(topic)
     const floors = new Map<string, number>()
-    const removedLocalSeqs: number[] = []
-    const ops: Array<{ type: 'del', key: string }> = []
+    const removed: Array<{ author: string, seq: number }> = []
+    const stored = new Map([...m.authors].map(([author, a]) => [author, { count: a.seq - a.floor, bytes: m.authorBytes.get(author) ?? 0, floor: a.floor }]))
     let { count, bytes } = m
-    for await (const [key, value] of this.#db.iterator({ gte: `o!${topic}${SEP}`, lt: `o!${topic}${SEP}${HIGH}` })) {
-      const wallMs = Number(key.slice(`o!${topic}${SEP}`.length).split('.')[0])
-      if (count <= limits.countMax && bytes <= limits.bytesMax && wallMs >= limits.minWallMs) break
-      const [author, seq, localSeq] = decodeCbor(value, { bytesMax: INDEX_BYTES_MAX, what: 'events order index' }) as [string, number, number]
-      const wire = await this.#db.get(eventKey(topic, author, seq))
-      assert(wire !== undefined, 'an order entry points at a stored event')
-      const e = decodeEnvelope(wire)
-      ops.push({ type: 'del', key }, { type: 'del', key: eventKey(topic, author, seq) }, { type: 'del', key: logKey(topic, localSeq) }, { type: 'del', key: idKey(e.id) })
-      floors.set(author, seq)
-      removedLocalSeqs.push(localSeq)
+    while (count > limits.countMax || bytes > limits.bytesMax) {
+      const byBytes = count <= limits.countMax
+      let largest: string | undefined
+      let most = 0
+      for (const [author, s] of stored) {
+        const size = byBytes ? s.bytes : s.count
+        if (s.count > 0 && size > most) { most = size; largest = author }
+      }
+      if (largest === undefined) break
+      const s = stored.get(largest)!
+      const wire = await this.#db.get(eventKey(topic, largest, s.floor + 1))
+      assert(wire !== undefined, 'an author\'s stored events are the range (floor, head]')
+      s.floor++
+      s.count--
+      s.bytes = Math.max(0, s.bytes - wire.byteLength)
       count--
       bytes -= wire.byteLength
+      removed.push({ author: largest, seq: s.floor })
     }
-    if (ops.length === 0) return { floors, removedLocalSeqs }
+    for await (const [key, value] of this.#db.iterator({ gte: `o!${topic}${SEP}`, lt: `o!${topic}${SEP}${HIGH}` })) {
+      const wallMs = Number(key.slice(`o!${topic}${SEP}`.length).split('.')[0])
+      if (wallMs >= limits.minWallMs) break
+      const [author, seq] = decodeCbor(value, { bytesMax: INDEX_BYTES_MAX, what: 'events order index' }) as [string, number, number]
+      const s = stored.get(author)!
+      if (seq <= s.floor) continue // already removed by the fair pass
+      const wire = await this.#db.get(eventKey(topic, author, seq))
+      assert(wire !== undefined && seq === s.floor + 1, 'age removes each author\'s oldest events first')
+      s.floor = seq
+      s.count--
+      s.bytes = Math.max(0, s.bytes - wire.byteLength)
+      count--
+      bytes -= wire.byteLength
+      removed.push({ author, seq })
+    }
+    if (removed.length === 0) return { floors, removedLocalSeqs: [] }
+    const { ops, removedLocalSeqs } = await this.#removeOps(topic, removed)
     m.count = count
     m.bytes = bytes
-    for (const [author, floor] of floors) m.authors.get(author)!.floor = floor
-    await this.#db.batch([...ops, { type: 'put', key: metaKey(topic), value: encodeMeta(m) } as never])
+    for (const { author, seq } of removed) floors.set(author, seq)
+    for (const [author, floor] of floors) {
+      m.authors.get(author)!.floor = floor
+      m.authorBytes.set(author, stored.get(author)!.bytes)
+    }
+    await this.#db.batch([...ops, { type: 'put', key: metaKey(topic), value: encodeMeta(m) }])
     return { floors, removedLocalSeqs }
+  }
+
+  /**
+   * Forget an author entirely (SPEC E11: evicted to make room): its stored events and its entry.
+   * Returns the local positions removed.
+   */
+  async evictAuthor (topic: string, author: string): Promise<number[]> {
+    const m = this.meta(topic)
+    const a = m.authors.get(author)
+    if (a === undefined) return []
+    const removed = Array.from({ length: a.seq - a.floor }, (_, i) => ({ author, seq: a.floor + 1 + i }))
+    const { ops, removedLocalSeqs, bytes } = await this.#removeOps(topic, removed)
+    m.count -= removed.length
+    m.bytes -= bytes
+    m.authors.delete(author)
+    m.authorBytes.delete(author)
+    m.introducers.delete(author)
+    await this.#db.batch([...ops, { type: 'put', key: metaKey(topic), value: encodeMeta(m) }])
+    return removedLocalSeqs
+  }
+
+  /** Deletions of stored events and all their index entries. */
+  async #removeOps (topic: string, events: Array<{ author: string, seq: number }>): Promise<{ ops: Array<{ type: 'del', key: string }>, removedLocalSeqs: number[], bytes: number }> {
+    const ops: Array<{ type: 'del', key: string }> = []
+    const removedLocalSeqs: number[] = []
+    let bytes = 0
+    for (const { author, seq } of events) {
+      const wire = await this.#db.get(eventKey(topic, author, seq))
+      assert(wire !== undefined, 'only stored events are removed')
+      const e = decodeEnvelope(wire)
+      const location = await this.locate(e.id)
+      assert(location !== undefined, 'a stored event is in the id index')
+      ops.push({ type: 'del', key: eventKey(topic, author, seq) }, { type: 'del', key: orderKey(topic, location.orderKey) }, { type: 'del', key: logKey(topic, location.localSeq) }, { type: 'del', key: idKey(e.id) })
+      removedLocalSeqs.push(location.localSeq)
+      bytes += wire.byteLength
+    }
+    return { ops, removedLocalSeqs, bytes }
   }
 }

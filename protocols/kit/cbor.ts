@@ -7,22 +7,64 @@ import { DecodeError, LimitExceededError } from './errors.ts'
 /** Nesting depth allowed in any decoded message (no protocol needs more; bounds recursion). */
 export const CBOR_DEPTH_MAX = 64
 
+/** CBOR major types that open a container (array, map, tag). */
+const MAJOR_ARRAY = 4
+const MAJOR_MAP = 5
+const MAJOR_TAG = 6
+
+/**
+ * cborg's tokenizer, counting open containers as tokens are read: the decoder recurses once per
+ * level, so the limit must hold before it descends, not on the finished value. Lengths are
+ * definite (indefinite items are refused), so each open container knows how many items remain.
+ */
+class DepthLimitedTokenizer extends cborg.Tokenizer {
+  /** Items still to read in each open container, innermost last. */
+  readonly #remaining: number[] = []
+  readonly #what: string
+
+  constructor (bytes: Uint8Array, options: cborg.DecodeOptions & { what: string }) {
+    super(bytes, options)
+    this.#what = options.what
+  }
+
+  override next (): cborg.Token {
+    const token = super.next()
+    while (this.#remaining.length > 0 && this.#remaining[this.#remaining.length - 1] === 0) this.#remaining.pop()
+    if (this.#remaining.length > 0) this.#remaining[this.#remaining.length - 1]!--
+    const major = token.type.major
+    if (major === MAJOR_ARRAY || major === MAJOR_MAP || major === MAJOR_TAG) {
+      if (this.#remaining.length + 1 > CBOR_DEPTH_MAX) {
+        throw new DecodeError(`Cannot decode ${this.#what}: nesting deeper than CBOR_DEPTH_MAX (${CBOR_DEPTH_MAX})`)
+      }
+      const items = major === MAJOR_MAP ? 2 * Number(token.value) : major === MAJOR_TAG ? 1 : Number(token.value)
+      this.#remaining.push(items)
+    }
+    return token
+  }
+}
+
 /** Encode a value deterministically (sorted map keys, shortest forms). */
 export function encodeCbor (value: unknown): Uint8Array {
   return cborg.encode(value)
 }
 
 /**
- * Decode bytes produced by `encodeCbor`, refusing input over `bytesMax`.
- * `what` names the message in errors, e.g. `Cannot decode direct frame: …`.
+ * Decode bytes produced by `encodeCbor`, refusing input over `bytesMax` or nested deeper than
+ * `CBOR_DEPTH_MAX`. `what` names the message in errors, e.g. `Cannot decode direct frame: …`.
  */
 export function decodeCbor (bytes: Uint8Array, options: { bytesMax: number, what: string }): unknown {
   if (bytes.byteLength > options.bytesMax) {
     throw new LimitExceededError(`Cannot decode ${options.what}: ${bytes.byteLength} bytes exceeds limit of ${options.bytesMax}`)
   }
+  // allowBigInt is cborg's default; spelled out because the tokenizer below reads its options
+  // as given (cborg only fills in defaults for its own), and codecs reject big integers by shape.
+  const decodeOptions = { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: false, allowUndefined: false, allowBigInt: true }
   try {
-    return cborg.decode(bytes, { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: false, allowUndefined: false })
+    // A plain Uint8Array view (not a Buffer), so decoded byte strings are plain Uint8Arrays too.
+    const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    return cborg.decode(plain, { ...decodeOptions, tokenizer: new DepthLimitedTokenizer(plain, { ...decodeOptions, what: options.what }) })
   } catch (err) {
+    if (err instanceof DecodeError) throw err
     throw new DecodeError(`Cannot decode ${options.what}: ${(err as Error).message}`, { cause: err })
   }
 }

@@ -10,30 +10,43 @@ export interface Hlc {
   readonly logical: number
 }
 
-/** Largest logical counter before we refuse to advance (2^31: a bug or an attack). */
+/**
+ * Largest logical counter (2^31 - 1). A counter this high only comes from a bug or an attack;
+ * rather than fail, the clock then carries into the physical part (see `bump`), so a node
+ * can always stamp its next event whatever it has received.
+ */
 export const HLC_LOGICAL_MAX = 0x7fff_ffff
-/** How far a remote timestamp may run ahead of our physical clock (ms) before we reject it. */
+/**
+ * How far a remote timestamp may run ahead of our physical clock (ms) before we reject it:
+ * the clock skew tolerated between honest nodes (NTP keeps them within tens of ms; a minute
+ * covers a laptop waking from sleep). It is also how far one hostile timestamp can drag
+ * every clock ahead of real time, so it stays small.
+ */
 export const HLC_DRIFT_MAX_MS = 60_000
 
 export const HLC_ZERO: Hlc = Object.freeze({ wallMs: 0, logical: 0 })
 
-/** The next timestamp for a local event. */
+/** The next timestamp for a local event: always greater than `last`, never throws. */
 export function hlcNow (last: Hlc, physicalMs: number): Hlc {
   if (physicalMs > last.wallMs) return { wallMs: physicalMs, logical: 0 }
-  return { wallMs: last.wallMs, logical: bump(last.logical) }
+  return bump(last.wallMs, last.logical)
+}
+
+/** True when `remote` runs further ahead of `physicalMs` than HLC_DRIFT_MAX_MS allows. */
+export function hlcTooFarAhead (remote: Hlc, physicalMs: number): boolean {
+  return remote.wallMs - physicalMs > HLC_DRIFT_MAX_MS
 }
 
 /** Merge a received timestamp; returns the next local timestamp. Throws if it is too far ahead. */
 export function hlcReceive (last: Hlc, remote: Hlc, physicalMs: number): Hlc {
-  if (remote.wallMs - physicalMs > HLC_DRIFT_MAX_MS) {
+  if (hlcTooFarAhead(remote, physicalMs)) {
     throw new DecodeError(`Cannot accept HLC ${hlcToString(remote)}: ${remote.wallMs - physicalMs} ms ahead of local clock exceeds HLC_DRIFT_MAX_MS`)
   }
   const wallMs = Math.max(last.wallMs, remote.wallMs, physicalMs)
-  let logical = 0
-  if (wallMs === last.wallMs && wallMs === remote.wallMs) logical = bump(Math.max(last.logical, remote.logical))
-  else if (wallMs === last.wallMs) logical = bump(last.logical)
-  else if (wallMs === remote.wallMs) logical = bump(remote.logical)
-  return { wallMs, logical }
+  if (wallMs === last.wallMs && wallMs === remote.wallMs) return bump(wallMs, Math.max(last.logical, remote.logical))
+  if (wallMs === last.wallMs) return bump(wallMs, last.logical)
+  if (wallMs === remote.wallMs) return bump(wallMs, remote.logical)
+  return { wallMs, logical: 0 }
 }
 
 /** Total order on timestamps: negative, zero or positive. */
@@ -57,7 +70,12 @@ export function hlcValidate (value: unknown, what: string): Hlc {
   return { wallMs: v.wallMs, logical: v.logical }
 }
 
-function bump (logical: number): number {
-  if (logical >= HLC_LOGICAL_MAX) throw new DecodeError(`HLC logical counter reached HLC_LOGICAL_MAX (${HLC_LOGICAL_MAX})`)
-  return logical + 1
+/**
+ * The timestamp right after (wallMs, logical). At HLC_LOGICAL_MAX the counter carries into the
+ * physical part (1 ms later, logical 0): the order stays strict, and a hostile counter near the
+ * maximum costs at most a millisecond of drift instead of stopping every node that saw it.
+ */
+function bump (wallMs: number, logical: number): Hlc {
+  if (logical >= HLC_LOGICAL_MAX) return { wallMs: wallMs + 1, logical: 0 }
+  return { wallMs, logical: logical + 1 }
 }

@@ -1,6 +1,9 @@
 // Deterministic check of the events core: K cores on a seeded network that drops, duplicates,
 // reorders, delays and partitions gossip and sync; after healing, every node must hold every
 // event exactly once, in per-author order, with nothing held back and the same canonical order.
+// In most seeds a lying peer joins (SPEC events E11, E12): it answers sync with forged vectors
+// (huge floors and seqs, fake authors), replays real events out of order and gossips events of
+// authors it made up. No honest publish may fail and no honest event may be lost.
 
 import { EventsCore, planSyncReply, sortCanonical } from '../../protocols/events/core.ts'
 import type { Effect, Input } from '../../protocols/events/core.ts'
@@ -13,6 +16,16 @@ const TOPIC = 't'
 const TICK_MS = 3000
 /** Virtual time after publishing stops in which every node must converge. */
 const CONVERGE_MS = 60_000
+/**
+ * The same with a liar: its made-up authors (up to LIAR_FAKE_EVENTS_MAX events) travel by sync
+ * too, in this check's tiny batches (1–8 events, against 256 on real nodes), so catch-up takes
+ * more rounds.
+ */
+const CONVERGE_WITH_LIAR_MS = 240_000
+/** The injected lying peer's id. */
+const LIAR = 'liar'
+/** Events of made-up authors the liar gossips at most per seed (the quota itself is covered by core tests). */
+const LIAR_FAKE_EVENTS_MAX = 400
 
 interface SimNode { id: string, core: EventsCore, stored: Map<string, Envelope>, order: string[] }
 interface Pending { at: number, n: number, run: () => void }
@@ -25,7 +38,7 @@ function event (author: string, seq: number, wallMs: number): Envelope {
 export function checkSeed (seed: number): string[] {
   const rng = createRng(seed)
   const count = rng.int(3, 6)
-  const nodes: SimNode[] = Array.from({ length: count }, (_, i) => ({ id: `n${i}`, core: new EventsCore(), stored: new Map(), order: [] }))
+  const nodes: SimNode[] = Array.from({ length: count }, (_, i) => ({ id: `n${i}`, core: new EventsCore({ self: `n${i}` }), stored: new Map(), order: [] }))
   const byId = new Map(nodes.map(n => [n.id, n]))
   const dropP = rng.float() * 0.4
   const dupP = rng.float() * 0.2
@@ -37,17 +50,25 @@ export function checkSeed (seed: number): string[] {
   const cut = (a: string, b: string): boolean => now < partitionUntil && side.get(a) !== side.get(b)
   const schedule = (delayMs: number, run: () => void): void => { queue.push({ at: now + delayMs, n: serial++, run }) }
   const failures: string[] = []
+  /** node:author pairs where an honest author was evicted (allowed; it must come back complete). */
+  const evictedHonest = new Set<string>()
 
   function effects (node: SimNode, list: Effect[]): void {
     for (const e of list) {
       if (e.kind === 'persist') {
         for (const ev of e.events) {
           if (node.stored.has(ev.id)) failures.push(`${node.id} persisted ${ev.id} twice`)
+          if (ev.author !== node.id && byId.has(ev.author) === false && !ev.author.startsWith('fake')) failures.push(`${node.id} persisted an event of unknown author ${ev.author}`)
           node.stored.set(ev.id, ev)
           node.order.push(ev.id)
         }
       } else if (e.kind === 'sync') {
         sync(node, e.peer, e.vector)
+      } else if (e.kind === 'evict') {
+        // The store forgets the author's events; if it comes back, they are stored again.
+        for (const [id, ev] of node.stored) if (ev.author === e.author) node.stored.delete(id)
+        node.order = node.order.filter(id => node.stored.has(id))
+        if (byId.has(e.author)) evictedHonest.add(`${node.id}:${e.author}`)
       }
     }
   }
@@ -57,7 +78,28 @@ export function checkSeed (seed: number): string[] {
     effects(node, node.core.drain())
   }
 
+  const honest = (ev: Envelope): boolean => byId.has(ev.author)
+  /** Where each server's next reply to each client resumes (round-robin over authors). */
+  const resumeAt = new Map<string, string | undefined>()
+  /** What the liar saw by gossip, to replay out of order. */
+  const liarSeen: Envelope[] = []
+
+  function liarReply (client: SimNode): void {
+    const honestAuthors = nodes.map(n => n.id)
+    const vector: VectorEntry[] = [...honestAuthors, ...Array.from({ length: rng.int(0, 50) }, () => `fake${rng.int(0, 5000)}`)].map(author => {
+      const seq = rng.chance(0.5) ? Number.MAX_SAFE_INTEGER : rng.int(0, 1000)
+      return { author, seq, floor: rng.chance(0.5) ? seq : rng.int(0, seq) }
+    })
+    const events = Array.from({ length: Math.min(liarSeen.length, rng.int(0, 8)) }, () => liarSeen[rng.int(0, liarSeen.length - 1)]!)
+    schedule(rng.int(1, 40), () => {
+      const before = client.core.stats.accepted
+      for (const ev of events) step(client, { kind: 'event', event: ev, from: LIAR })
+      step(client, { kind: 'sync-reply', topic: TOPIC, peer: LIAR, vector, received: client.core.stats.accepted - before, more: rng.chance(0.5) })
+    })
+  }
+
   function sync (client: SimNode, peer: string, vector: VectorEntry[]): void {
+    if (peer === LIAR) { liarReply(client); return }
     const server = byId.get(peer)!
     if (cut(client.id, peer) || rng.chance(dropP)) {
       schedule(rng.int(50, 500), () => { step(client, { kind: 'sync-failed', topic: TOPIC, peer }) })
@@ -65,7 +107,8 @@ export function checkSeed (seed: number): string[] {
     }
     schedule(rng.int(1, 40), () => {
       const ours = server.core.vector(TOPIC)
-      const plan = planSyncReply(ours, vector, rng.int(1, 8))
+      const plan = planSyncReply(ours, vector, rng.int(1, 8), resumeAt.get(`${server.id}>${client.id}`))
+      resumeAt.set(`${server.id}>${client.id}`, plan.resumeAt)
       const events = plan.ranges.flatMap(r => Array.from({ length: r.toSeq - r.fromSeq + 1 }, (_, k) => server.stored.get(`${r.author}#${r.fromSeq + k}`)!))
       schedule(rng.int(1, 40), () => {
         const before = client.core.stats.accepted
@@ -76,6 +119,7 @@ export function checkSeed (seed: number): string[] {
   }
 
   function gossip (from: SimNode, ev: Envelope): void {
+    if (liar && rng.chance(0.5)) liarSeen.push(ev)
     for (const to of nodes) {
       if (to === from || cut(from.id, to.id) || rng.chance(dropP)) continue
       const copies = rng.chance(dupP) ? 2 : 1
@@ -83,8 +127,10 @@ export function checkSeed (seed: number): string[] {
     }
   }
 
+  const liar = rng.chance(0.8)
   for (const n of nodes) step(n, { kind: 'join', topic: TOPIC })
   for (const n of nodes) for (const p of nodes) if (p !== n) step(n, { kind: 'peer-up', topic: TOPIC, peer: p.id })
+  if (liar) for (const n of nodes) step(n, { kind: 'peer-up', topic: TOPIC, peer: LIAR })
   const published = new Map<string, number>()
   const publishUntil = rng.int(2000, 10_000)
   if (rng.chance(0.7)) partitionUntil = rng.int(500, publishUntil + 5000)
@@ -94,11 +140,26 @@ export function checkSeed (seed: number): string[] {
       const seq = (published.get(author.id) ?? 0) + 1
       published.set(author.id, seq)
       const ev = event(author.id, seq, now)
+      const head = author.core.head(TOPIC, author.id).seq
+      if (head !== seq - 1) failures.push(`${author.id} would publish seq ${head + 1}, expected ${seq}`)
+      const before = author.stored.size
       step(author, { kind: 'event', event: ev })
+      if (author.stored.size !== before + 1 || !author.stored.has(ev.id)) failures.push(`${author.id}'s publish of seq ${seq} was not stored`)
       gossip(author, ev)
     })
   }
-  for (let t = TICK_MS; t < publishUntil + CONVERGE_MS; t += TICK_MS) schedule(t, () => { for (const n of nodes) step(n, { kind: 'tick' }) })
+  if (liar) {
+    // Events of made-up authors, some in order (to take table room), some far ahead (to be held).
+    const fakeEvents = rng.int(0, LIAR_FAKE_EVENTS_MAX)
+    for (let i = 0; i < fakeEvents; i++) {
+      schedule(rng.int(0, publishUntil), () => {
+        const to = nodes[rng.int(0, count - 1)]!
+        const fake = event(`fake${i}`, rng.chance(0.8) ? 1 : rng.int(2, 1_000_000), now)
+        step(to, { kind: 'event', event: fake, from: LIAR })
+      })
+    }
+  }
+  for (let t = TICK_MS; t < publishUntil + (liar ? CONVERGE_WITH_LIAR_MS : CONVERGE_MS); t += TICK_MS) schedule(t, () => { for (const n of nodes) step(n, { kind: 'tick' }) })
   while (queue.length > 0) {
     queue.sort((x, y) => x.at - y.at || x.n - y.n)
     const next = queue.shift()!
@@ -109,15 +170,18 @@ export function checkSeed (seed: number): string[] {
   const total = [...published.values()].reduce((a, b) => a + b, 0)
   let canonical: string | undefined
   for (const n of nodes) {
-    if (n.stored.size !== total) failures.push(`${n.id} holds ${n.stored.size} of ${total} events`)
-    if (n.core.heldCount(TOPIC) !== 0) failures.push(`${n.id} still holds back ${n.core.heldCount(TOPIC)} events`)
+    const held = [...n.stored.values()].filter(honest).length
+    if (held !== total) failures.push(`${n.id} holds ${held} of ${total} honest events`)
+    if (n.core.heldCount(TOPIC) > 0 && [...published.keys()].some(a => n.core.head(TOPIC, a).seq < published.get(a)!)) failures.push(`${n.id} still holds back ${n.core.heldCount(TOPIC)} events`)
     const lastSeq = new Map<string, number>()
     for (const id of n.order) {
       const ev = n.stored.get(id)!
-      if (ev.seq !== (lastSeq.get(ev.author) ?? 0) + 1) failures.push(`${n.id} appended ${id} after seq ${lastSeq.get(ev.author) ?? 0}`)
+      const last = lastSeq.get(ev.author) ?? 0
+      // Honest authors: seq 1, 2, 3…; made-up ones may have gaps nobody can serve, skipped (SPEC E8).
+      if (honest(ev) ? ev.seq !== last + 1 : ev.seq <= last) failures.push(`${n.id} appended ${id} after seq ${last}`)
       lastSeq.set(ev.author, ev.seq)
     }
-    const order = sortCanonical([...n.stored.values()]).map(e => e.id).join(',')
+    const order = sortCanonical([...n.stored.values()].filter(honest)).map(e => e.id).join(',')
     if (canonical === undefined) canonical = order
     else if (order !== canonical) failures.push(`${n.id} canonical order differs from n0`)
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { EventsCore, planSyncReply, sortCanonical, HELD_EVENTS_MAX } from '../../../protocols/events/core.ts'
+import { EventsCore, planSyncReply, sortCanonical, HELD_EVENTS_MAX, AUTHORS_PER_PEER_MAX, TOPIC_AUTHORS_MAX } from '../../../protocols/events/core.ts'
 import type { Effect } from '../../../protocols/events/core.ts'
 import type { Envelope } from '../../../protocols/events/messages.ts'
 import { createRng } from '../../../protocols/kit/rng.ts'
@@ -95,8 +95,10 @@ describe('events core', () => {
 
   it('plans bounded sync batches above the requester and the floor', () => {
     const plan = planSyncReply([{ author: 'a', seq: 10, floor: 3 }, { author: 'b', seq: 4, floor: 0 }], [{ author: 'a', seq: 1, floor: 0 }], 5)
-    assert.deepEqual(plan, { ranges: [{ author: 'a', fromSeq: 4, toSeq: 8 }], more: true })
-    assert.deepEqual(planSyncReply([{ author: 'a', seq: 2, floor: 0 }], [{ author: 'a', seq: 2, floor: 0 }]), { ranges: [], more: false })
+    assert.deepEqual(plan, { ranges: [{ author: 'a', fromSeq: 4, toSeq: 8 }], more: true, resumeAt: 'b' })
+    assert.deepEqual(planSyncReply([{ author: 'a', seq: 10, floor: 3 }, { author: 'b', seq: 4, floor: 0 }], [{ author: 'a', seq: 8, floor: 0 }], 5, plan.resumeAt),
+      { ranges: [{ author: 'b', fromSeq: 1, toSeq: 4 }, { author: 'a', fromSeq: 9, toSeq: 9 }], more: true, resumeAt: 'b' })
+    assert.deepEqual(planSyncReply([{ author: 'a', seq: 2, floor: 0 }], [{ author: 'a', seq: 2, floor: 0 }]), { ranges: [], more: false, resumeAt: undefined })
   })
 
   it('orders canonically by (hlc, author, seq) whatever the input order', () => {
@@ -104,5 +106,146 @@ describe('events core', () => {
     const ids = sortCanonical(events).map(e => e.id)
     assert.deepEqual(ids, ['c-1', 'a-2', 'a-1', 'b-1'])
     assert.deepEqual(sortCanonical([...events].reverse()).map(e => e.id), ids)
+  })
+
+  describe('against a lying peer (SPEC E8, E11, E12)', () => {
+    const HUGE = Number.MAX_SAFE_INTEGER
+
+    function meshCore (peers: string[]): EventsCore {
+      const core = new EventsCore({ self: 'me' })
+      core.step({ kind: 'join', topic: 't' })
+      for (const p of peers) core.step({ kind: 'peer-up', topic: 't', peer: p })
+      core.drain()
+      return core
+    }
+
+    it('a forged sync vector adds no author, moves no seq or floor, and never changes this node\'s next seq', () => {
+      const core = meshCore(['liar'])
+      core.step({ kind: 'event', event: ev('me', 1) })
+      core.step({ kind: 'event', event: ev('a', 1), from: 'liar' })
+      core.drain()
+      const before = core.vector('t')
+      const forged = [{ author: 'me', seq: HUGE, floor: HUGE }, { author: 'a', seq: HUGE, floor: HUGE }, ...Array.from({ length: 4092 }, (_, i) => ({ author: `fake${i}`, seq: HUGE, floor: HUGE }))]
+      core.step({ kind: 'sync-reply', topic: 't', peer: 'liar', vector: forged, received: 0, more: true })
+      assert.deepEqual(persisted(core.drain()), [])
+      assert.deepEqual(core.vector('t'), before)
+      assert.equal(core.head('t', 'me').seq, 1, 'the next own seq is 2, whatever the peer claimed')
+      core.step({ kind: 'event', event: ev('me', 2) })
+      assert.deepEqual(persisted(core.drain()), ['me-2'])
+      core.step({ kind: 'event', event: ev('b', 1), from: 'honest' })
+      assert.deepEqual(persisted(core.drain()), ['b-1'], 'a new author still finds room')
+    })
+
+    it('skips a gap only when every topic peer answered, none can serve it and one reports a floor; never past a held signed event', () => {
+      const core = meshCore(['liar', 'q'])
+      core.step({ kind: 'event', event: ev('a', 6), from: 'liar' })
+      core.drain()
+      core.step({ kind: 'sync-reply', topic: 't', peer: 'liar', vector: [{ author: 'a', seq: HUGE, floor: HUGE }], received: 0, more: false })
+      assert.deepEqual(persisted(core.drain()), [], 'q has not answered yet')
+      core.step({ kind: 'sync-reply', topic: 't', peer: 'q', vector: [{ author: 'a', seq: 6, floor: 0 }], received: 0, more: false })
+      assert.deepEqual(persisted(core.drain()), [], 'q still has a-1..a-5: no skip')
+      for (let seq = 1; seq <= 5; seq++) core.step({ kind: 'event', event: ev('a', seq), from: 'q' })
+      assert.deepEqual(persisted(core.drain()), ['a-1', 'a-2', 'a-3', 'a-4', 'a-5', 'a-6'])
+
+      const other = meshCore(['liar', 'q'])
+      other.step({ kind: 'event', event: ev('a', 6), from: 'liar' })
+      other.step({ kind: 'sync-reply', topic: 't', peer: 'liar', vector: [{ author: 'a', seq: HUGE, floor: HUGE }], received: 0, more: false })
+      other.step({ kind: 'sync-reply', topic: 't', peer: 'q', vector: [], received: 0, more: false })
+      assert.deepEqual(persisted(other.drain()), ['a-6'], 'nobody can serve a-1..a-5: skipped up to the held event only')
+      assert.deepEqual(other.vector('t'), [{ author: 'a', seq: 6, floor: 5 }])
+    })
+
+    it('never skips a gap in this node\'s own events', () => {
+      const core = meshCore(['liar'])
+      core.step({ kind: 'event', event: ev('me', 3), from: 'liar' })
+      core.step({ kind: 'sync-reply', topic: 't', peer: 'liar', vector: [{ author: 'me', seq: 3, floor: 2 }], received: 0, more: false })
+      assert.deepEqual(persisted(core.drain()), [])
+      assert.equal(core.head('t', 'me').seq, 0)
+    })
+
+    it(`cuts off a peer that introduces more than AUTHORS_PER_PEER_MAX (${AUTHORS_PER_PEER_MAX}) authors`, () => {
+      const core = meshCore(['x', 'h'])
+      for (let i = 0; i < AUTHORS_PER_PEER_MAX; i++) core.step({ kind: 'event', event: ev(`x${i}`, 1), from: 'x' })
+      assert.equal(persisted(core.drain()).length, AUTHORS_PER_PEER_MAX)
+      core.step({ kind: 'event', event: ev('x-extra', 1), from: 'x' })
+      const effects = core.drain()
+      assert.deepEqual(effects.filter(e => e.kind === 'cut-off').map(e => (e as { peer: string }).peer), ['x'])
+      assert.equal(core.isCutOff('t', 'x'), true)
+      core.step({ kind: 'event', event: ev('x0', 2), from: 'x' })
+      assert.deepEqual(persisted(core.drain()), [], 'nothing more is taken from a cut-off peer')
+      core.step({ kind: 'sync-failed', topic: 't', peer: 'h' })
+      core.step({ kind: 'peer-up', topic: 't', peer: 'x' })
+      core.step({ kind: 'tick' })
+      assert.deepEqual(core.drain().filter(e => e.kind === 'sync').map(e => (e as { peer: string }).peer), ['h'], 'nor synced with')
+      core.step({ kind: 'event', event: ev('x0', 2), from: 'h' })
+      assert.deepEqual(persisted(core.drain()), ['x0-2'], 'an honest peer still relays those authors')
+    })
+
+    it('when the author table is full, a new author evicts the newest author of the peer that introduced the most', () => {
+      const core = meshCore(['x', 'z', 'h'])
+      for (let i = 0; i < AUTHORS_PER_PEER_MAX; i++) core.step({ kind: 'event', event: ev(`x${i}`, 1), from: 'x' })
+      for (let i = 0; i < TOPIC_AUTHORS_MAX - AUTHORS_PER_PEER_MAX - 1; i++) core.step({ kind: 'event', event: ev(`z${i}`, 1), from: 'z' })
+      core.step({ kind: 'event', event: ev('me', 1) })
+      core.drain()
+      assert.equal(core.vector('t').length, TOPIC_AUTHORS_MAX)
+      core.step({ kind: 'event', event: ev('honest', 1), from: 'h' })
+      const effects = core.drain()
+      assert.deepEqual(effects.filter(e => e.kind === 'evict').map(e => (e as { author: string }).author), [`x${AUTHORS_PER_PEER_MAX - 1}`])
+      assert.deepEqual(persisted(effects), ['honest-1'])
+      core.step({ kind: 'event', event: ev(`x${AUTHORS_PER_PEER_MAX - 1}`, 1), from: 'x' })
+      assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'author-evicted').length, 1, 'the peer that introduced an evicted author cannot bring it back')
+      core.step({ kind: 'event', event: ev('z-extra', 1), from: 'z' })
+      assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'too-many-authors').length, 1, 'a peer cannot evict authors of a peer no larger than itself')
+      assert.ok(core.vector('t').some(v => v.author === 'me'), 'own history is never evicted')
+    })
+
+    it('always stores this node\'s own events, even into a table full of authors it cannot evict', () => {
+      const core = new EventsCore({ self: 'me' })
+      const loaded = new Map(Array.from({ length: TOPIC_AUTHORS_MAX }, (_, i) => [`old${i}`, { seq: 1, hlc: { wallMs: 1, logical: 0 }, floor: 0 }] as const))
+      core.step({ kind: 'join', topic: 't', authors: loaded })
+      core.step({ kind: 'event', event: ev('stranger', 1), from: 'x' })
+      assert.equal(core.drain().filter(e => e.kind === 'reject' && e.reason === 'too-many-authors').length, 1)
+      core.step({ kind: 'event', event: ev('me', 1) })
+      assert.deepEqual(persisted(core.drain()), ['me-1'])
+      assert.equal(core.head('t', 'me').seq, 1)
+    })
+
+    it('property: whatever a liar sends (forged vectors, replayed events), honest events all land in per-author order and own seq is untouched', () => {
+      fc.assert(fc.property(fc.integer(), (seed) => {
+        const rng = createRng(seed)
+        const core = meshCore(['liar', 'h'])
+        const honest = ['me', 'a', 'b'].flatMap(author => Array.from({ length: 15 }, (_, i) => ev(author, i + 1, i * 10 + 1)))
+        const out: string[] = []
+        const pending = [...honest]
+        let ownSeq = 0
+        while (pending.length > 0) {
+          if (rng.chance(0.3)) {
+            const vector = ['me', 'a', 'b', `f${rng.int(0, 9)}`].map(author => { const seq = rng.int(0, 2) === 0 ? HUGE : rng.int(0, 40); return { author, seq, floor: rng.int(0, seq) } })
+            core.step({ kind: 'sync-reply', topic: 't', peer: 'liar', vector, received: rng.int(0, 3), more: rng.chance(0.5) })
+          } else {
+            const e = pending.splice(rng.int(0, pending.length - 1), 1)[0]!
+            core.step({ kind: 'event', event: e, from: e.author === 'me' ? undefined : 'h' })
+            if (e.author === 'me') ownSeq = Math.max(ownSeq, e.seq)
+          }
+          out.push(...persisted(core.drain()))
+          if (rng.chance(0.2)) { core.step({ kind: 'sync-reply', topic: 't', peer: 'h', vector: [{ author: 'a', seq: 15, floor: 0 }, { author: 'b', seq: 15, floor: 0 }, { author: 'me', seq: 15, floor: 0 }], received: 0, more: false }); out.push(...persisted(core.drain())) }
+        }
+        assert.equal(out.length, honest.length, 'every honest event persisted exactly once')
+        for (const author of ['me', 'a', 'b']) assert.deepEqual(out.filter(id => id.startsWith(`${author}-`)).map(id => Number(id.split('-')[1])), Array.from({ length: 15 }, (_, i) => i + 1))
+        assert.ok(core.vector('t').every(v => !v.author.startsWith('f')), 'no author enters from a vector')
+      }), { numRuns: 200 })
+    })
+  })
+})
+
+describe('events topic score parameters (SPEC E13)', () => {
+  it('are valid GossipSub 17 topic parameters, and three rejected messages pass the default graylist threshold', async () => {
+    const { eventsTopicScoreParams, INVALID_MESSAGE_WEIGHT } = await import('../../../protocols/events/score.ts')
+    const { createPeerScoreParams, validatePeerScoreParams } = await import('../../../node_modules/@libp2p/gossipsub/dist/src/score/peer-score-params.js' as string) as { createPeerScoreParams: (p: unknown) => unknown, validatePeerScoreParams: (p: unknown) => void }
+    validatePeerScoreParams(createPeerScoreParams({ topics: { 'agentmesh/events/1/t': eventsTopicScoreParams() } }))
+    const params = eventsTopicScoreParams()
+    assert.ok(params.topicWeight * INVALID_MESSAGE_WEIGHT * 3 ** 2 < -80)
+    assert.ok(params.topicWeight * INVALID_MESSAGE_WEIGHT * 1 ** 2 > -80, 'one rejection alone does not graylist')
+    assert.equal(params.meshMessageDeliveriesWeight, 0, 'quiet topics cost honest peers nothing')
   })
 })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { hlcCompare } from '../../../protocols/kit/hlc.ts'
+import { hlcCompare, HLC_LOGICAL_MAX, HLC_DRIFT_MAX_MS } from '../../../protocols/kit/hlc.ts'
 import type { SingleKadDHT, QueryEvent } from '@libp2p/kad-dht'
 import { createAgentNode, NoReplicasError, AbortedError, RecordRejectedError } from '../../../src/index.ts'
 import type { AgentNode, AgentNodeOptions } from '../../../src/index.ts'
@@ -144,5 +144,22 @@ describe('state: signed DHT records on real nodes (memory transport)', function 
     await assert.rejects(nodes[0]!.state.get('shared/x', { signal: AbortSignal.abort(new Error('user gave up')) }), AbortedError)
     await nodes[1]!.stop()
     await assert.rejects(nodes[1]!.state.get('shared/x'), /not running/)
+  })
+
+  it('a shared-key record stamped 55 s ahead with the logical counter at its maximum does not stop puts; 61 s ahead is refused', async () => {
+    nodes = await startDhtMesh(4)
+    const stranger = await identity()
+    const nowMs = Date.now()
+    const poisoned = { wallMs: nowMs + 55_000, logical: HLC_LOGICAL_MAX - 1 }
+    const record = await signRecord({ key: 'shared/clock', value: encodeValue('poison'), author: stranger.id, version: 1, hlc: poisoned, expiresAtMs: nowMs + 60_000 }, stranger.key)
+    assert.ok(await rawPut(nodes[3]!, 'shared/clock', encodeRecord(record)) >= 1, 'a valid record from anyone is stored')
+    for (const node of nodes) assert.equal((await node.state.get('shared/clock'))?.author, stranger.id, `${node.name} sees the poisoned record`)
+    for (const node of nodes) {
+      const receipt = await node.state.put('shared/clock', `mine-${node.name}`)
+      assert.ok(hlcCompare(receipt.hlc, poisoned) > 0, `${node.name}'s put is stamped after what it read`)
+      assert.ok(receipt.hlc.wallMs - Date.now() <= HLC_DRIFT_MAX_MS)
+    }
+    const tooFar = await signRecord({ key: 'shared/clock-far', value: encodeValue('poison'), author: stranger.id, version: 1, hlc: { wallMs: Date.now() + HLC_DRIFT_MAX_MS + 1000, logical: 0 }, expiresAtMs: Date.now() + 60_000 }, stranger.key)
+    assert.equal(await rawPut(nodes[3]!, 'shared/clock-far', encodeRecord(tooFar)), 0, 'no peer stores a record from beyond the drift bound')
   })
 })
