@@ -7,10 +7,10 @@ import { encodeCbor } from '../../protocols/kit/cbor.ts'
 import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
-import type { RaftDriver } from './driver.ts'
+import type { RaftDriver } from '../../protocols/raft/driver.ts'
 import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError } from './errors.ts'
-import type { ApplyOutcome } from './state-machine.ts'
-import { BuiltInKv } from './state-machine.ts'
+import type { ApplyOutcome } from '../../protocols/raft/state-machine.ts'
+import { BuiltInKv } from '../../protocols/raft/state-machine.ts'
 
 /** Default deadline of propose, read and lock. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
@@ -251,7 +251,13 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   async #proposeUntilApplied (data: Uint8Array, session: { client: string, seq: number }, signal: AbortSignal): Promise<ApplyOutcome> {
     const { client, seq } = session
     return new Promise<ApplyOutcome>((resolve, reject) => {
-      const attempt = (): void => { this.#driver.propose(data, client, seq, done) }
+      const attempt = (): void => {
+        try {
+          this.#driver.propose(data, client, seq, done, fail)
+        } catch (err) {
+          fail(err as Error) // the driver stopped (or a limit): never throw out of a timer
+        }
+      }
       const onLeader = (e: CustomEvent<{ leader: string | null }>): void => { if (e.detail.leader !== null) attempt() }
       let again: ReturnType<typeof setTimeout> | undefined
       const onDropped = (e: CustomEvent<{ client: string, seq: number }>): void => {
@@ -268,6 +274,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
         signal.removeEventListener('abort', onAbort)
       }
       function done (outcome: ApplyOutcome): void { cleanup(); resolve(outcome) }
+      function fail (error: Error): void { cleanup(); reject(error) }
       const onAbort = (): void => { cleanup(); this.#driver.forget(client, seq); reject(signal.reason) }
       this.#driver.addEventListener('leader', onLeader)
       this.#driver.addEventListener('dropped', onDropped)

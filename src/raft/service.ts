@@ -1,19 +1,20 @@
 // `node.groups`: joins raft groups on this node, shares one libp2p transport between them, and
 // turns a closed connection to a group's leader into an immediate campaign (fast failover).
 
-import type { Logger } from '@libp2p/interface'
+import type { Logger, PeerId } from '@libp2p/interface'
 import { createRaftTransport } from '../../protocols/raft/adapter.ts'
 import type { RaftTransport, RaftTransportStats } from '../../protocols/raft/adapter.ts'
 import { GROUP_NAME_BYTES_MAX } from '../../protocols/raft/adapter.ts'
 import { VOTERS_MAX } from '../../protocols/raft/messages.ts'
 import type { NodeContext } from '../agent-node.ts'
-import { RaftDriver } from './driver.ts'
+import { RaftDriver } from '../../protocols/raft/driver.ts'
 import { GroupConfigError, GroupNotJoinedError } from './errors.ts'
 import { RaftGroup } from './group.ts'
 import type { BftHandler } from './group.ts'
-import { BuiltInKv, CustomStateMachine } from './state-machine.ts'
-import type { ApplyFunction, SnapshotHooks } from './state-machine.ts'
-import { RaftStorage } from './storage.ts'
+import { BuiltInKv, CustomStateMachine } from '../../protocols/raft/state-machine.ts'
+import type { ApplyFunction, SnapshotHooks } from '../../protocols/raft/state-machine.ts'
+import { RaftStorage } from '../../protocols/raft/storage.ts'
+import { systemClock } from '../../protocols/kit/clock.ts'
 import type { BftService } from '../../protocols/bft/adapter.ts'
 import type { BftGroup, BftValue } from '../../protocols/bft/adapter-group.ts'
 import { bftProposeHandler } from '../../protocols/bft/adapter-handler.ts'
@@ -73,9 +74,12 @@ export function createGroupsService (context: NodeContext, options: { log: Logge
   const incarnation = Math.floor(Math.random() * 0x1_0000_0000).toString(36)
   const clientPrefix = `${context.peerId.slice(-10)}.${incarnation}`
 
-  const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
+  // fast failover only when the last connection to a group's leader is gone: another connection
+  // (a redial, a second transport) still carries its heartbeats, and other peers are not leaders
+  const onPeerDisconnect = (e: CustomEvent<PeerId>): void => {
+    if (libp2p.getConnections(e.detail).length > 0) return
     const peer = e.detail.toString()
-    for (const { driver } of groups.values()) driver.peerLost(peer)
+    for (const { driver } of groups.values()) if (driver.leader === peer) driver.peerLost(peer)
   }
 
   return {
@@ -101,7 +105,7 @@ export function createGroupsService (context: NodeContext, options: { log: Logge
         storage: new RaftStorage(storage.sublevel(`raft/${name}`)),
         machine,
         send: (m) => { transport.send(name, m) },
-        options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
+        options: { id: context.peerId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog, clock: systemClock }
       })
       transport.register(name, (m) => { driver.receive(m) })
       const group = new RaftGroup({ name, driver, bft: () => groupBft ?? bft, log: groupLog, clientPrefix })

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict'
 import { openStorage } from '../../../src/storage.ts'
-import { RaftStorage } from '../../../src/raft/storage.ts'
+import { RaftStorage } from '../../../protocols/raft/storage.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 import type { Ready } from '../../../protocols/raft/ready.ts'
 
