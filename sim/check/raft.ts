@@ -20,7 +20,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   else if (inject === 'corrupt-apply') seedOptions.corruptApply = true
   else if (inject === 'commit-old-term') seedOptions.unsafeCommitOldTerm = true
   else if (inject === 'no-dedup') seedOptions.unsafeNoDedup = true
-  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term or no-dedup, got ${String(inject)}`)
+  else if (inject === 'reply-before-fsync') seedOptions.unsafeReplyBeforeFsync = true
+  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term, no-dedup or reply-before-fsync, got ${String(inject)}`)
   const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
   const failures: string[] = []
   let elections = 0
@@ -34,7 +35,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const started = performance.now()
   for (let i = 0; i < count; i++) {
     const seed = first + i
-    const r = runRaftSeed(seed, seedOptions)
+    const r = await runRaftSeed(seed, seedOptions)
     elections += r.elections
     commits += r.commits
     messages += r.messages
@@ -50,7 +51,6 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     }
     if (seedOptions.trace === true) for (const line of r.trace) options.log(line)
     options.progress(i + 1, count)
-    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve)) // let the progress bar and signals through
   }
   const wallMs = performance.now() - started
   return {

@@ -26,8 +26,8 @@ const INJECTED_SEEDS: Array<{ seed: number, inject: 'unsafeCommitOldTerm' | 'uns
 describe('sim check raft: regression seeds', function () {
   this.timeout(60_000)
   for (const { seed, caught } of REGRESSION_SEEDS) {
-    it(`seed ${seed}: ${caught}`, () => {
-      const r = runRaftSeed(seed)
+    it(`seed ${seed}: ${caught}`, async () => {
+      const r = await runRaftSeed(seed)
       assert.deepEqual(r.failures, [])
       assert.ok(r.commits > 0)
     })
@@ -37,9 +37,9 @@ describe('sim check raft: regression seeds', function () {
 describe('sim check raft: seeds that expose injected bugs', function () {
   this.timeout(60_000)
   for (const { seed, inject, caught } of INJECTED_SEEDS) {
-    it(`seed ${seed} (${inject}): ${caught}`, () => {
-      assert.notDeepEqual(runRaftSeed(seed, { [inject]: true }).failures, [])
-      assert.deepEqual(runRaftSeed(seed).failures, [])
+    it(`seed ${seed} (${inject}): ${caught}`, async () => {
+      assert.notDeepEqual((await runRaftSeed(seed, { [inject]: true })).failures, [])
+      assert.deepEqual((await runRaftSeed(seed)).failures, [])
     })
   }
 })
