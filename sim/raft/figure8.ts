@@ -81,7 +81,9 @@ export function scheduleFigure8 (c: SimCluster, ids: string[], atMs: number, fau
             const until = c.now + 300
             const eager = (): void => {
               const core = c.node(l2).core
-              if (!live() || c.now > until || core == null || core.role === 'leader') return
+              if (!live() || c.now > until) return
+              if (core === null) { c.at(c.now + 1, eager); return } // still loading its storage
+              if (core.role === 'leader') return
               if (core.role === 'follower') c.withCore(l2, (x) => x.campaign())
               c.at(c.now + 10, eager)
             }

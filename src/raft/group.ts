@@ -7,7 +7,7 @@ import { encodeCbor } from '../../protocols/kit/cbor.ts'
 import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
-import type { RaftDriver } from '../../protocols/raft/driver.ts'
+import type { DriverStats, RaftDriver } from '../../protocols/raft/driver.ts'
 import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError } from './errors.ts'
 import type { ApplyOutcome } from '../../protocols/raft/state-machine.ts'
 import { BuiltInKv } from '../../protocols/raft/state-machine.ts'
@@ -88,9 +88,9 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   /** Index of the last entry applied here. */
   appliedIndex (): number { return this.#driver.appliedIndex }
   /** This node's raft state in one object, for status pages and tests. */
-  status (): { role: string, term: number, leader: string | null, committed: number, applied: number, snapshotIndex: number, lastIndex: number } {
+  status (): { role: string, term: number, leader: string | null, committed: number, applied: number, snapshotIndex: number, lastIndex: number, storage: DriverStats } {
     const c = this.#driver.core
-    return { role: c.role, term: c.term, leader: this.#driver.leader, committed: c.log.committed, applied: this.#driver.appliedIndex, snapshotIndex: c.log.snapshotIndex, lastIndex: c.log.lastIndex() }
+    return { role: c.role, term: c.term, leader: this.#driver.leader, committed: c.log.committed, applied: this.#driver.appliedIndex, snapshotIndex: c.log.snapshotIndex, lastIndex: c.log.lastIndex(), storage: this.#driver.stats() }
   }
 
   /** Resolve once a leader is known. */
