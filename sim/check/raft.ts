@@ -1,7 +1,10 @@
-// `npm run sim -- check raft --seeds N [--seed S]`: runs N seeded simulations of a raft cluster
-// under faults, checks safety after every step plus liveness and linearizability per seed.
+// `npm run sim -- check raft --seeds N [--seed S] [--inject BUG] [--catch-up off] [--scenario catch-up]`:
+// runs N seeded simulations of a raft cluster (real drivers on a simulated clock, disk and network)
+// under faults, checks safety after every step plus liveness, catch-up and linearizability per seed.
+// `--scenario catch-up` runs the scripted follower catch-up regression (sim/raft/catch-up.ts) instead.
 
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { runCatchUpScenario } from '../raft/catch-up.ts'
 import { runRaftSeed } from '../raft/run-seed.ts'
 import type { SeedOptions } from '../raft/run-seed.ts'
 
@@ -23,6 +26,12 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   else if (inject === 'reply-before-fsync') seedOptions.unsafeReplyBeforeFsync = true
   else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term, no-dedup or reply-before-fsync, got ${String(inject)}`)
   const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
+  // --catch-up off: skip the catch-up liveness check (L2)
+  const catchUpFlag = options.extra['catch-up'] === 'off' ? ' --catch-up off' : ''
+  if (catchUpFlag !== '') seedOptions.checkCatchUp = false
+  if (options.extra.scenario === 'catch-up') return runCatchUpSeeds(options, first, count)
+  else if (options.extra.scenario !== undefined) throw new Error(`--scenario must be catch-up, got ${String(options.extra.scenario)}`)
+  let catchUpTicksMax = 0
   const failures: string[] = []
   let elections = 0
   let commits = 0
@@ -41,13 +50,14 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     messages += r.messages
     crashes += r.crashes
     ops += r.opsCompleted
+    if (r.catchUpTicks !== null) catchUpTicksMax = Math.max(catchUpTicksMax, r.catchUpTicks)
     if (r.ticksToLeaderAfterHeal !== null) {
       leaderTicksTotal += r.ticksToLeaderAfterHeal
       leaderTicksMax = Math.max(leaderTicksMax, r.ticksToLeaderAfterHeal)
       leaderTicksCount++
     }
     if (!r.ok) {
-      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag} --trace`)
+      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag}${catchUpFlag} --trace`)
     }
     if (seedOptions.trace === true) for (const line of r.trace) options.log(line)
     options.progress(i + 1, count)
@@ -68,9 +78,31 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       ops_completed: ops,
       avg_ticks_to_leader_after_heal: leaderTicksCount === 0 ? null : Math.round(100 * leaderTicksTotal / leaderTicksCount) / 100,
       max_ticks_to_leader_after_heal: leaderTicksMax,
+      max_catch_up_ticks: catchUpTicksMax,
       wall_ms: Math.round(wallMs),
       ms_per_seed: Math.round(100 * wallMs / Math.max(1, count)) / 100
     },
+    failures
+  }
+}
+
+/** `--scenario catch-up`: the scripted follower catch-up regression, once per seed. */
+async function runCatchUpSeeds (options: SimOptions, first: number, count: number): Promise<SimSummary> {
+  const failures: string[] = []
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    const seed = first + i
+    const r = await runCatchUpScenario(seed, { trace: options.extra.trace === true })
+    if (!r.ok) failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --scenario catch-up --seed ${seed} --seeds 1 --trace`)
+    if (options.extra.trace === true) for (const line of r.trace) options.log(line)
+    options.progress(i + 1, count)
+  }
+  return {
+    scenario: 'check raft catch-up',
+    nodes: 3,
+    seed: first,
+    ok: failures.length === 0,
+    metrics: { seeds: count, failures: failures.length, wall_ms: Math.round(performance.now() - started) },
     failures
   }
 }
