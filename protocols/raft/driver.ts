@@ -89,7 +89,9 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   readonly #stats: DriverStats = { readies: 0, syncedWrites: 0, unsyncedWrites: 0, earlySends: 0 }
   #appliedIndex = 0
   #persistedHard: HardState
-  #pumping: Promise<void> | null = null
+  #pumping = false
+  /** Callers of stop() waiting for the pump to finish its current Ready. */
+  readonly #pumpIdle: Array<() => void> = []
   #pumpAgain = false
   #timer: TimerHandle | undefined
   readonly #failoverTimers = new Set<TimerHandle>()
@@ -239,14 +241,15 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   /** Carry out pending Readies soon. */
   schedule (): void {
     if (this.#stopped) return
-    if (this.#pumping !== null) { this.#pumpAgain = true; return }
-    this.#pumping = new Promise<void>((resolve) => { queueMicrotask(() => { void this.#pump().finally(resolve) }) })
+    if (this.#pumping) { this.#pumpAgain = true; return }
+    this.#pumping = true
+    queueMicrotask(() => { void this.#pump() })
   }
 
   /** Stop ticking; in-flight storage writes finish first (callers abort their own waits). */
   async stop (): Promise<void> {
     this.#halt()
-    if (this.#pumping !== null) await this.#pumping
+    if (this.#pumping) await new Promise<void>((resolve) => { this.#pumpIdle.push(resolve) })
   }
 
   #halt (): void {
@@ -307,7 +310,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
       // storage failed (disk full, database closed): stop rather than send unpersisted promises
       this.#fail(new NotRunningError(`raft group stopped: storage or apply failed: ${describeError(err)}`, { cause: err }))
     } finally {
-      this.#pumping = null
+      this.#pumping = false
+      for (const resolve of this.#pumpIdle.splice(0)) resolve()
     }
   }
 
@@ -383,7 +387,7 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
       const w = this.#appliedWaiters[i]!
       if (w.index <= this.#appliedIndex) { this.#appliedWaiters.splice(i, 1); w.resolve() }
     }
-    this.safeDispatchEvent('applied', { detail: { index: this.#appliedIndex } })
+    if (this.listenerCount('applied') > 0) this.safeDispatchEvent('applied', { detail: { index: this.#appliedIndex } })
   }
 
   async #maybeCompact (): Promise<void> {
