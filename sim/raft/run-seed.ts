@@ -138,6 +138,7 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
       })
     }
   }
+  const lateFollowerMs = pick3.chance(0.3) ? pick3.int(850, 950) : 0
   // ---- membership and leadership transfer ----
   const adminEveryMs = pick.int(150, 600)
   for (let t = adminEveryMs; t < faultPhaseMs; t += adminEveryMs) c.at(t, () => adminAction(c, ids))
@@ -156,6 +157,25 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
     c.cancelFsyncCrash()
     c.faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
     for (const id of ids) c.start(id)
+    // in some seeds one follower goes down again once a leader leads after the heal, long enough
+    // for that leader to fill its inflight window (INFLIGHT_MAX appends), then restarts before the
+    // catch-up window and must catch up (L2).
+    const healMs = c.now
+    const outage = (): void => {
+      const leader = c.leader()
+      if (leader === undefined) { if (c.now < healMs + 200) c.at(c.now + 10, outage); return }
+      const followers = ids.filter((id) => id !== leader.id && leader.core!.voters.includes(id))
+      const late = followers[c.rng.int(0, followers.length - 1)]
+      if (late === undefined) return
+      c.note(`heal: ${late} goes down for ${lateFollowerMs}ms`)
+      c.crash(late)
+      c.at(c.now + lateFollowerMs, () => {
+        const pr = c.leader()?.core?.progressOf(late)
+        c.note(`heal: ${late} restarts (leader's view: ${pr === undefined ? 'none' : `${pr.state}, ${pr.inflight.length} appends in flight`})`)
+        c.start(late)
+      })
+    }
+    if (lateFollowerMs > 0) outage()
     const probe = (): void => {
       if (progressAtMs !== null) return
       workload.probe((at) => { progressAtMs ??= at })
