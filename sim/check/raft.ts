@@ -1,4 +1,4 @@
-// `npm run sim -- check raft --seeds N [--seed S] [--inject BUG] [--catch-up off] [--scenario catch-up]`:
+// `npm run sim -- check raft --seeds N [--seed S] [--inject BUG] [--catch-up on|off] [--scenario catch-up]`:
 // runs N seeded simulations of a raft cluster (real drivers on a simulated clock, disk and network)
 // under faults, checks safety after every step plus liveness, catch-up and linearizability per seed.
 // `--scenario catch-up` runs the scripted follower catch-up regression (sim/raft/catch-up.ts) instead.
@@ -26,9 +26,11 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   else if (inject === 'reply-before-fsync') seedOptions.unsafeReplyBeforeFsync = true
   else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term, no-dedup or reply-before-fsync, got ${String(inject)}`)
   const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
-  // --catch-up off: skip the catch-up liveness check (L2)
-  const catchUpFlag = options.extra['catch-up'] === 'off' ? ' --catch-up off' : ''
-  if (catchUpFlag !== '') seedOptions.checkCatchUp = false
+  // --catch-up on|off: the catch-up liveness check (L2); default CATCH_UP_CHECK_DEFAULT
+  const catchUp = options.extra['catch-up']
+  if (catchUp !== undefined && catchUp !== 'on' && catchUp !== 'off') throw new Error(`--catch-up must be on or off, got ${String(catchUp)}`)
+  if (catchUp !== undefined) seedOptions.checkCatchUp = catchUp === 'on'
+  const catchUpFlag = catchUp === undefined ? '' : ` --catch-up ${catchUp}`
   if (options.extra.scenario === 'catch-up') return runCatchUpSeeds(options, first, count)
   else if (options.extra.scenario !== undefined) throw new Error(`--scenario must be catch-up, got ${String(options.extra.scenario)}`)
   let catchUpTicksMax = 0

@@ -20,7 +20,7 @@ export interface CatchUpResult {
 }
 
 /** Run the scenario: 3 voters, one follower down for INFLIGHT_MAX + 16 separate proposals, then restarted. */
-export async function runCatchUpScenario (seed: number, options: { trace?: boolean } = {}): Promise<CatchUpResult> {
+export async function runCatchUpScenario (seed: number, options: { trace?: boolean, /** restart the follower (default true); false shows the check failing */ restart?: boolean } = {}): Promise<CatchUpResult> {
   const ids = ['n1', 'n2', 'n3']
   const tickMs = 10
   const c = new SimCluster({ seed, nodeIds: ids, voters: ids, tickMs, electionTicks: 10, trace: options.trace === true })
@@ -41,8 +41,10 @@ export async function runCatchUpScenario (seed: number, options: { trace?: boole
     if (pr !== undefined) appendsWhileDown = Math.max(appendsWhileDown, pr.inflight.length)
   }
   await c.runUntil(c.now + 50)
-  c.note(`scenario: restart ${follower}`)
-  c.start(follower)
+  if (options.restart !== false) {
+    c.note(`scenario: restart ${follower}`)
+    c.start(follower)
+  }
   await c.runUntil(c.now + CATCH_UP_BOUND_TICKS * tickMs)
   const leaderCommit = leader.core?.log.committed ?? 0
   const followerApplied = c.node(follower).driver?.appliedIndex ?? 0

@@ -1,5 +1,6 @@
 // The simulator's checkers can fail: deliberately broken behaviour is caught.
 import assert from 'node:assert/strict'
+import { runCatchUpScenario } from '../../sim/raft/catch-up.ts'
 import { runRaftSeed } from '../../sim/raft/run-seed.ts'
 import type { SeedOptions } from '../../sim/raft/run-seed.ts'
 
@@ -48,6 +49,11 @@ describe('sim raft checkers catch injected bugs', function () {
     const seed = await firstCaught({ unsafeNoDedup: true }, 150, (f) => f.startsWith('linearizability:'))
     assert.ok(seed > 0, 'some seed exposes the double apply')
     assert.deepEqual((await runRaftSeed(seed)).failures, [], 'the same seed passes with de-duplication')
+  })
+
+  it('the catch-up check (L2) reports a member that never applies the leader\'s commit', async () => {
+    const r = await runCatchUpScenario(1, { restart: false })
+    assert.ok(r.failures.some((f) => f.startsWith('liveness: catch-up:')), r.failures.join('; '))
   })
 
   it('a state machine that sees a mutated entry breaks state-machine safety (I4) and is caught', async () => {
