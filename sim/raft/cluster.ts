@@ -16,6 +16,7 @@ import type { ApplyOutcome, ReplicatedStateMachine } from '../../protocols/raft/
 import { RaftStorage } from '../../protocols/raft/storage.ts'
 import type { PersistResult } from '../../protocols/raft/storage.ts'
 import type { PersistedState } from '../../protocols/raft/core.ts'
+import { describeReady } from '../../protocols/raft/ready.ts'
 import type { HardState, Ready } from '../../protocols/raft/ready.ts'
 import type { Snapshot } from '../../protocols/raft/messages.ts'
 import { settle, SimClock } from '../kit/sim-clock.ts'
@@ -386,6 +387,7 @@ class CheckedStorage extends RaftStorage {
 
   override async persist (ready: Ready, previous: HardState): Promise<PersistResult> {
     const c = this.#cluster
+    if (c.options.trace === true) for (const line of describeReady(ready)) c.logFrom(this.#node.id, line)
     if (ready.snapshot !== null) {
       this.#terms.clear()
       this.#snapshot = { index: ready.snapshot.index, term: ready.snapshot.term }
