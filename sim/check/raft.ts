@@ -1,7 +1,10 @@
-// `npm run sim -- check raft --seeds N [--seed S]`: runs N seeded simulations of a raft cluster
-// under faults, checks safety after every step plus liveness and linearizability per seed.
+// `npm run sim -- check raft --seeds N [--seed S] [--inject BUG] [--catch-up on|off] [--scenario catch-up]`:
+// runs N seeded simulations of a raft cluster (real drivers on a simulated clock, disk and network)
+// under faults, checks safety after every step plus liveness, catch-up and linearizability per seed.
+// `--scenario catch-up` runs the scripted follower catch-up regression (sim/raft/catch-up.ts) instead.
 
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { runCatchUpScenario } from '../raft/catch-up.ts'
 import { runRaftSeed } from '../raft/run-seed.ts'
 import type { SeedOptions } from '../raft/run-seed.ts'
 
@@ -21,8 +24,17 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   else if (inject === 'commit-old-term') seedOptions.unsafeCommitOldTerm = true
   else if (inject === 'no-dedup') seedOptions.unsafeNoDedup = true
   else if (inject === 'accept-non-members') seedOptions.unsafeAcceptNonMembers = true
-  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term, no-dedup or accept-non-members, got ${String(inject)}`)
+  else if (inject === 'reply-before-fsync') seedOptions.unsafeReplyBeforeFsync = true
+  else if (inject !== undefined) throw new Error(`--inject must be vote-twice, unsafe-reads, forget-vote, corrupt-apply, commit-old-term, no-dedup, accept-non-members or reply-before-fsync, got ${String(inject)}`)
   const injectFlag = typeof inject === 'string' ? ` --inject ${inject}` : ''
+  // --catch-up on|off: the catch-up liveness check (L2); default CATCH_UP_CHECK_DEFAULT
+  const catchUp = options.extra['catch-up']
+  if (catchUp !== undefined && catchUp !== 'on' && catchUp !== 'off') throw new Error(`--catch-up must be on or off, got ${String(catchUp)}`)
+  if (catchUp !== undefined) seedOptions.checkCatchUp = catchUp === 'on'
+  const catchUpFlag = catchUp === undefined ? '' : ` --catch-up ${catchUp}`
+  if (options.extra.scenario === 'catch-up') return runCatchUpSeeds(options, first, count)
+  else if (options.extra.scenario !== undefined) throw new Error(`--scenario must be catch-up, got ${String(options.extra.scenario)}`)
+  let catchUpTicksMax = 0
   const failures: string[] = []
   let elections = 0
   let commits = 0
@@ -35,23 +47,23 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const started = performance.now()
   for (let i = 0; i < count; i++) {
     const seed = first + i
-    const r = runRaftSeed(seed, seedOptions)
+    const r = await runRaftSeed(seed, seedOptions)
     elections += r.elections
     commits += r.commits
     messages += r.messages
     crashes += r.crashes
     ops += r.opsCompleted
+    if (r.catchUpTicks !== null) catchUpTicksMax = Math.max(catchUpTicksMax, r.catchUpTicks)
     if (r.ticksToLeaderAfterHeal !== null) {
       leaderTicksTotal += r.ticksToLeaderAfterHeal
       leaderTicksMax = Math.max(leaderTicksMax, r.ticksToLeaderAfterHeal)
       leaderTicksCount++
     }
     if (!r.ok) {
-      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag} --trace`)
+      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag}${catchUpFlag} --trace`)
     }
     if (seedOptions.trace === true) for (const line of r.trace) options.log(line)
     options.progress(i + 1, count)
-    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve)) // let the progress bar and signals through
   }
   const wallMs = performance.now() - started
   return {
@@ -69,9 +81,31 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       ops_completed: ops,
       avg_ticks_to_leader_after_heal: leaderTicksCount === 0 ? null : Math.round(100 * leaderTicksTotal / leaderTicksCount) / 100,
       max_ticks_to_leader_after_heal: leaderTicksMax,
+      max_catch_up_ticks: catchUpTicksMax,
       wall_ms: Math.round(wallMs),
       ms_per_seed: Math.round(100 * wallMs / Math.max(1, count)) / 100
     },
+    failures
+  }
+}
+
+/** `--scenario catch-up`: the scripted follower catch-up regression, once per seed. */
+async function runCatchUpSeeds (options: SimOptions, first: number, count: number): Promise<SimSummary> {
+  const failures: string[] = []
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    const seed = first + i
+    const r = await runCatchUpScenario(seed, { trace: options.extra.trace === true })
+    if (!r.ok) failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --scenario catch-up --seed ${seed} --seeds 1 --trace`)
+    if (options.extra.trace === true) for (const line of r.trace) options.log(line)
+    options.progress(i + 1, count)
+  }
+  return {
+    scenario: 'check raft catch-up',
+    nodes: 3,
+    seed: first,
+    ok: failures.length === 0,
+    metrics: { seeds: count, failures: failures.length, wall_ms: Math.round(performance.now() - started) },
     failures
   }
 }

@@ -1,7 +1,10 @@
 // A virtual clock for deterministic simulations: implements the Clock port (protocols/kit/clock.ts)
-// with time that moves only when the simulator runs it. Timers fire in (due time, creation order);
-// after each instant every promise continuation settles before time moves on, so async drivers
-// (awaiting a simulated disk) run exactly as on a real event loop, but reproducibly.
+// with time that moves only when the simulator runs it. Timers fire in (due time, creation order).
+// A simulator either runs whole instants (runNext/runUntil: after each instant every promise
+// continuation settles before time moves on) or single events (step, then its own settle()). Per
+// process views have their own rate (clock skew) and lose every timer when the process dies, so
+// drivers written against the Clock port run on it unchanged, exactly as on a real event loop, but
+// reproducibly.
 
 import type { Clock, TimerHandle } from '../../protocols/kit/clock.ts'
 import { assert } from '../../protocols/kit/assert.ts'
@@ -33,34 +36,40 @@ export class SimClock implements Clock {
     return this.#add(fn, ms, ms)
   }
 
-  /** A view for one node incarnation: same time, timers it can drop on a crash. */
-  view (): SimClockView {
-    const live = new Set<TimerHandle>()
-    let halted = false
-    const track = (set: (forget: () => void) => TimerHandle): TimerHandle => {
-      if (halted) return { cancel: () => {} }
-      const handle = set(() => { live.delete(handle) })
-      live.add(handle)
-      return { cancel: () => { live.delete(handle); handle.cancel() } }
-    }
-    return {
-      nowMs: () => this.#now,
-      wallMs: () => this.wallMs(),
-      setTimeout: (fn, ms) => track(forget => this.setTimeout(() => { forget(); fn() }, ms)),
-      setInterval: (fn, ms) => track(() => this.setInterval(fn, ms)),
-      halt: () => {
-        halted = true
-        for (const handle of live) handle.cancel()
-        live.clear()
-      }
-    }
-  }
+  /** Run `fn` at virtual time `atMs` (not before now); events at equal times run in the order scheduled. */
+  at (atMs: number, fn: () => void): TimerHandle { return this.setTimeout(fn, atMs - this.#now) }
+
+  /** Run `fn` after `ms` of virtual time. */
+  after (ms: number, fn: () => void): TimerHandle { return this.setTimeout(fn, ms) }
+
+  /**
+   * A process incarnation's clock: its durations last `rate` times as long in world time (rate 1.1
+   * runs 10% slow), and halt() (a crash) cancels every timer it set.
+   */
+  view (options: { rate?: number } = {}): ProcessClock { return new ProcessClock(this, options.rate ?? 1) }
 
   /** Due time of the next live timer, or undefined when none is left. */
   nextAt (): number | undefined {
     while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop()
     return this.#heap[0]?.at
   }
+
+  /** Time of the next live timer (Infinity when none). */
+  nextAtMs (): number { return this.nextAt() ?? Number.POSITIVE_INFINITY }
+
+  /** Run the next live timer due at or before `untilMs`, moving time to it; false when there is none. The caller settles. */
+  step (untilMs: number): boolean {
+    const at = this.nextAt()
+    if (at === undefined || at > untilMs) return false
+    this.#now = at
+    const timer = this.#pop()
+    if (timer.intervalMs !== null) { timer.at += timer.intervalMs; timer.seq = this.#seq++; this.#push(timer) }
+    timer.fn()
+    return true
+  }
+
+  /** Move time to `atMs` without running anything (the caller ran every timer before it). */
+  advanceTo (atMs: number): void { this.#now = Math.max(this.#now, atMs) }
 
   /**
    * Advance to the next instant that has a timer (never past `untilMs`), fire every timer due
@@ -127,6 +136,59 @@ export class SimClock implements Clock {
     }
     return top
   }
+}
+
+/** The clock of one simulated process incarnation (a SimClockView). */
+export class ProcessClock implements SimClockView {
+  readonly rate: number
+  readonly #world: SimClock
+  readonly #startMs: number
+  readonly #timers = new Set<TimerHandle>()
+  #alive = true
+
+  constructor (world: SimClock, rate: number) {
+    assert(rate > 0, 'a simulated clock rate is positive')
+    this.#world = world
+    this.rate = rate
+    this.#startMs = world.nowMs()
+  }
+
+  get alive (): boolean { return this.#alive }
+
+  // Monotonic time of this process: world time at its start, then its own rate.
+  nowMs (): number { return this.#startMs + (this.#world.nowMs() - this.#startMs) / this.rate }
+  wallMs (): number { return SIM_EPOCH_MS + Math.round(this.#world.nowMs() / this.rate) }
+
+  setTimeout (fn: () => void, ms: number): TimerHandle {
+    if (!this.#alive) return { cancel: () => {} }
+    let inner: TimerHandle | null = null
+    const handle: TimerHandle = { cancel: () => { inner?.cancel(); this.#timers.delete(handle) } }
+    inner = this.#world.setTimeout(() => { this.#timers.delete(handle); if (this.#alive) fn() }, this.#worldMs(ms))
+    this.#timers.add(handle)
+    return handle
+  }
+
+  setInterval (fn: () => void, ms: number): TimerHandle {
+    assert(ms > 0, 'a simulated interval is longer than 0 ms')
+    if (!this.#alive) return { cancel: () => {} }
+    const inner = this.#world.setInterval(() => { if (this.#alive) fn() }, Math.max(1, this.#worldMs(ms)))
+    const handle: TimerHandle = { cancel: () => { inner.cancel(); this.#timers.delete(handle) } }
+    this.#timers.add(handle)
+    return handle
+  }
+
+  /** The process died: none of its timers fires again, and it sets no new ones. */
+  halt (): void {
+    this.#alive = false
+    for (const t of [...this.#timers]) t.cancel()
+    this.#timers.clear()
+  }
+
+  /** Same as halt(). */
+  kill (): void { this.halt() }
+
+  /** Whole world milliseconds for `ms` of this process's time. */
+  #worldMs (ms: number): number { return Math.max(0, Math.round(ms * this.rate)) }
 }
 
 function before (a: Timer, b: Timer): boolean { return a.at < b.at || (a.at === b.at && a.seq < b.seq) }

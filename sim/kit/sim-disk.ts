@@ -3,7 +3,8 @@
 // and every earlier write durable (an fsync of the write-ahead log); an unsynced one is only in
 // the page cache. A crash keeps what was durable, loses unsynced writes, and decides, seeded, what
 // happens to the writes in flight: a synced batch lands whole or not at all, an unsynced one may be
-// torn (a prefix of its operations kept). Nothing after a lost write survives.
+// torn (a prefix of its operations kept). Nothing after a lost write survives. A simulator
+// restarts a process on a new disk built from the image crash() returns.
 
 import type { Clock } from '../../protocols/kit/clock.ts'
 import type { KvOperation, KvRange, KvStore, KvWriteOptions } from '../../protocols/kit/store.ts'
@@ -20,6 +21,17 @@ export interface SimDiskTiming { writeMinMs: number, writeMaxMs: number }
 export const DEFAULT_DISK_TIMING: SimDiskTiming = { writeMinMs: 1, writeMaxMs: 3 }
 
 interface InFlight { operations: KvOperation[], sync: boolean, resolve: () => void }
+
+/** Options of one disk incarnation. */
+export interface SimDiskOptions {
+  clock: Clock
+  rng: Rng
+  /** What a previous incarnation left (crash() or image()). */
+  image?: DiskImage
+  timing?: SimDiskTiming
+  /** Called when a synced write is issued, before it is in flight (a simulator may crash the process right there: the write is then lost). */
+  onSync?: () => void
+}
 
 /** Counters of one disk incarnation. */
 export interface SimDiskStats { writes: number, syncedWrites: number, reads: number }
@@ -39,14 +51,19 @@ export class SimDisk implements KvStore {
   #inFlight: InFlight[] = []
   #lastCompletionMs = 0
   #crashed = false
+  readonly #onSync: (() => void) | undefined
 
-  constructor (options: { clock: Clock, rng: Rng, image?: DiskImage, timing?: SimDiskTiming }) {
+  constructor (options: SimDiskOptions) {
+    this.#onSync = options.onSync
     this.#clock = options.clock
     this.#rng = options.rng
     this.#timing = options.timing ?? DEFAULT_DISK_TIMING
     this.#visible = new Map(options.image ?? [])
     this.#durable = new Map(options.image ?? [])
   }
+
+  /** The process died (crash() was called). */
+  get crashed (): boolean { return this.#crashed }
 
   /** Operations issued whose write has not completed yet. */
   get writesInFlight (): number { return this.#inFlight.length }
@@ -75,6 +92,9 @@ export class SimDisk implements KvStore {
     return image
   }
 
+  /** Keys that would survive a crash right now if no write in flight landed, sorted (for tests). */
+  durableKeys (): string[] { return [...this.#durable.keys()].sort() }
+
   /** Everything written so far, as if the process stopped cleanly (in-flight writes land). */
   image (): Map<string, Uint8Array> {
     const image = new Map(this.#visible)
@@ -99,8 +119,12 @@ export class SimDisk implements KvStore {
   // Not async: the write is in flight from the call on (a crash right after it may keep it).
   batch (operations: KvOperation[], options?: KvWriteOptions): Promise<void> {
     if (this.#crashed) return NEVER
-    const copied = operations.map((op): KvOperation => op.type === 'put' ? { type: 'put', key: op.key, value: op.value.slice() } : { type: 'del', key: op.key })
     const sync = options?.sync === true
+    if (sync) {
+      this.#onSync?.()
+      if (this.#crashed) return NEVER
+    }
+    const copied = operations.map((op): KvOperation => op.type === 'put' ? { type: 'put', key: op.key, value: op.value.slice() } : { type: 'del', key: op.key })
     const { promise, resolve } = Promise.withResolvers<void>()
     const write: InFlight = { operations: copied, sync, resolve }
     this.#inFlight.push(write)

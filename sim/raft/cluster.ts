@@ -1,18 +1,27 @@
-// A deterministic simulated raft cluster: pure cores, a seeded virtual clock and network
-// (drop, duplicate, delay/reorder, partitions), durable storage that survives crashes while
-// unpersisted state does not, and per-node clock-rate skew. Invariants are checked every step.
+// A deterministic simulated raft cluster that runs the production code: each node is a real
+// RaftDriver with the real RaftStorage and state machine, on a simulated clock (per-node rate
+// skew), disk (fsync delay; a crash loses unsynced writes, maybe tearing the last batch) and a
+// seeded network (drop, duplicate, delay/reorder, partitions). Invariants are checked as it runs.
 
+import type { Logger } from '@libp2p/interface'
 import { createRng } from '../../protocols/kit/rng.ts'
 import type { Rng } from '../../protocols/kit/rng.ts'
-import { RaftCore } from '../../protocols/raft/core.ts'
-import type { PersistedState } from '../../protocols/raft/core.ts'
-import { KvStateMachine } from '../../protocols/raft/kv.ts'
-import type { KvResult } from '../../protocols/raft/kv.ts'
+import type { RaftCore } from '../../protocols/raft/core.ts'
+import { RaftDriver } from '../../protocols/raft/driver.ts'
+import type { UnsafeCoreOptions } from '../../protocols/raft/driver.ts'
 import { decodeMessage, describeMessage, encodeMessage } from '../../protocols/raft/messages.ts'
 import type { Entry, Message } from '../../protocols/raft/messages.ts'
-import type { Ready } from '../../protocols/raft/ready.ts'
+import { BuiltInKv } from '../../protocols/raft/state-machine.ts'
+import type { ApplyOutcome, ReplicatedStateMachine } from '../../protocols/raft/state-machine.ts'
+import { RaftStorage } from '../../protocols/raft/storage.ts'
+import type { PersistResult } from '../../protocols/raft/storage.ts'
+import type { PersistedState } from '../../protocols/raft/core.ts'
 import { describeReady } from '../../protocols/raft/ready.ts'
-import { EventQueue } from './event-queue.ts'
+import type { HardState, Ready } from '../../protocols/raft/ready.ts'
+import type { Snapshot } from '../../protocols/raft/messages.ts'
+import { settle, SimClock } from '../kit/sim-clock.ts'
+import type { ProcessClock } from '../kit/sim-clock.ts'
+import { SimDisk } from '../kit/sim-disk.ts'
 import { InvariantChecker } from './invariants.ts'
 
 /** Network and timing knobs; all can change during a run (faults, then heal). */
@@ -30,23 +39,26 @@ export interface ClusterOptions {
   nodeIds: string[]
   /** Genesis voters. */
   voters: string[]
+  /** The drivers' heartbeatMs: one core tick. */
   tickMs?: number
-  /** Each node's tick interval is tickMs × a factor in [1 − skew, 1 + skew]. */
+  /** Each node's clock runs at a rate in [1 − skew, 1 + skew]. */
   clockSkew?: number
+  /** Election timeout in ticks (the drivers' electionMs = electionTicks × tickMs). */
   electionTicks?: number
-  heartbeatTicks?: number
-  /** Apply this many entries, then compact the log into a snapshot. */
+  /** The drivers' compactEntries: apply this many entries, then compact the log into a snapshot (0: never). */
   compactEvery?: number
   /** Round-trip every message through the wire codec. */
   useCodec?: boolean
-  /** Fault injection for checker self-tests: a node that grants every vote. */
+  /** Fault injection for checker self-tests: a node that grants every vote (core option). */
   unsafeVoteTwice?: string
-  /** Fault injection for checker self-tests: a driver that does not persist its vote. */
+  /** Fault injection for checker self-tests: a storage that does not persist the vote. */
   unsafeForgetVote?: boolean
-  /** Fault injection for checker self-tests: no check-quorum, and reads served without a heartbeat quorum. */
+  /** Fault injection for checker self-tests: no check-quorum, and reads served without a heartbeat quorum (core options). */
   unsafeReads?: boolean
-  /** Fault injection for checker self-tests: leaders commit earlier-term entries by counting (no Figure 8 rule). */
+  /** Fault injection for checker self-tests: leaders commit earlier-term entries by counting (core option). */
   unsafeCommitOldTerm?: boolean
+  /** Fault injection for checker self-tests: drivers reply to votes and appends before their fsync. */
+  unsafeReplyBeforeFsync?: boolean
   /** Entries per append message (core option appendEntriesMax); small values make acks split terms. */
   appendEntriesMax?: number
   /** Fault injection for checker self-tests: a node whose state machine sees a mutated entry at this index. */
@@ -56,45 +68,42 @@ export interface ClusterOptions {
   /** Fault injection for checker self-tests: cores hear non-members too (drops the membership check). */
   unsafeAcceptNonMembers?: boolean
   /**
-   * Model the adapter's fast failover (SPEC raft "Fast failover"): when a node crashes, each live
-   * follower connected to it that sees it as leader calls forgetLeader(), then campaign() after a
-   * jitter of up to one heartbeat.
+   * The service's fast failover (SPEC raft "Fast failover"): when a node crashes, each live
+   * follower whose leader it was sees the connection close and calls the driver's peerLost().
    */
   fastFailover?: boolean
-  /** Slowest fsync in ms (default 2): a Ready waits up to this long, and a crash meanwhile loses it. */
+  /** Slowest fsync in ms (default 2): a crash before it completes loses the write. */
   diskDelayMaxMs?: number
   /** Keep a trace of every step (slow; for replaying one seed). */
   trace?: boolean
 }
 
-/** What a node wrote durably (fsynced); this is all that survives a crash. */
-interface DurableStorage { hardState: { term: number, vote: string, commit: number }, snapshot: PersistedState['snapshot'], entries: Entry[] }
+/** A logger that drops everything: the simulator's trace says what happened. */
+function quietLogger (): Logger {
+  const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false, newScope: () => log })
+  return log as unknown as Logger
+}
 
-type SimEvent =
-  | { kind: 'tick', node: string, incarnation: number }
-  | { kind: 'ready', node: string, incarnation: number }
-  | { kind: 'deliver', message: Message }
-  | { kind: 'call', fn: () => void }
-
-/** One simulated process. */
+/** One simulated process and its disk (a crash leaves an image; the next incarnation gets a new disk on it). */
 export class SimNode {
   readonly id: string
-  core: RaftCore | null = null
-  sm = new KvStateMachine()
-  storage: DurableStorage = { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] }
+  readonly rate: number
+  disk: SimDisk
   incarnation = 0
-  tickMs: number
-  readyScheduled = false
+  /** True from start() to crash(), including while the driver loads its storage. */
+  running = false
+  driver: RaftDriver | null = null
+  machine: SimMachine | null = null
+  clock: ProcessClock | null = null
   wasLeaderTerm = -1
-  /** Proposals waiting for their entry to be applied here: "client/seq" → callback. */
-  readonly waitingProposals = new Map<string, (r: KvResult) => void>()
-  /** Reads waiting for a read state and then for the apply index. */
-  readonly waitingReads = new Map<string, { key: string, index: number, done: (v: string | null) => void }>()
+  /** Listeners for dropped proposals of this incarnation: "client/seq" → callback. */
   readonly dropListeners = new Map<string, () => void>()
 
-  constructor (id: string, tickMs: number) { this.id = id; this.tickMs = tickMs }
-  /** True while the process runs. */
-  get up (): boolean { return this.core !== null }
+  constructor (id: string, rate: number, disk: SimDisk) { this.id = id; this.rate = rate; this.disk = disk }
+  /** True while the process runs and its driver has started. */
+  get up (): boolean { return this.driver !== null }
+  /** The running core, if up. */
+  get core (): RaftCore | null { return this.driver?.core ?? null }
 }
 
 /** The simulated cluster. */
@@ -103,12 +112,11 @@ export class SimCluster {
   readonly rng: Rng
   readonly nodes = new Map<string, SimNode>()
   readonly checker = new InvariantChecker()
-  readonly queue = new EventQueue<SimEvent>()
+  readonly clock = new SimClock()
   readonly trace: string[] = []
   faults: NetworkFaults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
   /** Directed links that drop everything: "a>b". */
   readonly blocked = new Set<string>()
-  now = 0
   messagesSent = 0
   messagesDelivered = 0
   commits = 0
@@ -117,9 +125,12 @@ export class SimCluster {
   dropFilter: ((m: Message) => boolean) | null = null
   /** Called when a node becomes leader of a new term (fault schedules hook in here). */
   onNewLeader: ((id: string, term: number) => void) | null = null
-  /** First exception thrown by a core (a failed assertion is a bug). */
+  /** A pending crash-at-fsync fault: the next fsync `node` starts is cut short by a crash, and the node restarts `restartAfterMs` later (null: stays down). */
+  #fsyncCrash: { node: string, restartAfterMs: number | null } | null = null
+  /** First exception: a driver that stopped on its own (a core assertion, a storage failure) or a simulator bug. */
   crashError: Error | null = null
   readonly #nodeRng: Rng
+  readonly #diskRngs = new Map<string, Rng>()
   readonly #members: ReadonlySet<string>
 
   constructor (options: ClusterOptions) {
@@ -127,97 +138,156 @@ export class SimCluster {
     this.rng = createRng(options.seed)
     this.#nodeRng = this.rng.fork()
     this.#members = new Set(options.nodeIds)
-    const tickMs = options.tickMs ?? 10
     const skew = options.clockSkew ?? 0
+    const diskRng = this.rng.fork()
     for (const id of options.nodeIds) {
-      const factor = 1 + skew * (2 * this.rng.float() - 1)
-      this.nodes.set(id, new SimNode(id, Math.max(1, Math.round(tickMs * factor))))
+      const rate = 1 + skew * (2 * this.rng.float() - 1)
+      const rng = diskRng.fork()
+      this.#diskRngs.set(id, rng)
+      this.nodes.set(id, new SimNode(id, rate, this.#newDisk(id, undefined)))
     }
     for (const id of options.nodeIds) this.start(id)
   }
 
+  /** A disk for the next incarnation of `id`, on what the last one left. */
+  #newDisk (id: string, image: Map<string, Uint8Array> | undefined): SimDisk {
+    const timing = { writeMinMs: 0, writeMaxMs: this.options.diskDelayMaxMs ?? 2 }
+    return new SimDisk({ clock: this.clock, rng: this.#diskRngs.get(id)!.fork(), image, timing, onSync: () => { this.#onSync(id) } })
+  }
+
+  /** Virtual time in ms. */
+  get now (): number { return this.clock.nowMs() }
+
   /** The node with this id. */
   node (id: string): SimNode { return this.nodes.get(id)! }
 
-  /** Start (or restart) a node from its durable storage. */
+  /** Start (or restart) a node: its driver loads what its disk kept (SPEC raft "Restart"). */
   start (id: string): void {
     const n = this.node(id)
-    if (n.up) return
-    n.incarnation++
-    const s = n.storage
-    n.core = new RaftCore({
-      id,
-      voters: this.options.voters,
-      rng: this.#nodeRng.fork(),
-      electionTicks: this.options.electionTicks ?? 10,
-      heartbeatTicks: this.options.heartbeatTicks ?? 1,
-      persisted: { hardState: { ...s.hardState }, snapshot: s.snapshot, entries: [...s.entries] },
-      unsafeVoteTwice: this.options.unsafeVoteTwice === id,
-      checkQuorum: this.options.unsafeReads !== true,
-      unsafeReadWithoutQuorum: this.options.unsafeReads === true,
-      unsafeCommitOldTerm: this.options.unsafeCommitOldTerm === true,
-      unsafeAcceptNonMembers: this.options.unsafeAcceptNonMembers === true,
-      ...(this.options.appendEntriesMax !== undefined ? { appendEntriesMax: this.options.appendEntriesMax } : {})
-    })
-    this.checker.checkRestoredLog(n.core, this.now)
-    n.sm = s.snapshot === null ? new KvStateMachine() : KvStateMachine.restore(s.snapshot.data)
+    if (n.running) return
+    n.running = true
+    const incarnation = ++n.incarnation
+    const o = this.options
+    const clock = this.clock.view({ rate: n.rate })
+    n.clock = clock
     n.wasLeaderTerm = -1
-    n.readyScheduled = false
-    this.#schedule(this.now + this.rng.int(1, n.tickMs), { kind: 'tick', node: id, incarnation: n.incarnation })
-    this.#log(`${id} start (incarnation ${n.incarnation}) ${n.core.describe()}`)
+    const machine = new SimMachine(this, n)
+    const storage = new CheckedStorage(this, n)
+    const tickMs = o.tickMs ?? 10
+    const core: UnsafeCoreOptions = {}
+    if (o.unsafeVoteTwice === id) core.unsafeVoteTwice = true
+    if (o.unsafeReads === true) { core.checkQuorum = false; core.unsafeReadWithoutQuorum = true }
+    if (o.unsafeCommitOldTerm === true) core.unsafeCommitOldTerm = true
+    if (o.unsafeAcceptNonMembers === true) core.unsafeAcceptNonMembers = true
+    if (o.appendEntriesMax !== undefined) core.appendEntriesMax = o.appendEntriesMax
+    const seed = this.#nodeRng.int(0, 0xffff_ffff)
+    RaftDriver.start({
+      storage,
+      machine,
+      send: (m) => { if (n.incarnation === incarnation) this.#send(m) },
+      options: {
+        id,
+        voters: o.voters,
+        heartbeatMs: tickMs,
+        electionMs: (o.electionTicks ?? 10) * tickMs,
+        compactEntries: (o.compactEvery ?? 0) > 0 ? o.compactEvery! : Number.MAX_SAFE_INTEGER,
+        seed,
+        log: quietLogger(),
+        clock,
+        core,
+        unsafeReplyBeforeFsync: o.unsafeReplyBeforeFsync === true
+      }
+    }).then((driver) => {
+      if (n.incarnation !== incarnation) { void driver.stop(); return }
+      n.driver = driver
+      n.machine = machine
+      driver.addEventListener('failed', (e) => { this.crashError ??= e.detail.error; this.#log(`${id} driver failed: ${e.detail.error.message}`) })
+      driver.addEventListener('dropped', (e) => {
+        const d = e.detail
+        if (d.what !== 'proposal') return
+        const key = `${d.client}/${d.seq}`
+        const listener = n.dropListeners.get(key)
+        if (listener !== undefined) { n.dropListeners.delete(key); listener() }
+      })
+      this.checker.checkRestoredLog(driver.core, this.now)
+      if (o.trace === true) this.#log(`${id} start (incarnation ${incarnation}) ${driver.core.describe()}`)
+    }, (err: unknown) => {
+      this.crashError ??= err as Error
+      this.#log(`${id} failed to start: ${(err as Error).message}`)
+    })
   }
 
-  /** Crash a node: everything not yet persisted is lost, pending requests die with it (`silent`: peers get no connection close). */
+  /** Crash a node: its timers die, its disk loses what was not fsynced, pending requests die with it (`silent`: peers see no connection close). */
   crash (id: string, silent = false): void {
     const n = this.node(id)
-    if (!n.up) return
-    n.core = null
-    n.waitingProposals.clear()
-    n.waitingReads.clear()
+    if (!n.running) return
+    n.running = false
+    n.incarnation++
+    n.clock?.kill()
+    n.clock = null
+    n.driver = null
+    n.machine = null
     n.dropListeners.clear()
+    n.disk = this.#newDisk(id, n.disk.crash())
     this.crashes++
     this.#log(`${id} crash`)
     if (this.options.fastFailover === true && !silent) this.#noticeCrash(id)
   }
 
+  /**
+   * Power-cut `node` while its next fsync is in flight (whatever it wrote since its last completed
+   * fsync may be lost); the crash runs as the next event, before that fsync can complete.
+   */
+  crashAtNextFsync (node: string, restartAfterMs: number | null): void { this.#fsyncCrash = { node, restartAfterMs } }
+  /** Drop a pending crash-at-fsync fault (the heal). */
+  cancelFsyncCrash (): void { this.#fsyncCrash = null }
+
+  #onSync (id: string): void {
+    const f = this.#fsyncCrash
+    if (f === null || f.node !== id) return
+    this.#fsyncCrash = null
+    const incarnation = this.node(id).incarnation
+    this.at(this.now, () => {
+      if (this.node(id).incarnation !== incarnation) return
+      this.#log(`fault: ${id} crashes during an fsync`)
+      this.crash(id)
+      if (f.restartAfterMs !== null) this.at(this.now + f.restartAfterMs, () => { this.start(id) })
+    })
+  }
+
+  /** Followers connected to a crashed leader see the connection close and call peerLost (src/raft/service.ts). */
   #noticeCrash (id: string): void {
-    const heartbeatMs = (this.options.heartbeatTicks ?? 1) * (this.options.tickMs ?? 10)
     for (const n of this.nodes.values()) {
-      if (n.core?.leader !== id || n.core.role !== 'follower' || this.blocked.has(`${id}>${n.id}`)) continue
+      if (n.core?.leader !== id || this.blocked.has(`${id}>${n.id}`)) continue
       const incarnation = n.incarnation
-      const noticeAt = this.now + this.rng.int(1, 5) // the connection reports the close
-      this.at(noticeAt, () => {
-        if (n.core === null || n.incarnation !== incarnation || n.core.leader !== id) return
-        this.#log(`${n.id} saw leader ${id} die: forget it, campaign soon`)
-        n.core.forgetLeader()
-        this.#afterInput(n)
-        this.at(this.now + this.rng.int(0, heartbeatMs), () => {
-          if (n.core === null || n.incarnation !== incarnation || n.core.leader !== '') return
-          n.core.campaign()
-          this.#afterInput(n)
-        })
+      this.at(this.now + this.rng.int(1, 5), () => { // the transport reports the close
+        if (n.incarnation !== incarnation || n.driver === null) return
+        this.#log(`${n.id} saw the connection to ${id} close`)
+        n.driver.peerLost(id)
       })
     }
   }
 
   /** Run `fn` at virtual time `atMs`. */
-  at (atMs: number, fn: () => void): void { this.#schedule(atMs, { kind: 'call', fn }) }
+  at (atMs: number, fn: () => void): void { this.clock.at(atMs, fn) }
 
   /** Process events until virtual time `untilMs` (or until a violation when stopOnViolation). */
-  runUntil (untilMs: number, stopOnViolation = true): void {
-    while (this.queue.peekTime() <= untilMs) {
+  async runUntil (untilMs: number, stopOnViolation = true): Promise<void> {
+    await settle() // whatever the caller started (a restart's storage load) runs first
+    this.#watchLeaders()
+    while (this.clock.nextAtMs() <= untilMs) {
       if (stopOnViolation && (this.checker.violations.length > 0 || this.crashError !== null)) return
-      const ev = this.queue.pop()!
-      this.now = ev.at
       try {
-        this.#handle(ev.value)
+        this.clock.step(untilMs)
       } catch (err) {
-        if (this.crashError === null) this.crashError = err as Error
+        this.crashError ??= err as Error
         this.#log(`exception: ${(err as Error).stack ?? String(err)}`)
         if (stopOnViolation) return
       }
+      await settle() // the drivers' storage awaits and microtasks run before the next event
+      this.#watchLeaders()
     }
-    this.now = untilMs
+    this.clock.advanceTo(untilMs)
   }
 
   /** The node that currently believes it leads with the highest term, if it is up. */
@@ -227,22 +297,19 @@ export class SimCluster {
     return best
   }
 
-  /** Apply `fn` to a live node's core and let its Ready be processed. */
+  /** Run an admin request on a live node's core through its driver (transfer, membership change, campaign). */
   withCore (id: string, fn: (core: RaftCore) => void): boolean {
-    const n = this.node(id)
-    if (n.core === null) return false
-    fn(n.core)
-    this.#afterInput(n)
+    const d = this.node(id).driver
+    if (d === null) return false
+    d.request(fn)
     return true
   }
 
-  #schedule (at: number, ev: SimEvent): void { this.queue.push(at, ev) }
-
-  /** Deliver a message from outside the cluster (a non-member's) after the usual network delay. */
+  /** Deliver a message from outside the cluster (a non-member's) to a member's driver after the usual network delay. */
   inject (m: Message): void {
     this.#log(`outsider sends ${describeMessage(m)}`)
     const wire = decodeMessage(encodeMessage(m)) // an outsider's bytes pass the same decoder
-    this.#schedule(this.now + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs), { kind: 'deliver', message: wire })
+    this.at(this.now + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs), () => { this.#deliver(wire) })
   }
 
   /** Add a line to the trace (faults and admin actions, from the run script). */
@@ -250,131 +317,121 @@ export class SimCluster {
 
   #log (line: string): void { if (this.options.trace === true) this.trace.push(`${String(this.now).padStart(6)}ms ${line}`) }
 
-  #handle (ev: SimEvent): void {
-    switch (ev.kind) {
-      case 'call': ev.fn(); return
-      case 'tick': {
-        const n = this.node(ev.node)
-        if (n.core === null || n.incarnation !== ev.incarnation) return
-        n.core.tick()
-        this.#afterInput(n)
-        this.#schedule(this.now + n.tickMs, ev)
-        return
-      }
-      case 'deliver': {
-        const m = ev.message
-        const n = this.nodes.get(m.to)
-        if (n?.core == null || this.blocked.has(`${m.from}>${m.to}`)) return
-        this.messagesDelivered++
-        this.#log(`deliver ${describeMessage(m)}`)
-        n.core.step(m)
-        this.#afterInput(n)
-        return
-      }
-      case 'ready': {
-        const n = this.node(ev.node)
-        if (n.core === null || n.incarnation !== ev.incarnation) return
-        n.readyScheduled = false
-        this.#processReady(n)
-        return
-      }
-    }
-  }
-
-  #afterInput (n: SimNode): void {
-    const core = n.core!
-    this.checker.checkMembership(core, this.#members, this.now)
-    if (core.role === 'leader' && n.wasLeaderTerm !== core.term) {
+  #watchLeaders (): void {
+    for (const n of this.nodes.values()) {
+      const core = n.core
+      if (core !== null) this.checker.checkMembership(core, this.#members, this.now)
+      if (core?.role !== 'leader' || n.wasLeaderTerm === core.term) continue
       n.wasLeaderTerm = core.term
       this.checker.checkNewLeader(core, this.now)
       this.#log(`${n.id} became leader of term ${core.term}`)
       if (this.onNewLeader !== null) { const hook = this.onNewLeader; const term = core.term; this.at(this.now, () => hook(n.id, term)) }
-    }
-    if (!n.readyScheduled && core.hasReady()) {
-      n.readyScheduled = true
-      // the disk write takes time; a crash before it loses the whole batch (SPEC raft E1)
-      this.#schedule(this.now + this.rng.int(0, this.options.diskDelayMaxMs ?? 2), { kind: 'ready', node: n.id, incarnation: n.incarnation })
-    }
-  }
-
-  #processReady (n: SimNode): void {
-    const core = n.core!
-    if (!core.hasReady()) return
-    const ready = core.drain()
-    if (this.options.trace === true) for (const line of describeReady(ready)) this.#log(`${n.id} ${line}`)
-    this.checker.checkPersistedEntries(core, ready.entries, this.now)
-    this.#persist(n, ready) // E1: durable before anything leaves
-    for (const m of ready.messages) this.#send(m) // E2
-    this.#apply(n, ready) // E3
-    core.advance(ready) // E4
-    this.#compactMaybe(n)
-    this.#afterInput(n)
-  }
-
-  #persist (n: SimNode, ready: Ready): void {
-    const s = n.storage
-    if (ready.hardState !== null) s.hardState = { ...ready.hardState, vote: this.options.unsafeForgetVote === true ? '' : ready.hardState.vote }
-    if (ready.snapshot !== null) {
-      s.snapshot = ready.snapshot
-      s.entries = [] // a leader's snapshot replaces the whole log: a stored suffix after it may be divergent (E1)
-      n.sm = KvStateMachine.restore(ready.snapshot.data)
-      for (const [key, r] of n.waitingReads) if (r.index <= n.sm.appliedIndex && r.index > 0) { n.waitingReads.delete(key); r.done(n.sm.read(r.key)) }
-    }
-    const first = ready.entries[0]
-    if (first !== undefined) {
-      const keep = s.entries.findIndex((e) => e.index >= first.index)
-      if (keep !== -1) s.entries.length = keep
-      s.entries.push(...ready.entries)
     }
   }
 
   #send (m: Message): void {
     this.messagesSent++
     if (this.blocked.has(`${m.from}>${m.to}`) || this.rng.chance(this.faults.dropRate)) return
-    if (this.dropFilter !== null && this.dropFilter(m)) { this.#log(`adversary drops ${describeMessage(m)}`); return }
+    if (this.dropFilter !== null && this.dropFilter(m)) { if (this.options.trace === true) this.#log(`adversary drops ${describeMessage(m)}`); return }
     const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1
     for (let i = 0; i < copies; i++) {
       const wire = this.options.useCodec === true ? decodeMessage(encodeMessage(m)) : m
-      this.#schedule(this.now + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs), { kind: 'deliver', message: wire })
+      this.at(this.now + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs), () => { this.#deliver(wire) })
     }
   }
 
-  #apply (n: SimNode, ready: Ready): void {
-    for (const e of ready.committedEntries) {
-      let entry = e
-      const corrupt = this.options.corruptApplyAt
-      if (corrupt !== undefined && corrupt.node === n.id && corrupt.index === e.index) entry = { ...e, seq: e.seq + 1000 }
-      this.checker.checkApplied(n.id, entry, n.sm.appliedIndex, this.now)
-      const result = n.sm.apply(this.options.unsafeNoDedup === true ? { ...entry, client: '' } : entry)
-      this.commits++
-      if (entry.client !== '') {
-        const key = `${entry.client}/${entry.seq}`
-        const waiting = n.waitingProposals.get(key)
-        if (waiting !== undefined) { n.waitingProposals.delete(key); n.dropListeners.delete(key); waiting(result) }
-      }
-    }
-    for (const rs of ready.readStates) {
-      const r = n.waitingReads.get(rs.context)
-      if (r !== undefined) r.index = Math.max(rs.index, 1)
-    }
-    for (const [key, r] of n.waitingReads) {
-      if (r.index > 0 && r.index <= n.sm.appliedIndex) { n.waitingReads.delete(key); n.dropListeners.delete(key); r.done(n.sm.read(r.key)) }
-    }
-    for (const ev of ready.events) {
-      if (ev.type !== 'dropped') continue
-      const key = ev.context !== '' ? ev.context : `${ev.client}/${ev.seq}`
-      const listener = n.dropListeners.get(key)
-      if (listener !== undefined) { n.dropListeners.delete(key); listener() }
-    }
+  #deliver (m: Message): void {
+    const n = this.nodes.get(m.to)
+    if (n?.driver == null || this.blocked.has(`${m.from}>${m.to}`)) return
+    this.messagesDelivered++
+    if (this.options.trace === true) this.#log(`deliver ${describeMessage(m)}`)
+    n.driver.receive(m)
   }
 
-  #compactMaybe (n: SimNode): void {
-    const every = this.options.compactEvery ?? 0
-    const core = n.core!
-    if (every <= 0 || core.log.applied - core.log.snapshotIndex < every) return
-    const snapshot = core.compact(core.log.applied, n.sm.snapshot())
-    n.storage.snapshot = snapshot
-    n.storage.entries = n.storage.entries.filter((e) => e.index > snapshot.index)
-    this.#log(`${n.id} compacted to ${snapshot.term}/${snapshot.index}`)
+  /** Count one applied entry (for metrics). */
+  countCommit (): void { this.commits++ }
+  /** Trace one line from a node's storage or machine. */
+  logFrom (id: string, line: string): void { this.#log(`${id} ${line}`) }
+}
+
+/** The built-in KV as the driver applies it, with the apply-order and state-machine-safety checks (I4, I5) and the self-test faults. */
+export class SimMachine implements ReplicatedStateMachine {
+  readonly inner = new BuiltInKv()
+  readonly #cluster: SimCluster
+  readonly #node: SimNode
+
+  constructor (cluster: SimCluster, node: SimNode) { this.#cluster = cluster; this.#node = node }
+
+  get appliedIndex (): number { return this.inner.machine.appliedIndex }
+
+  /** A local read of the KV. */
+  read (key: string): string | null { return this.inner.machine.read(key) }
+
+  apply (e: Entry): ApplyOutcome {
+    const c = this.#cluster
+    let entry = e
+    const corrupt = c.options.corruptApplyAt
+    if (corrupt !== undefined && corrupt.node === this.#node.id && corrupt.index === e.index) entry = { ...e, seq: e.seq + 1000 }
+    c.checker.checkApplied(this.#node.id, entry, this.inner.machine.appliedIndex, c.now)
+    c.countCommit()
+    return this.inner.apply(c.options.unsafeNoDedup === true ? { ...entry, client: '' } : entry)
+  }
+
+  snapshot (): Uint8Array { return this.inner.snapshot() }
+  restore (data: Uint8Array): void { this.inner.restore(data) }
+}
+
+/**
+ * The real RaftStorage, with the log-matching check (I2) on every batch of entries it writes. It
+ * keeps the term of each index it stored, so the check sees exactly what reaches the disk.
+ */
+class CheckedStorage extends RaftStorage {
+  readonly #cluster: SimCluster
+  readonly #node: SimNode
+  readonly #terms = new Map<number, number>()
+  #snapshot: { index: number, term: number } = { index: 0, term: 0 }
+  #last = 0
+
+  constructor (cluster: SimCluster, node: SimNode) {
+    super(node.disk)
+    this.#cluster = cluster
+    this.#node = node
+  }
+
+  override async load (): Promise<PersistedState | null> {
+    const state = await super.load()
+    if (state?.snapshot != null) this.#snapshot = { index: state.snapshot.index, term: state.snapshot.term }
+    for (const e of state?.entries ?? []) this.#terms.set(e.index, e.term)
+    this.#last = state?.entries.at(-1)?.index ?? this.#snapshot.index
+    return state
+  }
+
+  override async persist (ready: Ready, previous: HardState): Promise<PersistResult> {
+    const c = this.#cluster
+    if (c.options.trace === true) for (const line of describeReady(ready)) c.logFrom(this.#node.id, line)
+    if (ready.snapshot !== null) {
+      this.#terms.clear()
+      this.#snapshot = { index: ready.snapshot.index, term: ready.snapshot.term }
+      this.#last = ready.snapshot.index
+    }
+    if (ready.entries.length > 0) {
+      const first = ready.entries[0]!.index
+      for (let i = first; i <= this.#last; i++) this.#terms.delete(i)
+      const termOf = (i: number): number | undefined => i === this.#snapshot.index ? this.#snapshot.term : this.#terms.get(i)
+      c.checker.checkPersistedEntries(this.#node.id, ready.entries, termOf, c.now)
+      for (const e of ready.entries) this.#terms.set(e.index, e.term)
+      this.#last = ready.entries.at(-1)!.index
+    }
+    if (c.options.unsafeForgetVote === true && ready.hardState !== null) {
+      return super.persist({ ...ready, hardState: { ...ready.hardState, vote: '' } }, previous)
+    }
+    return super.persist(ready, previous)
+  }
+
+  override async saveSnapshot (snapshot: Snapshot): Promise<void> {
+    for (let i = this.#snapshot.index + 1; i <= snapshot.index; i++) this.#terms.delete(i)
+    this.#snapshot = { index: snapshot.index, term: snapshot.term }
+    this.#cluster.logFrom(this.#node.id, `compacted to ${snapshot.term}/${snapshot.index}`)
+    await super.saveSnapshot(snapshot)
   }
 }

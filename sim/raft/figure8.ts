@@ -12,7 +12,7 @@ export function scheduleFigure8 (c: SimCluster, ids: string[], atMs: number, fau
   let seq = 0
   const live = (): boolean => c.now < faultPhaseMs
   const propose = (id: string): void => {
-    c.withCore(id, (core) => core.propose(encodeKvCommand({ op: 'put', key: 'f8', value: String(c.now) }), { client: `f8-${id}`, seq: ++seq + c.now }))
+    c.node(id).driver?.propose(encodeKvCommand({ op: 'put', key: 'f8', value: String(c.now) }), `f8-${id}`, ++seq + c.now, () => {})
   }
   const cutOutgoing = (id: string, keep: string[]): string[] => {
     const cut = ids.filter((b) => b !== id && !keep.includes(b)).map((b) => `${id}>${b}`)
@@ -49,6 +49,7 @@ export function scheduleFigure8 (c: SimCluster, ids: string[], atMs: number, fau
           propose(id)
           c.at(c.now + r.int(2, 6), () => {
             unblock(cut2)
+            if (!live()) return // healed meanwhile: nothing crashes after the heal
             c.crash(id)
             c.start(l1.id) // step 3: the first leader returns and campaigns again
             c.note(`figure8: crash ${id}, restart ${l1.id}`)
@@ -57,7 +58,9 @@ export function scheduleFigure8 (c: SimCluster, ids: string[], atMs: number, fau
           // step 4: re-elected, it re-replicates its old-term entry; it dies the moment it has
           // applied past its old log end (or after a while), before its no-op spreads further
           c.onNewLeader = previousHook
-          const oldLast = c.node(l1.id).core!.log.lastIndex() - 1 // its log before the no-op
+          const l1Core = c.node(l1.id).core
+          if (l1Core === null) { again(); return } // it crashed again before the hook ran
+          const oldLast = l1Core.log.lastIndex() - 1 // its log before the no-op
           const deadline = c.now + r.int(40, 200)
           // in some runs the adversary loses every append that would give a follower an entry of the
           // new term (rejections still get through), so only old-term entries spread
@@ -69,16 +72,18 @@ export function scheduleFigure8 (c: SimCluster, ids: string[], atMs: number, fau
           const watch = (): void => {
             const n = c.node(l1.id)
             if (!live() || n.core?.term !== term) { if (lose) c.dropFilter = null; return }
-            if (n.sm.appliedIndex < oldLast && c.now < deadline) { c.at(c.now + 1, watch); return }
+            if ((n.driver?.appliedIndex ?? 0) < oldLast && c.now < deadline) { c.at(c.now + 1, watch); return }
             if (lose) c.dropFilter = null
             c.crash(l1.id, true)
             c.start(l2)
-            c.note(`figure8: crash ${l1.id} again (applied ${n.sm.appliedIndex}, old end ${oldLast}${lose ? ", new-term appends lost" : ""}), restart ${l2}`)
+            c.note(`figure8: crash ${l1.id} again (applied ${n.driver?.appliedIndex ?? 0}, old end ${oldLast}${lose ? ", new-term appends lost" : ""}), restart ${l2}`)
             // l2 campaigns eagerly (a very short election timeout: timing never matters for safety)
             const until = c.now + 300
             const eager = (): void => {
               const core = c.node(l2).core
-              if (!live() || c.now > until || core == null || core.role === 'leader') return
+              if (!live() || c.now > until) return
+              if (core === null) { c.at(c.now + 1, eager); return } // still loading its storage
+              if (core.role === 'leader') return
               if (core.role === 'follower') c.withCore(l2, (x) => x.campaign())
               c.at(c.now + 10, eager)
             }

@@ -47,16 +47,17 @@ export class InvariantChecker {
     }
   }
 
-  /** Call with entries a node is about to persist, while its core still holds them (I2). */
-  checkPersistedEntries (core: RaftCore, entries: Entry[], atMs: number): void {
-    for (const e of entries) {
+  /** Call with entries a node is about to persist; `termOf` gives the term it holds at an earlier index (I2). */
+  checkPersistedEntries (nodeId: string, entries: readonly Entry[], termOf: (index: number) => number | undefined, atMs: number): void {
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!
       const key = `${e.index}:${e.term}`
       const fingerprint = entryFingerprint(e)
-      const prevTerm = core.log.term(e.index - 1)
+      const prevTerm = k > 0 ? entries[k - 1]!.term : termOf(e.index - 1)
       const seen = this.#entryAt.get(key)
       if (seen === undefined) { this.#entryAt.set(key, { fingerprint, prevTerm }); continue }
-      if (seen.fingerprint !== fingerprint) this.#fail(`I2 log matching: ${core.id} has a different entry at ${e.term}/${e.index} (t=${atMs}ms)`)
-      else if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) this.#fail(`I2 log matching: ${core.id} has term ${prevTerm} before ${e.term}/${e.index}, another log has ${seen.prevTerm} (t=${atMs}ms)`)
+      if (seen.fingerprint !== fingerprint) this.#fail(`I2 log matching: ${nodeId} has a different entry at ${e.term}/${e.index} (t=${atMs}ms)`)
+      else if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) this.#fail(`I2 log matching: ${nodeId} has term ${prevTerm} before ${e.term}/${e.index}, another log has ${seen.prevTerm} (t=${atMs}ms)`)
     }
   }
 

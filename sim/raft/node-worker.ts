@@ -6,6 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode, RaftGroup } from '../../src/index.ts'
 import type { KvResult } from '../../protocols/raft/kv.ts'
+import type { DriverStats } from '../../protocols/raft/driver.ts'
 
 /** A command from the parent. */
 export type WorkerCommand =
@@ -22,7 +23,7 @@ export type WorkerCommand =
   | { op: 'stop' }
 
 /** Status of a group in a worker. */
-export interface WorkerStatus { leader: string | null, isLeader: boolean, term: number, applied: number }
+export interface WorkerStatus { leader: string | null, isLeader: boolean, term: number, applied: number, /** what the driver did with its storage (fsynced and unsynced writes) */ storage: DriverStats }
 
 const blocked = new Set<string>()
 const groups = new Map<string, RaftGroup>()
@@ -50,7 +51,7 @@ async function handle (c: WorkerCommand): Promise<unknown> {
     }
     case 'status': {
       const g = group(c.group)
-      return { leader: g.leader(), isLeader: g.isLeader(), term: g.term(), applied: g.appliedIndex() } satisfies WorkerStatus
+      return { leader: g.leader(), isLeader: g.isLeader(), term: g.term(), applied: g.appliedIndex(), storage: g.status().storage } satisfies WorkerStatus
     }
     case 'block':
       for (const p of c.peers) blocked.add(p)

@@ -1,8 +1,11 @@
 // Simulated clients of a raft cluster: KV puts and linearizable reads, lock/unlock with fencing
 // tokens, and the leader-proposed clock; each op is recorded as invoke/return for the checker.
+// Writes go through the driver's propose (waiters, group commit), reads through its ReadIndex
+// path (read contexts, forwarding to the leader, waiting for the apply index).
 
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
+import type { ApplyOutcome } from '../../protocols/raft/state-machine.ts'
 import type { SimCluster } from './cluster.ts'
 import type { Operation } from './linearizability.ts'
 import type { KvInput, LockInput, LockOutput } from './models.ts'
@@ -29,8 +32,6 @@ export class Workload {
   #logical = 0
   #stopAtMs: number
   #seqOf = new Map<string, number>()
-  /** Reads count apart: a client's first write has seq 1 (SPEC raft R12). */
-  #readSeqOf = new Map<string, number>()
   #clockProposedAtMs = 0
   completed = 0
   gaveUp = 0
@@ -147,60 +148,65 @@ export class Workload {
       if (c.now > this.#stopAtMs + GIVE_UP_AFTER_STOP_MS) { finished = true; this.gaveUp++; done(null); return }
       const node = c.node(nodeId)
       const retry = (): void => {
-        node.waitingProposals.delete(key)
+        node.driver?.forget(client, seq)
         node.dropListeners.delete(key)
         this.#stickyNode.delete(client)
         attempt(n + 1, this.#pickNode())
       }
       const timer = { cancelled: false }
-      node.waitingProposals.set(key, (r) => {
-        if (finished) return
-        finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started)
-        this.#stickyNode.set(client, nodeId)
-        done(r)
-      })
-      node.dropListeners.set(key, () => { timer.cancelled = true; c.at(c.now + 10, retry) })
-      c.withCore(nodeId, (core) => core.propose(data, { client, seq }))
+      const driver = node.driver
+      if (driver !== null) {
+        node.dropListeners.set(key, () => { timer.cancelled = true; c.at(c.now + 10, retry) })
+        const onOutcome = (outcome: ApplyOutcome): void => {
+          if (finished) return
+          finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started)
+          this.#stickyNode.set(client, nodeId)
+          done(outcome.ok ? outcome.value as KvResult : { ok: false, error: outcome.error })
+        }
+        try {
+          driver.propose(data, client, seq, onOutcome, () => { timer.cancelled = true; c.at(c.now + 10, retry) })
+        } catch (err) {
+          c.note(`${client} propose on ${nodeId} refused (the attempt times out): ${(err as Error).message}`)
+        }
+      }
       c.at(c.now + ATTEMPT_TIMEOUT_MS, () => { if (!timer.cancelled && !finished) retry() })
     }
     attempt(1, firstNode ?? this.#nodeFor(client))
     return key
   }
 
-  /** A ReadIndex read of `key` with retries; `done(_, false)` if it gave up. */
+  /** A ReadIndex read of `key` through the driver's read path, with retries; `done(_, false)` if it gave up. */
   #read (client: string, key: string, done: (v: string | null, ok: boolean) => void): void {
     const c = this.#cluster
-    const seq = (this.#readSeqOf.get(client) ?? 0) + 1
-    this.#readSeqOf.set(client, seq)
     const started = c.now
     let finished = false
-    const attempt = (n: number, nodeId: string): void => {
+    const attempt = (nodeId: string): void => {
       if (finished) return
       if (c.now > this.#stopAtMs + GIVE_UP_AFTER_STOP_MS) { finished = true; this.gaveUp++; done(null, false); return }
-      const ctx = `${client}/r${seq}/${n}`
       const node = c.node(nodeId)
-      const timer = { cancelled: false }
-      const retry = (): void => {
-        node.waitingReads.delete(ctx)
-        node.dropListeners.delete(ctx)
+      const driver = node.driver
+      const machine = node.machine
+      const abort = new AbortController()
+      let retried = false
+      const retry = (delayMs: number): void => {
+        if (retried || finished) return
+        retried = true
+        abort.abort(new Error('read attempt timed out'))
         this.#stickyNode.delete(client)
-        attempt(n + 1, this.#pickNode())
+        c.at(c.now + delayMs, () => { attempt(this.#pickNode()) })
       }
-      node.waitingReads.set(ctx, {
-        key,
-        index: 0,
-        done: (v) => {
-          if (finished) return
-          finished = true; timer.cancelled = true; this.completed++; this.latenciesMs.push(c.now - started)
+      c.at(c.now + ATTEMPT_TIMEOUT_MS, () => { retry(0) })
+      if (driver === null || machine === null) return // the node is down: the attempt times out
+      driver.readIndex(abort.signal)
+        .then(async (index) => { await driver.waitApplied(index, abort.signal) })
+        .then(() => {
+          if (finished || retried) return
+          finished = true; this.completed++; this.latenciesMs.push(c.now - started)
           this.#stickyNode.set(client, nodeId)
-          done(v, true)
-        }
-      })
-      node.dropListeners.set(ctx, () => { timer.cancelled = true; c.at(c.now + 10, retry) })
-      c.withCore(nodeId, (core) => core.readIndex(ctx))
-      c.at(c.now + ATTEMPT_TIMEOUT_MS, () => { if (!timer.cancelled && !finished) retry() })
+          done(machine.read(key), true)
+        }, () => { if (!abort.signal.aborted) retry(10) }) // dropped (no leader, leadership lost): try again soon
     }
-    attempt(1, this.#nodeFor(client))
+    attempt(this.#nodeFor(client))
   }
 
   /** Propose one write after the faults stop and report when it is applied (liveness probe). */

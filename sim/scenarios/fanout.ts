@@ -18,6 +18,7 @@ import { createRng } from '../../protocols/kit/rng.ts'
 import type { Rng } from '../../protocols/kit/rng.ts'
 import { latencySummary } from '../stats.ts'
 import { inProcessNodeOptions } from '../harness/in-process.ts'
+import { rssBaseline, rssPerNodeMetrics } from '../harness/rss.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 
 /** Earlier nodes each new node dials: enough for a mesh of degree D to form. */
@@ -107,6 +108,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const size = options.size ?? 256
   const raw = options.extra.raw === true
   const overrides = gossipOverrides(options)
+  const baseline = rssBaseline() // before any node exists: what the process costs with none
   const rng = createRng(options.seed)
   const members: Member[] = []
   const agents: AgentNode[] = []
@@ -193,7 +195,6 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     }
     const delivered = received.reduce((sum, m) => sum + m.size, 0)
     const cpu = process.cpuUsage(cpuBefore)
-    const rssMb = process.memoryUsage().rss / (1024 * 1024)
     const windowS = Math.max(1e-3, (lastDelivery - start) / 1000)
     const delivery = expected === 0 ? 1 : delivered / expected
     const ratios = [received.map((m, i) => i === 0 ? 1 : m.size / messages)]
@@ -210,7 +211,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         duplicates,
         // Deliveries (event × receiving node) per second, from the first publish to the last delivery.
         events_per_s: Math.round(delivered / windowS),
-        rss_mb_per_node: Math.round((rssMb / n) * 100) / 100,
+        // RSS above the process before any node started, per node (not the whole RSS / N)
+        ...rssPerNodeMetrics(baseline, n),
         // What dominates memory per node: its open connections (Noise + Yamux + stream state each).
         connections_per_node: Math.round(members.reduce((sum, m) => sum + m.libp2p.getConnections().length, 0) / n * 10) / 10,
         mesh_ms: Math.round(meshMs),

@@ -3,6 +3,7 @@
 // then checks the mesh works by publishing seeded probe messages and timing their delivery.
 
 import { fromString, toString } from 'uint8arrays'
+import { rssBaseline, rssPerNodeMetrics } from '../harness/rss.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { nonNegativeFlag, positiveIntegerFlag } from '../flags.ts'
 import { Cluster } from '../harness/cluster.ts'
@@ -53,7 +54,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const latenciesMs: number[] = []
   const matrix = new DeliveryMatrix(nodes)
 
-  const rssBeforeBytes = process.memoryUsage().rss
+  const baseline = rssBaseline() // before any node exists: what the process costs with none
   const cluster = await Cluster.start({ nodes, transport: options.transport, seed: options.seed, latencyMs: faults.latencyMs, onStarted: (done) => { options.progress(done, total) } })
   try {
     await Promise.all(cluster.nodes.map(async n => { await n.subscribe(TOPIC) }))
@@ -138,8 +139,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       transport: options.transport
     })
     // one process holds every node in memory mode, so RSS per node is meaningful there
-    // (growth of this process's RSS since before the nodes started, divided by N)
-    if (options.transport === 'memory') metrics.rss_mb_per_node = Math.round(100 * (process.memoryUsage().rss - rssBeforeBytes) / 1048576 / nodes) / 100
+    // (growth of this process's RSS above the baseline taken before the nodes started, divided by N)
+    if (options.transport === 'memory') Object.assign(metrics, rssPerNodeMetrics(baseline, nodes))
   } finally {
     await cluster.stop()
   }

@@ -9,10 +9,10 @@ import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED } from '../../protocols/raft/sessions.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
-import type { RaftDriver } from './driver.ts'
+import type { DriverStats, RaftDriver } from '../../protocols/raft/driver.ts'
 import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError, SessionExpiredError } from './errors.ts'
-import type { ApplyOutcome } from './state-machine.ts'
-import { BuiltInKv } from './state-machine.ts'
+import type { ApplyOutcome } from '../../protocols/raft/state-machine.ts'
+import { BuiltInKv } from '../../protocols/raft/state-machine.ts'
 
 /** Default deadline of propose, read and lock. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
@@ -93,9 +93,9 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   /** Index of the last entry applied here. */
   appliedIndex (): number { return this.#driver.appliedIndex }
   /** This node's raft state in one object, for status pages and tests. */
-  status (): { role: string, term: number, leader: string | null, committed: number, applied: number, snapshotIndex: number, lastIndex: number } {
+  status (): { role: string, term: number, leader: string | null, committed: number, applied: number, snapshotIndex: number, lastIndex: number, storage: DriverStats } {
     const c = this.#driver.core
-    return { role: c.role, term: c.term, leader: this.#driver.leader, committed: c.log.committed, applied: this.#driver.appliedIndex, snapshotIndex: c.log.snapshotIndex, lastIndex: c.log.lastIndex() }
+    return { role: c.role, term: c.term, leader: this.#driver.leader, committed: c.log.committed, applied: this.#driver.appliedIndex, snapshotIndex: c.log.snapshotIndex, lastIndex: c.log.lastIndex(), storage: this.#driver.stats() }
   }
 
   /** Resolve once a leader is known. */
@@ -257,7 +257,13 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   async #proposeUntilApplied (data: Uint8Array, session: { client: string, seq: number }, signal: AbortSignal): Promise<ApplyOutcome> {
     const { client, seq } = session
     return new Promise<ApplyOutcome>((resolve, reject) => {
-      const attempt = (): void => { this.#driver.propose(data, client, seq, done) }
+      const attempt = (): void => {
+        try {
+          this.#driver.propose(data, client, seq, done, fail)
+        } catch (err) {
+          fail(err as Error) // the driver stopped (or a limit): never throw out of a timer
+        }
+      }
       const onLeader = (e: CustomEvent<{ leader: string | null }>): void => { if (e.detail.leader !== null) attempt() }
       let again: ReturnType<typeof setTimeout> | undefined
       const onDropped = (e: CustomEvent<{ client: string, seq: number }>): void => {
@@ -274,6 +280,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
         signal.removeEventListener('abort', onAbort)
       }
       function done (outcome: ApplyOutcome): void { cleanup(); resolve(outcome) }
+      function fail (error: Error): void { cleanup(); reject(error) }
       const onAbort = (): void => { cleanup(); this.#driver.forget(client, seq); reject(signal.reason) }
       this.#driver.addEventListener('leader', onLeader)
       this.#driver.addEventListener('dropped', onDropped)

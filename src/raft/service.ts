@@ -1,20 +1,22 @@
 // `node.groups`: joins raft groups on this node, shares one libp2p transport between them, and
 // turns a closed connection to a group's leader into an immediate campaign (fast failover).
 
+import type { PeerId } from '@libp2p/interface'
 import { createRaftTransport } from '../../protocols/raft/adapter.ts'
 import type { RaftTransport, RaftTransportStats } from '../../protocols/raft/adapter.ts'
 import { GROUP_NAME_BYTES_MAX } from '../../protocols/raft/adapter.ts'
 import { VOTERS_MAX } from '../../protocols/raft/messages.ts'
 import type { Storage } from '../storage.ts'
-import type { ServiceBase } from '../../protocols/kit/components.ts'
+import type { Connections, ServiceBase } from '../../protocols/kit/components.ts'
 import type { LinkHost } from '../../protocols/kit/libp2p-peer-link.ts'
-import { RaftDriver } from './driver.ts'
+import { RaftDriver } from '../../protocols/raft/driver.ts'
 import { GroupConfigError, GroupNotJoinedError } from './errors.ts'
 import { RaftGroup } from './group.ts'
 import type { BftHandler } from './group.ts'
-import { BuiltInKv, CustomStateMachine } from './state-machine.ts'
-import type { ApplyFunction, SnapshotHooks } from './state-machine.ts'
-import { RaftStorage } from './storage.ts'
+import { BuiltInKv, CustomStateMachine } from '../../protocols/raft/state-machine.ts'
+import type { ApplyFunction, SnapshotHooks } from '../../protocols/raft/state-machine.ts'
+import { RaftStorage } from '../../protocols/raft/storage.ts'
+import { systemClock } from '../../protocols/kit/clock.ts'
 import type { BftService } from '../../protocols/bft/adapter.ts'
 import type { BftGroup, BftValue } from '../../protocols/bft/adapter-group.ts'
 import { bftProposeHandler } from '../../protocols/bft/adapter-handler.ts'
@@ -66,8 +68,9 @@ export interface GroupsService {
 
 /** What the groups service uses of its node: streams, one database namespace per group, and the BFT service. */
 export interface GroupsComponents extends ServiceBase {
-  readonly libp2p: LinkHost
-  /** Until the raft driver runs on the KvStore port, its storage wants a LevelDB sublevel. */
+  /** Streams, and open connections: fast failover waits for the last connection to a leader to close. */
+  readonly libp2p: LinkHost & Pick<Connections, 'getConnections'>
+  /** One namespace per group; a LevelDB sublevel is the KvStore the raft storage runs on. */
   readonly storage: Pick<Storage, 'sublevel'>
   /** The node's BFT service, for groups joined with `bft` or `validate`. */
   readonly bft?: BftService
@@ -96,9 +99,12 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
     transport.keepAlive([...new Set([...groups.values()].flatMap(({ driver }) => driver.core.voters))])
   }
 
-  const onPeerDisconnect = (e: CustomEvent<{ toString: () => string }>): void => {
+  // fast failover only when the last connection to a group's leader is gone: another connection
+  // (a redial, a second transport) still carries its heartbeats, and other peers are not leaders
+  const onPeerDisconnect = (e: CustomEvent<PeerId>): void => {
+    if (libp2p.getConnections(e.detail).length > 0) return
     const peer = e.detail.toString()
-    for (const { driver } of groups.values()) driver.peerLost(peer)
+    for (const { driver } of groups.values()) if (driver.leader === peer) driver.peerLost(peer)
   }
 
   return {
@@ -124,7 +130,7 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
         storage: new RaftStorage(storage.sublevel(`raft/${name}`)),
         machine,
         send: (m) => { transport.send(name, m) },
-        options: { id: selfId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog }
+        options: { id: selfId, voters: members, heartbeatMs, electionMs, compactEntries: joinOptions.compactEntries, seed: Math.floor(Math.random() * 0x1_0000_0000), log: groupLog, clock: systemClock }
       })
       transport.register(name, { receive: (m) => { driver.receive(m) }, isMember: (peer) => driver.core.voters.includes(peer) })
       const group = new RaftGroup({ name, driver, bft: () => groupBft ?? bft, log: groupLog, clientPrefix })

@@ -22,7 +22,8 @@ describe('sim raft scenarios (tiny)', function () {
   it('raft-write: one client, then concurrent proposers, with fsync', async () => {
     const s = await runRaftWrite(options({ nodes: 3, messages: 20, extra: { writes: '200', concurrency: '8' } }))
     assert.equal(s.ok, true)
-    assert.equal(s.metrics.fsync, true)
+    assert.equal(s.metrics.fsync, true, 'every node fsynced its log writes')
+    assert.ok((s.metrics.fsyncs_leader as number) > 0, 'the leader fsynced')
     assert.ok((s.metrics.writes_per_s as number) > 0)
   })
 })

@@ -1,7 +1,7 @@
 // The machine plugs into a Raft group as `groups.join(name, { members, apply, snapshot })`: the
 // group's custom state machine decodes entries, de-duplicates retried requests and snapshots it.
 import assert from 'node:assert/strict'
-import { CustomStateMachine } from '../../../src/raft/state-machine.ts'
+import { CustomStateMachine } from '../../../protocols/raft/state-machine.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 import { createTaskMachine } from '../../../protocols/tasks/machine.ts'
 import { encodeTaskCommand } from '../../../protocols/tasks/messages.ts'

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { encodeCbor } from '../../../protocols/kit/cbor.ts'
 import { DecodeError } from '../../../protocols/kit/errors.ts'
 import { openStorage } from '../../../src/storage.ts'
-import { RaftStorage } from '../../../src/raft/storage.ts'
+import { RaftStorage } from '../../../protocols/raft/storage.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 import type { Ready } from '../../../protocols/raft/ready.ts'
 

@@ -1,13 +1,14 @@
-// Durable raft state of one group in its LevelDB sublevel `raft/<group>` (SPEC raft E1, E5,
-// "Restart"): hard state, the latest snapshot and the log entries after it, written in fsynced batches.
+// Durable raft state of one group in a KvStore (the node's LevelDB sublevel `raft/<group>`, or the
+// simulator's disk) (SPEC raft E1, E5, "Restart"): hard state, the latest snapshot and the log
+// entries after it, written in fsynced batches.
 
-import { decodeCbor, encodeCbor } from '../../protocols/kit/cbor.ts'
-import type { PersistedState } from '../../protocols/raft/core.ts'
-import { MESSAGE_BYTES_MAX, checkEntry, checkHardState, checkSnapshot } from '../../protocols/raft/messages.ts'
-import type { Entry, Snapshot } from '../../protocols/raft/messages.ts'
-import type { HardState, Ready } from '../../protocols/raft/ready.ts'
-import { SYNC_BATCH } from '../storage.ts'
-import type { Sublevel } from '../storage.ts'
+import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
+import { SYNC } from '../kit/store.ts'
+import type { KvOperation, KvStore } from '../kit/store.ts'
+import type { PersistedState } from './core.ts'
+import { MESSAGE_BYTES_MAX, checkEntry, checkHardState, checkSnapshot } from './messages.ts'
+import type { Entry, Snapshot } from './messages.ts'
+import type { HardState, Ready } from './ready.ts'
 
 const HARD_KEY = 'hard'
 const SNAPSHOT_KEY = 'snap'
@@ -22,12 +23,12 @@ export interface PersistResult { synced: boolean, entries: number }
 
 /** The durable log of one raft group. */
 export class RaftStorage {
-  readonly #db: Sublevel
+  readonly #db: KvStore
   /** Last stored entry index (0: none); stored entries past a new write's end are deleted. */
   #lastIndex = 0
   #snapshotIndex = 0
 
-  constructor (db: Sublevel) { this.#db = db }
+  constructor (db: KvStore) { this.#db = db }
 
   /** Load what was persisted (SPEC raft "Restart"); null when this group never stored anything. */
   async load (): Promise<PersistedState | null> {
@@ -57,7 +58,7 @@ export class RaftStorage {
    * and LevelDB's write-ahead log never keeps a later write without the earlier ones.
    */
   async persist (ready: Ready, previous: HardState): Promise<PersistResult> {
-    const ops: Array<{ type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }> = []
+    const ops: KvOperation[] = []
     const hard = ready.hardState
     const mustSync = ready.entries.length > 0 || ready.snapshot !== null ||
       (hard !== null && (hard.term !== previous.term || hard.vote !== previous.vote))
@@ -78,16 +79,16 @@ export class RaftStorage {
       lastIndex = lastNew
     }
     if (ops.length === 0) return { synced: false, entries: 0 }
-    await this.#db.batch(ops, mustSync ? SYNC_BATCH : {})
+    await this.#db.batch(ops, mustSync ? SYNC : {})
     this.#lastIndex = lastIndex
     return { synced: mustSync, entries: ready.entries.length }
   }
 
   /** SPEC raft E5: store a snapshot taken by this node (fsynced), then drop the entries it covers. */
   async saveSnapshot (snapshot: Snapshot): Promise<void> {
-    const ops: Array<{ type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }> = [{ type: 'put', key: SNAPSHOT_KEY, value: encodeCbor(snapshot) }]
+    const ops: KvOperation[] = [{ type: 'put', key: SNAPSHOT_KEY, value: encodeCbor(snapshot) }]
     for (let i = this.#snapshotIndex + 1; i <= Math.min(snapshot.index, this.#lastIndex); i++) ops.push({ type: 'del', key: entryKey(i) })
-    await this.#db.batch(ops, SYNC_BATCH)
+    await this.#db.batch(ops, SYNC)
     this.#snapshotIndex = snapshot.index
     this.#lastIndex = Math.max(this.#lastIndex, snapshot.index)
   }

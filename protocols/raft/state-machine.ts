@@ -1,11 +1,11 @@
 // The replicated state machines a group driver applies committed entries to: the built-in KV
 // (protocols/raft/kv.ts) or the app's `apply`, wrapped with request de-duplication (SPEC raft R12).
 
-import { decodeCbor, encodeCbor } from '../../protocols/kit/cbor.ts'
-import { KvStateMachine } from '../../protocols/raft/kv.ts'
-import { SessionTable, sessionExpiredMessage } from '../../protocols/raft/sessions.ts'
-import { ENTRY_BYTES_MAX, SNAPSHOT_BYTES_MAX } from '../../protocols/raft/messages.ts'
-import type { Entry } from '../../protocols/raft/messages.ts'
+import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
+import { KvStateMachine } from './kv.ts'
+import { SessionTable, sessionExpiredMessage } from './sessions.ts'
+import { ENTRY_BYTES_MAX, SNAPSHOT_BYTES_MAX } from './messages.ts'
+import type { Entry } from './messages.ts'
 
 /** What applying one entry gave: a value, or a deterministic failure message. */
 export type ApplyOutcome = { ok: true, value: unknown } | { ok: false, error: string }
