@@ -35,6 +35,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   if (options.extra.scenario === 'catch-up') return runCatchUpSeeds(options, first, count)
   else if (options.extra.scenario !== undefined) throw new Error(`--scenario must be catch-up, got ${String(options.extra.scenario)}`)
   let catchUpTicksMax = 0
+  let catchUpConfigLagged = 0
   const failures: string[] = []
   let elections = 0
   let commits = 0
@@ -54,6 +55,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     crashes += r.crashes
     ops += r.opsCompleted
     if (r.catchUpTicks !== null) catchUpTicksMax = Math.max(catchUpTicksMax, r.catchUpTicks)
+    if (r.catchUpConfigLagged > 0) catchUpConfigLagged++
     if (r.ticksToLeaderAfterHeal !== null) {
       leaderTicksTotal += r.ticksToLeaderAfterHeal
       leaderTicksMax = Math.max(leaderTicksMax, r.ticksToLeaderAfterHeal)
@@ -82,6 +84,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       avg_ticks_to_leader_after_heal: leaderTicksCount === 0 ? null : Math.round(100 * leaderTicksTotal / leaderTicksCount) / 100,
       max_ticks_to_leader_after_heal: leaderTicksMax,
       max_catch_up_ticks: catchUpTicksMax,
+      seeds_catch_up_config_lagged: catchUpConfigLagged,
       wall_ms: Math.round(wallMs),
       ms_per_seed: Math.round(100 * wallMs / Math.max(1, count)) / 100
     },

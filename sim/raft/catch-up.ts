@@ -23,7 +23,9 @@ export interface CatchUpResult {
 export async function runCatchUpScenario (seed: number, options: { trace?: boolean, /** restart the follower (default true); false shows the check failing */ restart?: boolean } = {}): Promise<CatchUpResult> {
   const ids = ['n1', 'n2', 'n3']
   const tickMs = 10
-  const c = new SimCluster({ seed, nodeIds: ids, voters: ids, tickMs, electionTicks: 10, trace: options.trace === true })
+  // a long election timeout: the leader sends a silent follower back to probe after one, and the
+  // window must fill first (INFLIGHT_MAX + 16 proposals 3 ms apart take about 240 ms)
+  const c = new SimCluster({ seed, nodeIds: ids, voters: ids, tickMs, electionTicks: 30, trace: options.trace === true })
   const failures: string[] = []
   await c.runUntil(500)
   const leader = c.leader()

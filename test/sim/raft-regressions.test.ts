@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { INFLIGHT_MAX } from '../../protocols/raft/progress.ts'
 import { runCatchUpScenario } from '../../sim/raft/catch-up.ts'
-import { CATCH_UP_CHECK_DEFAULT, runRaftSeed } from '../../sim/raft/run-seed.ts'
+import { runRaftSeed } from '../../sim/raft/run-seed.ts'
 
 const REGRESSION_SEEDS: Array<{ seed: number, caught: string }> = [
   // The seed-derived knob picker returned negative floats (a signed xor), so the fault interval
@@ -20,9 +20,9 @@ const REGRESSION_SEEDS: Array<{ seed: number, caught: string }> = [
 const INJECTED_SEEDS: Array<{ seed: number, inject: 'unsafeCommitOldTerm' | 'unsafeNoDedup' | 'unsafeReplyBeforeFsync', caught: string }> = [
   // the Figure 8 script: an old-term entry committed by counting is overwritten by a leader that
   // never had it (I3 leader completeness)
-  { seed: 79, inject: 'unsafeCommitOldTerm', caught: 'commit of an earlier-term entry by counting (Figure 8)' },
+  { seed: 243, inject: 'unsafeCommitOldTerm', caught: 'commit of an earlier-term entry by counting (Figure 8)' },
   // a retried request applied twice (a second put, or a second fencing token)
-  { seed: 9, inject: 'unsafeNoDedup', caught: 'a retried request applied twice (no de-duplication)' },
+  { seed: 21, inject: 'unsafeNoDedup', caught: 'a retried request applied twice (no de-duplication)' },
   // a follower acknowledged entries before its fsync and lost them in a crash during that fsync;
   // the leader had counted it, and a later leader without those entries overwrote them (I4)
   { seed: 24, inject: 'unsafeReplyBeforeFsync', caught: 'an append acknowledged before the fsync, lost in a crash' }
@@ -51,6 +51,15 @@ describe('sim check raft: seeds that expose injected bugs', function () {
 
 describe('sim check raft: follower catch-up after INFLIGHT_MAX appends were lost (sim/raft/catch-up.ts)', function () {
   this.timeout(60_000)
+  // L2 once failed here: n2 restarted with a configuration from before n6 was added, and n6 led.
+  // n2 hears n6 as a non-member (SPEC raft "Threat model", known limit), so L2 leaves it out and
+  // counts it; every other member must still catch up.
+  it('seed 296: a member whose configuration lacks the leader is counted, not failed', async () => {
+    const r = await runRaftSeed(296)
+    assert.deepEqual(r.failures, [])
+    assert.equal(r.catchUpConfigLagged, 1)
+  })
+
   it('the scenario fills the leader\'s inflight window towards the down follower', async () => {
     const r = await runCatchUpScenario(1)
     assert.equal(r.appendsWhileDown, INFLIGHT_MAX, 'the window filled while the follower was down')
@@ -58,12 +67,11 @@ describe('sim check raft: follower catch-up after INFLIGHT_MAX appends were lost
     assert.ok(!r.failures.some((f) => /^I[1-5] |setup:|driver failed/.test(f)), r.failures.join('; '))
   })
 
-  // Pending (with the L2 check itself, CATCH_UP_CHECK_DEFAULT) until the core resumes a paused
-  // follower once it answers again: today the leader keeps the restarted follower in replicate
-  // state with a full window, heartbeatResp's #sendAppend returns because progress is paused, and
-  // the follower never catches up while a majority commits.
+  // The leader once kept the restarted follower in replicate state with a full window and sent it
+  // nothing while a majority committed; a heartbeat response now frees an inflight slot and a
+  // silent follower goes back to probe.
   // Replay: npm run sim -- check raft --scenario catch-up --seed 1 --seeds 1 --trace
-  ;(CATCH_UP_CHECK_DEFAULT ? it : it.skip)('the restarted follower applies the leader\'s commit within CATCH_UP_BOUND_TICKS', async () => {
+  it('the restarted follower applies the leader\'s commit within CATCH_UP_BOUND_TICKS', async () => {
     for (const seed of [1, 2, 3]) {
       const r = await runCatchUpScenario(seed)
       assert.deepEqual(r.failures, [], `seed ${seed}`)
