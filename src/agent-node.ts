@@ -33,6 +33,9 @@ import type { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
 import { packageVersion } from './version.ts'
 import { describeError } from '../protocols/kit/errors.ts'
+// tasks (node.tasks)
+import { createNodeTasks } from './tasks/service.ts'
+import type { TasksService } from '../protocols/tasks/api.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -113,12 +116,14 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly events: EventsService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
+  /** Task queues: submit, work, results (DESIGN "Tasks", protocols/tasks). */
+  readonly tasks: TasksService
   readonly #storage: Storage
   readonly #bootstrapper: Bootstrapper
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, tasks: TasksService }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -127,6 +132,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.docs = parts.docs
     this.bft = parts.bft
     this.groups = parts.groups
+    this.tasks = parts.tasks
     this.health = parts.health
     this.health.addEventListener('peer:join', (e) => { this.safeDispatchEvent('peer:join', { detail: { peerId: e.detail.peerId } }) })
     this.health.addEventListener('peer:leave', (e) => { this.safeDispatchEvent('peer:leave', { detail: { peerId: e.detail.peerId } }) })
@@ -162,6 +168,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
 
   async #stop (): Promise<void> {
     this.#bootstrapper.stop()
+    await this.tasks.stop()
     await this.groups.stop()
     await this.bft.stop()
     await this.health.stop({ goodbye: true })
@@ -224,15 +231,16 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const docs = createDocsService({ ...base('docs'), store: storage.sublevel('docs') })
     const bft = createBftService({ ...base('bft'), storage })
     const groups = createGroupsService({ ...base('groups'), storage, bft }, { bft: options.groupsBft })
+    const tasks = createNodeTasks({ libp2p, log: log.newScope('tasks'), groups, state, events, health })
     const bootstrapper = new Bootstrapper(libp2p, bootstrapAddresses, log.newScope('bootstrap'))
     await libp2p.start()
     started.push(libp2p)
-    for (const service of [direct, health, state, events, docs, bft, groups]) {
+    for (const service of [direct, health, state, events, docs, bft, groups, tasks]) {
       await service.start()
       started.push(service)
     }
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper })
+    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper, tasks })
   } catch (err) {
     for (const part of started.reverse()) {
       await Promise.resolve().then(async () => { await part.stop() }).catch((stopErr: unknown) => { logger('agentmesh:start').error('cleanup after failed start: %s', describeError(stopErr)) })

@@ -34,3 +34,11 @@ export type { AgentEvent, EventData } from '../protocols/events/messages.ts'
 export type { SubscribeOptions } from '../protocols/events/subscriptions.ts'
 export type { Projection, ProjectionOptions } from '../protocols/events/projection.ts'
 export { EventNotFoundError, SubscriberLaggedError } from '../protocols/events/errors.ts'
+// tasks (node.tasks)
+export type {
+  TasksService, TaskQueue, OpenQueueOptions, SubmitOptions, SubmittedTask, TaskInfo, TaskUpdateInfo, WaitOptions,
+  ClaimOptions, ClaimedTask, RenewResult, FailOptions, GateFunction, WorkContext, WorkHandler, BidFunction, WorkOptions,
+  WorkerHandle, TasksStats, TaskState, TaskError, RetryPolicy, LeaseKind, DispatchMode, BreakerPolicy, DeadLetterPolicy
+} from '../protocols/tasks/api.ts'
+export { StaleLeaseError, TaskFailedError, TaskRefusedError, QueueNotFoundError, TaskRequestRefusedError } from '../protocols/tasks/errors.ts'
+export { TASKS_PROTOCOL, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from '../protocols/tasks/messages.ts'

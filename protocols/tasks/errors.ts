@@ -40,3 +40,17 @@ export function errorFromRefusal (refusal: TaskRefusal): StaleLeaseError | TaskR
   if (refusal.code === 'stale-lease') return new StaleLeaseError(refusal.message, { reason: refusal.reason, taskId: refusal.taskId })
   return new TaskRefusedError(refusal.code, refusal.message)
 }
+
+/** `open` or `work` named a queue that no member hosts and no DHT record names. */
+export class QueueNotFoundError extends AgentMeshError {
+  override name = 'QueueNotFoundError'
+  readonly queue: string
+  constructor (queue: string, message: string) { super('ERR_QUEUE_NOT_FOUND', message); this.queue = queue }
+}
+
+/** A queue member refused a request (malformed, oversized, rate-limited, not hosted there). */
+export class TaskRequestRefusedError extends AgentMeshError {
+  override name = 'TaskRequestRefusedError'
+  readonly refusal: string
+  constructor (refusal: string, message: string) { super('ERR_TASK_REQUEST_REFUSED', message); this.refusal = refusal }
+}

@@ -1,0 +1,642 @@
+// `node.tasks` on kit ports: queues hosted on this member (host.ts), a client for queues hosted
+// elsewhere (requests over the TASKS_PROTOCOL link to a member, identity from the connection),
+// the server answering peers, the queue handle (DESIGN "Tasks") and `work()`. libp2p-free: the
+// node supplies the link set, the clock, the Raft groups, the DHT directory and the event log.
+
+import type { Logger } from '@libp2p/interface'
+import type { Clock } from '../kit/clock.ts'
+import { sleep } from '../kit/clock.ts'
+import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
+import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunningError, TimeoutError, describeError } from '../kit/errors.ts'
+import type { PeerLinks } from '../kit/peer-link.ts'
+import type { Payload } from '../kit/payload.ts'
+import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
+import type { ClaimOptions, ClaimedTask, GateFunction, OpenQueueOptions, RenewResult, SubmitOptions, SubmittedTask, TaskInfo, TaskQueue, TaskUpdateInfo, TasksService, TasksStats, WaitOptions, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
+import { QueueNotFoundError, StaleLeaseError, TaskFailedError, TaskRefusedError, TaskRequestRefusedError } from './errors.ts'
+import { HostedQueue, taskSignature } from './host.ts'
+import type { ClaimedWire, JoinQueueGroup } from './host.ts'
+import type { TaskView } from './machine.ts'
+import { CLAIM_TASKS_MAX, NAME_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX, decodeTaskRequest, encodeTaskRequest } from './messages.ts'
+import type { TaskError, TaskRequest } from './messages.ts'
+import type { TaskSuccess } from './results.ts'
+import { TERMINAL_STATES } from './state.ts'
+import { DEAD_LETTERS_PAGE_MAX, WAIT_MS_MAX, decodeTasksFrame, encodeTasksFrame } from './wire.ts'
+import type { TaskRead, TasksFrame } from './wire.ts'
+
+/** Requests one peer may send per second (burst twice that): a busy worker pool's claims and results, not a flood. */
+export const REQUESTS_PER_PEER_PER_S = 2_000
+/** Peers tracked by the rate limiter. */
+export const RATE_PEERS_MAX = 1_024
+/** Calls this node waits on at once over the link (each holds a timer and a promise). */
+export const CALLS_PENDING_MAX = 4_096
+/** Deadline of one call to a member, beyond its long-poll: past it the next member is tried. */
+export const CALL_TIMEOUT_MS = 5_000
+/** Default deadline of a request (submit, complete, …) across member retries. */
+export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
+/** How long `open` without members looks for the queue's DHT record. */
+export const OPEN_TIMEOUT_MS_DEFAULT = 10_000
+/** Queues one node may open (hosted or remote handles are cached per name). */
+export const QUEUES_MAX = 64
+/** Key prefix of a queue's directory record: `tasks/<name>` → `{members}`. */
+export const DIRECTORY_PREFIX = 'tasks/'
+/** Calls for bids a worker answers at once (each runs the bid function). */
+const BIDS_IN_FLIGHT_MAX = 64
+
+/** The DHT directory port: queue name → members. */
+export interface QueueDirectory {
+  put (key: string, value: Payload): Promise<void>
+  get (key: string): Promise<Payload | undefined>
+}
+
+/** What the tasks service uses of its node. */
+export interface TasksComponents {
+  readonly self: string
+  readonly log: Logger
+  readonly clock: Clock
+  /** The TASKS_PROTOCOL link set (bounded frames, authenticated sender). */
+  readonly links: PeerLinks
+  readonly joinGroup: JoinQueueGroup
+  readonly directory: QueueDirectory
+  /** Publishes a task transition on `tasks/<queue>` (the events service), best effort. */
+  readonly publish?: (topic: string, event: { type: string, data: Payload }) => Promise<void>
+  /** Subscribes to health's dead verdicts; returns the unsubscribe. */
+  readonly onPeerDead?: (fn: (peer: string) => void) => () => void
+}
+
+/** Tunables of the tasks service. */
+export interface TasksInit {
+  /** The leader's tick interval (ms). */
+  tickMs?: number
+  /** Bid window of bid queues (ms). */
+  bidWindowMs?: number
+}
+
+/** Encode a payload for the machine, refusing more than `max` bytes naming the limit. */
+export function encodePayload (value: Payload, max: number, limit: string, what: string): Uint8Array {
+  const bytes = encodeCbor(value)
+  if (bytes.byteLength > max) throw new LimitExceededError(`Cannot ${what}: ${bytes.byteLength} bytes encoded exceeds ${limit} (${max}); put large data in docs or state and pass a reference`)
+  return bytes
+}
+
+function decodePayload (bytes: Uint8Array, max: number): Payload {
+  return decodeCbor(bytes, { bytesMax: max, what: 'task payload' }) as Payload
+}
+
+function info (v: TaskView): TaskInfo {
+  const out: TaskInfo = { ...v, input: safePayload(v.input, TASK_INPUT_BYTES_MAX), bids: v.bids, history: v.history } as TaskInfo
+  if (v.result !== undefined) out.result = safePayload(v.result, TASK_OUTPUT_BYTES_MAX)
+  else delete out.result
+  return out
+}
+
+function safePayload (bytes: Uint8Array, max: number): Payload {
+  try { return decodePayload(bytes, max) } catch { return bytes } // a raw-bytes input from a non-CBOR client stays bytes
+}
+
+/** A request or read frame before its id is set. */
+type CallFrame = { k: 'req', q: string, r: Uint8Array, w?: number } | { k: 'read', q: string, read: TaskRead }
+
+/** Where a queue handle sends its work: this node's hosted replica, or a member over the link. */
+interface Backend {
+  request (request: TaskRequest, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<TaskSuccess>
+  claim (request: Extract<TaskRequest, { op: 'claim' }>, waitMs: number, signal?: AbortSignal): Promise<ClaimedWire[]>
+  read (read: TaskRead, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<unknown>
+}
+
+/** Build `node.tasks`. */
+export function createTasksService (components: TasksComponents, init: TasksInit = {}): TasksService {
+  const { self, log, clock, links } = components
+  const hosted = new Map<string, HostedQueue>()
+  const handles = new Map<string, QueueHandle>()
+  const opening = new Map<string, Promise<QueueHandle>>()
+  const buckets = new KeyedTokenBuckets({ capacity: 2 * REQUESTS_PER_PEER_PER_S, refillPerS: REQUESTS_PER_PEER_PER_S }, { keysMax: RATE_PEERS_MAX })
+  const counters = { served: 0, rejected: 0, rateLimited: 0 }
+  const calls = new Map<number, { peer: string, resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  let nextId = 1
+  let running = false
+  const workers = new Set<WorkerImpl>()
+  let unDead: (() => void) | undefined
+
+  // ---- client: calls to a member --------------------------------------------------------
+
+  async function call (peer: string, frame: CallFrame, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    if (!running) throw new NotRunningError('The tasks service is stopped')
+    if (calls.size >= CALLS_PENDING_MAX) throw new LimitExceededError(`Cannot call queue member: ${CALLS_PENDING_MAX} calls already pending (CALLS_PENDING_MAX)`)
+    const id = nextId++
+    return new Promise((resolve, reject) => {
+      const timer = clock.setTimeout(() => { done(); reject(new TimeoutError(`Queue member ${peer} did not answer within ${timeoutMs} ms`)) }, timeoutMs)
+      const onAbort = (): void => { done(); reject(new AbortedError('Queue request was aborted')) }
+      const done = (): void => { calls.delete(id); timer.cancel(); signal?.removeEventListener('abort', onAbort) }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      calls.set(id, { peer, resolve: (v) => { done(); resolve(v) }, reject: (e) => { done(); reject(e) } })
+      links.send(peer, encodeTasksFrame({ ...frame, id } as TasksFrame))
+    })
+  }
+
+  function remoteError (f: Extract<TasksFrame, { k: 'err' }>): Error {
+    switch (f.name) {
+      case 'StaleLeaseError': return new StaleLeaseError(f.msg, { reason: (f.reason ?? 'not-leased') as never, taskId: f.t ?? '' })
+      case 'TaskRefusedError': return new TaskRefusedError(f.code, f.msg)
+      case 'QueueNotFoundError': return new QueueNotFoundError('', f.msg)
+      case 'LimitExceededError': return new LimitExceededError(f.msg)
+      case 'DecodeError': return new DecodeError(f.msg)
+      default: return new TaskRequestRefusedError(f.code, f.msg)
+    }
+  }
+
+  /** Errors worth another member: the member is gone, slow, or not hosting (yet). */
+  function retryable (err: unknown): boolean {
+    return err instanceof TimeoutError || err instanceof NotRunningError || (err instanceof AgentMeshError && ['ERR_NOT_RUNNING', 'ERR_TIMEOUT', 'ERR_NO_LEADER', 'ERR_QUEUE_NOT_FOUND'].includes(err.code)) || (err instanceof TaskRequestRefusedError && err.refusal === 'unavailable')
+  }
+
+  function remoteBackend (queue: string, members: string[]): Backend {
+    let preferred = members.includes(self) ? self : members[Math.floor(Math.random() * members.length)] ?? members[0]!
+    const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }): Promise<T> => {
+      const deadline = clock.nowMs() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT) + waitMs
+      let last: unknown
+      for (let i = 0; ; i++) {
+        const peer = i === 0 ? preferred : members[(members.indexOf(preferred) + 1) % members.length]!
+        const left = deadline - clock.nowMs()
+        if (left <= 0) throw last instanceof Error ? last : new TimeoutError(`No member of queue "${queue}" answered in time`)
+        try {
+          const v = await call(peer, frame, Math.min(left, waitMs + CALL_TIMEOUT_MS), options.signal)
+          preferred = peer
+          return v as T
+        } catch (err) {
+          if (!retryable(err) || options.signal?.aborted === true) throw err
+          last = err
+          preferred = peer === preferred ? members[(members.indexOf(peer) + 1) % members.length]! : preferred
+          await sleep(clock, Math.min(100 * (i + 1), 1000), options.signal)
+        }
+      }
+    }
+    return {
+      request: async (request, options = {}) => attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request) }, 0, options),
+      claim: async (request, waitMs, signal) => attempt<ClaimedWire[]>({ k: 'req', q: queue, r: encodeTaskRequest(request), w: waitMs }, waitMs, { signal }),
+      read: async (read, options = {}) => attempt({ k: 'read', q: queue, read }, read.op === 'wait' ? read.waitMs : 0, options)
+    }
+  }
+
+  function localBackend (h: HostedQueue): Backend {
+    return {
+      request: async (request, options = {}) => h.request(self, request, options.signal),
+      claim: async (request, waitMs, signal) => h.claim(self, request, waitMs, signal),
+      read: async (read, options = {}) => serveRead(h, read, options.signal)
+    }
+  }
+
+  async function serveRead (h: HostedQueue, read: TaskRead, signal?: AbortSignal): Promise<unknown> {
+    switch (read.op) {
+      case 'get': return (await h.get(read.taskId, { signal })) ?? null
+      case 'wait': return (await h.wait(read.taskId, read.sig, read.waitMs, signal)) ?? null
+      case 'dead': await h.get('-', { signal }); return h.deadLetters(read.limit)
+    }
+  }
+
+  // ---- server: requests from peers ---------------------------------------------------------
+
+  function answer (peer: string, id: number, work: Promise<unknown>): void {
+    work.then((v) => { counters.served++; links.send(peer, encodeTasksFrame({ k: 'ok', id, v })) }, (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err))
+      const frame: Extract<TasksFrame, { k: 'err' }> = { k: 'err', id, name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
+      if (e instanceof StaleLeaseError) { frame.reason = e.reason; frame.t = e.taskId }
+      if (e instanceof NotRunningError) frame.code = 'ERR_NOT_RUNNING'
+      links.send(peer, encodeTasksFrame(frame))
+    })
+  }
+
+  function refuse (peer: string, id: number | undefined, code: string, message: string): void {
+    counters.rejected++
+    log('refused a tasks frame from %s: %s', peer, message)
+    if (id !== undefined) links.send(peer, encodeTasksFrame({ k: 'err', id, name: 'TaskRequestRefusedError', code, msg: message }))
+  }
+
+  function onFrame (from: string, bytes: Uint8Array): void {
+    let frame: TasksFrame
+    try {
+      frame = decodeTasksFrame(bytes)
+    } catch (err) {
+      // answer with the reason when the id is readable, so the sender learns what was wrong
+      let id: number | undefined
+      try { const v = decodeCbor(bytes, { bytesMax: bytes.byteLength, what: 'tasks frame' }) as { id?: unknown }; if (typeof v?.id === 'number' && Number.isSafeInteger(v.id)) id = v.id } catch (inner) { log('tasks frame from %s unreadable: %s', from, describeError(inner)) }
+      refuse(from, id, err instanceof LimitExceededError ? 'limit-exceeded' : 'malformed', `Refused a tasks frame: ${describeError(err)}`)
+      return
+    }
+    if (frame.k === 'ok' || frame.k === 'err') {
+      const c = calls.get(frame.id)
+      if (c === undefined || c.peer !== from) { counters.rejected++; return } // late, or not from whom we asked
+      if (frame.k === 'ok') c.resolve(frame.v)
+      else c.reject(remoteError(frame))
+      return
+    }
+    if (frame.k === 'cfb') { onCallForBids(from, frame); return }
+    if (!buckets.take(from, clock.nowMs())) { counters.rateLimited++; refuse(from, frame.id, 'rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`); return }
+    const h = hosted.get(frame.q)
+    if (h === undefined) { refuse(from, frame.id, 'unavailable', `Queue "${frame.q}" is not hosted on ${self}`); return }
+    if (frame.k === 'read') { answer(from, frame.id, serveRead(h, frame.read)); return }
+    let request: TaskRequest
+    try {
+      request = decodeTaskRequest(frame.r)
+    } catch (err) {
+      refuse(from, frame.id, err instanceof LimitExceededError ? 'limit-exceeded' : 'malformed', `Refused a task request: ${describeError(err)}`)
+      return
+    }
+    if (request.op === 'claim') answer(from, frame.id, h.claim(from, request, frame.w ?? 0))
+    else answer(from, frame.id, h.request(from, request))
+  }
+
+  function onCallForBids (from: string, f: Extract<TasksFrame, { k: 'cfb' }>): void {
+    const handle = handles.get(f.q)
+    if (handle === undefined || !handle.members.includes(from)) { counters.rejected++; return } // only a member calls for bids
+    for (const w of workers) if (w.queue === handle) w.onCallForBids(f.t, f.a, f.in)
+  }
+
+  // ---- open ---------------------------------------------------------------------------------
+
+  async function open (name: string, options: OpenQueueOptions = {}): Promise<QueueHandle> {
+    if (!running) throw new NotRunningError('The tasks service is stopped')
+    if (typeof name !== 'string' || name.length === 0 || name.length > NAME_CHARS_MAX || name.includes('!')) throw new DecodeError(`Invalid queue name: 1..${NAME_CHARS_MAX} characters without "!"`)
+    const known = handles.get(name)
+    if (known !== undefined) return known
+    const ongoing = opening.get(name)
+    if (ongoing !== undefined) return ongoing
+    if (handles.size >= QUEUES_MAX) throw new LimitExceededError(`Cannot open queue "${name}": ${QUEUES_MAX} queues open (QUEUES_MAX)`)
+    const p = (async () => {
+      let members = options.members
+      if (members === undefined) {
+        const deadline = clock.nowMs() + (options.timeoutMs ?? OPEN_TIMEOUT_MS_DEFAULT)
+        for (;;) {
+          const record = await components.directory.get(`${DIRECTORY_PREFIX}${name}`).catch((err: unknown) => { log('directory read of queue %s failed: %s', name, describeError(err)); return undefined })
+          const list = (record as { members?: unknown } | undefined)?.members
+          if (Array.isArray(list) && list.length > 0 && list.every((m) => typeof m === 'string')) { members = list as string[]; break }
+          if (clock.nowMs() >= deadline) throw new QueueNotFoundError(name, `Queue "${name}" not found: no DHT record ${DIRECTORY_PREFIX}${name} names its members (open it with { members } first)`)
+          await sleep(clock, 250)
+        }
+      }
+      let backend: Backend
+      if (members.includes(self)) {
+        const { heartbeatMs, electionMs, timeoutMs, ...policy } = options
+        const sendCallForBids = (worker: string, c: { queue: string, taskId: string, attempt: number, input: Uint8Array }): void => {
+          const frame: Extract<TasksFrame, { k: 'cfb' }> = { k: 'cfb', q: c.queue, t: c.taskId, a: c.attempt, in: c.input }
+          if (worker === self) onCallForBids(self, frame)
+          else links.send(worker, encodeTasksFrame(frame))
+        }
+        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids })
+        const group = await components.joinGroup(`tasks/${name}`, { members, apply: h.apply, snapshot: h.snapshotHooks, heartbeatMs, electionMs })
+        h.start(group)
+        hosted.set(name, h)
+        links.keepAlive([...new Set([...hosted.values()].flatMap((q) => q.members))].filter((m) => m !== self))
+        backend = localBackend(h)
+        components.directory.put(`${DIRECTORY_PREFIX}${name}`, { members }).catch((err: unknown) => { log.error('could not record queue %s in the DHT: %s', name, describeError(err)) })
+      } else {
+        backend = remoteBackend(name, members)
+      }
+      const handle = new QueueHandle(name, members, backend, service)
+      handles.set(name, handle)
+      return handle
+    })()
+    opening.set(name, p)
+    try { return await p } finally { opening.delete(name) }
+  }
+
+  const service: TasksService & { _workers: Set<WorkerImpl> } = {
+    _workers: workers,
+    open,
+    work (queue, handler, options = {}) {
+      const w = new WorkerImpl(typeof queue === 'string' ? open(queue) : Promise.resolve(queue as QueueHandle), handler, options, clock, log.newScope('worker'))
+      workers.add(w)
+      w.onStop = () => { workers.delete(w) }
+      w.start()
+      return w
+    },
+    async all (queue, inputs, options = {}) {
+      const q = typeof queue === 'string' ? await open(queue) : queue
+      const min = options.min ?? inputs.length
+      if (!(Number.isInteger(min) && min >= 0 && min <= inputs.length)) throw new RangeError(`Invalid min ${String(options.min)}: expected an integer in [0, ${inputs.length}]`)
+      const submitted = await Promise.all(inputs.map(async (input) => q.submit(input, options.submit)))
+      const results: Array<Payload | undefined> = inputs.map(() => undefined)
+      // every task settles (completed, failed, or its wait timed out); fewer than min results is a failure
+      const settled = await Promise.allSettled(submitted.map(async (s) => q.result(s.id, { signal: options.signal, timeoutMs: options.timeoutMs })))
+      let ok = 0
+      settled.forEach((r, i) => {
+        if (r.status === 'fulfilled') { results[i] = r.value; ok++ } else if (!(r.reason instanceof TaskFailedError)) log('fork-join: task %s: %s', submitted[i]!.id, describeError(r.reason))
+      })
+      if (ok < min) throw new TaskFailedError(`fork-join of ${inputs.length} on "${q.name}"`, { state: `with ${ok} results, fewer than min ${min}` })
+      return results
+    },
+    stats (): TasksStats {
+      let proposals = 0; let commands = 0
+      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands }
+      return { ...counters, proposals, commands }
+    },
+    async start () {
+      if (running) return
+      running = true
+      links.onFrame(onFrame)
+      await links.start()
+      unDead = components.onPeerDead?.((peer) => { for (const h of hosted.values()) h.workerDead(peer) })
+    },
+    async stop () {
+      if (!running) return
+      await Promise.all([...workers].map(async (w) => { await w.stop() }))
+      running = false
+      unDead?.()
+      for (const c of [...calls.values()]) c.reject(new NotRunningError('The tasks service stopped'))
+      await Promise.all([...hosted.values()].map(async (h) => { await h.stop() }))
+      hosted.clear(); handles.clear()
+      await links.stop()
+    }
+  }
+  return service
+}
+
+// ---- the queue handle ---------------------------------------------------------------------
+
+class QueueHandle implements TaskQueue {
+  readonly name: string
+  readonly members: readonly string[]
+  readonly backend: Backend
+  readonly #service: TasksService & { _workers: Set<WorkerImpl> }
+  readonly #gates = new Set<{ stop: () => Promise<void> }>()
+
+  constructor (name: string, members: string[], backend: Backend, service: TasksService & { _workers: Set<WorkerImpl> }) {
+    this.name = name
+    this.members = members
+    this.backend = backend
+    this.#service = service
+  }
+
+  async submit (input: Payload, options: SubmitOptions = {}): Promise<SubmittedTask> {
+    const { signal, ...fields } = options
+    const request = { op: 'submit', input: encodePayload(input, TASK_INPUT_BYTES_MAX, 'TASK_INPUT_BYTES_MAX', `submit to queue "${this.name}"`) } as Extract<TaskRequest, { op: 'submit' }>
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) (request as unknown as Record<string, unknown>)[k] = v
+    const r = await this.backend.request(request, { signal }) as Extract<TaskSuccess, { op: 'submit' }>
+    return { id: r.taskId, state: r.state, duplicate: r.duplicate }
+  }
+
+  async get (taskId: string, options: WaitOptions = {}): Promise<TaskInfo | undefined> {
+    const v = await this.backend.read({ op: 'get', taskId }, options) as TaskView | null
+    return v === null ? undefined : info(v)
+  }
+
+  async result (taskId: string, options: WaitOptions = {}): Promise<Payload> {
+    for await (const update of this.#changes(taskId, options)) {
+      if (update.state === 'completed') return update.result ?? null
+      if (TERMINAL_STATES.has(update.state)) throw new TaskFailedError(taskId, { state: update.state, error: update.error })
+    }
+    throw new TaskFailedError(taskId, { state: 'unknown (purged or never submitted)' })
+  }
+
+  async * #changes (taskId: string, options: WaitOptions): AsyncGenerator<TaskInfo> {
+    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs
+    let sig = ''
+    for (;;) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new TimeoutError(`Task ${taskId} of queue "${this.name}" did not end within ${options.timeoutMs} ms`)
+      const waitMs = Math.min(WAIT_MS_MAX / 2, left)
+      const v = await this.backend.read({ op: 'wait', taskId, sig: sig === '' ? 'first' : sig, waitMs }, { signal: options.signal, timeoutMs: Math.min(left, REQUEST_TIMEOUT_MS_DEFAULT) }) as TaskView | null
+      if (v === null) return
+      const next = taskSignature(v)
+      if (next !== sig) { sig = next; yield info(v) }
+      if (TERMINAL_STATES.has(v.state)) return
+    }
+  }
+
+  async * watch (taskId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<TaskUpdateInfo> {
+    let last: { state: string, atMs: number } | undefined
+    for await (const t of this.#changes(taskId, options)) {
+      // history holds every transition (up to HISTORY_MAX); yield the ones after the last yielded
+      let from = 0
+      if (last !== undefined) {
+        const i = t.history.findLastIndex((h) => h.state === last!.state && h.atMs === last!.atMs)
+        from = i + 1
+      }
+      for (const h of t.history.slice(from)) yield { taskId, state: h.state, attempt: t.attempt, atMs: h.atMs }
+      const tail = t.history.at(-1)
+      if (tail !== undefined) last = tail
+    }
+  }
+
+  async cancel (taskId: string): Promise<void> { await this.backend.request({ op: 'cancel', taskId }) }
+  async redrive (taskId: string): Promise<void> { await this.backend.request({ op: 'redrive', taskId }) }
+
+  async deadLetters (options: { limit?: number } = {}): Promise<TaskInfo[]> {
+    const limit = Math.min(options.limit ?? DEAD_LETTERS_PAGE_MAX, DEAD_LETTERS_PAGE_MAX)
+    return (await this.backend.read({ op: 'dead', limit }) as TaskView[]).map(info)
+  }
+
+  gate (fn: GateFunction, options: { concurrency?: number } = {}): { stop: () => Promise<void> } {
+    const worker = this.#service.work(this, async () => null, { concurrency: options.concurrency ?? 1 }) as WorkerImpl
+    worker.validator = fn
+    const handle = { stop: async () => { this.#gates.delete(handle); await worker.stop() } }
+    this.#gates.add(handle)
+    return handle
+  }
+
+  async claim (options: ClaimOptions = {}): Promise<ClaimedTask[]> {
+    const max = options.max ?? 1
+    if (!(Number.isInteger(max) && max >= 1 && max <= CLAIM_TASKS_MAX)) throw new RangeError(`Invalid claim max ${String(options.max)}: expected an integer in [1, CLAIM_TASKS_MAX ${CLAIM_TASKS_MAX}]`)
+    const waitMs = Math.min(Math.max(0, Math.round(options.waitMs ?? 0)), WAIT_MS_MAX)
+    const request: Extract<TaskRequest, { op: 'claim' }> = { op: 'claim', max }
+    if (options.kind !== undefined) request.kind = options.kind
+    if (options.capability !== undefined) request.capabilities = Array.isArray(options.capability) ? options.capability : [options.capability]
+    if (options.concurrency !== undefined) request.concurrency = options.concurrency
+    const leases = await this.backend.claim(request, waitMs, options.signal)
+    return leases.map((c) => {
+      const t: ClaimedTask = { taskId: c.lease.taskId, attempt: c.lease.attempt, token: c.lease.token, kind: c.lease.kind, input: safePayload(c.input, TASK_INPUT_BYTES_MAX), leaseMs: c.leaseMs }
+      if (c.feedback !== undefined) t.feedback = c.feedback
+      if (c.output !== undefined) t.output = safePayload(c.output, TASK_OUTPUT_BYTES_MAX)
+      return t
+    })
+  }
+
+  async renew (taskId: string, token: number): Promise<void> {
+    const r = await this.renewAll([{ taskId, token }])
+    if (r.canceled.includes(taskId)) throw new StaleLeaseError(`Lease on task ${taskId} ended: the task was canceled`, { reason: 'not-leased', taskId })
+    if (r.lost.includes(taskId)) throw new StaleLeaseError(`Lease on task ${taskId} (token ${token}) is no longer held by this worker`, { reason: 'not-leased', taskId })
+  }
+
+  async renewAll (held: Array<{ taskId: string, token: number }>): Promise<RenewResult> {
+    const r = await this.backend.request({ op: 'renew', held }) as Extract<TaskSuccess, { op: 'renew' }>
+    return { lost: r.lost, canceled: r.canceled }
+  }
+
+  async complete (taskId: string, token: number, output: Payload): Promise<void> {
+    await this.backend.request({ op: 'complete', taskId, token, output: encodePayload(output, TASK_OUTPUT_BYTES_MAX, 'TASK_OUTPUT_BYTES_MAX', `complete task ${taskId}`) })
+  }
+
+  async fail (taskId: string, token: number, error: TaskError | Error, options: { retryable?: boolean } = {}): Promise<void> {
+    const e: TaskError = error instanceof Error ? { type: (error.name || 'Error').slice(0, NAME_CHARS_MAX), message: error.message.slice(0, 1024) } : { type: error.type, message: error.message }
+    const request: Extract<TaskRequest, { op: 'fail' }> = { op: 'fail', taskId, token, error: e }
+    if (options.retryable !== undefined) request.retryable = options.retryable
+    await this.backend.request(request)
+  }
+
+  async verdict (taskId: string, token: number, verdict: { accept: boolean, feedback?: string, final?: boolean }): Promise<void> {
+    const request: Extract<TaskRequest, { op: 'verdict' }> = { op: 'verdict', taskId, token, accept: verdict.accept }
+    if (verdict.feedback !== undefined) request.feedback = verdict.feedback
+    if (verdict.final !== undefined) request.final = verdict.final
+    await this.backend.request(request)
+  }
+
+  async close (): Promise<void> { await Promise.all([...this.#gates].map(async (g) => { await g.stop() })) }
+}
+
+// ---- work() -------------------------------------------------------------------------------
+
+interface Running { task: ClaimedTask, abort: AbortController }
+
+class WorkerImpl implements WorkerHandle {
+  queue: QueueHandle | undefined
+  readonly #opening: Promise<QueueHandle>
+  readonly #handler: WorkHandler
+  readonly #options: WorkOptions
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #running = new Map<string, Running>()
+  readonly #stop = new AbortController()
+  #loops: Promise<void> | undefined
+  #bidsInFlight = 0
+  readonly #counters = { completed: 0, failed: 0, lost: 0 }
+  /** Set by `queue.gate`: this worker claims validation leases and judges results. */
+  validator: GateFunction | undefined
+  onStop: (() => void) | undefined
+
+  constructor (queue: Promise<QueueHandle>, handler: WorkHandler, options: WorkOptions, clock: Clock, log: Logger) {
+    this.#opening = queue
+    this.#handler = handler
+    this.#options = options
+    this.#clock = clock
+    this.#log = log
+    const c = options.concurrency ?? 1
+    if (!(Number.isInteger(c) && c >= 1 && c <= CLAIM_TASKS_MAX * 4)) throw new RangeError(`Invalid concurrency ${String(options.concurrency)}: expected an integer in [1, ${CLAIM_TASKS_MAX * 4}]`)
+  }
+
+  start (): void {
+    this.#loops = (async () => {
+      try {
+        this.queue = await this.#opening
+      } catch (err) {
+        this.#log.error('worker could not open its queue: %s', describeError(err))
+        return
+      }
+      await Promise.all([this.#claimLoop(), this.#renewLoop()])
+    })()
+  }
+
+  stats (): { completed: number, failed: number, lost: number, running: number } { return { ...this.#counters, running: this.#running.size } }
+
+  async stop (): Promise<void> {
+    if (!this.#stop.signal.aborted) this.#stop.abort(new AbortedError('worker stopped'))
+    for (const r of this.#running.values()) r.abort.abort(new AbortedError('worker stopped'))
+    await this.#loops
+    this.onStop?.()
+  }
+
+  get #concurrency (): number { return this.#options.concurrency ?? 1 }
+
+  async #claimLoop (): Promise<void> {
+    const q = this.queue!
+    const signal = this.#stop.signal
+    while (!signal.aborted) {
+      const free = this.#concurrency - this.#running.size
+      if (free <= 0) { await this.#slotFreed(); continue }
+      let tasks: ClaimedTask[]
+      try {
+        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, concurrency: this.#concurrency, kind: this.validator !== undefined ? 'validate' : 'work', signal })
+      } catch (err) {
+        if (signal.aborted) return
+        this.#log('claim on %s failed: %s', q.name, describeError(err))
+        await sleep(this.#clock, 250, signal).catch(() => undefined)
+        continue
+      }
+      for (const t of tasks) this.#run(q, t)
+    }
+  }
+
+  #slotWaiters: Array<() => void> = []
+  async #slotFreed (): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#slotWaiters.push(resolve)
+      this.#stop.signal.addEventListener('abort', () => { resolve() }, { once: true })
+    })
+  }
+
+  #run (q: QueueHandle, task: ClaimedTask): void {
+    const abort = new AbortController()
+    this.#running.set(task.taskId, { task, abort })
+    const ctx: WorkContext = { taskId: task.taskId, attempt: task.attempt, token: task.token, signal: abort.signal, progress: (note) => { if (note !== undefined) this.#log('task %s: %s', task.taskId, note) } }
+    if (task.feedback !== undefined) ctx.feedback = task.feedback
+    void (async () => {
+      try {
+        if (this.validator !== undefined) {
+          const full = await q.get(task.taskId)
+          const verdict = await this.validator(task.output ?? null, full!)
+          if (abort.signal.aborted) return
+          await q.verdict(task.taskId, task.token, verdict === true ? { accept: true } : verdict === false ? { accept: false, feedback: 'rejected by the gate' } : { accept: false, feedback: verdict.reject, final: verdict.final })
+          this.#counters.completed++
+          return
+        }
+        let output: Payload
+        try {
+          output = await this.#handler(task.input, ctx)
+        } catch (err) {
+          if (abort.signal.aborted) return
+          const e = err instanceof Error ? err : new Error(String(err))
+          const retryable = !(this.#options.nonRetryableErrors ?? []).includes(e.name)
+          await q.fail(task.taskId, task.token, e, { retryable })
+          this.#counters.failed++
+          return
+        }
+        if (abort.signal.aborted) return
+        await q.complete(task.taskId, task.token, output ?? null)
+        this.#counters.completed++
+      } catch (err) {
+        if (err instanceof StaleLeaseError) this.#counters.lost++
+        this.#log('task %s on %s: %s', task.taskId, q.name, describeError(err))
+      } finally {
+        this.#running.delete(task.taskId)
+        for (const w of this.#slotWaiters.splice(0)) w()
+      }
+    })()
+  }
+
+  /** One renewal per interval carrying every held lease; lost or canceled leases abort their handlers. */
+  async #renewLoop (): Promise<void> {
+    const q = this.queue!
+    const signal = this.#stop.signal
+    while (!signal.aborted) {
+      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs), 30_000)
+      await sleep(this.#clock, Math.max(50, Math.floor(leaseMs / 3)), signal).catch(() => undefined)
+      if (signal.aborted || this.#running.size === 0) continue
+      const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
+      try {
+        const r = await q.renewAll(held)
+        for (const id of [...r.lost, ...r.canceled]) {
+          const run = this.#running.get(id)
+          if (run !== undefined) { this.#counters.lost++; run.abort.abort(new StaleLeaseError(`Lease on task ${id} ${r.canceled.includes(id) ? 'ended: the task was canceled' : 'was lost'}`, { reason: 'not-leased', taskId: id })) }
+        }
+      } catch (err) {
+        this.#log('renew on %s failed: %s', q.name, describeError(err))
+      }
+    }
+  }
+
+  onCallForBids (taskId: string, attempt: number, input: Uint8Array): void {
+    const bid = this.#options.bid
+    const q = this.queue
+    if (bid === undefined || q === undefined || this.#stop.signal.aborted || this.#bidsInFlight >= BIDS_IN_FLIGHT_MAX) return
+    this.#bidsInFlight++
+    void (async () => {
+      try {
+        const offer = await bid(safePayload(input, TASK_INPUT_BYTES_MAX))
+        if (offer === undefined) return
+        await q.backend.request({ op: 'bid', taskId, attempt, cost: offer.cost, etaMs: Math.max(0, Math.round(offer.etaMs)) })
+      } catch (err) {
+        this.#log('bid on %s failed: %s', taskId, describeError(err))
+      } finally {
+        this.#bidsInFlight--
+      }
+    })()
+  }
+}

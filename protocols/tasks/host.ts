@@ -1,0 +1,384 @@
+// A queue hosted on one of its members: the task machine as the Raft group's apply, the batcher
+// that turns many requests into one `batch` proposal, long-polls woken by the machine's updates,
+// and the leader's driver (leader-changed, ticks, worker-dead, calls for bids and awards).
+// libp2p-free: the group, the clock and the outbound links are ports. SPEC tasks "Hosting".
+
+import type { Logger } from '@libp2p/interface'
+import type { Clock, TimerHandle } from '../kit/clock.ts'
+import { encodeCbor } from '../kit/cbor.ts'
+import { AbortedError, NotRunningError, describeError } from '../kit/errors.ts'
+import { errorFromRefusal } from './errors.ts'
+import { createTaskMachine } from './machine.ts'
+import type { TaskMachine, TaskMachineOptions, TaskView } from './machine.ts'
+import { BATCH_COMMANDS_MAX, COMMAND_BYTES_MAX, commandFromRequest, validateTaskCommand } from './messages.ts'
+import type { LeaseKind, SingleCommand, TaskCommand, TaskRequest } from './messages.ts'
+import type { LeaseGrant, TaskResult, TaskSuccess } from './results.ts'
+import { TERMINAL_STATES } from './state.ts'
+import type { TaskUpdate } from './state.ts'
+
+/** What a hosted queue uses of its Raft group (a `RaftGroup` joined with the machine's apply). */
+export interface QueueGroup {
+  propose (command: unknown, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<unknown>
+  read<T> (query: () => T, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<T>
+  isLeader (): boolean
+  term (): number
+  leader (): string | null
+  /** Call `fn` on every leader change; returns the unsubscribe. */
+  onLeader (fn: (leader: string | null, term: number) => void): () => void
+  leave (): Promise<void>
+}
+
+/** Joins the queue's Raft group with the given apply and snapshot hooks. */
+export type JoinQueueGroup = (name: string, options: { members: string[], apply: (command: unknown, context: { index: number }) => unknown, snapshot: { snapshot: () => Uint8Array, restore: (data: Uint8Array) => void }, heartbeatMs?: number, electionMs?: number }) => Promise<QueueGroup>
+
+/** Proposals of one queue in flight at once: while they commit, new requests gather into the next batch. */
+export const PROPOSALS_IN_FLIGHT_MAX = 2
+/** Requests waiting for a proposal: past this new ones are refused (the member is overloaded). */
+export const PENDING_COMMANDS_MAX = 8192
+/** Bytes of one batch proposal: one Raft entry, less room for the batch envelope and the session fields. */
+export const BATCH_BYTES_MAX = COMMAND_BYTES_MAX - 1024
+/** Long-polls (claims and waits) parked on one member: each holds a timer and a promise. */
+export const PARKED_MAX = 4096
+/** The leader moves the replicated clock this often: lease expiry is noticed within it (a tick shares its entry with other commands). */
+export const TICK_MS_DEFAULT = 200
+/** How long the leader collects bids after calling for them (contract-net bid window). */
+export const BID_WINDOW_MS_DEFAULT = 300
+
+/** A claimed task as a member hands it out: the lease with the stored input, feedback and (validate) output. */
+export interface ClaimedWire { lease: LeaseGrant, input: Uint8Array, feedback?: string, output?: Uint8Array, leaseMs: number }
+
+/** A call for bids for a worker: the leader sends it over the link. */
+export type SendCallForBids = (worker: string, call: { queue: string, taskId: string, attempt: number, input: Uint8Array }) => void
+
+interface Pending { command: SingleCommand, bytes: number, resolve: (r: TaskResult) => void, reject: (e: Error) => void }
+interface Parked { wake: () => void }
+
+/** A task's change signature: a waiter is woken when it differs. */
+export function taskSignature (t: TaskView | undefined): string {
+  if (t === undefined) return 'none'
+  const last = t.history.at(-1)
+  return `${t.state}/${t.attempt}/${t.history.length}/${last?.atMs ?? 0}/${t.lease?.token ?? 0}`
+}
+
+/** One queue hosted on this member. */
+export class HostedQueue {
+  readonly name: string
+  readonly members: string[]
+  readonly machine: TaskMachine
+  group!: QueueGroup
+  readonly #self: string
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #tickMs: number
+  readonly #bidWindowMs: number
+  readonly #sendCfb: SendCallForBids
+  readonly #pending: Pending[] = []
+  #inFlight = 0
+  #stopped = false
+  /** Parked claims: woken when something becomes claimable or a lease is pushed. */
+  readonly #parked = new Set<Parked>()
+  /** Bumped whenever a task becomes claimable: a claim that came back empty waits for the next bump. */
+  #readyVersion = 0
+  /** Tasks whose last update said `submitted` / `validating` (wakes pull claims without a scan). */
+  readonly #ready = new Set<string>()
+  readonly #validating = new Set<string>()
+  #epoch = -1
+  #leaderSinceMs = 0
+  #tickPending = false
+  #ticker: TimerHandle | undefined
+  #unLeader: (() => void) | undefined
+  readonly #bidTimers = new Map<string, TimerHandle>()
+  /** Counters: proposals made and commands they carried. */
+  readonly counters = { proposals: 0, commands: 0, refused: 0 }
+
+  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, tickMs?: number, bidWindowMs?: number }) {
+    this.name = parts.name
+    this.#self = parts.self
+    this.#clock = parts.clock
+    this.#log = parts.log
+    this.#tickMs = parts.tickMs ?? TICK_MS_DEFAULT
+    this.#bidWindowMs = parts.bidWindowMs ?? BID_WINDOW_MS_DEFAULT
+    this.#sendCfb = parts.sendCallForBids
+    const { machine } = createTaskMachine(parts.options)
+    this.machine = machine
+    this.members = machine.policy.members
+  }
+
+  /** The `apply` for the group: the machine, then wake whoever waits on what changed. */
+  apply = (command: unknown, context: { index: number }): TaskResult => {
+    const result = this.machine.apply(command, context)
+    const updates = this.machine.drainUpdates()
+    if (updates.length > 0) this.#onUpdates(updates)
+    return result
+  }
+
+  /** Snapshot hooks for the group; a restore rebuilds the wake-up sets. */
+  snapshotHooks = {
+    snapshot: (): Uint8Array => this.machine.snapshot(),
+    restore: (data: Uint8Array): void => {
+      this.machine.restore(data)
+      this.machine.drainUpdates()
+      this.#ready.clear(); this.#validating.clear()
+      for (const t of this.machine.tasks()) {
+        if (t.state === 'submitted') this.#ready.add(t.id)
+        else if (t.state === 'validating' && t.lease === undefined) this.#validating.add(t.id)
+      }
+      this.#wakeAll()
+    }
+  }
+
+  /** Start the leader's duties once the group is joined. */
+  start (group: QueueGroup): void {
+    this.group = group
+    this.#unLeader = group.onLeader((leader, term) => { if (leader === this.#self) this.#becameLeader(term) })
+    if (group.isLeader()) this.#becameLeader(group.term())
+    this.#ticker = this.#clock.setInterval(() => { this.#tick() }, this.#tickMs)
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    this.#ticker?.cancel()
+    this.#unLeader?.()
+    for (const t of this.#bidTimers.values()) t.cancel()
+    this.#bidTimers.clear()
+    const error = new NotRunningError(`Queue "${this.name}" stopped on this node`)
+    for (const p of this.#pending.splice(0)) p.reject(error)
+    this.#wakeAll()
+    await this.group?.leave()
+  }
+
+  // ---- requests -------------------------------------------------------------------------
+
+  /** Run a request from `peer` (identity from the connection, or this node): its result, or the typed refusal thrown. */
+  async request (peer: string, request: TaskRequest, signal?: AbortSignal): Promise<TaskSuccess> {
+    const result = await this.propose(commandFromRequest(request, { peer }), signal)
+    if (!result.ok) throw errorFromRefusal(result)
+    return result
+  }
+
+  /** Queue one command for the next batch proposal. */
+  async propose (command: SingleCommand, signal?: AbortSignal): Promise<TaskResult> {
+    if (this.#stopped) throw new NotRunningError(`Queue "${this.name}" stopped on this node`)
+    validateTaskCommand(command) // malformed or oversized: refused here, never proposed
+    if (this.#pending.length >= PENDING_COMMANDS_MAX) { this.counters.refused++; throw new AbortedError(`Queue "${this.name}" has ${PENDING_COMMANDS_MAX} commands waiting on this member (PENDING_COMMANDS_MAX); retry later`) }
+    const bytes = encodeCbor(command).byteLength
+    return new Promise<TaskResult>((resolve, reject) => {
+      const entry: Pending = { command, bytes, resolve, reject }
+      if (command.op === 'leader-changed') this.#pending.unshift(entry)
+      else this.#pending.push(entry)
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          const i = this.#pending.indexOf(entry)
+          if (i >= 0) { this.#pending.splice(i, 1); reject(new AbortedError(`Request to queue "${this.name}" was aborted`)) }
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      this.#flush()
+    })
+  }
+
+  #flush (): void {
+    while (this.#inFlight < PROPOSALS_IN_FLIGHT_MAX && this.#pending.length > 0 && !this.#stopped) {
+      const batch: Pending[] = []
+      let bytes = 0
+      while (this.#pending.length > 0 && batch.length < BATCH_COMMANDS_MAX) {
+        const next = this.#pending[0]!
+        if (batch.length > 0 && bytes + next.bytes > BATCH_BYTES_MAX) break
+        batch.push(this.#pending.shift()!)
+        bytes += next.bytes
+      }
+      this.#inFlight++
+      this.counters.proposals++
+      this.counters.commands += batch.length
+      for (const p of batch) if (p.command.op === 'tick') this.#tickPending = false
+      const command: TaskCommand = batch.length === 1 ? batch[0]!.command : { op: 'batch', commands: batch.map((p) => p.command) }
+      this.group.propose(command).then((value) => {
+        const r = value as TaskResult
+        if (batch.length === 1) batch[0]!.resolve(r)
+        else if (r.ok && r.op === 'batch') batch.forEach((p, i) => { p.resolve(r.results[i]!) })
+        else for (const p of batch) p.resolve(r)
+      }, (err: unknown) => {
+        for (const p of batch) p.reject(err as Error)
+      }).finally(() => {
+        this.#inFlight--
+        this.#flush()
+      })
+    }
+  }
+
+  /**
+   * A claim from `peer`, long-polled up to `waitMs`: pull queues propose once a task is ready;
+   * push and bid queues also return leases the machine gave this worker while it waited.
+   */
+  async claim (peer: string, request: Extract<TaskRequest, { op: 'claim' }>, waitMs: number, signal?: AbortSignal): Promise<ClaimedWire[]> {
+    const deadline = this.#clock.nowMs() + waitMs
+    const kind: LeaseKind = request.kind ?? 'work'
+    const pushed: LeaseGrant[] = []
+    const onLease = (u: TaskUpdate): void => { if (u.kind === 'lease' && u.worker === peer && u.leaseKind === kind) pushed.push({ taskId: u.taskId, attempt: u.attempt, token: u.token, expiresAtMs: 0, kind }) }
+    this.#leaseListeners.add(onLease)
+    try {
+      let proposedAt = -1
+      for (;;) {
+        if (pushed.length > 0) {
+          const out = this.#expand(pushed.splice(0), peer)
+          if (out.length > 0) return out
+        }
+        const candidates = kind === 'validate' ? this.#validating : this.#ready
+        const pulls = kind === 'validate' || this.machine.policy.dispatch === 'pull'
+        // propose when something new became claimable since the last empty claim, never in a loop
+        if (proposedAt < 0 || (pulls && candidates.size > 0 && this.#readyVersion !== proposedAt)) {
+          proposedAt = this.#readyVersion
+          const r = await this.request(peer, request, signal) as Extract<TaskSuccess, { op: 'claim' }>
+          const seen = new Set(r.leases.map((l) => `${l.taskId}#${l.token}`))
+          const leases = [...r.leases, ...pushed.splice(0).filter((l) => !seen.has(`${l.taskId}#${l.token}`))]
+          const out = this.#expand(leases, peer)
+          if (out.length > 0) return out
+          continue
+        }
+        const left = deadline - this.#clock.nowMs()
+        if (left <= 0 || this.#stopped || signal?.aborted === true) return []
+        await this.#park(left, signal)
+      }
+    } finally {
+      this.#leaseListeners.delete(onLease)
+    }
+  }
+
+  readonly #leaseListeners = new Set<(u: TaskUpdate) => void>()
+
+  #expand (leases: LeaseGrant[], peer: string): ClaimedWire[] {
+    const out: ClaimedWire[] = []
+    for (const l of leases) {
+      const t = this.machine.get(l.taskId)
+      if (t?.lease === undefined || t.lease.token !== l.token || t.lease.worker !== peer) continue // lost meanwhile
+      const c: ClaimedWire = { lease: { ...l, expiresAtMs: t.lease.expiresAtMs }, input: t.input, leaseMs: l.kind === 'validate' ? this.machine.policy.validationLeaseMs : this.machine.policy.leaseMs }
+      if (t.feedback !== undefined) c.feedback = t.feedback
+      if (l.kind === 'validate' && t.result !== undefined) c.output = t.result
+      out.push(c)
+    }
+    return out
+  }
+
+  /** Linearizable read of a task. */
+  async get (taskId: string, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<TaskView | undefined> {
+    return this.group.read(() => this.machine.get(taskId), options)
+  }
+
+  /** The task once its signature differs from `sig` or it ended, or as it is after `waitMs`. */
+  async wait (taskId: string, sig: string, waitMs: number, signal?: AbortSignal): Promise<TaskView | undefined> {
+    const deadline = this.#clock.nowMs() + waitMs
+    let t = await this.get(taskId, { signal })
+    for (;;) {
+      if (taskSignature(t) !== sig || t === undefined || TERMINAL_STATES.has(t.state)) return t
+      const left = deadline - this.#clock.nowMs()
+      if (left <= 0 || this.#stopped || signal?.aborted === true) return t
+      await this.#park(left, signal, taskId)
+      t = this.machine.get(taskId)
+    }
+  }
+
+  deadLetters (limit: number): TaskView[] { return this.machine.deadLetters({ limit }) }
+
+  readonly #taskWaiters = new Map<string, Set<Parked>>()
+
+  async #park (ms: number, signal?: AbortSignal, taskId?: string): Promise<void> {
+    if (this.#parked.size + this.#taskWaiters.size >= PARKED_MAX) { await new Promise((resolve) => { this.#clock.setTimeout(() => { resolve(undefined) }, Math.min(ms, this.#tickMs)) }); return }
+    await new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimeout(() => { p.wake() }, ms)
+      const onAbort = (): void => { p.wake() }
+      const p: Parked = {
+        wake: () => {
+          timer.cancel()
+          signal?.removeEventListener('abort', onAbort)
+          if (taskId !== undefined) this.#taskWaiters.get(taskId)?.delete(p)
+          else this.#parked.delete(p)
+          resolve()
+        }
+      }
+      if (taskId !== undefined) {
+        let set = this.#taskWaiters.get(taskId)
+        if (set === undefined) { set = new Set(); this.#taskWaiters.set(taskId, set) }
+        set.add(p)
+      } else this.#parked.add(p)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  #wakeAll (): void {
+    for (const p of [...this.#parked]) p.wake()
+    for (const set of [...this.#taskWaiters.values()]) for (const p of [...set]) p.wake()
+  }
+
+  #onUpdates (updates: TaskUpdate[]): void {
+    let wakeClaims = false
+    let pushedAny = false
+    for (const u of updates) {
+      if (u.kind === 'state') {
+        if (u.state === 'submitted') { this.#ready.add(u.taskId); wakeClaims = true } else this.#ready.delete(u.taskId)
+        if (u.state === 'validating') { this.#validating.add(u.taskId); wakeClaims = true } else this.#validating.delete(u.taskId)
+        if (u.state === 'submitted' && this.machine.policy.dispatch === 'bid') this.#callForBids(u.taskId)
+      } else if (u.kind === 'lease') {
+        if (u.leaseKind === 'validate') this.#validating.delete(u.taskId)
+        else this.#ready.delete(u.taskId)
+        for (const l of this.#leaseListeners) l(u)
+        pushedAny = true
+      } else {
+        this.#ready.delete(u.taskId); this.#validating.delete(u.taskId)
+      }
+      const waiters = this.#taskWaiters.get(u.taskId)
+      if (waiters !== undefined) { this.#taskWaiters.delete(u.taskId); for (const p of waiters) p.wake() }
+    }
+    if (wakeClaims) this.#readyVersion++
+    if (wakeClaims || pushedAny) for (const p of [...this.#parked]) p.wake()
+  }
+
+  // ---- the leader's driver ----------------------------------------------------------------
+
+  #becameLeader (term: number): void {
+    if (this.#stopped || term === this.#epoch) return
+    this.#epoch = term
+    this.#leaderSinceMs = this.#clock.nowMs()
+    this.#driverPropose({ op: 'leader-changed', epoch: term })
+    // tasks waiting for bids under the old leader get a new call
+    if (this.machine.policy.dispatch === 'bid') for (const id of this.#ready) this.#callForBids(id)
+  }
+
+  #tick (): void {
+    if (this.#stopped || !this.group.isLeader() || this.group.term() !== this.#epoch || this.#tickPending) return
+    this.#tickPending = true
+    this.#driverPropose({ op: 'tick', epoch: this.#epoch, elapsedMs: Math.max(0, Math.round(this.#clock.nowMs() - this.#leaderSinceMs)) })
+  }
+
+  /** Health declared `worker` dead: its leases end now rather than at expiry. */
+  workerDead (worker: string): void {
+    if (this.#stopped || !this.group.isLeader()) return
+    if (!this.machine.workers().some((w) => w.id === worker)) return
+    this.#driverPropose({ op: 'worker-dead', worker })
+  }
+
+  #driverPropose (command: SingleCommand): void {
+    this.propose(command).then((r) => {
+      if (!r.ok && command.op !== 'award') this.#log('queue %s: %s refused: %s', this.name, command.op, r.message)
+    }, (err: unknown) => {
+      if (command.op === 'tick') this.#tickPending = false
+      if (!this.#stopped) this.#log('queue %s: %s not committed: %s', this.name, command.op, describeError(err))
+    })
+  }
+
+  #callForBids (taskId: string): void {
+    if (this.#stopped || this.group === undefined || !this.group.isLeader() || this.#bidTimers.has(taskId)) return
+    const t = this.machine.get(taskId)
+    if (t === undefined || t.state !== 'submitted') return
+    const attempt = t.attempt + 1
+    for (const w of this.machine.workers()) {
+      if (t.capability !== undefined && !w.capabilities.includes(t.capability)) continue
+      this.#sendCfb(w.id, { queue: this.name, taskId, attempt, input: t.input })
+    }
+    this.#bidTimers.set(taskId, this.#clock.setTimeout(() => {
+      this.#bidTimers.delete(taskId)
+      if (this.#stopped || !this.group.isLeader()) return
+      const now = this.machine.get(taskId)
+      if (now?.state === 'submitted' && now.attempt + 1 === attempt) this.#driverPropose({ op: 'award', taskId, attempt })
+    }, this.#bidWindowMs))
+  }
+}

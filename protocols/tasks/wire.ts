@@ -1,0 +1,85 @@
+// Frames of the tasks protocol (TASKS_PROTOCOL) between any node and a queue's members, carried
+// by a PeerLinks link set: requests (TaskRequest bytes, decoded by the bounded request codec),
+// reads, calls for bids, and answers matched by request id. SPEC tasks "Wire".
+
+import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
+import { DecodeError, LimitExceededError } from '../kit/errors.ts'
+import { CLAIM_TASKS_MAX, COMMAND_BYTES_MAX, NAME_CHARS_MAX, NOTE_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from './messages.ts'
+
+/**
+ * Largest frame: a claim's answer carries up to CLAIM_TASKS_MAX inputs (and, for validation
+ * leases, outputs) with their notes: 64 × (32 + 32 KiB + 12 KiB of notes) < 5 MiB. Requests are far
+ * smaller (COMMAND_BYTES_MAX), and their own codec refuses more.
+ */
+export const TASKS_FRAME_BYTES_MAX = CLAIM_TASKS_MAX * (TASK_INPUT_BYTES_MAX + TASK_OUTPUT_BYTES_MAX + 3 * NOTE_CHARS_MAX) + 64 * 1024
+/** Longest long-poll a peer may ask for (claim, wait): a parked request holds memory on the member. */
+export const WAIT_MS_MAX = 60_000
+/** Dead letters one read returns: DEAD_LETTERS_MAX bounds what a queue holds; a page is enough for a screen. */
+export const DEAD_LETTERS_PAGE_MAX = 256
+/** Largest request id: ids are counters. */
+const REQUEST_ID_MAX = 2 ** 48
+
+/** A read a peer asks a member for. */
+export type TaskRead =
+  | { op: 'get', taskId: string }
+  /** Answer once the task's signature differs from `sig` (or it ended), or after `waitMs`. */
+  | { op: 'wait', taskId: string, sig: string, waitMs: number }
+  | { op: 'dead', limit: number }
+
+/** Everything on the wire. */
+export type TasksFrame =
+  | { k: 'req', id: number, q: string, r: Uint8Array, w?: number }
+  | { k: 'read', id: number, q: string, read: TaskRead }
+  | { k: 'ok', id: number, v: unknown }
+  | { k: 'err', id: number, name: string, code: string, msg: string, reason?: string, t?: string }
+  | { k: 'cfb', q: string, t: string, a: number, in: Uint8Array }
+
+export function encodeTasksFrame (frame: TasksFrame): Uint8Array { return encodeCbor(frame) }
+
+/** Decode and check a frame's envelope; the request inside is checked by `decodeTaskRequest`. */
+export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
+  const v = decodeCbor(bytes, { bytesMax: TASKS_FRAME_BYTES_MAX, what: 'tasks frame' })
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) throw new DecodeError('Cannot decode tasks frame: not a map')
+  const m = v as Record<string, unknown>
+  const id = (): number => {
+    if (typeof m.id !== 'number' || !Number.isSafeInteger(m.id) || m.id < 0 || m.id > REQUEST_ID_MAX) throw new DecodeError('Cannot decode tasks frame: id is not a request id')
+    return m.id
+  }
+  const queue = (): string => str(m.q, 'q', NAME_CHARS_MAX)
+  switch (m.k) {
+    case 'req': {
+      id(); queue()
+      if (!(m.r instanceof Uint8Array)) throw new DecodeError('Cannot decode tasks request frame: r is not bytes')
+      if (m.r.byteLength > COMMAND_BYTES_MAX) throw new LimitExceededError(`Cannot decode tasks request frame: request of ${m.r.byteLength} bytes exceeds COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`)
+      if (m.w !== undefined) waitMs(m.w)
+      return m as TasksFrame
+    }
+    case 'read': {
+      id(); queue()
+      const r = m.read as Record<string, unknown> | undefined
+      if (typeof r !== 'object' || r === null) throw new DecodeError('Cannot decode tasks read: not a map')
+      if (r.op === 'get') str(r.taskId, 'taskId', NAME_CHARS_MAX)
+      else if (r.op === 'wait') { str(r.taskId, 'taskId', NAME_CHARS_MAX); str(r.sig, 'sig', 4 * NAME_CHARS_MAX); waitMs(r.waitMs) }
+      else if (r.op === 'dead') { if (typeof r.limit !== 'number' || !Number.isSafeInteger(r.limit) || r.limit < 0 || r.limit > DEAD_LETTERS_PAGE_MAX) throw new LimitExceededError(`Cannot decode tasks read: limit is not an integer in [0, DEAD_LETTERS_PAGE_MAX ${DEAD_LETTERS_PAGE_MAX}]`) } else throw new DecodeError('Cannot decode tasks read: unknown op')
+      return m as TasksFrame
+    }
+    case 'ok': id(); return m as TasksFrame
+    case 'err': id(); str(m.name, 'name', NAME_CHARS_MAX); str(m.code, 'code', NAME_CHARS_MAX); if (typeof m.msg !== 'string') throw new DecodeError('Cannot decode tasks error: msg is not a string'); return m as TasksFrame
+    case 'cfb':
+      queue(); str(m.t, 't', NAME_CHARS_MAX)
+      if (typeof m.a !== 'number' || !Number.isSafeInteger(m.a) || m.a < 0) throw new DecodeError('Cannot decode call for bids: a is not an attempt')
+      if (!(m.in instanceof Uint8Array) || m.in.byteLength > TASK_INPUT_BYTES_MAX) throw new DecodeError('Cannot decode call for bids: in is not an input within TASK_INPUT_BYTES_MAX')
+      return m as TasksFrame
+    default: throw new DecodeError(`Cannot decode tasks frame: unknown kind ${JSON.stringify(m.k)?.slice(0, 20) ?? 'undefined'}`)
+  }
+}
+
+function str (v: unknown, field: string, max: number): string {
+  if (typeof v !== 'string' || v.length === 0) throw new DecodeError(`Cannot decode tasks frame: ${field} is not a non-empty string`)
+  if (v.length > max) throw new LimitExceededError(`Cannot decode tasks frame: ${field} of ${v.length} characters exceeds ${max}`)
+  return v
+}
+
+function waitMs (v: unknown): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > WAIT_MS_MAX) throw new LimitExceededError(`Cannot decode tasks frame: wait is not an integer of ms in [0, WAIT_MS_MAX ${WAIT_MS_MAX}]`)
+}
