@@ -11,7 +11,7 @@ import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunni
 import type { PeerLinks } from '../kit/peer-link.ts'
 import type { Payload } from '../kit/payload.ts'
 import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
-import type { ClaimOptions, ClaimedTask, GateFunction, OpenQueueOptions, RenewResult, SubmitOptions, SubmittedTask, TaskInfo, TaskQueue, TaskUpdateInfo, TasksService, TasksStats, WaitOptions, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
+import type { QueueWorkerInfo, ClaimOptions, ClaimedTask, GateFunction, OpenQueueOptions, RenewResult, SubmitOptions, SubmittedTask, TaskInfo, TaskQueue, TaskUpdateInfo, TasksService, TasksStats, WaitOptions, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
 import { QueueNotFoundError, StaleLeaseError, TaskFailedError, TaskRefusedError, TaskRequestRefusedError } from './errors.ts'
 import { HostedQueue, taskSignature } from './host.ts'
 import type { ClaimedWire, JoinQueueGroup } from './host.ts'
@@ -125,7 +125,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     const id = nextId++
     return new Promise((resolve, reject) => {
       const timer = clock.setTimeout(() => { done(); reject(new TimeoutError(`Queue member ${peer} did not answer within ${timeoutMs} ms`)) }, timeoutMs)
-      const onAbort = (): void => { done(); reject(new AbortedError('Queue request was aborted')) }
+      const onAbort = (): void => { done(); links.send(peer, encodeTasksFrame({ k: 'cancel', id })); reject(new AbortedError('Queue request was aborted')) }
       const done = (): void => { calls.delete(id); timer.cancel(); signal?.removeEventListener('abort', onAbort) }
       signal?.addEventListener('abort', onAbort, { once: true })
       calls.set(id, { peer, resolve: (v) => { done(); resolve(v) }, reject: (e) => { done(); reject(e) } })
@@ -190,12 +190,19 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       case 'get': return (await h.get(read.taskId, { signal })) ?? null
       case 'wait': return (await h.wait(read.taskId, read.sig, read.waitMs, signal)) ?? null
       case 'dead': await h.get('-', { signal }); return h.deadLetters(read.limit)
+      case 'workers': await h.get('-', { signal }); return h.machine.workers()
     }
   }
 
   // ---- server: requests from peers ---------------------------------------------------------
 
-  function answer (peer: string, id: number, work: Promise<unknown>): void {
+  /** Long-polls served for peers, by `<peer>/<id>`, so a `cancel` frame can end them. */
+  const serving = new Map<string, AbortController>()
+
+  function answer (peer: string, id: number, work: Promise<unknown>, controller?: AbortController): void {
+    const key = `${peer}/${id}`
+    if (controller !== undefined) serving.set(key, controller)
+    work.finally(() => { if (controller !== undefined) serving.delete(key) }).catch(() => undefined)
     work.then((v) => { counters.served++; links.send(peer, encodeTasksFrame({ k: 'ok', id, v })) }, (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err))
       const frame: Extract<TasksFrame, { k: 'err' }> = { k: 'err', id, name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
@@ -230,10 +237,11 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return
     }
     if (frame.k === 'cfb') { onCallForBids(from, frame); return }
+    if (frame.k === 'cancel') { serving.get(`${from}/${frame.id}`)?.abort(); return }
     if (!buckets.take(from, clock.nowMs())) { counters.rateLimited++; refuse(from, frame.id, 'rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`); return }
     const h = hosted.get(frame.q)
     if (h === undefined) { refuse(from, frame.id, 'unavailable', `Queue "${frame.q}" is not hosted on ${self}`); return }
-    if (frame.k === 'read') { answer(from, frame.id, serveRead(h, frame.read)); return }
+    if (frame.k === 'read') { const c = new AbortController(); answer(from, frame.id, serveRead(h, frame.read, c.signal), c); return }
     let request: TaskRequest
     try {
       request = decodeTaskRequest(frame.r)
@@ -241,7 +249,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       refuse(from, frame.id, err instanceof LimitExceededError ? 'limit-exceeded' : 'malformed', `Refused a task request: ${describeError(err)}`)
       return
     }
-    if (request.op === 'claim') answer(from, frame.id, h.claim(from, request, frame.w ?? 0))
+    if (request.op === 'claim') { const c = new AbortController(); answer(from, frame.id, h.claim(from, request, frame.w ?? 0, c.signal), c) }
     else answer(from, frame.id, h.request(from, request))
   }
 
@@ -424,6 +432,8 @@ class QueueHandle implements TaskQueue {
     const limit = Math.min(options.limit ?? DEAD_LETTERS_PAGE_MAX, DEAD_LETTERS_PAGE_MAX)
     return (await this.backend.read({ op: 'dead', limit }) as TaskView[]).map(info)
   }
+
+  async workers (): Promise<QueueWorkerInfo[]> { return await this.backend.read({ op: 'workers' }) as QueueWorkerInfo[] }
 
   gate (fn: GateFunction, options: { concurrency?: number } = {}): { stop: () => Promise<void> } {
     const worker = this.#service.work(this, async () => null, { concurrency: options.concurrency ?? 1 }) as WorkerImpl

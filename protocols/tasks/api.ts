@@ -118,6 +118,9 @@ export interface FailOptions { retryable?: boolean }
 /** The quality gate: true accepts; `{reject}` sends the task back with feedback; `{reject, final: true}` ends it `rejected`. */
 export type GateFunction = (result: Payload, task: TaskInfo) => boolean | { reject: string, final?: boolean } | Promise<boolean | { reject: string, final?: boolean }>
 
+/** A worker as the queue knows it. */
+export interface QueueWorkerInfo { id: string, capabilities: string[], concurrency: number, inFlight: number, breaker: 'closed' | 'open' | 'half-open', lastSeenMs: number }
+
 /** A handle on one queue (DESIGN `node.tasks.open`). */
 export interface TaskQueue {
   readonly name: string
@@ -133,6 +136,8 @@ export interface TaskQueue {
   cancel (taskId: string): Promise<void>
   deadLetters (options?: { limit?: number }): Promise<TaskInfo[]>
   redrive (taskId: string): Promise<void>
+  /** Workers the queue knows (registered by claim, renew or bid), with their load and breaker state. */
+  workers (): Promise<QueueWorkerInfo[]>
   /** Judge results before they complete; validation is leased like work. Returns a stop function. */
   gate (fn: GateFunction, options?: { concurrency?: number }): { stop: () => Promise<void> }
   // ---- low-level worker API (the HTTP API and `--exec` workers build on it) ----

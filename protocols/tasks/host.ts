@@ -219,6 +219,7 @@ export class HostedQueue {
     try {
       let proposedAt = -1
       for (;;) {
+        if (signal?.aborted === true || this.#stopped) return []
         if (pushed.length > 0) {
           const out = this.#expand(pushed.splice(0), peer)
           if (out.length > 0) return out
@@ -236,7 +237,7 @@ export class HostedQueue {
           continue
         }
         const left = deadline - this.#clock.nowMs()
-        if (left <= 0 || this.#stopped || signal?.aborted === true) return []
+        if (left <= 0) return []
         await this.#park(left, signal)
       }
     } finally {

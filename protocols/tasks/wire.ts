@@ -25,6 +25,7 @@ export type TaskRead =
   /** Answer once the task's signature differs from `sig` (or it ended), or after `waitMs`. */
   | { op: 'wait', taskId: string, sig: string, waitMs: number }
   | { op: 'dead', limit: number }
+  | { op: 'workers' }
 
 /** Everything on the wire. */
 export type TasksFrame =
@@ -33,6 +34,8 @@ export type TasksFrame =
   | { k: 'ok', id: number, v: unknown }
   | { k: 'err', id: number, name: string, code: string, msg: string, reason?: string, t?: string }
   | { k: 'cfb', q: string, t: string, a: number, in: Uint8Array }
+  /** The caller gave up on request `id`: a parked claim or wait ends without proposing. */
+  | { k: 'cancel', id: number }
 
 export function encodeTasksFrame (frame: TasksFrame): Uint8Array { return encodeCbor(frame) }
 
@@ -60,10 +63,11 @@ export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
       if (typeof r !== 'object' || r === null) throw new DecodeError('Cannot decode tasks read: not a map')
       if (r.op === 'get') str(r.taskId, 'taskId', NAME_CHARS_MAX)
       else if (r.op === 'wait') { str(r.taskId, 'taskId', NAME_CHARS_MAX); str(r.sig, 'sig', 4 * NAME_CHARS_MAX); waitMs(r.waitMs) }
-      else if (r.op === 'dead') { if (typeof r.limit !== 'number' || !Number.isSafeInteger(r.limit) || r.limit < 0 || r.limit > DEAD_LETTERS_PAGE_MAX) throw new LimitExceededError(`Cannot decode tasks read: limit is not an integer in [0, DEAD_LETTERS_PAGE_MAX ${DEAD_LETTERS_PAGE_MAX}]`) } else throw new DecodeError('Cannot decode tasks read: unknown op')
+      else if (r.op === 'workers') { /* no fields */ } else if (r.op === 'dead') { if (typeof r.limit !== 'number' || !Number.isSafeInteger(r.limit) || r.limit < 0 || r.limit > DEAD_LETTERS_PAGE_MAX) throw new LimitExceededError(`Cannot decode tasks read: limit is not an integer in [0, DEAD_LETTERS_PAGE_MAX ${DEAD_LETTERS_PAGE_MAX}]`) } else throw new DecodeError('Cannot decode tasks read: unknown op')
       return m as TasksFrame
     }
     case 'ok': id(); return m as TasksFrame
+    case 'cancel': id(); return m as TasksFrame
     case 'err': id(); str(m.name, 'name', NAME_CHARS_MAX); str(m.code, 'code', NAME_CHARS_MAX); if (typeof m.msg !== 'string') throw new DecodeError('Cannot decode tasks error: msg is not a string'); return m as TasksFrame
     case 'cfb':
       queue(); str(m.t, 't', NAME_CHARS_MAX)

@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict'
 import type { AgentNode, TaskQueue } from '../../../src/index.ts'
 import { QueueNotFoundError, StaleLeaseError, TaskFailedError } from '../../../src/index.ts'
+import { LimitExceededError, TASKS_PROTOCOL, TASK_INPUT_BYTES_MAX } from '../../../src/index.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { encodeCbor } from '../../../protocols/kit/cbor.ts'
+import { createLibp2pPeerLinks } from '../../../protocols/kit/libp2p-peer-link.ts'
+import { COMMAND_BYTES_MAX } from '../../../protocols/tasks/messages.ts'
+import { TASKS_FRAME_BYTES_MAX, decodeTasksFrame } from '../../../protocols/tasks/wire.ts'
 import { startMesh, stopAll, waitFor } from '../../helpers.ts'
+import { startStranger } from '../../stranger.ts'
 
 const timing = { heartbeatMs: 50, electionMs: 500 }
 
@@ -51,5 +58,167 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     await remote.complete(claimed.taskId, claimed.token, 'done')
     assert.equal(await q0!.result(t2.id), 'done')
     await assert.rejects(remote.complete(claimed.taskId, claimed.token, 'again'), StaleLeaseError)
+  })
+
+  it('open without members finds the queue in the DHT; an unknown queue is QueueNotFoundError', async () => {
+    nodes = await startMesh(4)
+    await openQueue(nodes, 'found')
+    const q = await nodes[3]!.tasks.open('found', { timeoutMs: 30_000 })
+    assert.deepEqual([...q.members].sort(), nodes.slice(0, 3).map((n) => n.peerId).sort())
+    await assert.rejects(nodes[3]!.tasks.open('nowhere', { timeoutMs: 1_000 }), QueueNotFoundError)
+  })
+
+  it('a worker node stopped mid-task: the lease expires and another worker completes the task once', async () => {
+    nodes = await startMesh(5)
+    const [q0] = await openQueue(nodes, 'crash', { leaseMs: 1_500 })
+    const members = q0!.members as string[]
+    let started = 0
+    let finishedByB = 0
+    const a = nodes[3]!; const b = nodes[4]!
+    a.tasks.work('crash', async (_input, ctx) => { started++; await new Promise((resolve) => { ctx.signal.addEventListener('abort', resolve) }); return 'from a' }, { pollMs: 500 })
+    await a.tasks.open('crash', { members })
+    const task = await q0!.submit('job')
+    await waitFor(() => started === 1, 'worker A to start the task')
+    await a.stop()
+    b.tasks.work('crash', async (_input, ctx) => { finishedByB++; return `from b attempt ${ctx.attempt}` }, { pollMs: 500 })
+    await b.tasks.open('crash', { members })
+    assert.equal(await q0!.result(task.id, { timeoutMs: 60_000 }), 'from b attempt 2')
+    const info = await q0!.get(task.id)
+    assert.equal(info?.worker, b.peerId)
+    assert.equal(info?.history.filter((h) => h.state === 'completed').length, 1)
+    assert.equal(finishedByB, 1)
+  })
+
+  it("the queue's leader stopped: work goes on", async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'failover')
+    const members = queues[0]!.members as string[]
+    const worker = nodes[3]!
+    worker.tasks.work('failover', async (input) => `ok ${String(input)}`, { pollMs: 500, concurrency: 4 })
+    const first = await queues[0]!.submit(1)
+    assert.equal(await queues[0]!.result(first.id, { timeoutMs: 30_000 }), 'ok 1')
+    const leaderId = await nodes[0]!.groups.get('tasks/failover').waitForLeader()
+    const leaderIndex = nodes.findIndex((n) => n.peerId === leaderId)
+    assert.ok(leaderIndex >= 0 && leaderIndex < 3)
+    await nodes[leaderIndex]!.stop()
+    const survivor = queues[(leaderIndex + 1) % 3]!
+    const ids = await Promise.all([2, 3, 4].map(async (i) => (await survivor.submit(i)).id))
+    const results = await Promise.all(ids.map(async (id) => survivor.result(id, { timeoutMs: 60_000 })))
+    assert.deepEqual(results, ['ok 2', 'ok 3', 'ok 4'])
+    assert.ok(members.includes(leaderId))
+  })
+
+  it('retries, then a dead letter, then redrive', async () => {
+    nodes = await startMesh(4)
+    const [q0] = await openQueue(nodes, 'flaky', { retry: { initialIntervalMs: 100, maximumAttempts: 2 } })
+    let calls = 0
+    let healthy = false
+    const worker = nodes[3]!.tasks.work('flaky', async (_input, ctx) => {
+      calls++
+      if (!healthy) throw new Error(`broken on attempt ${ctx.attempt}`)
+      return 'fixed'
+    }, { pollMs: 500 })
+    const task = await q0!.submit('x')
+    await assert.rejects(q0!.result(task.id, { timeoutMs: 30_000 }), (err: unknown) => err instanceof TaskFailedError && /broken on attempt 2/.test(err.message))
+    assert.equal(calls, 2)
+    const dead = await q0!.deadLetters()
+    assert.deepEqual(dead.map((t) => t.id), [task.id])
+    assert.equal(dead[0]!.error?.type, 'Error')
+    healthy = true
+    await q0!.redrive(task.id)
+    assert.equal(await q0!.result(task.id, { timeoutMs: 30_000 }), 'fixed')
+    assert.deepEqual(await q0!.deadLetters(), [])
+    await worker.stop()
+  })
+
+  it('a non-retryable error fails at once; watch yields every state change in order', async () => {
+    nodes = await startMesh(4)
+    const [q0] = await openQueue(nodes, 'strict')
+    nodes[3]!.tasks.work('strict', async () => { const e = new Error('bad input'); e.name = 'BadInput'; throw e }, { pollMs: 500, nonRetryableErrors: ['BadInput'] })
+    const task = await q0!.submit('y')
+    const states: string[] = []
+    for await (const u of q0!.watch(task.id)) states.push(u.state)
+    assert.deepEqual(states, ['submitted', 'working', 'failed'])
+  })
+
+  it('gate: a rejected result goes back with feedback that reaches ctx.feedback on the next attempt', async () => {
+    nodes = await startMesh(5)
+    const [q0] = await openQueue(nodes, 'gated', { gate: true, retry: { initialIntervalMs: 100 } })
+    const feedbacks: Array<string | undefined> = []
+    nodes[3]!.tasks.work('gated', async (_input, ctx) => { feedbacks.push(ctx.feedback); return ctx.feedback === undefined ? 'draft' : 'final' }, { pollMs: 500 })
+    const judged: string[] = []
+    const gateQueue = await nodes[4]!.tasks.open('gated', { members: q0!.members as string[] })
+    gateQueue.gate(async (result) => { judged.push(String(result)); return result === 'final' ? true : { reject: 'too rough' } })
+    const task = await q0!.submit('essay')
+    assert.equal(await q0!.result(task.id, { timeoutMs: 60_000 }), 'final')
+    assert.deepEqual(feedbacks, [undefined, 'too rough'])
+    assert.deepEqual(judged, ['draft', 'final'])
+  })
+
+  it('bid dispatch: the lowest cost wins and every bid is recorded', async () => {
+    nodes = await startMesh(5)
+    const [q0] = await openQueue(nodes, 'auction', { dispatch: 'bid' })
+    const members = q0!.members as string[]
+    const ran: string[] = []
+    for (const [i, cost] of [[3, 5], [4, 2]] as const) {
+      await nodes[i]!.tasks.open('auction', { members })
+      nodes[i]!.tasks.work('auction', async () => { ran.push(nodes[i]!.peerId); return `by ${i}` }, { pollMs: 500, bid: async () => ({ cost, etaMs: 100 }) })
+    }
+    // the workers register with their first claim; wait until the queue knows both
+    await waitFor(async () => (await q0!.workers()).length === 2, 'both workers registered with the queue')
+    const task = await q0!.submit('job')
+    assert.equal(await q0!.result(task.id, { timeoutMs: 30_000 }), 'by 4')
+    const info = await q0!.get(task.id)
+    assert.deepEqual(info?.bids.map((b) => b.cost), [2, 5])
+    assert.equal(info?.worker, nodes[4]!.peerId)
+  })
+
+  it('fork-join with min: results of all, failures as undefined, fewer than min is an error', async () => {
+    nodes = await startMesh(4)
+    const [q0] = await openQueue(nodes, 'fan', { retry: { maximumAttempts: 1 } })
+    nodes[3]!.tasks.work('fan', async (input) => { if (input === 'bad') throw new Error('no'); return `r-${String(input)}` }, { pollMs: 500, concurrency: 4 })
+    assert.deepEqual(await nodes[0]!.tasks.all(q0!, ['a', 'b', 'c']), ['r-a', 'r-b', 'r-c'])
+    assert.deepEqual(await nodes[0]!.tasks.all(q0!, ['a', 'bad', 'c'], { min: 2 }), ['r-a', undefined, 'r-c'])
+    await assert.rejects(nodes[0]!.tasks.all(q0!, ['bad', 'bad', 'c'], { min: 2 }), TaskFailedError)
+  })
+
+  it('an oversized input is refused at submit naming the limit', async () => {
+    nodes = await startMesh(3)
+    const [q0] = await openQueue(nodes, 'big')
+    await assert.rejects(q0!.submit(new Uint8Array(TASK_INPUT_BYTES_MAX + 1)), (err: unknown) => err instanceof LimitExceededError && /TASK_INPUT_BYTES_MAX/.test(err.message))
+  })
+
+  it('a forged or oversized request from a peer is refused with a clear error; the node keeps running', async () => {
+    nodes = await startMesh(3)
+    const [q0] = await openQueue(nodes, 'guarded')
+    const stranger = await startStranger()
+    try {
+      await stranger.libp2p.dial(multiaddr(nodes[0]!.addresses()[0]!))
+      const links = createLibp2pPeerLinks({ libp2p: stranger.libp2p, log: stranger.libp2p.logger.forComponent('test') }, { protocol: TASKS_PROTOCOL, frameBytesMax: TASKS_FRAME_BYTES_MAX, queueBytesMax: 2 * TASKS_FRAME_BYTES_MAX, keepAliveTag: 'test' })
+      const answers = new Map<number, Record<string, unknown>>()
+      links.onFrame((_from, frame) => { const f = decodeTasksFrame(frame) as Record<string, unknown>; answers.set(f.id as number, f) })
+      await links.start()
+      const target = nodes[0]!.peerId
+      // a submit naming its submitter: identity comes from the connection only
+      links.send(target, encodeCbor({ k: 'req', id: 1, q: 'guarded', r: encodeCbor({ op: 'submit', input: new Uint8Array(1), by: target }) }))
+      // a request larger than one raft entry
+      links.send(target, encodeCbor({ k: 'req', id: 2, q: 'guarded', r: new Uint8Array(COMMAND_BYTES_MAX + 1) }))
+      // a driver command from a non-member
+      links.send(target, encodeCbor({ k: 'req', id: 3, q: 'guarded', r: encodeCbor({ op: 'tick', epoch: 99, elapsedMs: 1 }) }))
+      // not CBOR at all
+      links.send(target, new Uint8Array([0xff, 0x00, 0x13]))
+      await waitFor(() => answers.size === 3, 'three refusals')
+      assert.equal(answers.get(1)!.k, 'err'); assert.match(String(answers.get(1)!.msg), /unexpected field "by"/)
+      assert.equal(answers.get(2)!.code, 'limit-exceeded'); assert.match(String(answers.get(2)!.msg), /COMMAND_BYTES_MAX/)
+      assert.equal(answers.get(3)!.k, 'err'); assert.match(String(answers.get(3)!.msg), /unknown op "tick"/)
+      assert.ok(nodes[0]!.tasks.stats().rejected >= 4)
+      await links.stop()
+    } finally {
+      await stranger.libp2p.stop()
+    }
+    // still serving
+    nodes[1]!.tasks.work('guarded', async () => 'fine', { pollMs: 500 })
+    const t = await q0!.submit('after')
+    assert.equal(await q0!.result(t.id, { timeoutMs: 30_000 }), 'fine')
   })
 })
