@@ -14,7 +14,7 @@ import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
 import type { QueueWorkerInfo, ClaimOptions, ClaimedTask, GateFunction, OpenQueueOptions, RenewResult, SubmitOptions, SubmittedTask, TaskInfo, TaskQueue, TaskUpdateInfo, TasksService, TasksStats, WaitOptions, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
 import { QueueNotFoundError, StaleLeaseError, TaskFailedError, TaskRefusedError, TaskRequestRefusedError } from './errors.ts'
 import { HostedQueue, taskSignature } from './host.ts'
-import type { ClaimedWire, JoinQueueGroup } from './host.ts'
+import type { ClaimedWire, JoinQueueGroup, PublishEvent } from './host.ts'
 import type { TaskView } from './machine.ts'
 import { CLAIM_TASKS_MAX, NAME_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX, decodeTaskRequest, encodeTaskRequest } from './messages.ts'
 import type { TaskError, TaskRequest } from './messages.ts'
@@ -58,7 +58,7 @@ export interface TasksComponents {
   readonly joinGroup: JoinQueueGroup
   readonly directory: QueueDirectory
   /** Publishes a task transition on `tasks/<queue>` (the events service), best effort. */
-  readonly publish?: (topic: string, event: { type: string, data: Payload }) => Promise<void>
+  readonly publish?: PublishEvent
   /** Subscribes to health's dead verdicts; returns the unsubscribe. */
   readonly onPeerDead?: (fn: (peer: string) => void) => () => void
 }
@@ -289,7 +289,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           if (worker === self) onCallForBids(self, frame)
           else links.send(worker, encodeTasksFrame(frame))
         }
-        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids })
+        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish })
         const group = await components.joinGroup(`tasks/${name}`, { members, apply: h.apply, snapshot: h.snapshotHooks, heartbeatMs, electionMs })
         h.start(group)
         hosted.set(name, h)
@@ -333,9 +333,9 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return results
     },
     stats (): TasksStats {
-      let proposals = 0; let commands = 0
-      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands }
-      return { ...counters, proposals, commands }
+      let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0
+      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped }
+      return { ...counters, proposals, commands, published, publishDropped }
     },
     async start () {
       if (running) return

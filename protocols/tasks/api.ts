@@ -214,4 +214,7 @@ export interface TasksStats {
   /** Raft proposals made (a batch counts once) and commands they carried. */
   proposals: number
   commands: number
+  /** Transitions published on `tasks/<queue>` by this node while leader, and dropped (overflow or a failed publish). */
+  published: number
+  publishDropped: number
 }

@@ -44,6 +44,17 @@ export const TICK_MS_DEFAULT = 200
 /** How long the leader collects bids after calling for them (contract-net bid window). */
 export const BID_WINDOW_MS_DEFAULT = 300
 
+/** The leader publishes the transitions it applied this often, as one event (the author rate limit of the events service is 100/s). */
+export const PUBLISH_INTERVAL_MS = 250
+/**
+ * Transitions in one event: ~80 bytes each, so an event stays far under EVENT_BYTES_MAX (256 KiB).
+ * Past it within one interval the oldest are dropped and counted (readers re-read with get).
+ */
+export const TRANSITIONS_PER_EVENT_MAX = 1024
+
+/** Publishes one event on a topic (the events service). */
+export type PublishEvent = (topic: string, event: { type: string, data: Array<{ taskId: string, state: string, attempt: number, atMs: number }> }) => Promise<void>
+
 /** A claimed task as a member hands it out: the lease with the stored input, feedback and (validate) output. */
 export interface ClaimedWire { lease: LeaseGrant, input: Uint8Array, feedback?: string, output?: Uint8Array, leaseMs: number }
 
@@ -88,10 +99,14 @@ export class HostedQueue {
   #ticker: TimerHandle | undefined
   #unLeader: (() => void) | undefined
   readonly #bidTimers = new Map<string, TimerHandle>()
-  /** Counters: proposals made and commands they carried. */
-  readonly counters = { proposals: 0, commands: 0, refused: 0 }
+  /** Counters: proposals made and commands they carried; transitions published and dropped. */
+  readonly counters = { proposals: 0, commands: 0, refused: 0, published: 0, publishDropped: 0 }
+  readonly #publish: PublishEvent | undefined
+  #transitions: Array<{ taskId: string, state: string, attempt: number, atMs: number }> = []
+  #publisher: TimerHandle | undefined
+  #publishing = false
 
-  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, tickMs?: number, bidWindowMs?: number }) {
+  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, publish?: PublishEvent, tickMs?: number, bidWindowMs?: number }) {
     this.name = parts.name
     this.#self = parts.self
     this.#clock = parts.clock
@@ -99,6 +114,7 @@ export class HostedQueue {
     this.#tickMs = parts.tickMs ?? TICK_MS_DEFAULT
     this.#bidWindowMs = parts.bidWindowMs ?? BID_WINDOW_MS_DEFAULT
     this.#sendCfb = parts.sendCallForBids
+    this.#publish = parts.publish
     const { machine } = createTaskMachine(parts.options)
     this.machine = machine
     this.members = machine.policy.members
@@ -133,11 +149,25 @@ export class HostedQueue {
     this.#unLeader = group.onLeader((leader, term) => { if (leader === this.#self) this.#becameLeader(term) })
     if (group.isLeader()) this.#becameLeader(group.term())
     this.#ticker = this.#clock.setInterval(() => { this.#tick() }, this.#tickMs)
+    if (this.#publish !== undefined) this.#publisher = this.#clock.setInterval(() => { this.#publishTransitions() }, PUBLISH_INTERVAL_MS)
+  }
+
+  /** The read model (`tasks/<queue>`): the leader publishes the transitions it applied, batched per interval. */
+  #publishTransitions (): void {
+    if (this.#publishing || this.#transitions.length === 0 || this.#publish === undefined) return
+    const data = this.#transitions
+    this.#transitions = []
+    this.#publishing = true
+    this.#publish(`tasks/${this.name}`, { type: 'transitions', data }).then(() => { this.counters.published += data.length }, (err: unknown) => {
+      this.counters.publishDropped += data.length
+      this.#log('queue %s: %d transitions not published: %s', this.name, data.length, describeError(err))
+    }).finally(() => { this.#publishing = false })
   }
 
   async stop (): Promise<void> {
     this.#stopped = true
     this.#ticker?.cancel()
+    this.#publisher?.cancel()
     this.#unLeader?.()
     for (const t of this.#bidTimers.values()) t.cancel()
     this.#bidTimers.clear()
@@ -313,8 +343,13 @@ export class HostedQueue {
   #onUpdates (updates: TaskUpdate[]): void {
     let wakeClaims = false
     let pushedAny = false
+    const publishing = this.#publish !== undefined && this.group !== undefined && this.group.isLeader()
     for (const u of updates) {
       if (u.kind === 'state') {
+        if (publishing) {
+          if (this.#transitions.length >= TRANSITIONS_PER_EVENT_MAX) { this.#transitions.shift(); this.counters.publishDropped++ }
+          this.#transitions.push({ taskId: u.taskId, state: u.state, attempt: u.attempt, atMs: u.atMs })
+        }
         if (u.state === 'submitted') { this.#ready.add(u.taskId); wakeClaims = true } else this.#ready.delete(u.taskId)
         if (u.state === 'validating') { this.#validating.add(u.taskId); wakeClaims = true } else this.#validating.delete(u.taskId)
         if (u.state === 'submitted' && this.machine.policy.dispatch === 'bid') this.#callForBids(u.taskId)

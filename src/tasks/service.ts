@@ -35,7 +35,7 @@ export interface NodeTasksComponents {
 
 /** Build `node.tasks`. */
 export function createNodeTasks (components: NodeTasksComponents, init: TasksInit = {}): TasksService {
-  const { libp2p, log, groups, state, health } = components
+  const { libp2p, log, groups, state, health, events } = components
   const links = createLibp2pPeerLinks({ libp2p, log: log.newScope('link') }, {
     protocol: TASKS_PROTOCOL,
     frameBytesMax: TASKS_FRAME_BYTES_MAX,
@@ -64,6 +64,7 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
       }
       return port
     },
+    publish: events === undefined ? undefined : async (topic, event) => { await events.publish(topic, event) },
     directory: {
       put: async (key, value) => { await state.put(key, value, { ttlMs: QUEUE_RECORD_TTL_MS }) },
       get: async (key) => (await state.get(key))?.value

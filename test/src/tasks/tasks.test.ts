@@ -2,6 +2,7 @@
 // on a fourth node that is not a member, leases, retries, dead letters, gate, bids, fork-join.
 
 import assert from 'node:assert/strict'
+import { fork } from 'node:child_process'
 import type { AgentNode, TaskQueue } from '../../../src/index.ts'
 import { QueueNotFoundError, StaleLeaseError, TaskFailedError } from '../../../src/index.ts'
 import { LimitExceededError, TASKS_PROTOCOL, TASK_INPUT_BYTES_MAX } from '../../../src/index.ts'
@@ -46,6 +47,11 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     assert.deepEqual(got?.input, { text: 'hello' })
     assert.equal(seen.length, 1)
     await handle.stop()
+    // the read model: the leader publishes every transition on tasks/<queue>
+    const leader = nodes.find((n) => n.peerId === nodes[0]!.groups.get('tasks/translate').leader())!
+    await waitFor(async () => (await leader.events.history('tasks/translate')).some((e) => (e.data as Array<{ taskId: string, state: string }>).some((t) => t.taskId === task.id && t.state === 'completed')), 'the completed transition on tasks/translate')
+    const states = (await leader.events.history('tasks/translate')).flatMap((e) => e.data as Array<{ taskId: string, state: string }>).filter((t) => t.taskId === task.id).map((t) => t.state)
+    assert.deepEqual(states, ['submitted', 'working', 'completed'])
 
     // low-level API from the non-member: claim, complete, a stale token is refused
     const t2 = await remote.submit('raw')
@@ -220,5 +226,37 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     nodes[1]!.tasks.work('guarded', async () => 'fine', { pollMs: 500 })
     const t = await q0!.submit('after')
     assert.equal(await q0!.result(t.id, { timeoutMs: 30_000 }), 'fine')
+  })
+})
+
+describe('node.tasks with a worker in another process', function () {
+  this.timeout(120_000)
+  let nodes: AgentNode[] = []
+  afterEach(async () => { await stopAll(nodes); nodes = [] })
+
+  it('kill -9 of a worker process mid-task: the task finishes elsewhere, completed exactly once', async () => {
+    nodes = await startMesh(4)
+    const [q0] = await openQueue(nodes, 'killed', { leaseMs: 2_000 })
+    const members = q0!.members as string[]
+    const child = fork(new URL('./worker-process.ts', import.meta.url).pathname, [], { env: { ...process.env, AGENTMESH_TASK_WORKER: JSON.stringify({ peer: nodes[0]!.addresses()[0], queue: 'killed', members }) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    try {
+      const messages: Array<{ ready?: string, started?: string }> = []
+      child.on('message', (m) => { messages.push(m as { ready?: string, started?: string }) })
+      await waitFor(() => messages.some((m) => m.ready !== undefined), 'the worker process to start', 60_000)
+      const task = await q0!.submit('work')
+      await waitFor(() => messages.some((m) => m.started === task.id), 'the worker process to take the task', 30_000)
+      const killedPeer = messages.find((m) => m.ready !== undefined)!.ready!
+      assert.equal((await q0!.get(task.id))?.worker, killedPeer)
+      child.kill('SIGKILL')
+      let runs = 0
+      nodes[3]!.tasks.work('killed', async (_input, ctx) => { runs++; return `done on attempt ${ctx.attempt}` }, { pollMs: 500 })
+      assert.equal(await q0!.result(task.id, { timeoutMs: 60_000 }), 'done on attempt 2')
+      const info = await q0!.get(task.id)
+      assert.equal(info?.worker, nodes[3]!.peerId)
+      assert.equal(info?.history.filter((h) => h.state === 'completed').length, 1)
+      assert.equal(runs, 1)
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 })
