@@ -298,7 +298,9 @@ export class HostedQueue {
   /** The task once its signature differs from `sig` or it ended, or as it is after `waitMs`. */
   async wait (taskId: string, sig: string, waitMs: number, signal?: AbortSignal): Promise<TaskView | undefined> {
     const deadline = this.#clock.nowMs() + waitMs
-    let t = await this.get(taskId, { signal })
+    // an applied state is committed, and a stale one only means waiting longer: the local replica
+    // answers, and a linearizable read is needed only for a task this replica has not applied yet
+    let t = this.machine.get(taskId) ?? await this.get(taskId, { signal })
     for (;;) {
       if (taskSignature(t) !== sig || t === undefined || TERMINAL_STATES.has(t.state)) return t
       const left = deadline - this.#clock.nowMs()
