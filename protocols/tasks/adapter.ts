@@ -39,6 +39,8 @@ export const OPEN_TIMEOUT_MS_DEFAULT = 10_000
 export const QUEUES_MAX = 64
 /** Key prefix of a queue's directory record: `tasks/<name>` → `{members}`. */
 export const DIRECTORY_PREFIX = 'tasks/'
+/** How often a worker checks whether its leases are due for renewal (a renewal goes out every leaseMs/3). */
+const RENEW_CHECK_MS = 100
 /** Calls for bids a worker answers at once (each runs the bid function). */
 const BIDS_IN_FLIGHT_MAX = 64
 
@@ -259,6 +261,14 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     for (const w of workers) if (w.queue === handle) w.onCallForBids(f.t, f.a, f.in)
   }
 
+  /** Resubmit a forwarded task on its fallback queue, with the same input, capability and priority. */
+  async function forwardTask (fallback: string, task: TaskView, idempotencyKey: string): Promise<void> {
+    const q = await open(fallback)
+    const request = { op: 'submit', input: task.input, priority: task.priority, idempotencyKey } as Extract<TaskRequest, { op: 'submit' }>
+    if (task.capability !== undefined) request.capability = task.capability
+    await q.backend.request(request)
+  }
+
   // ---- open ---------------------------------------------------------------------------------
 
   async function open (name: string, options: OpenQueueOptions = {}): Promise<QueueHandle> {
@@ -289,7 +299,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           if (worker === self) onCallForBids(self, frame)
           else links.send(worker, encodeTasksFrame(frame))
         }
-        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish })
+        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish, forward: forwardTask })
         const group = await components.joinGroup(`tasks/${name}`, { members, apply: h.apply, snapshot: h.snapshotHooks, heartbeatMs, electionMs })
         h.start(group)
         hosted.set(name, h)
@@ -615,10 +625,14 @@ class WorkerImpl implements WorkerHandle {
   async #renewLoop (): Promise<void> {
     const q = this.queue!
     const signal = this.#stop.signal
+    let lastRenewMs = this.#clock.nowMs()
     while (!signal.aborted) {
-      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs), 30_000)
-      await sleep(this.#clock, Math.max(50, Math.floor(leaseMs / 3)), signal).catch(() => undefined)
-      if (signal.aborted || this.#running.size === 0) continue
+      // a short check interval, so a task started while idle is renewed at its own lease's pace
+      await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined)
+      if (signal.aborted || this.#running.size === 0) { lastRenewMs = this.#clock.nowMs(); continue }
+      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs))
+      if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
+      lastRenewMs = this.#clock.nowMs()
       const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
       try {
         const r = await q.renewAll(held)

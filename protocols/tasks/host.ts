@@ -10,10 +10,10 @@ import { AbortedError, NotRunningError, describeError } from '../kit/errors.ts'
 import { errorFromRefusal } from './errors.ts'
 import { createTaskMachine } from './machine.ts'
 import type { TaskMachine, TaskMachineOptions, TaskView } from './machine.ts'
-import { BATCH_COMMANDS_MAX, COMMAND_BYTES_MAX, commandFromRequest, validateTaskCommand } from './messages.ts'
+import { BATCH_COMMANDS_MAX, COMMAND_BYTES_MAX, HELD_LEASES_MAX, commandFromRequest, validateTaskCommand } from './messages.ts'
 import type { LeaseKind, SingleCommand, TaskCommand, TaskRequest } from './messages.ts'
 import type { LeaseGrant, TaskResult, TaskSuccess } from './results.ts'
-import { TERMINAL_STATES } from './state.ts'
+import { TERMINAL_STATES, WORKERS_MAX } from './state.ts'
 import type { TaskUpdate } from './state.ts'
 
 /** What a hosted queue uses of its Raft group (a `RaftGroup` joined with the machine's apply). */
@@ -54,6 +54,9 @@ export const TRANSITIONS_PER_EVENT_MAX = 1024
 
 /** Publishes one event on a topic (the events service). */
 export type PublishEvent = (topic: string, event: { type: string, data: Array<{ taskId: string, state: string, attempt: number, atMs: number }> }) => Promise<void>
+
+/** Resubmits a task forwarded to a fallback queue (the leader's driver, SPEC "What the driver must do" 5). */
+export type ForwardTask = (fallbackQueue: string, task: TaskView, idempotencyKey: string) => Promise<void>
 
 /** A claimed task as a member hands it out: the lease with the stored input, feedback and (validate) output. */
 export interface ClaimedWire { lease: LeaseGrant, input: Uint8Array, feedback?: string, output?: Uint8Array, leaseMs: number }
@@ -102,11 +105,12 @@ export class HostedQueue {
   /** Counters: proposals made and commands they carried; transitions published and dropped. */
   readonly counters = { proposals: 0, commands: 0, refused: 0, published: 0, publishDropped: 0 }
   readonly #publish: PublishEvent | undefined
+  readonly #forward: ForwardTask | undefined
   #transitions: Array<{ taskId: string, state: string, attempt: number, atMs: number }> = []
   #publisher: TimerHandle | undefined
   #publishing = false
 
-  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, publish?: PublishEvent, tickMs?: number, bidWindowMs?: number }) {
+  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, publish?: PublishEvent, forward?: ForwardTask, tickMs?: number, bidWindowMs?: number }) {
     this.name = parts.name
     this.#self = parts.self
     this.#clock = parts.clock
@@ -115,6 +119,7 @@ export class HostedQueue {
     this.#bidWindowMs = parts.bidWindowMs ?? BID_WINDOW_MS_DEFAULT
     this.#sendCfb = parts.sendCallForBids
     this.#publish = parts.publish
+    this.#forward = parts.forward
     const { machine } = createTaskMachine(parts.options)
     this.machine = machine
     this.members = machine.policy.members
@@ -243,15 +248,14 @@ export class HostedQueue {
   async claim (peer: string, request: Extract<TaskRequest, { op: 'claim' }>, waitMs: number, signal?: AbortSignal): Promise<ClaimedWire[]> {
     const deadline = this.#clock.nowMs() + waitMs
     const kind: LeaseKind = request.kind ?? 'work'
-    const pushed: LeaseGrant[] = []
-    const onLease = (u: TaskUpdate): void => { if (u.kind === 'lease' && u.worker === peer && u.leaseKind === kind) pushed.push({ taskId: u.taskId, attempt: u.attempt, token: u.token, expiresAtMs: 0, kind }) }
-    this.#leaseListeners.add(onLease)
+    this.#noteClaimant(peer)
     try {
       let proposedAt = -1
       for (;;) {
         if (signal?.aborted === true || this.#stopped) return []
+        const pushed = this.#takeUndelivered(peer, kind)
         if (pushed.length > 0) {
-          const out = this.#expand(pushed.splice(0), peer)
+          const out = this.#expand(pushed, peer)
           if (out.length > 0) return out
         }
         const candidates = kind === 'validate' ? this.#validating : this.#ready
@@ -261,7 +265,7 @@ export class HostedQueue {
           proposedAt = this.#readyVersion
           const r = await this.request(peer, request, signal) as Extract<TaskSuccess, { op: 'claim' }>
           const seen = new Set(r.leases.map((l) => `${l.taskId}#${l.token}`))
-          const leases = [...r.leases, ...pushed.splice(0).filter((l) => !seen.has(`${l.taskId}#${l.token}`))]
+          const leases = [...r.leases, ...this.#takeUndelivered(peer, kind).filter((l) => !seen.has(`${l.taskId}#${l.token}`))]
           const out = this.#expand(leases, peer)
           if (out.length > 0) return out
           continue
@@ -271,11 +275,35 @@ export class HostedQueue {
         await this.#park(left, signal)
       }
     } finally {
-      this.#leaseListeners.delete(onLease)
+      this.#claimants.set(peer, this.#clock.nowMs())
     }
   }
 
-  readonly #leaseListeners = new Set<(u: TaskUpdate) => void>()
+  /**
+   * Leases the machine pushed (round-robin, least-connections, bid awards) to workers that claim
+   * through this member, not yet handed to them: a push may land while the worker is busy and has
+   * no claim parked, and its next claim picks it up (renew lists it too, SPEC "Dispatch").
+   */
+  readonly #undelivered = new Map<string, Map<string, LeaseGrant>>()
+  /** Workers that claimed through this member, with when they last did (WORKERS_MAX, oldest forgotten). */
+  readonly #claimants = new Map<string, number>()
+
+  #noteClaimant (peer: string): void {
+    this.#claimants.delete(peer)
+    this.#claimants.set(peer, this.#clock.nowMs())
+    while (this.#claimants.size > WORKERS_MAX) {
+      const oldest = this.#claimants.keys().next().value!
+      this.#claimants.delete(oldest)
+      this.#undelivered.delete(oldest)
+    }
+  }
+
+  #takeUndelivered (peer: string, kind: LeaseKind): LeaseGrant[] {
+    const m = this.#undelivered.get(peer)
+    if (m === undefined || kind !== 'work') return []
+    this.#undelivered.delete(peer)
+    return [...m.values()]
+  }
 
   #expand (leases: LeaseGrant[], peer: string): ClaimedWire[] {
     const out: ClaimedWire[] = []
@@ -355,11 +383,16 @@ export class HostedQueue {
         if (u.state === 'submitted') { this.#ready.add(u.taskId); wakeClaims = true } else this.#ready.delete(u.taskId)
         if (u.state === 'validating') { this.#validating.add(u.taskId); wakeClaims = true } else this.#validating.delete(u.taskId)
         if (u.state === 'submitted' && this.machine.policy.dispatch === 'bid') this.#callForBids(u.taskId)
+        if (u.state === 'failed' && publishing) this.#forwardIfNeeded(u.taskId)
       } else if (u.kind === 'lease') {
         if (u.leaseKind === 'validate') this.#validating.delete(u.taskId)
         else this.#ready.delete(u.taskId)
-        for (const l of this.#leaseListeners) l(u)
-        pushedAny = true
+        if (u.leaseKind === 'work' && this.machine.policy.dispatch !== 'pull' && this.#claimants.has(u.worker)) {
+          let m = this.#undelivered.get(u.worker)
+          if (m === undefined) { m = new Map(); this.#undelivered.set(u.worker, m) }
+          if (m.size < HELD_LEASES_MAX) m.set(u.taskId, { taskId: u.taskId, attempt: u.attempt, token: u.token, expiresAtMs: 0, kind: 'work' })
+          pushedAny = true
+        }
       } else {
         this.#ready.delete(u.taskId); this.#validating.delete(u.taskId)
       }
@@ -401,6 +434,14 @@ export class HostedQueue {
       if (command.op === 'tick') this.#tickPending = false
       if (!this.#stopped) this.#log('queue %s: %s not committed: %s', this.name, command.op, describeError(err))
     })
+  }
+
+  /** A task failed over to the fallback queue is resubmitted there once (idempotency key `<queue>/<id>`). */
+  #forwardIfNeeded (taskId: string): void {
+    const t = this.machine.get(taskId)
+    if (t?.forwardedTo === undefined || this.#forward === undefined) return
+    const key = `${this.name}/${taskId}`.slice(0, 128)
+    this.#forward(t.forwardedTo, t, key).catch((err: unknown) => { this.#log.error('queue %s: task %s not forwarded to %s: %s', this.name, taskId, t.forwardedTo, describeError(err)) })
   }
 
   #callForBids (taskId: string): void {

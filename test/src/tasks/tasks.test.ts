@@ -188,6 +188,45 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     await assert.rejects(nodes[0]!.tasks.all(q0!, ['bad', 'bad', 'c'], { min: 2 }), TaskFailedError)
   })
 
+  it('cancel aborts the running handler through ctx.signal; round-robin pushes leases to waiting workers', async () => {
+    nodes = await startMesh(4)
+    const [q0] = await openQueue(nodes, 'cancelme', { leaseMs: 1_500 })
+    let aborted = false
+    let started = false
+    nodes[3]!.tasks.work('cancelme', async (_input, ctx) => {
+      started = true
+      await new Promise((resolve) => { ctx.signal.addEventListener('abort', resolve) })
+      aborted = true
+      return 'never'
+    }, { pollMs: 500 })
+    const task = await q0!.submit('long')
+    await waitFor(() => started, 'the handler to start')
+    await q0!.cancel(task.id)
+    await waitFor(() => aborted, 'the handler signal to abort on cancel')
+    await assert.rejects(q0!.result(task.id), (err: unknown) => err instanceof TaskFailedError && /canceled/.test(err.message))
+
+    const [r0] = await openQueue(nodes, 'rr', { dispatch: 'round-robin' })
+    nodes[3]!.tasks.work('rr', async (input) => `rr ${String(input)}`, { pollMs: 2_000, concurrency: 2 })
+    await waitFor(async () => (await r0!.workers()).length === 1, 'the worker registered')
+    const ids = await Promise.all([1, 2, 3].map(async (i) => (await r0!.submit(i)).id))
+    assert.deepEqual(await Promise.all(ids.map(async (id) => r0!.result(id, { timeoutMs: 30_000 }))), ['rr 1', 'rr 2', 'rr 3'])
+  })
+
+  it('every breaker open: the task is forwarded to the fallback queue once', async () => {
+    nodes = await startMesh(5)
+    const [p0] = await openQueue(nodes, 'primary', { fallbackQueue: 'backup', breaker: { slidingWindowSize: 1, minimumNumberOfCalls: 1, failureRateThreshold: 100, waitDurationInOpenStateMs: 600_000 }, retry: { initialIntervalMs: 100, maximumAttempts: 5 } })
+    const [b0] = await openQueue(nodes, 'backup')
+    nodes[3]!.tasks.work('primary', async () => { throw new Error('always broken') }, { pollMs: 500 })
+    nodes[4]!.tasks.work('backup', async (input) => `backup did ${String(input)}`, { pollMs: 500 })
+    const task = await p0!.submit('job')
+    await assert.rejects(p0!.result(task.id, { timeoutMs: 30_000 }), TaskFailedError)
+    const failed = await p0!.get(task.id)
+    assert.equal(failed?.forwardedTo, 'backup')
+    const forwarded = await b0!.submit('ignored', { idempotencyKey: `primary/${task.id}` })
+    assert.equal(forwarded.duplicate, true)
+    assert.equal(await b0!.result(forwarded.id, { timeoutMs: 30_000 }), 'backup did job')
+  })
+
   it('an oversized input is refused at submit naming the limit', async () => {
     nodes = await startMesh(3)
     const [q0] = await openQueue(nodes, 'big')
