@@ -31,6 +31,8 @@ export const RATE_PEERS_MAX = 1_024
 export const CALLS_PENDING_MAX = 4_096
 /** Deadline of one call to a member, beyond its long-poll: past it the next member is tried. */
 export const CALL_TIMEOUT_MS = 5_000
+/** Deadline of a call to a member this node has no connection to (it may have no known address yet). */
+export const UNCONNECTED_CALL_TIMEOUT_MS = 1_000
 /** Default deadline of a request (submit, complete, …) across member retries. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
 /** How long `open` without members looks for the queue's DHT record. */
@@ -61,6 +63,8 @@ export interface TasksComponents {
   readonly directory: QueueDirectory
   /** Publishes a task transition on `tasks/<queue>` (the events service), best effort. */
   readonly publish?: PublishEvent
+  /** True when this node has an open connection to `peer`: calls go to a connected member first (a frame to a peer with no known address is dropped). */
+  readonly connected?: (peer: string) => boolean
   /** Subscribes to health's dead verdicts; returns the unsubscribe. */
   readonly onPeerDead?: (fn: (peer: string) => void) => () => void
 }
@@ -126,7 +130,9 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     if (calls.size >= CALLS_PENDING_MAX) throw new LimitExceededError(`Cannot call queue member: ${CALLS_PENDING_MAX} calls already pending (CALLS_PENDING_MAX)`)
     const id = nextId++
     return new Promise((resolve, reject) => {
-      const timer = clock.setTimeout(() => { done(); reject(new TimeoutError(`Queue member ${peer} did not answer within ${timeoutMs} ms`)) }, timeoutMs)
+      // a member we are not connected to may have no known address yet (the frame is then dropped): try the next one soon
+      const limitMs = components.connected !== undefined && !components.connected(peer) ? Math.min(timeoutMs, UNCONNECTED_CALL_TIMEOUT_MS) : timeoutMs
+      const timer = clock.setTimeout(() => { done(); links.send(peer, encodeTasksFrame({ k: 'cancel', id })); reject(new TimeoutError(`Queue member ${peer} did not answer within ${limitMs} ms`)) }, limitMs)
       const onAbort = (): void => { done(); links.send(peer, encodeTasksFrame({ k: 'cancel', id })); reject(new AbortedError('Queue request was aborted')) }
       const done = (): void => { calls.delete(id); timer.cancel(); signal?.removeEventListener('abort', onAbort) }
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -152,12 +158,15 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   }
 
   function remoteBackend (queue: string, members: string[]): Backend {
-    let preferred = members.includes(self) ? self : members[Math.floor(Math.random() * members.length)] ?? members[0]!
+    // start at a member we are connected to (spread over them), else any
+    const connected = members.filter((m) => components.connected?.(m) === true)
+    const pool = connected.length > 0 ? connected : members
+    let preferred = pool[Math.floor(Math.random() * pool.length)] ?? members[0]!
     const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }): Promise<T> => {
       const deadline = clock.nowMs() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT) + waitMs
       let last: unknown
       for (let i = 0; ; i++) {
-        const peer = i === 0 ? preferred : members[(members.indexOf(preferred) + 1) % members.length]!
+        const peer = preferred
         const left = deadline - clock.nowMs()
         if (left <= 0) throw last instanceof Error ? last : new TimeoutError(`No member of queue "${queue}" answered in time`)
         try {
@@ -167,7 +176,10 @@ export function createTasksService (components: TasksComponents, init: TasksInit
         } catch (err) {
           if (!retryable(err) || options.signal?.aborted === true) throw err
           last = err
-          preferred = peer === preferred ? members[(members.indexOf(peer) + 1) % members.length]! : preferred
+          if (peer === preferred) {
+            const others = members.filter((m) => m !== peer)
+            preferred = others.find((m) => components.connected?.(m) === true) ?? members[(members.indexOf(peer) + 1) % members.length]!
+          }
           await sleep(clock, Math.min(100 * (i + 1), 1000), options.signal)
         }
       }

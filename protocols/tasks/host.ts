@@ -273,6 +273,7 @@ export class HostedQueue {
         const left = deadline - this.#clock.nowMs()
         if (left <= 0) return []
         await this.#park(left, signal)
+        this.#log('claim by %s (%s) woke: %d ready, %d validating, version %d (proposed at %d)', peer.slice(-6), kind, this.#ready.size, this.#validating.size, this.#readyVersion, proposedAt)
       }
     } finally {
       this.#claimants.set(peer, this.#clock.nowMs())

@@ -6,6 +6,8 @@
 import type { Logger } from '@libp2p/interface'
 import { createLibp2pPeerLinks } from '../../protocols/kit/libp2p-peer-link.ts'
 import type { LinkHost } from '../../protocols/kit/libp2p-peer-link.ts'
+import type { Connections } from '../../protocols/kit/components.ts'
+import { parsePeerId } from '../../protocols/kit/peer-id.ts'
 import { systemClock } from '../../protocols/kit/clock.ts'
 import { createTasksService } from '../../protocols/tasks/adapter.ts'
 import type { TasksInit } from '../../protocols/tasks/adapter.ts'
@@ -25,7 +27,7 @@ export const QUEUE_RECORD_TTL_MS = 24 * 3_600_000
 
 /** What `node.tasks` uses of its node. */
 export interface NodeTasksComponents {
-  readonly libp2p: LinkHost
+  readonly libp2p: LinkHost & Pick<Connections, 'getConnections'>
   readonly log: Logger
   readonly groups: GroupsService
   readonly state: StateService
@@ -47,6 +49,9 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
     log,
     clock: systemClock,
     links,
+    connected: (peer) => {
+      try { return libp2p.getConnections(parsePeerId(peer)).length > 0 } catch (err) { log('not a peer id %s: %s', peer, (err as Error).message); return false }
+    },
     joinGroup: async (name, options) => {
       const group = await groups.join(name, options)
       const port: QueueGroup = {
