@@ -1,0 +1,93 @@
+// The tasks link codec (bounded frames) and a hosted queue's batcher and long-polls, on a
+// single-replica group port that applies proposals in order (the port the node fills with raft).
+
+import assert from 'node:assert/strict'
+import { encodeCbor } from '../../../protocols/kit/cbor.ts'
+import { systemClock } from '../../../protocols/kit/clock.ts'
+import { DecodeError, LimitExceededError } from '../../../protocols/kit/errors.ts'
+import { logger } from '@libp2p/logger'
+import { HostedQueue } from '../../../protocols/tasks/host.ts'
+import type { QueueGroup } from '../../../protocols/tasks/host.ts'
+import { COMMAND_BYTES_MAX, encodeTaskRequest } from '../../../protocols/tasks/messages.ts'
+import { StaleLeaseError } from '../../../protocols/tasks/errors.ts'
+import { decodeTasksFrame, encodeTasksFrame, WAIT_MS_MAX, DEAD_LETTERS_PAGE_MAX } from '../../../protocols/tasks/wire.ts'
+
+/** One replica: proposals apply in order on the next microtask, like a committed raft entry. */
+function singleReplica (apply: (command: unknown, context: { index: number }) => unknown): QueueGroup & { proposals: number } {
+  let index = 0
+  const g = {
+    proposals: 0,
+    async propose (command: unknown) { g.proposals++; await Promise.resolve(); return apply(structuredClone(command), { index: ++index }) },
+    async read<T> (query: () => T) { return query() },
+    isLeader: () => true,
+    term: () => 1,
+    leader: () => 'me',
+    onLeader: () => () => undefined,
+    async leave () {}
+  }
+  return g
+}
+
+describe('tasks link frames', () => {
+  it('round-trips every frame kind', () => {
+    const frames = [
+      { k: 'req', id: 1, q: 'q', r: encodeTaskRequest({ op: 'claim', max: 2 }), w: 100 },
+      { k: 'read', id: 2, q: 'q', read: { op: 'wait', taskId: '7', sig: 'x', waitMs: 5 } },
+      { k: 'read', id: 3, q: 'q', read: { op: 'workers' } },
+      { k: 'ok', id: 4, v: { any: 'thing' } },
+      { k: 'err', id: 5, name: 'StaleLeaseError', code: 'ERR_STALE_LEASE', msg: 'stale', reason: 'token-mismatch', t: '7' },
+      { k: 'cfb', q: 'q', t: '7', a: 1, in: new Uint8Array([1]) },
+      { k: 'cancel', id: 6 }
+    ] as const
+    for (const f of frames) assert.deepEqual(decodeTasksFrame(encodeTasksFrame(f as never)), f)
+  })
+
+  it('refuses malformed and oversized frames naming the limit', () => {
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'nope', id: 1 })), DecodeError)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'req', id: -1, q: 'q', r: new Uint8Array(1) })), DecodeError)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'req', id: 1, q: 'q', r: new Uint8Array(COMMAND_BYTES_MAX + 1) })), /COMMAND_BYTES_MAX/)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'req', id: 1, q: 'q', r: new Uint8Array(1), w: WAIT_MS_MAX + 1 })), /WAIT_MS_MAX/)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'read', id: 1, q: 'q', read: { op: 'dead', limit: DEAD_LETTERS_PAGE_MAX + 1 } })), LimitExceededError)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'req', id: 1, q: 'x'.repeat(200), r: new Uint8Array(1) })), LimitExceededError)
+    assert.throws(() => decodeTasksFrame(new Uint8Array([0xff, 0x00])), DecodeError)
+  })
+})
+
+describe('hosted queue (one replica)', () => {
+  let h: HostedQueue | undefined
+  afterEach(async () => { await h?.stop(); h = undefined })
+
+  it('batches concurrent requests into few proposals; results go back in order', async () => {
+    h = new HostedQueue({ name: 'b', self: 'me', options: { members: ['me'] }, clock: systemClock, log: logger('test'), sendCallForBids: () => undefined, tickMs: 60_000 })
+    const group = singleReplica(h.apply)
+    h.start(group)
+    const before = group.proposals
+    const submitted = await Promise.all(Array.from({ length: 600 }, async (_, i) => h!.request(`peer${i % 7}`, { op: 'submit', input: new Uint8Array([i % 256]) })))
+    assert.equal(new Set(submitted.map((r) => (r as { taskId: string }).taskId)).size, 600)
+    const proposals = group.proposals - before
+    assert.ok(proposals <= 6, `600 submits in ${proposals} proposals`)
+    assert.equal(h.counters.commands - 1, 600) // and the leader-changed
+  })
+
+  it('a parked claim wakes on a submit; a stale result is a StaleLeaseError; an aborted claim proposes nothing', async () => {
+    h = new HostedQueue({ name: 'c', self: 'me', options: { members: ['me'] }, clock: systemClock, log: logger('test'), sendCallForBids: () => undefined, tickMs: 60_000 })
+    const group = singleReplica(h.apply)
+    h.start(group)
+    const claim = h.claim('w1', { op: 'claim', max: 1 }, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const t = await h.request('sub', { op: 'submit', input: new Uint8Array([9]) }) as { taskId: string }
+    const [got] = await claim
+    assert.equal(got?.lease.taskId, t.taskId)
+    assert.deepEqual(got?.input, new Uint8Array([9]))
+    await assert.rejects(h.request('w2', { op: 'complete', taskId: t.taskId, token: got!.lease.token, output: new Uint8Array() }), StaleLeaseError)
+    await h.request('w1', { op: 'complete', taskId: t.taskId, token: got!.lease.token, output: new Uint8Array([1]) })
+    assert.equal(h.machine.get(t.taskId)?.state, 'completed')
+    const abort = new AbortController()
+    const parked = h.claim('w3', { op: 'claim', max: 1 }, 10_000, abort.signal)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    abort.abort()
+    assert.deepEqual(await parked, [])
+    const t2 = await h.request('sub', { op: 'submit', input: new Uint8Array([2]) }) as { taskId: string }
+    assert.equal(h.machine.get(t2.taskId)?.state, 'submitted', 'the aborted claim took nothing')
+  })
+})
