@@ -536,6 +536,8 @@ class WorkerImpl implements WorkerHandle {
 
   constructor (queue: Promise<QueueHandle>, handler: WorkHandler, options: WorkOptions, clock: Clock, log: Logger) {
     this.#opening = queue
+    this.ready = queue.then(() => undefined)
+    this.ready.catch(() => undefined) // reported through `ready` and the log; not an unhandled rejection
     this.#handler = handler
     this.#options = options
     this.#clock = clock
@@ -543,6 +545,8 @@ class WorkerImpl implements WorkerHandle {
     const c = options.concurrency ?? 1
     if (!(Number.isInteger(c) && c >= 1 && c <= CLAIM_TASKS_MAX * 4)) throw new RangeError(`Invalid concurrency ${String(options.concurrency)}: expected an integer in [1, ${CLAIM_TASKS_MAX * 4}]`)
   }
+
+  readonly ready: Promise<void>
 
   start (): void {
     this.#loops = (async () => {

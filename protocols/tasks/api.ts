@@ -188,6 +188,8 @@ export interface WorkOptions {
 
 /** A running worker. */
 export interface WorkerHandle {
+  /** Resolves once the queue is open and the worker claims; rejects with QueueNotFoundError (the worker then stops). */
+  readonly ready: Promise<void>
   /** Stop claiming; waits for running handlers (their signal aborts). */
   stop (): Promise<void>
   /** Tasks this worker completed, failed, and lost. */

@@ -72,6 +72,9 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     const q = await nodes[3]!.tasks.open('found', { timeoutMs: 30_000 })
     assert.deepEqual([...q.members].sort(), nodes.slice(0, 3).map((n) => n.peerId).sort())
     await assert.rejects(nodes[3]!.tasks.open('nowhere', { timeoutMs: 1_000 }), QueueNotFoundError)
+    const orphan = nodes[3]!.tasks.work('nowhere-either', async () => null)
+    await assert.rejects(orphan.ready, QueueNotFoundError)
+    await orphan.stop()
   })
 
   it('a worker node stopped mid-task: the lease expires and another worker completes the task once', async () => {
