@@ -25,6 +25,9 @@ import type { TaskRead, TasksFrame } from './wire.ts'
 
 /** Requests one peer may send per second (burst twice that): a busy worker pool's claims and results, not a flood. */
 export const REQUESTS_PER_PEER_PER_S = 2_000
+/** Long-polls (claims, waits) one member serves at once for all peers, and for one peer: each holds a promise and a timer. */
+export const SERVING_MAX = 4_096
+export const SERVING_PER_PEER_MAX = 1_024
 /** Peers tracked by the rate limiter. */
 export const RATE_PEERS_MAX = 1_024
 /** Calls this node waits on at once over the link (each holds a timer and a promise). */
@@ -212,11 +215,18 @@ export function createTasksService (components: TasksComponents, init: TasksInit
 
   /** Long-polls served for peers, by `<peer>/<id>`, so a `cancel` frame can end them. */
   const serving = new Map<string, AbortController>()
+  const servingPerPeer = new Map<string, number>()
 
   function answer (peer: string, id: number, work: Promise<unknown>, controller?: AbortController): void {
     const key = `${peer}/${id}`
-    if (controller !== undefined) serving.set(key, controller)
-    work.finally(() => { if (controller !== undefined) serving.delete(key) }).catch(() => undefined)
+    if (controller !== undefined) { serving.set(key, controller); servingPerPeer.set(peer, (servingPerPeer.get(peer) ?? 0) + 1) }
+    work.finally(() => {
+      if (controller === undefined) return
+      serving.delete(key)
+      const n = (servingPerPeer.get(peer) ?? 1) - 1
+      if (n <= 0) servingPerPeer.delete(peer)
+      else servingPerPeer.set(peer, n)
+    }).catch(() => undefined) // the outcome (and any error) is answered by the `then` below
     work.then((v) => { counters.served++; links.send(peer, encodeTasksFrame({ k: 'ok', id, v })) }, (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err))
       const frame: Extract<TasksFrame, { k: 'err' }> = { k: 'err', id, name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
@@ -255,6 +265,11 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     if (!buckets.take(from, clock.nowMs())) { counters.rateLimited++; refuse(from, frame.id, 'rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`); return }
     const h = hosted.get(frame.q)
     if (h === undefined) { refuse(from, frame.id, 'unavailable', `Queue "${frame.q}" is not hosted on ${self}`); return }
+    const longPoll = (frame.k === 'read' && frame.read.op === 'wait') || (frame.k === 'req' && (frame.w ?? 0) > 0)
+    if (longPoll && (serving.size >= SERVING_MAX || (servingPerPeer.get(from) ?? 0) >= SERVING_PER_PEER_MAX)) {
+      refuse(from, frame.id, 'unavailable', `Refused a long-poll: ${serving.size >= SERVING_MAX ? `this member serves SERVING_MAX (${SERVING_MAX})` : `${from} has SERVING_PER_PEER_MAX (${SERVING_PER_PEER_MAX})`} long-polls already`)
+      return
+    }
     if (frame.k === 'read') { const c = new AbortController(); answer(from, frame.id, serveRead(h, frame.read, c.signal), c); return }
     let request: TaskRequest
     try {
@@ -583,7 +598,7 @@ class WorkerImpl implements WorkerHandle {
       } catch (err) {
         if (signal.aborted) return
         this.#log('claim on %s failed: %s', q.name, describeError(err))
-        await sleep(this.#clock, 250, signal).catch(() => undefined)
+        await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
         continue
       }
       for (const t of tasks) this.#run(q, t)
@@ -644,7 +659,7 @@ class WorkerImpl implements WorkerHandle {
     let lastRenewMs = this.#clock.nowMs()
     while (!signal.aborted) {
       // a short check interval, so a task started while idle is renewed at its own lease's pace
-      await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined)
+      await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined) // stopped: the loop condition ends it
       if (signal.aborted || this.#running.size === 0) { lastRenewMs = this.#clock.nowMs(); continue }
       const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs))
       if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
