@@ -91,6 +91,11 @@ function decodePayload (bytes: Uint8Array, max: number): Payload {
   return decodeCbor(bytes, { bytesMax: max, what: 'task payload' }) as Payload
 }
 
+/** Drop undefined fields (a DHT record value is CBOR: no undefined). */
+function definedOnly (value: object): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>
+}
+
 function info (v: TaskView): TaskInfo {
   const out: TaskInfo = { ...v, input: safePayload(v.input, TASK_INPUT_BYTES_MAX), bids: v.bids, history: v.history } as TaskInfo
   if (v.result !== undefined) out.result = safePayload(v.result, TASK_OUTPUT_BYTES_MAX)
@@ -313,7 +318,13 @@ export function createTasksService (components: TasksComponents, init: TasksInit
         for (;;) {
           const record = await components.directory.get(`${DIRECTORY_PREFIX}${name}`).catch((err: unknown) => { log('directory read of queue %s failed: %s', name, describeError(err)); return undefined })
           const list = (record as { members?: unknown } | undefined)?.members
-          if (Array.isArray(list) && list.length > 0 && list.every((m) => typeof m === 'string')) { members = list as string[]; break }
+          if (Array.isArray(list) && list.length > 0 && list.every((m) => typeof m === 'string')) {
+            members = list as string[]
+            // a member reopening by name (a restart) must run the same policy as the other replicas
+            const recorded = (record as { policy?: unknown }).policy
+            if (members.includes(self) && typeof recorded === 'object' && recorded !== null) options = { ...(recorded as OpenQueueOptions), ...options }
+            break
+          }
           if (clock.nowMs() >= deadline) throw new QueueNotFoundError(name, `Queue "${name}" not found: no DHT record ${DIRECTORY_PREFIX}${name} names its members (open it with { members } first)`)
           await sleep(clock, 250)
         }
@@ -332,7 +343,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
         hosted.set(name, h)
         links.keepAlive([...new Set([...hosted.values()].flatMap((q) => q.members))].filter((m) => m !== self))
         backend = localBackend(h)
-        components.directory.put(`${DIRECTORY_PREFIX}${name}`, { members }).catch((err: unknown) => { log.error('could not record queue %s in the DHT: %s', name, describeError(err)) })
+        components.directory.put(`${DIRECTORY_PREFIX}${name}`, { members, policy: definedOnly(policy) as Payload }).catch((err: unknown) => { log.error('could not record queue %s in the DHT: %s', name, describeError(err)) })
       } else {
         backend = remoteBackend(name, members)
       }

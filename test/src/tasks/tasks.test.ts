@@ -68,8 +68,11 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
 
   it('open without members finds the queue in the DHT; an unknown queue is QueueNotFoundError', async () => {
     nodes = await startMesh(4)
-    await openQueue(nodes, 'found')
+    await openQueue(nodes, 'found', { leaseMs: 1_234 })
     const q = await nodes[3]!.tasks.open('found', { timeoutMs: 30_000 })
+    // the record carries the policy, so a member reopening by name runs the same machine
+    const record = await nodes[3]!.state.get('tasks/found')
+    assert.equal((record?.value as { policy: { leaseMs: number } }).policy.leaseMs, 1_234)
     assert.deepEqual([...q.members].sort(), nodes.slice(0, 3).map((n) => n.peerId).sort())
     await assert.rejects(nodes[3]!.tasks.open('nowhere', { timeoutMs: 1_000 }), QueueNotFoundError)
     const orphan = nodes[3]!.tasks.work('nowhere-either', async () => null)
