@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { fork } from 'node:child_process'
+import { createAgentNode } from '../../../src/index.ts'
 import type { AgentNode, TaskQueue } from '../../../src/index.ts'
 import { QueueNotFoundError, StaleLeaseError, TaskFailedError } from '../../../src/index.ts'
 import { LimitExceededError, TASKS_PROTOCOL, TASK_INPUT_BYTES_MAX } from '../../../src/index.ts'
@@ -11,7 +12,7 @@ import { encodeCbor } from '../../../protocols/kit/cbor.ts'
 import { createLibp2pPeerLinks } from '../../../protocols/kit/libp2p-peer-link.ts'
 import { COMMAND_BYTES_MAX } from '../../../protocols/tasks/messages.ts'
 import { TASKS_FRAME_BYTES_MAX, decodeTasksFrame } from '../../../protocols/tasks/wire.ts'
-import { startMesh, stopAll, waitFor } from '../../helpers.ts'
+import { startMesh, stopAll, tempDir, waitFor } from '../../helpers.ts'
 import { startStranger } from '../../stranger.ts'
 
 const timing = { heartbeatMs: 50, electionMs: 500 }
@@ -231,6 +232,28 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     const forwarded = await b0!.submit('ignored', { idempotencyKey: `primary/${task.id}` })
     assert.equal(forwarded.duplicate, true)
     assert.equal(await b0!.result(forwarded.id, { timeoutMs: 30_000 }), 'backup did job')
+  })
+
+  it('a member restarted from its data dir rejoins the queue with its log', async () => {
+    const dirs = await Promise.all([0, 1, 2].map(async () => tempDir()))
+    try {
+      const first = await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'], dataDir: dirs[0]!.path })
+      nodes = [first]
+      for (const d of dirs.slice(1)) nodes.push(await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'], peers: [first.addresses()[0]!], dataDir: d.path }))
+      const [q0] = await openQueue(nodes, 'durable')
+      const task = await q0!.submit({ keep: 'me' })
+      const members = q0!.members as string[]
+      await nodes[2]!.stop()
+      nodes[2] = await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'], peers: [first.addresses()[0]!], dataDir: dirs[2]!.path })
+      const reopened = await nodes[2].tasks.open('durable', { timeoutMs: 30_000 })
+      assert.deepEqual([...reopened.members].sort(), [...members].sort())
+      assert.deepEqual((await reopened.get(task.id, { timeoutMs: 30_000 }))?.input, { keep: 'me' })
+      nodes[2].tasks.work('durable', async () => 'after restart', { pollMs: 500 })
+      assert.equal(await q0!.result(task.id, { timeoutMs: 30_000 }), 'after restart')
+    } finally {
+      await stopAll(nodes); nodes = []
+      await Promise.all(dirs.map(async (d) => { await d.remove() }))
+    }
   })
 
   it('an oversized input is refused at submit naming the limit', async () => {
