@@ -162,7 +162,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
 
   /** Errors worth another member: the member is gone, slow, or not hosting (yet). */
   function retryable (err: unknown): boolean {
-    return err instanceof TimeoutError || err instanceof NotRunningError || (err instanceof AgentMeshError && ['ERR_NOT_RUNNING', 'ERR_TIMEOUT', 'ERR_NO_LEADER', 'ERR_QUEUE_NOT_FOUND'].includes(err.code)) || (err instanceof TaskRequestRefusedError && err.refusal === 'unavailable')
+    return err instanceof TimeoutError || err instanceof NotRunningError || (err instanceof AgentMeshError && ['ERR_NOT_RUNNING', 'ERR_TIMEOUT', 'ERR_NO_LEADER', 'ERR_QUEUE_NOT_FOUND'].includes(err.code)) || (err instanceof TaskRequestRefusedError && ['unavailable', 'ERR_NOT_RUNNING', 'ERR_NO_LEADER', 'ERR_TIMEOUT'].includes(err.refusal))
   }
 
   function remoteBackend (queue: string, members: string[]): Backend {
@@ -465,7 +465,8 @@ class QueueHandle implements TaskQueue {
       let from = 0
       if (last !== undefined) {
         const i = t.history.findLastIndex((h) => h.state === last!.state && h.atMs === last!.atMs)
-        from = i + 1
+        // not found: HISTORY_MAX dropped it, so yield what is newer than it
+        from = i >= 0 ? i + 1 : Math.max(0, t.history.findIndex((h) => h.atMs > last!.atMs))
       }
       for (const h of t.history.slice(from)) yield { taskId, state: h.state, attempt: t.attempt, atMs: h.atMs }
       const tail = t.history.at(-1)
