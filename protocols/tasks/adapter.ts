@@ -466,7 +466,8 @@ class QueueHandle implements TaskQueue {
       if (last !== undefined) {
         const i = t.history.findLastIndex((h) => h.state === last!.state && h.atMs === last!.atMs)
         // not found: HISTORY_MAX dropped it, so yield what is newer than it
-        from = i >= 0 ? i + 1 : Math.max(0, t.history.findIndex((h) => h.atMs > last!.atMs))
+        const newer = t.history.findIndex((h) => h.atMs > last!.atMs)
+        from = i >= 0 ? i + 1 : newer < 0 ? t.history.length : newer
       }
       for (const h of t.history.slice(from)) yield { taskId, state: h.state, attempt: t.attempt, atMs: h.atMs }
       const tail = t.history.at(-1)
