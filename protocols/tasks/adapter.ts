@@ -6,22 +6,27 @@
 import type { Logger } from '@libp2p/interface'
 import type { Clock } from '../kit/clock.ts'
 import { sleep } from '../kit/clock.ts'
-import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
+import { decodeCbor } from '../kit/cbor.ts'
 import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunningError, TimeoutError, describeError } from '../kit/errors.ts'
 import type { PeerLinks } from '../kit/peer-link.ts'
 import type { Payload } from '../kit/payload.ts'
 import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
-import type { QueueWorkerInfo, ClaimOptions, ClaimedTask, GateFunction, OpenQueueOptions, RenewResult, SubmitOptions, SubmittedTask, TaskInfo, TaskQueue, TaskUpdateInfo, TasksService, TasksStats, WaitOptions, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
+import type { OpenQueueOptions, TasksService, TasksStats } from './api.ts'
 import { QueueNotFoundError, StaleLeaseError, TaskFailedError, TaskRefusedError, TaskRequestRefusedError } from './errors.ts'
-import { HostedQueue, taskSignature } from './host.ts'
+import { HostedQueue } from './host.ts'
 import type { ClaimedWire, JoinQueueGroup, PublishEvent } from './host.ts'
 import type { TaskView } from './machine.ts'
-import { CLAIM_TASKS_MAX, NAME_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX, decodeTaskRequest, encodeTaskRequest } from './messages.ts'
-import type { TaskError, TaskRequest } from './messages.ts'
+import { NAME_CHARS_MAX, decodeTaskRequest, encodeTaskRequest } from './messages.ts'
+import type { TaskRequest } from './messages.ts'
 import type { TaskSuccess } from './results.ts'
-import { TERMINAL_STATES } from './state.ts'
-import { DEAD_LETTERS_PAGE_MAX, WAIT_MS_MAX, decodeTasksFrame, encodeTasksFrame } from './wire.ts'
+import { QueueHandle, REQUEST_TIMEOUT_MS_DEFAULT, definedOnly } from './queue.ts'
+import type { Backend, CallFrame, StartGate } from './queue.ts'
+import { decodeTasksFrame, encodeTasksFrame } from './wire.ts'
 import type { TaskRead, TasksFrame } from './wire.ts'
+import { WorkerImpl } from './worker.ts'
+
+export { encodePayload } from './queue.ts'
+export { REQUEST_TIMEOUT_MS_DEFAULT } from './queue.ts'
 
 /** Requests one peer may send per second (burst twice that): a busy worker pool's claims and results, not a flood. */
 export const REQUESTS_PER_PEER_PER_S = 2_000
@@ -36,18 +41,12 @@ export const CALLS_PENDING_MAX = 4_096
 export const CALL_TIMEOUT_MS = 5_000
 /** Deadline of a call to a member this node has no connection to (it may have no known address yet). */
 export const UNCONNECTED_CALL_TIMEOUT_MS = 1_000
-/** Default deadline of a request (submit, complete, …) across member retries. */
-export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
 /** How long `open` without members looks for the queue's DHT record. */
 export const OPEN_TIMEOUT_MS_DEFAULT = 10_000
 /** Queues one node may open (hosted or remote handles are cached per name). */
 export const QUEUES_MAX = 64
 /** Key prefix of a queue's directory record: `tasks/<name>` → `{members}`. */
 export const DIRECTORY_PREFIX = 'tasks/'
-/** How often a worker checks whether its leases are due for renewal (a renewal goes out every leaseMs/3). */
-const RENEW_CHECK_MS = 100
-/** Calls for bids a worker answers at once (each runs the bid function). */
-const BIDS_IN_FLIGHT_MAX = 64
 
 /** The DHT directory port: queue name → members. */
 export interface QueueDirectory {
@@ -78,43 +77,6 @@ export interface TasksInit {
   tickMs?: number
   /** Bid window of bid queues (ms). */
   bidWindowMs?: number
-}
-
-/** Encode a payload for the machine, refusing more than `max` bytes naming the limit. */
-export function encodePayload (value: Payload, max: number, limit: string, what: string): Uint8Array {
-  const bytes = encodeCbor(value)
-  if (bytes.byteLength > max) throw new LimitExceededError(`Cannot ${what}: ${bytes.byteLength} bytes encoded exceeds ${limit} (${max}); put large data in docs or state and pass a reference`)
-  return bytes
-}
-
-function decodePayload (bytes: Uint8Array, max: number): Payload {
-  return decodeCbor(bytes, { bytesMax: max, what: 'task payload' }) as Payload
-}
-
-/** Drop undefined fields (a DHT record value is CBOR: no undefined). */
-function definedOnly (value: object): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>
-}
-
-function info (v: TaskView): TaskInfo {
-  const out: TaskInfo = { ...v, input: safePayload(v.input, TASK_INPUT_BYTES_MAX), bids: v.bids, history: v.history } as TaskInfo
-  if (v.result !== undefined) out.result = safePayload(v.result, TASK_OUTPUT_BYTES_MAX)
-  else delete out.result
-  return out
-}
-
-function safePayload (bytes: Uint8Array, max: number): Payload {
-  try { return decodePayload(bytes, max) } catch { return bytes } // a raw-bytes input from a non-CBOR client stays bytes
-}
-
-/** A request or read frame before its id is set. */
-type CallFrame = { k: 'req', q: string, r: Uint8Array, w?: number } | { k: 'read', q: string, read: TaskRead }
-
-/** Where a queue handle sends its work: this node's hosted replica, or a member over the link. */
-interface Backend {
-  request (request: TaskRequest, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<TaskSuccess>
-  claim (request: Extract<TaskRequest, { op: 'claim' }>, waitMs: number, signal?: AbortSignal): Promise<ClaimedWire[]>
-  read (read: TaskRead, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<unknown>
 }
 
 /** Build `node.tasks`. */
@@ -347,7 +309,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       } else {
         backend = remoteBackend(name, members)
       }
-      const handle = new QueueHandle(name, members, backend, service)
+      const handle = new QueueHandle({ name, members, backend, startGate })
       handles.set(name, handle)
       return handle
     })()
@@ -355,8 +317,13 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     try { return await p } finally { opening.delete(name) }
   }
 
-  const service: TasksService & { _workers: Set<WorkerImpl> } = {
-    _workers: workers,
+  const startGate: StartGate = (queue, fn, gateOptions) => {
+    const worker = service.work(queue, async () => null, { concurrency: gateOptions.concurrency ?? 1 }) as WorkerImpl
+    worker.validator = fn
+    return worker
+  }
+
+  const service: TasksService = {
     open,
     work (queue, handler, options = {}) {
       const w = new WorkerImpl(typeof queue === 'string' ? open(queue) : Promise.resolve(queue as QueueHandle), handler, options, clock, log.newScope('worker'))
@@ -404,307 +371,4 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     }
   }
   return service
-}
-
-// ---- the queue handle ---------------------------------------------------------------------
-
-class QueueHandle implements TaskQueue {
-  readonly name: string
-  readonly members: readonly string[]
-  readonly backend: Backend
-  readonly #service: TasksService & { _workers: Set<WorkerImpl> }
-  readonly #gates = new Set<{ stop: () => Promise<void> }>()
-
-  constructor (name: string, members: string[], backend: Backend, service: TasksService & { _workers: Set<WorkerImpl> }) {
-    this.name = name
-    this.members = members
-    this.backend = backend
-    this.#service = service
-  }
-
-  async submit (input: Payload, options: SubmitOptions = {}): Promise<SubmittedTask> {
-    const { signal, ...fields } = options
-    const request = { op: 'submit', input: encodePayload(input, TASK_INPUT_BYTES_MAX, 'TASK_INPUT_BYTES_MAX', `submit to queue "${this.name}"`) } as Extract<TaskRequest, { op: 'submit' }>
-    for (const [k, v] of Object.entries(fields)) if (v !== undefined) (request as unknown as Record<string, unknown>)[k] = v
-    const r = await this.backend.request(request, { signal }) as Extract<TaskSuccess, { op: 'submit' }>
-    return { id: r.taskId, state: r.state, duplicate: r.duplicate }
-  }
-
-  async get (taskId: string, options: WaitOptions = {}): Promise<TaskInfo | undefined> {
-    const v = await this.backend.read({ op: 'get', taskId }, options) as TaskView | null
-    return v === null ? undefined : info(v)
-  }
-
-  async result (taskId: string, options: WaitOptions = {}): Promise<Payload> {
-    for await (const update of this.#changes(taskId, options)) {
-      if (update.state === 'completed') return update.result ?? null
-      if (TERMINAL_STATES.has(update.state)) throw new TaskFailedError(taskId, { state: update.state, error: update.error })
-    }
-    throw new TaskFailedError(taskId, { state: 'unknown (purged or never submitted)' })
-  }
-
-  async * #changes (taskId: string, options: WaitOptions): AsyncGenerator<TaskInfo> {
-    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs
-    let sig = ''
-    for (;;) {
-      const left = deadline - Date.now()
-      if (left <= 0) throw new TimeoutError(`Task ${taskId} of queue "${this.name}" did not end within ${options.timeoutMs} ms`)
-      const waitMs = Math.min(WAIT_MS_MAX / 2, left)
-      const v = await this.backend.read({ op: 'wait', taskId, sig: sig === '' ? 'first' : sig, waitMs }, { signal: options.signal, timeoutMs: Math.min(left, REQUEST_TIMEOUT_MS_DEFAULT) }) as TaskView | null
-      if (v === null) return
-      const next = taskSignature(v)
-      if (next !== sig) { sig = next; yield info(v) }
-      if (TERMINAL_STATES.has(v.state)) return
-    }
-  }
-
-  async * watch (taskId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<TaskUpdateInfo> {
-    let last: { state: string, atMs: number } | undefined
-    for await (const t of this.#changes(taskId, options)) {
-      // history holds every transition (up to HISTORY_MAX); yield the ones after the last yielded
-      let from = 0
-      if (last !== undefined) {
-        const i = t.history.findLastIndex((h) => h.state === last!.state && h.atMs === last!.atMs)
-        // not found: HISTORY_MAX dropped it, so yield what is newer than it
-        const newer = t.history.findIndex((h) => h.atMs > last!.atMs)
-        from = i >= 0 ? i + 1 : newer < 0 ? t.history.length : newer
-      }
-      for (const h of t.history.slice(from)) yield { taskId, state: h.state, attempt: t.attempt, atMs: h.atMs }
-      const tail = t.history.at(-1)
-      if (tail !== undefined) last = tail
-    }
-  }
-
-  async cancel (taskId: string): Promise<void> { await this.backend.request({ op: 'cancel', taskId }) }
-  async redrive (taskId: string): Promise<void> { await this.backend.request({ op: 'redrive', taskId }) }
-
-  async deadLetters (options: { limit?: number } = {}): Promise<TaskInfo[]> {
-    const limit = Math.min(options.limit ?? DEAD_LETTERS_PAGE_MAX, DEAD_LETTERS_PAGE_MAX)
-    return (await this.backend.read({ op: 'dead', limit }) as TaskView[]).map(info)
-  }
-
-  async workers (): Promise<QueueWorkerInfo[]> { return await this.backend.read({ op: 'workers' }) as QueueWorkerInfo[] }
-
-  gate (fn: GateFunction, options: { concurrency?: number } = {}): { stop: () => Promise<void> } {
-    const worker = this.#service.work(this, async () => null, { concurrency: options.concurrency ?? 1 }) as WorkerImpl
-    worker.validator = fn
-    const handle = { stop: async () => { this.#gates.delete(handle); await worker.stop() } }
-    this.#gates.add(handle)
-    return handle
-  }
-
-  async claim (options: ClaimOptions = {}): Promise<ClaimedTask[]> {
-    const max = options.max ?? 1
-    if (!(Number.isInteger(max) && max >= 1 && max <= CLAIM_TASKS_MAX)) throw new RangeError(`Invalid claim max ${String(options.max)}: expected an integer in [1, CLAIM_TASKS_MAX ${CLAIM_TASKS_MAX}]`)
-    const waitMs = Math.min(Math.max(0, Math.round(options.waitMs ?? 0)), WAIT_MS_MAX)
-    const request: Extract<TaskRequest, { op: 'claim' }> = { op: 'claim', max }
-    if (options.kind !== undefined) request.kind = options.kind
-    if (options.capability !== undefined) request.capabilities = Array.isArray(options.capability) ? options.capability : [options.capability]
-    if (options.concurrency !== undefined) request.concurrency = options.concurrency
-    const leases = await this.backend.claim(request, waitMs, options.signal)
-    return leases.map((c) => {
-      const t: ClaimedTask = { taskId: c.lease.taskId, attempt: c.lease.attempt, token: c.lease.token, kind: c.lease.kind, input: safePayload(c.input, TASK_INPUT_BYTES_MAX), leaseMs: c.leaseMs }
-      if (c.feedback !== undefined) t.feedback = c.feedback
-      if (c.output !== undefined) t.output = safePayload(c.output, TASK_OUTPUT_BYTES_MAX)
-      return t
-    })
-  }
-
-  async renew (taskId: string, token: number): Promise<void> {
-    const r = await this.renewAll([{ taskId, token }])
-    if (r.canceled.includes(taskId)) throw new StaleLeaseError(`Lease on task ${taskId} ended: the task was canceled`, { reason: 'not-leased', taskId })
-    if (r.lost.includes(taskId)) throw new StaleLeaseError(`Lease on task ${taskId} (token ${token}) is no longer held by this worker`, { reason: 'not-leased', taskId })
-  }
-
-  async renewAll (held: Array<{ taskId: string, token: number }>): Promise<RenewResult> {
-    const r = await this.backend.request({ op: 'renew', held }) as Extract<TaskSuccess, { op: 'renew' }>
-    return { lost: r.lost, canceled: r.canceled }
-  }
-
-  async complete (taskId: string, token: number, output: Payload): Promise<void> {
-    await this.backend.request({ op: 'complete', taskId, token, output: encodePayload(output, TASK_OUTPUT_BYTES_MAX, 'TASK_OUTPUT_BYTES_MAX', `complete task ${taskId}`) })
-  }
-
-  async fail (taskId: string, token: number, error: TaskError | Error, options: { retryable?: boolean } = {}): Promise<void> {
-    const e: TaskError = error instanceof Error ? { type: (error.name || 'Error').slice(0, NAME_CHARS_MAX), message: error.message.slice(0, 1024) } : { type: error.type, message: error.message }
-    const request: Extract<TaskRequest, { op: 'fail' }> = { op: 'fail', taskId, token, error: e }
-    if (options.retryable !== undefined) request.retryable = options.retryable
-    await this.backend.request(request)
-  }
-
-  async verdict (taskId: string, token: number, verdict: { accept: boolean, feedback?: string, final?: boolean }): Promise<void> {
-    const request: Extract<TaskRequest, { op: 'verdict' }> = { op: 'verdict', taskId, token, accept: verdict.accept }
-    if (verdict.feedback !== undefined) request.feedback = verdict.feedback
-    if (verdict.final !== undefined) request.final = verdict.final
-    await this.backend.request(request)
-  }
-
-  async close (): Promise<void> { await Promise.all([...this.#gates].map(async (g) => { await g.stop() })) }
-}
-
-// ---- work() -------------------------------------------------------------------------------
-
-interface Running { task: ClaimedTask, abort: AbortController }
-
-class WorkerImpl implements WorkerHandle {
-  queue: QueueHandle | undefined
-  readonly #opening: Promise<QueueHandle>
-  readonly #handler: WorkHandler
-  readonly #options: WorkOptions
-  readonly #clock: Clock
-  readonly #log: Logger
-  readonly #running = new Map<string, Running>()
-  readonly #stop = new AbortController()
-  #loops: Promise<void> | undefined
-  #bidsInFlight = 0
-  readonly #counters = { completed: 0, failed: 0, lost: 0 }
-  /** Set by `queue.gate`: this worker claims validation leases and judges results. */
-  validator: GateFunction | undefined
-  onStop: (() => void) | undefined
-
-  constructor (queue: Promise<QueueHandle>, handler: WorkHandler, options: WorkOptions, clock: Clock, log: Logger) {
-    this.#opening = queue
-    this.ready = queue.then(() => undefined)
-    this.ready.catch(() => undefined) // reported through `ready` and the log; not an unhandled rejection
-    this.#handler = handler
-    this.#options = options
-    this.#clock = clock
-    this.#log = log
-    const c = options.concurrency ?? 1
-    if (!(Number.isInteger(c) && c >= 1 && c <= CLAIM_TASKS_MAX * 4)) throw new RangeError(`Invalid concurrency ${String(options.concurrency)}: expected an integer in [1, ${CLAIM_TASKS_MAX * 4}]`)
-  }
-
-  readonly ready: Promise<void>
-
-  start (): void {
-    this.#loops = (async () => {
-      try {
-        this.queue = await this.#opening
-      } catch (err) {
-        this.#log.error('worker could not open its queue: %s', describeError(err))
-        return
-      }
-      await Promise.all([this.#claimLoop(), this.#renewLoop()])
-    })()
-  }
-
-  stats (): { completed: number, failed: number, lost: number, running: number } { return { ...this.#counters, running: this.#running.size } }
-
-  async stop (): Promise<void> {
-    if (!this.#stop.signal.aborted) this.#stop.abort(new AbortedError('worker stopped'))
-    for (const r of this.#running.values()) r.abort.abort(new AbortedError('worker stopped'))
-    await this.#loops
-    this.onStop?.()
-  }
-
-  get #concurrency (): number { return this.#options.concurrency ?? 1 }
-
-  async #claimLoop (): Promise<void> {
-    const q = this.queue!
-    const signal = this.#stop.signal
-    while (!signal.aborted) {
-      const free = this.#concurrency - this.#running.size
-      if (free <= 0) { await this.#slotFreed(); continue }
-      let tasks: ClaimedTask[]
-      try {
-        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, concurrency: this.#concurrency, kind: this.validator !== undefined ? 'validate' : 'work', signal })
-      } catch (err) {
-        if (signal.aborted) return
-        this.#log('claim on %s failed: %s', q.name, describeError(err))
-        await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
-        continue
-      }
-      for (const t of tasks) this.#run(q, t)
-    }
-  }
-
-  #slotWaiters: Array<() => void> = []
-  async #slotFreed (): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#slotWaiters.push(resolve)
-      this.#stop.signal.addEventListener('abort', () => { resolve() }, { once: true })
-    })
-  }
-
-  #run (q: QueueHandle, task: ClaimedTask): void {
-    const abort = new AbortController()
-    this.#running.set(task.taskId, { task, abort })
-    const ctx: WorkContext = { taskId: task.taskId, attempt: task.attempt, token: task.token, signal: abort.signal, progress: (note) => { if (note !== undefined) this.#log('task %s: %s', task.taskId, note) } }
-    if (task.feedback !== undefined) ctx.feedback = task.feedback
-    void (async () => {
-      try {
-        if (this.validator !== undefined) {
-          const full = await q.get(task.taskId)
-          const verdict = await this.validator(task.output ?? null, full!)
-          if (abort.signal.aborted) return
-          await q.verdict(task.taskId, task.token, verdict === true ? { accept: true } : verdict === false ? { accept: false, feedback: 'rejected by the gate' } : { accept: false, feedback: verdict.reject, final: verdict.final })
-          this.#counters.completed++
-          return
-        }
-        let output: Payload
-        try {
-          output = await this.#handler(task.input, ctx)
-        } catch (err) {
-          if (abort.signal.aborted) return
-          const e = err instanceof Error ? err : new Error(String(err))
-          const retryable = !(this.#options.nonRetryableErrors ?? []).includes(e.name)
-          await q.fail(task.taskId, task.token, e, { retryable })
-          this.#counters.failed++
-          return
-        }
-        if (abort.signal.aborted) return
-        await q.complete(task.taskId, task.token, output ?? null)
-        this.#counters.completed++
-      } catch (err) {
-        if (err instanceof StaleLeaseError) this.#counters.lost++
-        this.#log('task %s on %s: %s', task.taskId, q.name, describeError(err))
-      } finally {
-        this.#running.delete(task.taskId)
-        for (const w of this.#slotWaiters.splice(0)) w()
-      }
-    })()
-  }
-
-  /** One renewal per interval carrying every held lease; lost or canceled leases abort their handlers. */
-  async #renewLoop (): Promise<void> {
-    const q = this.queue!
-    const signal = this.#stop.signal
-    let lastRenewMs = this.#clock.nowMs()
-    while (!signal.aborted) {
-      // a short check interval, so a task started while idle is renewed at its own lease's pace
-      await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined) // stopped: the loop condition ends it
-      if (signal.aborted || this.#running.size === 0) { lastRenewMs = this.#clock.nowMs(); continue }
-      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs))
-      if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
-      lastRenewMs = this.#clock.nowMs()
-      const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
-      try {
-        const r = await q.renewAll(held)
-        for (const id of [...r.lost, ...r.canceled]) {
-          const run = this.#running.get(id)
-          if (run !== undefined) { this.#counters.lost++; run.abort.abort(new StaleLeaseError(`Lease on task ${id} ${r.canceled.includes(id) ? 'ended: the task was canceled' : 'was lost'}`, { reason: 'not-leased', taskId: id })) }
-        }
-      } catch (err) {
-        this.#log('renew on %s failed: %s', q.name, describeError(err))
-      }
-    }
-  }
-
-  onCallForBids (taskId: string, attempt: number, input: Uint8Array): void {
-    const bid = this.#options.bid
-    const q = this.queue
-    if (bid === undefined || q === undefined || this.#stop.signal.aborted || this.#bidsInFlight >= BIDS_IN_FLIGHT_MAX) return
-    this.#bidsInFlight++
-    void (async () => {
-      try {
-        const offer = await bid(safePayload(input, TASK_INPUT_BYTES_MAX))
-        if (offer === undefined) return
-        await q.backend.request({ op: 'bid', taskId, attempt, cost: offer.cost, etaMs: Math.max(0, Math.round(offer.etaMs)) })
-      } catch (err) {
-        this.#log('bid on %s failed: %s', taskId, describeError(err))
-      } finally {
-        this.#bidsInFlight--
-      }
-    })()
-  }
 }

@@ -1,0 +1,184 @@
+// `node.tasks.work()`: claims up to its free slots, runs the handler with a lease context, renews
+// every held lease in one request per interval, and completes or fails (SPEC tasks "Node wiring").
+
+import type { Logger } from '@libp2p/interface'
+import type { Clock } from '../kit/clock.ts'
+import { sleep } from '../kit/clock.ts'
+import { AbortedError, describeError } from '../kit/errors.ts'
+import type { Payload } from '../kit/payload.ts'
+import type { ClaimedTask, GateFunction, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
+import { StaleLeaseError } from './errors.ts'
+import { CLAIM_TASKS_MAX, TASK_INPUT_BYTES_MAX } from './messages.ts'
+import { safePayload } from './queue.ts'
+import type { QueueHandle } from './queue.ts'
+
+/** How often a worker checks whether its leases are due for renewal (a renewal goes out every leaseMs/3). */
+const RENEW_CHECK_MS = 100
+/** Calls for bids a worker answers at once (each runs the bid function). */
+const BIDS_IN_FLIGHT_MAX = 64
+
+interface Running { task: ClaimedTask, abort: AbortController }
+
+/** A running worker (`node.tasks.work`): claims, runs, renews, completes or fails. */
+export class WorkerImpl implements WorkerHandle {
+  queue: QueueHandle | undefined
+  readonly #opening: Promise<QueueHandle>
+  readonly #handler: WorkHandler
+  readonly #options: WorkOptions
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #running = new Map<string, Running>()
+  readonly #stop = new AbortController()
+  #loops: Promise<void> | undefined
+  #bidsInFlight = 0
+  readonly #counters = { completed: 0, failed: 0, lost: 0 }
+  /** Set by `queue.gate`: this worker claims validation leases and judges results. */
+  validator: GateFunction | undefined
+  onStop: (() => void) | undefined
+
+  constructor (queue: Promise<QueueHandle>, handler: WorkHandler, options: WorkOptions, clock: Clock, log: Logger) {
+    this.#opening = queue
+    this.ready = queue.then(() => undefined)
+    this.ready.catch(() => undefined) // reported through `ready` and the log; not an unhandled rejection
+    this.#handler = handler
+    this.#options = options
+    this.#clock = clock
+    this.#log = log
+    const c = options.concurrency ?? 1
+    if (!(Number.isInteger(c) && c >= 1 && c <= CLAIM_TASKS_MAX * 4)) throw new RangeError(`Invalid concurrency ${String(options.concurrency)}: expected an integer in [1, ${CLAIM_TASKS_MAX * 4}]`)
+  }
+
+  readonly ready: Promise<void>
+
+  start (): void {
+    this.#loops = (async () => {
+      try {
+        this.queue = await this.#opening
+      } catch (err) {
+        this.#log.error('worker could not open its queue: %s', describeError(err))
+        return
+      }
+      await Promise.all([this.#claimLoop(), this.#renewLoop()])
+    })()
+  }
+
+  stats (): { completed: number, failed: number, lost: number, running: number } { return { ...this.#counters, running: this.#running.size } }
+
+  async stop (): Promise<void> {
+    if (!this.#stop.signal.aborted) this.#stop.abort(new AbortedError('worker stopped'))
+    for (const r of this.#running.values()) r.abort.abort(new AbortedError('worker stopped'))
+    await this.#loops
+    this.onStop?.()
+  }
+
+  get #concurrency (): number { return this.#options.concurrency ?? 1 }
+
+  async #claimLoop (): Promise<void> {
+    const q = this.queue!
+    const signal = this.#stop.signal
+    while (!signal.aborted) {
+      const free = this.#concurrency - this.#running.size
+      if (free <= 0) { await this.#slotFreed(); continue }
+      let tasks: ClaimedTask[]
+      try {
+        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, concurrency: this.#concurrency, kind: this.validator !== undefined ? 'validate' : 'work', signal })
+      } catch (err) {
+        if (signal.aborted) return
+        this.#log('claim on %s failed: %s', q.name, describeError(err))
+        await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
+        continue
+      }
+      for (const t of tasks) this.#run(q, t)
+    }
+  }
+
+  #slotWaiters: Array<() => void> = []
+  async #slotFreed (): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#slotWaiters.push(resolve)
+      this.#stop.signal.addEventListener('abort', () => { resolve() }, { once: true })
+    })
+  }
+
+  #run (q: QueueHandle, task: ClaimedTask): void {
+    const abort = new AbortController()
+    this.#running.set(task.taskId, { task, abort })
+    const ctx: WorkContext = { taskId: task.taskId, attempt: task.attempt, token: task.token, signal: abort.signal, progress: (note) => { if (note !== undefined) this.#log('task %s: %s', task.taskId, note) } }
+    if (task.feedback !== undefined) ctx.feedback = task.feedback
+    void (async () => {
+      try {
+        if (this.validator !== undefined) {
+          const full = await q.get(task.taskId)
+          const verdict = await this.validator(task.output ?? null, full!)
+          if (abort.signal.aborted) return
+          await q.verdict(task.taskId, task.token, verdict === true ? { accept: true } : verdict === false ? { accept: false, feedback: 'rejected by the gate' } : { accept: false, feedback: verdict.reject, final: verdict.final })
+          this.#counters.completed++
+          return
+        }
+        let output: Payload
+        try {
+          output = await this.#handler(task.input, ctx)
+        } catch (err) {
+          if (abort.signal.aborted) return
+          const e = err instanceof Error ? err : new Error(String(err))
+          const retryable = !(this.#options.nonRetryableErrors ?? []).includes(e.name)
+          await q.fail(task.taskId, task.token, e, { retryable })
+          this.#counters.failed++
+          return
+        }
+        if (abort.signal.aborted) return
+        await q.complete(task.taskId, task.token, output ?? null)
+        this.#counters.completed++
+      } catch (err) {
+        if (err instanceof StaleLeaseError) this.#counters.lost++
+        this.#log('task %s on %s: %s', task.taskId, q.name, describeError(err))
+      } finally {
+        this.#running.delete(task.taskId)
+        for (const w of this.#slotWaiters.splice(0)) w()
+      }
+    })()
+  }
+
+  /** One renewal per interval carrying every held lease; lost or canceled leases abort their handlers. */
+  async #renewLoop (): Promise<void> {
+    const q = this.queue!
+    const signal = this.#stop.signal
+    let lastRenewMs = this.#clock.nowMs()
+    while (!signal.aborted) {
+      // a short check interval, so a task started while idle is renewed at its own lease's pace
+      await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined) // stopped: the loop condition ends it
+      if (signal.aborted || this.#running.size === 0) { lastRenewMs = this.#clock.nowMs(); continue }
+      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs))
+      if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
+      lastRenewMs = this.#clock.nowMs()
+      const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
+      try {
+        const r = await q.renewAll(held)
+        for (const id of [...r.lost, ...r.canceled]) {
+          const run = this.#running.get(id)
+          if (run !== undefined) { this.#counters.lost++; run.abort.abort(new StaleLeaseError(`Lease on task ${id} ${r.canceled.includes(id) ? 'ended: the task was canceled' : 'was lost'}`, { reason: 'not-leased', taskId: id })) }
+        }
+      } catch (err) {
+        this.#log('renew on %s failed: %s', q.name, describeError(err))
+      }
+    }
+  }
+
+  onCallForBids (taskId: string, attempt: number, input: Uint8Array): void {
+    const bid = this.#options.bid
+    const q = this.queue
+    if (bid === undefined || q === undefined || this.#stop.signal.aborted || this.#bidsInFlight >= BIDS_IN_FLIGHT_MAX) return
+    this.#bidsInFlight++
+    void (async () => {
+      try {
+        const offer = await bid(safePayload(input, TASK_INPUT_BYTES_MAX))
+        if (offer === undefined) return
+        await q.backend.request({ op: 'bid', taskId, attempt, cost: offer.cost, etaMs: Math.max(0, Math.round(offer.etaMs)) })
+      } catch (err) {
+        this.#log('bid on %s failed: %s', taskId, describeError(err))
+      } finally {
+        this.#bidsInFlight--
+      }
+    })()
+  }
+}
