@@ -341,10 +341,14 @@ export class HostedQueue {
 
   deadLetters (limit: number): TaskView[] { return this.machine.deadLetters({ limit }) }
 
+  /** Long-polls parked now (claims and waits), and tasks with a waiter: for stats and tests. */
+  parked (): { claims: number, waits: number, tasks: number } { return { claims: this.#parked.size, waits: this.#taskWaitersCount, tasks: this.#taskWaiters.size } }
+
   readonly #taskWaiters = new Map<string, Set<Parked>>()
+  #taskWaitersCount = 0
 
   async #park (ms: number, signal?: AbortSignal, taskId?: string): Promise<void> {
-    if (this.#parked.size + this.#taskWaiters.size >= PARKED_MAX) { await new Promise((resolve) => { this.#clock.setTimeout(() => { resolve(undefined) }, Math.min(ms, this.#tickMs)) }); return }
+    if (this.#parked.size + this.#taskWaitersCount >= PARKED_MAX) { await new Promise((resolve) => { this.#clock.setTimeout(() => { resolve(undefined) }, Math.min(ms, this.#tickMs)) }); return }
     await new Promise<void>((resolve) => {
       const timer = this.#clock.setTimeout(() => { p.wake() }, ms)
       const onAbort = (): void => { p.wake() }
@@ -352,8 +356,12 @@ export class HostedQueue {
         wake: () => {
           timer.cancel()
           signal?.removeEventListener('abort', onAbort)
-          if (taskId !== undefined) this.#taskWaiters.get(taskId)?.delete(p)
-          else this.#parked.delete(p)
+          if (taskId !== undefined) {
+            this.#taskWaitersCount--
+            const set = this.#taskWaiters.get(taskId)
+            set?.delete(p)
+            if (set?.size === 0) this.#taskWaiters.delete(taskId)
+          } else this.#parked.delete(p)
           resolve()
         }
       }
@@ -361,6 +369,7 @@ export class HostedQueue {
         let set = this.#taskWaiters.get(taskId)
         if (set === undefined) { set = new Set(); this.#taskWaiters.set(taskId, set) }
         set.add(p)
+        this.#taskWaitersCount++
       } else this.#parked.add(p)
       signal?.addEventListener('abort', onAbort, { once: true })
     })

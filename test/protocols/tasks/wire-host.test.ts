@@ -6,7 +6,7 @@ import { encodeCbor } from '../../../protocols/kit/cbor.ts'
 import { systemClock } from '../../../protocols/kit/clock.ts'
 import { DecodeError, LimitExceededError } from '../../../protocols/kit/errors.ts'
 import { logger } from '@libp2p/logger'
-import { HostedQueue } from '../../../protocols/tasks/host.ts'
+import { HostedQueue, taskSignature } from '../../../protocols/tasks/host.ts'
 import type { QueueGroup } from '../../../protocols/tasks/host.ts'
 import { COMMAND_BYTES_MAX, encodeTaskRequest } from '../../../protocols/tasks/messages.ts'
 import { StaleLeaseError } from '../../../protocols/tasks/errors.ts'
@@ -89,5 +89,14 @@ describe('hosted queue (one replica)', () => {
     assert.deepEqual(await parked, [])
     const t2 = await h.request('sub', { op: 'submit', input: new Uint8Array([2]) }) as { taskId: string }
     assert.equal(h.machine.get(t2.taskId)?.state, 'submitted', 'the aborted claim took nothing')
+  })
+
+  it('waits that time out leave nothing parked behind', async () => {
+    h = new HostedQueue({ name: 'w', self: 'me', options: { members: ['me'] }, clock: systemClock, log: logger('test'), sendCallForBids: () => undefined, tickMs: 60_000 })
+    h.start(singleReplica(h.apply))
+    const ids = await Promise.all(Array.from({ length: 50 }, async () => ((await h!.request('sub', { op: 'submit', input: new Uint8Array(1) })) as { taskId: string }).taskId))
+    const views = await Promise.all(ids.map(async (id) => h!.wait(id, taskSignature(h!.machine.get(id)), 20)))
+    assert.ok(views.every((v) => v?.state === 'submitted'))
+    assert.deepEqual(h.parked(), { claims: 0, waits: 0, tasks: 0 })
   })
 })
