@@ -84,7 +84,11 @@ export interface ClaimOptions {
   capability?: string | string[]
   /** `validate` leases results waiting for the quality gate. */
   kind?: LeaseKind
-  /** Leases this worker may hold at once (the machine's `concurrency`). */
+  /**
+   * Leases this node may hold at once on the queue (the machine's `concurrency`: one peer id is
+   * one worker). Default: the sum of this node's running workers' concurrency on the queue, or
+   * INFLIGHT_PER_WORKER_MAX (256) when none runs (then each claim's `max` is the bound).
+   */
   concurrency?: number
   signal?: AbortSignal
 }

@@ -9,7 +9,7 @@ import { StaleLeaseError, TaskFailedError } from './errors.ts'
 import { taskSignature } from './host.ts'
 import type { ClaimedWire } from './host.ts'
 import type { TaskView } from './machine.ts'
-import { CLAIM_TASKS_MAX, NAME_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from './messages.ts'
+import { CLAIM_TASKS_MAX, INFLIGHT_PER_WORKER_MAX, NAME_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from './messages.ts'
 import type { TaskError, TaskRequest } from './messages.ts'
 import type { TaskSuccess } from './results.ts'
 import { TERMINAL_STATES } from './state.ts'
@@ -137,6 +137,22 @@ export class QueueHandle implements TaskQueue {
 
   async workers (): Promise<QueueWorkerInfo[]> { return await this.backend.read({ op: 'workers' }) as QueueWorkerInfo[] }
 
+  /** Slots of this node's running workers on this queue (work() and gates), by worker. */
+  readonly #slots = new Map<object, number>()
+
+  /** A local worker announces its slots (0 removes it); claims announce their sum to the queue. */
+  announceSlots (worker: object, slots: number): void {
+    if (slots > 0) this.#slots.set(worker, slots)
+    else this.#slots.delete(worker)
+  }
+
+  /** Lease slots this node claims with: its workers' sum, or every slot for bare low-level use (bounded by each claim's max). */
+  localConcurrency (): number {
+    let sum = 0
+    for (const n of this.#slots.values()) sum += n
+    return sum > 0 ? sum : INFLIGHT_PER_WORKER_MAX
+  }
+
   gate (fn: GateFunction, options: { concurrency?: number } = {}): { stop: () => Promise<void> } {
     const worker = this.#startGate(this, fn, options)
     const handle = { stop: async () => { this.#gates.delete(handle); await worker.stop() } }
@@ -151,7 +167,8 @@ export class QueueHandle implements TaskQueue {
     const request: Extract<TaskRequest, { op: 'claim' }> = { op: 'claim', max }
     if (options.kind !== undefined) request.kind = options.kind
     if (options.capability !== undefined) request.capabilities = Array.isArray(options.capability) ? options.capability : [options.capability]
-    if (options.concurrency !== undefined) request.concurrency = options.concurrency
+    // one peer id is one worker to the queue: this node's workers share its lease slots
+    request.concurrency = Math.min(INFLIGHT_PER_WORKER_MAX, options.concurrency ?? this.localConcurrency())
     const leases = await this.backend.claim(request, waitMs, options.signal)
     return leases.map((c) => {
       const t: ClaimedTask = { taskId: c.lease.taskId, attempt: c.lease.attempt, token: c.lease.token, kind: c.lease.kind, input: safePayload(c.input, TASK_INPUT_BYTES_MAX), leaseMs: c.leaseMs }

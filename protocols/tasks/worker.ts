@@ -54,6 +54,7 @@ export class WorkerImpl implements WorkerHandle {
     this.#loops = (async () => {
       try {
         this.queue = await this.#opening
+        this.queue.announceSlots(this, this.#concurrency)
       } catch (err) {
         this.#log.error('worker could not open its queue: %s', describeError(err))
         return
@@ -68,6 +69,7 @@ export class WorkerImpl implements WorkerHandle {
     if (!this.#stop.signal.aborted) this.#stop.abort(new AbortedError('worker stopped'))
     for (const r of this.#running.values()) r.abort.abort(new AbortedError('worker stopped'))
     await this.#loops
+    this.queue?.announceSlots(this, 0)
     this.onStop?.()
   }
 
@@ -81,7 +83,7 @@ export class WorkerImpl implements WorkerHandle {
       if (free <= 0) { await this.#slotFreed(); continue }
       let tasks: ClaimedTask[]
       try {
-        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, concurrency: this.#concurrency, kind: this.validator !== undefined ? 'validate' : 'work', signal })
+        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, kind: this.validator !== undefined ? 'validate' : 'work', signal })
       } catch (err) {
         if (signal.aborted) return
         this.#log('claim on %s failed: %s', q.name, describeError(err))
