@@ -102,6 +102,23 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     assert.equal(finishedByB, 1)
   })
 
+  it('health declares a stopped worker dead: its lease ends at once (a 10-minute lease does not hold the task)', async () => {
+    nodes = await startMesh(5)
+    const [q0] = await openQueue(nodes, 'dead-worker', { leaseMs: 600_000 })
+    const members = q0!.members as string[]
+    let started = false
+    const a = nodes[3]!; const b = nodes[4]!
+    await a.tasks.open('dead-worker', { members })
+    a.tasks.work('dead-worker', async (_input, ctx) => { started = true; await new Promise((resolve) => { ctx.signal.addEventListener('abort', resolve) }); return 'from a' }, { pollMs: 500 })
+    const task = await q0!.submit('job')
+    await waitFor(() => started, 'worker A to start the task')
+    await a.stop()
+    await b.tasks.open('dead-worker', { members })
+    b.tasks.work('dead-worker', async () => 'from b', { pollMs: 500 })
+    assert.equal(await q0!.result(task.id, { timeoutMs: 60_000 }), 'from b')
+    assert.equal((await q0!.get(task.id))?.history.filter((h) => h.state === 'completed').length, 1)
+  })
+
   it("the queue's leader stopped: work goes on", async () => {
     nodes = await startMesh(4)
     const queues = await openQueue(nodes, 'failover')
