@@ -18,3 +18,34 @@ export function explainAbort (err: unknown, options: { what: string, timeoutMs: 
   if (name === 'TimeoutError' || name === 'AbortError') return new TimeoutError(`${options.what} timed out after ${options.timeoutMs} ms`, { cause: err })
   return err
 }
+
+/** What closeServedStream needs of a libp2p stream. */
+export interface ServedStream extends EventTarget {
+  readonly status: string
+  readonly remoteWriteStatus: string
+  close (options?: { signal?: AbortSignal }): Promise<void>
+  abort (err: Error): void
+}
+
+/**
+ * Close our side of a stream this node served, then give the peer `lingerMs` to close its side,
+ * and abort the stream if it has not. close() only ends our writes: a peer that stopped sending
+ * mid-frame never closes, and the stream, with its slot under the protocol's inbound stream
+ * limit, would stay open until the muxer's idle timeout (minutes).
+ */
+export async function closeServedStream (stream: ServedStream, options: { lingerMs: number, what: string }): Promise<void> {
+  const signal = AbortSignal.timeout(options.lingerMs)
+  try {
+    await stream.close({ signal })
+    if (stream.status === 'open' && stream.remoteWriteStatus !== 'closed') {
+      await new Promise<void>((resolve, reject) => {
+        const done = (): void => { signal.removeEventListener('abort', timedOut); resolve() }
+        const timedOut = (): void => { stream.removeEventListener('close', done); reject(signal.reason) }
+        stream.addEventListener('close', done, { once: true })
+        signal.addEventListener('abort', timedOut, { once: true })
+      })
+    }
+  } catch (err) {
+    stream.abort(new TimeoutError(`${options.what}: the peer did not close its side within ${options.lingerMs} ms`, { cause: err }))
+  }
+}
