@@ -10,7 +10,7 @@ import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { KvStore } from '../kit/store.ts'
 import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase } from '../kit/components.ts'
 import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
-import { deadlineSignal } from '../kit/adapter-abort.ts'
+import { closeServedStream, deadlineSignal } from '../kit/adapter-abort.ts'
 import { Backoff } from '../kit/backoff.ts'
 import type { BackoffOptions } from '../kit/backoff.ts'
 import {
@@ -323,7 +323,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
         const bytes = encodeSyncFrame({ doc: first.doc, body: { kind: 'not-open' } })
         stats.syncBytesSent += bytes.byteLength
         await lp.write(bytes, { signal })
-        await stream.close({ signal })
+        await closeServedStream(stream, { what: `docs sync from ${peer}` })
         return
       }
       session = entry.replica.acceptSync(peer)
@@ -334,7 +334,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
         body = (await readBody(lp, entry, { peer, signal })).body
       }
       stats.syncsCompleted++
-      await stream.close({ signal })
+      await closeServedStream(stream, { what: `docs sync from ${peer}` })
     } catch (err) {
       stats.syncsFailed++
       // SPEC docs F3: oversized or malformed frames are rejected, counted and logged.

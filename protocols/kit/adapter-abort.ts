@@ -19,6 +19,12 @@ export function explainAbort (err: unknown, options: { what: string, timeoutMs: 
   return err
 }
 
+/**
+ * Default wait for a peer to close its side of a served stream after the answer (5 s): an honest
+ * peer closes as soon as it has read the answer; 5 s covers an event loop stalled on a loaded machine.
+ */
+export const STREAM_CLOSE_LINGER_MS = 5_000
+
 /** What closeServedStream needs of a libp2p stream. */
 export interface ServedStream extends EventTarget {
   readonly status: string
@@ -33,8 +39,9 @@ export interface ServedStream extends EventTarget {
  * mid-frame never closes, and the stream, with its slot under the protocol's inbound stream
  * limit, would stay open until the muxer's idle timeout (minutes).
  */
-export async function closeServedStream (stream: ServedStream, options: { lingerMs: number, what: string }): Promise<void> {
-  const signal = AbortSignal.timeout(options.lingerMs)
+export async function closeServedStream (stream: ServedStream, options: { lingerMs?: number, what: string }): Promise<void> {
+  const lingerMs = options.lingerMs ?? STREAM_CLOSE_LINGER_MS
+  const signal = AbortSignal.timeout(lingerMs)
   try {
     await stream.close({ signal })
     if (stream.status === 'open' && stream.remoteWriteStatus !== 'closed') {
@@ -46,6 +53,6 @@ export async function closeServedStream (stream: ServedStream, options: { linger
       })
     }
   } catch (err) {
-    stream.abort(new TimeoutError(`${options.what}: the peer did not close its side within ${options.lingerMs} ms`, { cause: err }))
+    stream.abort(new TimeoutError(`${options.what}: the peer did not close its side within ${lingerMs} ms`, { cause: err }))
   }
 }

@@ -1,7 +1,8 @@
 // A stranger opens a stream on every agentmesh protocol a node serves, declares a frame, sends
 // ten bytes of it and stalls (slowloris). On real nodes over loopback TCP, for each protocol:
 // the node serves honest peers on the same protocol meanwhile, then times the stalled stream
-// out and frees it (no stream of that protocol from the stranger is left on the node).
+// out and frees it (no stream of that protocol from the stranger is left on the node). Then a
+// stranger that gets its answer but never closes its side: the node frees those streams too.
 
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
@@ -9,7 +10,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import type { AgentNode, RaftGroup } from '../../src/index.ts'
 import { createAgentNode } from '../../src/index.ts'
-import { DIRECT_PROTOCOL } from '../../protocols/direct/messages.ts'
+import { DIRECT_PROTOCOL, encodeRequest } from '../../protocols/direct/messages.ts'
 import { EVENTS_SYNC_PROTOCOL, SYNC_FRAME_BYTES_MAX, decodeSyncReply, encodeSyncFrame as encodeEventsSyncFrame } from '../../protocols/events/messages.ts'
 import { HEALTH_PROTOCOL } from '../../protocols/health/messages.ts'
 import { STATE_READ_PROTOCOL } from '../../protocols/state/adapter-read.ts'
@@ -139,6 +140,22 @@ describe('a stream stalled mid-frame is timed out and freed on every protocol (r
     const reply = decodeSyncFrame(await exchange(DOCS_SYNC_PROTOCOL, step1, DOCS_SYNC_FRAME_BYTES_MAX))
     assert.equal(reply.body.kind, 'step2')
     await freed(DOCS_SYNC_PROTOCOL)
+  })
+
+  it('a stranger that gets its answer and never closes its side does not keep the stream', async () => {
+    // Each exchange is complete; the stranger only keeps its side open (close() alone left such
+    // streams on the node for good).
+    const direct = await stranger.libp2p.dialProtocol(victim.libp2p.peerId, DIRECT_PROTOCOL)
+    const events = await stranger.libp2p.dialProtocol(victim.libp2p.peerId, EVENTS_SYNC_PROTOCOL)
+    const reads = await stranger.libp2p.dialProtocol(victim.libp2p.peerId, STATE_READ_PROTOCOL)
+    const lps = [lpStream(direct), lpStream(events, { maxDataLength: SYNC_FRAME_BYTES_MAX }), lpStream(reads)]
+    await lps[0]!.write(encodeRequest({ version: 1, kind: 'request', method: 'echo', payload: 'x' }))
+    await lps[1]!.write(encodeEventsSyncFrame({ kind: 'sync', topic: 'slow', vector: [] }))
+    await lps[2]!.write(encodeReadRequest('slow/key'))
+    for (const lp of lps) await lp.read()
+    for (const protocol of [DIRECT_PROTOCOL, EVENTS_SYNC_PROTOCOL, STATE_READ_PROTOCOL]) {
+      await waitFor(() => held(protocol) === 0, `the victim to free the answered ${protocol} stream`, FREED_WITHIN_MS)
+    }
   })
 
   it('the victim still runs and the stranger is still connected: only the streams were cut', async () => {
