@@ -12,6 +12,8 @@ import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, S
 import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
 import { closeServedStream, deadlineSignal } from '../kit/adapter-abort.ts'
 import { Backoff } from '../kit/backoff.ts'
+import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
+import type { TokenBucketLimits } from '../kit/token-bucket.ts'
 import type { BackoffOptions } from '../kit/backoff.ts'
 import {
   DOCS_SYNC_PROTOCOL, DOCS_TOPIC_PREFIX, DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_FRAME_BYTES_MAX,
@@ -49,6 +51,14 @@ export const DOCS_SYNC_BUFFER_SLACK_BYTES = 1024 * 1024
  * reconnects, missing dependencies); 60 s is two anti-entropy periods.
  */
 export const DOCS_SYNC_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000, jitter: 0.2 }
+/**
+ * Sync exchanges one peer may open on this node (SPEC docs S7): a burst of DOCS_OPEN_MAX (a
+ * peer opening every document at once), then 16/s, about two per open document per
+ * anti-entropy period (256 × 2 / 30 s). Each exchange can cost a whole-document step 2.
+ */
+export const DOCS_SYNC_SERVED_PER_PEER: Readonly<TokenBucketLimits> = Object.freeze({ capacity: DOCS_OPEN_MAX, refillPerS: 16 })
+/** Peers whose sync budget is tracked at once (1,024): beyond it the idlest is forgotten. */
+export const DOCS_SYNC_BUDGET_PEERS_MAX = 1_024
 /** Peers with a sync backoff remembered per node (4,096): beyond it the oldest is forgotten. */
 export const DOCS_SYNC_BACKOFF_PEERS_MAX = 4_096
 
@@ -76,6 +86,8 @@ export interface DocsStats {
   syncFramesOversized: number
   /** Sync exchanges put off because the peer's last exchange failed (SPEC docs S6). */
   syncsDeferred: number
+  /** Sync streams refused because their peer was over DOCS_SYNC_SERVED_PER_PEER (SPEC docs S7). */
+  syncsRateLimited: number
   compactions: number
   persistFailures: number
 }
@@ -139,10 +151,11 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   const opening = new Map<string, Promise<Y.Doc>>()
   const stats: DocsStats = {
     gossipFramesPublished: 0, gossipBytesPublished: 0, gossipFramesReceived: 0, gossipBytesReceived: 0, syncsStarted: 0, syncsCompleted: 0,
-    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, syncFramesOversized: 0, syncsDeferred: 0, compactions: 0, persistFailures: 0
+    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, syncFramesOversized: 0, syncsDeferred: 0, syncsRateLimited: 0, compactions: 0, persistFailures: 0
   }
   /** Peers whose last sync exchange failed, and when the next may start (SPEC docs S6). */
   const backoffs = new Map<string, { backoff: Backoff, retryAtMs: number }>()
+  const serveBudgets = new KeyedTokenBuckets(DOCS_SYNC_SERVED_PER_PEER, { keysMax: DOCS_SYNC_BUDGET_PEERS_MAX })
   let running = false
   /** Aborted by stop(): every running sync exchange ends with the service. */
   let shutdown = new AbortController()
@@ -312,6 +325,14 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   async function serve (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
+    // SPEC docs S7: charge the stream before reading it, so a peer over budget costs no work.
+    if (!serveBudgets.take(peer, performance.now())) {
+      stats.syncsRateLimited++
+      const err = new LimitExceededError(`Refused a docs sync stream from ${peer}: over DOCS_SYNC_SERVED_PER_PEER (${DOCS_SYNC_SERVED_PER_PEER.refillPerS}/s, burst ${DOCS_SYNC_SERVED_PER_PEER.capacity})`)
+      if (stats.syncsRateLimited % 1_000 === 1) log('%s (%d refused so far)', err.message, stats.syncsRateLimited)
+      stream.abort(err)
+      return
+    }
     const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
     const lp = syncLp(stream)
     let entry: OpenDoc | undefined

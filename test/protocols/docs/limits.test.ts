@@ -107,6 +107,40 @@ describe('docs sync at its size bound (real nodes)', function () {
     await waitFor(() => text(docB) === 'intact', 'an honest sync after the attack')
   })
 
+  it('refuses sync streams past a peer\'s budget, and serves other peers meanwhile', async () => {
+    const a = await createAgentNode({ transport: 'memory', name: 'a' })
+    nodes.push(a)
+    const doc = await a.docs.open('target')
+    doc.getText('t').insert(0, 'intact')
+    const stranger = await startStranger({ transport: 'memory', listen: [] })
+    strangers.push(stranger)
+    await stranger.libp2p.dial(a.libp2p.getMultiaddrs()[0]!)
+    const step1 = encodeSyncFrame({ doc: 'target', body: { kind: 'step1', stateVector: Uint8Array.of(0) } })
+    let refused = 0
+    const ask = async (): Promise<void> => {
+      const stream = await stranger.libp2p.dialProtocol(a.libp2p.peerId, DOCS_SYNC_PROTOCOL)
+      try {
+        const lp = lpStream(stream, { maxDataLength: DOCS_SYNC_FRAME_BYTES_MAX })
+        await lp.write(step1)
+        await lp.read() // a's step 2 (the whole document) or a reset past the budget
+      } catch {
+        refused++ // reset past the budget
+      } finally {
+        stream.abort(new Error('done'))
+      }
+    }
+    // Batches under the 32 streams per connection, until a refuses (or far past the burst of 256).
+    for (let asked = 0; a.docs.stats().syncsRateLimited === 0 && asked < 3_000; asked += 30) {
+      await Promise.all(Array.from({ length: 30 }, ask))
+    }
+    assert.ok(a.docs.stats().syncsRateLimited >= 1, 'a refused streams past the budget')
+    assert.ok(refused >= 1, 'the stranger saw its streams reset')
+    const b = await createAgentNode({ transport: 'memory', name: 'b', peers: a.addresses() })
+    nodes.push(b)
+    const docB = await b.docs.open('target')
+    await waitFor(() => text(docB) === 'intact', 'an honest peer to sync meanwhile')
+  })
+
   it('backs off a peer whose every exchange fails instead of retrying on each trigger', async () => {
     const a = await createAgentNode({ transport: 'memory', name: 'a' })
     nodes.push(a)
