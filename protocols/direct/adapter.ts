@@ -6,7 +6,7 @@ import type { PeerId, Stream, Connection } from '@libp2p/interface'
 import { DecodeError, LimitExceededError, PeerUnreachableError, describeError } from '../kit/errors.ts'
 import { parsePeerId } from '../kit/peer-id.ts'
 import type { ProtocolDialer, Registrar, ServiceBase } from '../kit/components.ts'
-import { deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
+import { closeServedStream, deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import {
   DIRECT_PROTOCOL, DIRECT_FRAME_BYTES_MAX, checkMethod, decodeRequest, decodeResponse,
   encodeRequest, encodeResponse
@@ -25,6 +25,12 @@ export const DIRECT_INBOUND_STREAMS_MAX = 256
 export const DIRECT_REQUEST_TIMEOUT_MS = 30_000
 /** How long a server waits for the request frame. */
 export const DIRECT_READ_TIMEOUT_MS = 10_000
+/**
+ * How long a served stream waits, after its answer, for the peer to close its side (5 s) before
+ * it is aborted: an honest caller closes as soon as it has read the answer; one that stalled
+ * mid-request never does, and would hold a stream slot until the muxer's idle timeout.
+ */
+export const DIRECT_CLOSE_LINGER_MS = 5_000
 /**
  * Requests (and messages) one peer may make per second, sustained (SPEC direct D5). An agent
  * calling another hundreds of times a second is a bulk transfer, which belongs in events or
@@ -94,7 +100,7 @@ export function createDirectService (components: DirectComponents, init: DirectS
       const message = `over ${DIRECT_RATE_LIMIT_NAME} (${ratePerPeer.refillPerS} requests/s per peer, burst ${ratePerPeer.capacity})`
       if (stats.rateLimited % RATE_LIMIT_LOG_EVERY === 1) log('refused direct stream from %s: %s (%d refused so far)', from, message, stats.rateLimited)
       await respond(stream, { kind: 'failure', code: 'rate-limited', message }, signal)
-      await stream.close({ signal })
+      await closeServedStream(stream, { lingerMs: DIRECT_CLOSE_LINGER_MS, what: `direct stream from ${from}` })
       return
     }
     const lp = lpStream(stream, { maxDataLength: frameBytesMax })
@@ -109,7 +115,7 @@ export function createDirectService (components: DirectComponents, init: DirectS
         : `could not read request frame: ${describeError(err)}`
       log('rejected direct stream from %s: %s', from, message)
       await respond(stream, { kind: 'failure', code: tooLarge ? 'frame-too-large' : 'bad-request', message }, signal)
-      await stream.close({ signal })
+      await closeServedStream(stream, { lingerMs: DIRECT_CLOSE_LINGER_MS, what: `direct stream from ${from}` })
       return
     }
     let request
@@ -119,7 +125,7 @@ export function createDirectService (components: DirectComponents, init: DirectS
       stats.rejected++
       log('rejected direct request from %s: %s', from, describeError(err))
       await respond(stream, { kind: 'failure', code: 'bad-request', message: (err as Error).message }, signal)
-      await stream.close({ signal })
+      await closeServedStream(stream, { lingerMs: DIRECT_CLOSE_LINGER_MS, what: `direct stream from ${from}` })
       return
     }
     const handler = handlers.get(request.method)
@@ -139,7 +145,7 @@ export function createDirectService (components: DirectComponents, init: DirectS
       }
     }
     if (request.kind === 'request') await respond(stream, response, AbortSignal.timeout(DIRECT_READ_TIMEOUT_MS))
-    await stream.close({ signal: AbortSignal.timeout(DIRECT_READ_TIMEOUT_MS) })
+    await closeServedStream(stream, { lingerMs: DIRECT_CLOSE_LINGER_MS, what: `direct stream from ${from}` })
   }
 
   async function call (peer: string | PeerId, method: string, payload: Payload | undefined, kind: 'request' | 'message', callOptions: CallOptions): Promise<Payload> {

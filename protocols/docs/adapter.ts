@@ -10,7 +10,11 @@ import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { KvStore } from '../kit/store.ts'
 import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase } from '../kit/components.ts'
 import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
-import { deadlineSignal } from '../kit/adapter-abort.ts'
+import { closeServedStream, deadlineSignal } from '../kit/adapter-abort.ts'
+import { Backoff } from '../kit/backoff.ts'
+import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
+import type { TokenBucketLimits } from '../kit/token-bucket.ts'
+import type { BackoffOptions } from '../kit/backoff.ts'
 import {
   DOCS_SYNC_PROTOCOL, DOCS_TOPIC_PREFIX, DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_FRAME_BYTES_MAX,
   checkDocName, decodeGossipFrame, decodeSyncFrame, describeSyncFrame, docTopic, encodeGossipAwareness, encodeSyncFrame
@@ -34,6 +38,29 @@ export const DOCS_SYNC_DELAY_MS = 100
 export const DOCS_ANTI_ENTROPY_MS = 30_000
 /** Documents open at once per node (256): each holds a topic subscription and a Y.Doc in memory. */
 export const DOCS_OPEN_MAX = 256
+/**
+ * Read-buffer room past one whole frame (1 MiB): the step 1 and awareness frames a responder
+ * writes right after its step 2 arrive while the step 2 is still being read. libp2p's default
+ * buffer (4 MiB) reset every frame above it, whatever DOCS_SYNC_FRAME_BYTES_MAX said.
+ */
+export const DOCS_SYNC_BUFFER_SLACK_BYTES = 1024 * 1024
+/**
+ * Backoff of sync exchanges started with a peer after one failed (SPEC docs S6): 1 s doubling
+ * to 60 s, ±20 %. A peer that fails every exchange (too large a document, garbage, resets)
+ * then costs at most one attempt a minute instead of one per trigger (anti-entropy,
+ * reconnects, missing dependencies); 60 s is two anti-entropy periods.
+ */
+export const DOCS_SYNC_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000, jitter: 0.2 }
+/**
+ * Sync exchanges one peer may open on this node (SPEC docs S7): a burst of DOCS_OPEN_MAX (a
+ * peer opening every document at once), then 16/s, about two per open document per
+ * anti-entropy period (256 × 2 / 30 s). Each exchange can cost a whole-document step 2.
+ */
+export const DOCS_SYNC_SERVED_PER_PEER: Readonly<TokenBucketLimits> = Object.freeze({ capacity: DOCS_OPEN_MAX, refillPerS: 16 })
+/** Peers whose sync budget is tracked at once (1,024): beyond it the idlest is forgotten. */
+export const DOCS_SYNC_BUDGET_PEERS_MAX = 1_024
+/** Peers with a sync backoff remembered per node (4,096): beyond it the oldest is forgotten. */
+export const DOCS_SYNC_BACKOFF_PEERS_MAX = 4_096
 
 /** What `node.docs.status(name)` returns (SPEC docs D5). */
 export interface DocStatus {
@@ -55,6 +82,12 @@ export interface DocsStats {
   syncBytesSent: number
   syncBytesReceived: number
   framesRejected: number
+  /** Sync frames over DOCS_SYNC_FRAME_BYTES_MAX: declared by a peer, or refused before sending. */
+  syncFramesOversized: number
+  /** Sync exchanges put off because the peer's last exchange failed (SPEC docs S6). */
+  syncsDeferred: number
+  /** Sync streams refused because their peer was over DOCS_SYNC_SERVED_PER_PEER (SPEC docs S7). */
+  syncsRateLimited: number
   compactions: number
   persistFailures: number
 }
@@ -100,6 +133,8 @@ interface OpenDoc {
   readonly store: DocStore
   readonly awareness: Awareness
   readonly timers: Map<string, ReturnType<typeof setTimeout>>
+  /** One retry per peer whose sync is put off by its backoff (SPEC docs S6). */
+  readonly deferred: Map<string, ReturnType<typeof setTimeout>>
   /** Serializes persist → publish effects of this document (SPEC docs E1). */
   chain: Promise<void>
   closed: boolean
@@ -116,8 +151,11 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   const opening = new Map<string, Promise<Y.Doc>>()
   const stats: DocsStats = {
     gossipFramesPublished: 0, gossipBytesPublished: 0, gossipFramesReceived: 0, gossipBytesReceived: 0, syncsStarted: 0, syncsCompleted: 0,
-    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, compactions: 0, persistFailures: 0
+    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, syncFramesOversized: 0, syncsDeferred: 0, syncsRateLimited: 0, compactions: 0, persistFailures: 0
   }
+  /** Peers whose last sync exchange failed, and when the next may start (SPEC docs S6). */
+  const backoffs = new Map<string, { backoff: Backoff, retryAtMs: number }>()
+  const serveBudgets = new KeyedTokenBuckets(DOCS_SYNC_SERVED_PER_PEER, { keysMax: DOCS_SYNC_BUDGET_PEERS_MAX })
   let running = false
   /** Aborted by stop(): every running sync exchange ends with the service. */
   let shutdown = new AbortController()
@@ -178,7 +216,11 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   async function writeFrames (lp: ReturnType<typeof lpStream>, entry: OpenDoc, bodies: SyncBody[], signal: AbortSignal): Promise<void> {
     for (const body of bodies) {
       const bytes = encodeSyncFrame({ doc: entry.name, body })
-      if (bytes.byteLength > syncFrameBytesMax) throw new LimitExceededError(`Cannot send ${describeSyncFrame({ doc: entry.name, body })}: exceeds DOCS_SYNC_FRAME_BYTES_MAX (${syncFrameBytesMax})`)
+      if (bytes.byteLength > syncFrameBytesMax) {
+        // SPEC docs L1: the document outgrew what sync carries; refuse before sending a byte.
+        stats.syncFramesOversized++
+        throw new LimitExceededError(`Cannot send ${describeSyncFrame({ doc: entry.name, body })}: ${bytes.byteLength} bytes exceeds DOCS_SYNC_FRAME_BYTES_MAX (${syncFrameBytesMax}), so document "${entry.name}" is too large to sync`)
+      }
       stats.syncBytesSent += bytes.byteLength
       await lp.write(bytes, { signal })
     }
@@ -190,8 +232,24 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     return [...replies, { kind: 'awareness', update }]
   }
 
-  async function readBody (lp: ReturnType<typeof lpStream>, entry: OpenDoc | undefined, signal: AbortSignal): Promise<{ doc: string, body: SyncBody }> {
-    const bytes = (await lp.read({ signal })).subarray()
+  /** A length-prefixed view of a sync stream whose buffer holds one whole frame (SPEC docs L1). */
+  function syncLp (stream: Stream): ReturnType<typeof lpStream> {
+    return lpStream(stream, { maxDataLength: syncFrameBytesMax, maxBufferSize: syncFrameBytesMax + DOCS_SYNC_BUFFER_SLACK_BYTES })
+  }
+
+  async function readFrame (lp: ReturnType<typeof lpStream>, peer: string, signal: AbortSignal): Promise<Uint8Array> {
+    try {
+      return (await lp.read({ signal })).subarray()
+    } catch (err) {
+      const name = (err as Error)?.name
+      if (name !== 'InvalidDataLengthError' && name !== 'StreamBufferError') throw err
+      stats.syncFramesOversized++
+      throw new LimitExceededError(`Refused a docs sync frame from ${peer}: it exceeds DOCS_SYNC_FRAME_BYTES_MAX (${syncFrameBytesMax}), the largest document sync carries (${describeError(err)})`, { cause: err })
+    }
+  }
+
+  async function readBody (lp: ReturnType<typeof lpStream>, entry: OpenDoc | undefined, options: { peer: string, signal: AbortSignal }): Promise<{ doc: string, body: SyncBody }> {
+    const bytes = await readFrame(lp, options.peer, options.signal)
     stats.syncBytesReceived += bytes.byteLength
     const frame = decodeSyncFrame(bytes, syncFrameBytesMax)
     if (entry !== undefined && frame.doc !== entry.name) throw new DecodeError(`Sync frame names document "${frame.doc}" on a stream for "${entry.name}"`)
@@ -205,8 +263,37 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     return withAwareness(entry, replies)
   }
 
+  /** Milliseconds until a sync with `peer` may start again; 0 when it is not backed off. */
+  function backoffRemainingMs (peer: string): number {
+    const state = backoffs.get(peer)
+    return state === undefined ? 0 : Math.max(0, state.retryAtMs - performance.now())
+  }
+
+  function recordSyncOutcome (peer: string, ok: boolean): void {
+    if (ok) { backoffs.delete(peer); return }
+    let state = backoffs.get(peer)
+    if (state === undefined) {
+      if (backoffs.size >= DOCS_SYNC_BACKOFF_PEERS_MAX) backoffs.delete(backoffs.keys().next().value as string)
+      state = { backoff: new Backoff(DOCS_SYNC_BACKOFF), retryAtMs: 0 }
+      backoffs.set(peer, state)
+    }
+    state.retryAtMs = performance.now() + state.backoff.next(Math.random())
+  }
+
+  /** SPEC docs S6: run the put-off exchange once the peer's backoff ends (one timer per peer). */
+  function deferSync (entry: OpenDoc, peer: string, delayMs: number): void {
+    stats.syncsDeferred++
+    if (entry.deferred.has(peer)) return
+    entry.deferred.set(peer, setTimeout(() => {
+      entry.deferred.delete(peer)
+      void sync(entry, peer, 'after backoff')
+    }, delayMs))
+  }
+
   async function sync (entry: OpenDoc, peer: string, reason: string): Promise<void> {
     if (entry.closed || !running || entry.replica.isSyncing(peer)) return
+    const waitMs = backoffRemainingMs(peer)
+    if (waitMs > 0) { deferSync(entry, peer, waitMs); return }
     stats.syncsStarted++
     log('sync "%s" with %s (%s)', entry.name, peer, reason)
     const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
@@ -214,17 +301,19 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     let stream: Stream | undefined
     try {
       stream = await libp2p.dialProtocol(peerIdFromString(peer), DOCS_SYNC_PROTOCOL, { signal })
-      const lp = lpStream(stream, { maxDataLength: syncFrameBytesMax })
+      const lp = syncLp(stream)
       await writeFrames(lp, entry, frames, signal)
       while (!session.done) {
-        const frame = await readBody(lp, entry, signal)
+        const frame = await readBody(lp, entry, { peer, signal })
         if (frame.body.kind === 'not-open') entry.replica.removePeer(peer)
         await writeFrames(lp, entry, step(entry, session, frame.body), signal)
       }
       stats.syncsCompleted++
+      recordSyncOutcome(peer, true)
       await stream.close({ signal })
     } catch (err) {
       stats.syncsFailed++
+      if (running) recordSyncOutcome(peer, false)
       if (err instanceof DecodeError || err instanceof LimitExceededError) stats.framesRejected++
       log('sync "%s" with %s failed: %s', entry.name, peer, describeError(err))
       stream?.abort(err as Error)
@@ -236,18 +325,26 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   async function serve (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
+    // SPEC docs S7: charge the stream before reading it, so a peer over budget costs no work.
+    if (!serveBudgets.take(peer, performance.now())) {
+      stats.syncsRateLimited++
+      const err = new LimitExceededError(`Refused a docs sync stream from ${peer}: over DOCS_SYNC_SERVED_PER_PEER (${DOCS_SYNC_SERVED_PER_PEER.refillPerS}/s, burst ${DOCS_SYNC_SERVED_PER_PEER.capacity})`)
+      if (stats.syncsRateLimited % 1_000 === 1) log('%s (%d refused so far)', err.message, stats.syncsRateLimited)
+      stream.abort(err)
+      return
+    }
     const signal = deadlineSignal(DOCS_SYNC_TIMEOUT_MS, shutdown.signal)
-    const lp = lpStream(stream, { maxDataLength: syncFrameBytesMax })
+    const lp = syncLp(stream)
     let entry: OpenDoc | undefined
     let session: SyncSession | undefined
     try {
-      const first = await readBody(lp, undefined, signal)
+      const first = await readBody(lp, undefined, { peer, signal })
       entry = docs.get(first.doc)
       if (entry === undefined || entry.closed) {
         const bytes = encodeSyncFrame({ doc: first.doc, body: { kind: 'not-open' } })
         stats.syncBytesSent += bytes.byteLength
         await lp.write(bytes, { signal })
-        await stream.close({ signal })
+        await closeServedStream(stream, { what: `docs sync from ${peer}` })
         return
       }
       session = entry.replica.acceptSync(peer)
@@ -255,10 +352,10 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       for (;;) {
         await writeFrames(lp, entry, step(entry, session, body), signal)
         if (session.done) break
-        body = (await readBody(lp, entry, signal)).body
+        body = (await readBody(lp, entry, { peer, signal })).body
       }
       stats.syncsCompleted++
-      await stream.close({ signal })
+      await closeServedStream(stream, { what: `docs sync from ${peer}` })
     } catch (err) {
       stats.syncsFailed++
       // SPEC docs F3: oversized or malformed frames are rejected, counted and logged.
@@ -288,6 +385,8 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     const timer = entry.timers.get(peer)
     if (timer !== undefined) clearTimeout(timer)
     entry.timers.delete(peer)
+    clearTimeout(entry.deferred.get(peer))
+    entry.deferred.delete(peer)
     drain(entry)
   }
 
@@ -354,7 +453,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       for (const update of stored.updates) replica.load(update)
     }, replica.loadOrigin)
     const awareness = new Awareness(replica.doc)
-    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), chain: Promise.resolve(), closed: false }
+    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), deferred: new Map(), chain: Promise.resolve(), closed: false }
     replica.onEffects = () => { queueMicrotask(() => { drain(entry) }) }
     awareness.on('update', (changes: { added: number[], updated: number[], removed: number[] }, origin: unknown) => {
       if (origin === replica.remoteOrigin || entry.closed || !running) return
@@ -383,8 +482,9 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     // Tell the others we left (awareness removal), then stop listening.
     removeAwarenessStates(entry.awareness, [entry.replica.doc.clientID], 'local')
     entry.closed = true
-    for (const timer of entry.timers.values()) clearTimeout(timer)
+    for (const timer of [...entry.timers.values(), ...entry.deferred.values()]) clearTimeout(timer)
     entry.timers.clear()
+    entry.deferred.clear()
     entry.awareness.destroy()
     entry.replica.detach()
     drain(entry)

@@ -17,11 +17,13 @@ export const DOCS_TOPIC_PREFIX = 'agentmesh/doc/'
  */
 export const DOCS_GOSSIP_FRAME_BYTES_MAX = 64 * 1024
 /**
- * Largest sync-stream frame (32 MiB). A step 2 to a late joiner carries the whole document,
- * so this also bounds the size of a document that can be synced; 32 MiB is far above the
- * ~0.2 MB of a full paper with its whole editing history (automerge-paper trace).
+ * Largest sync-stream frame (6 MiB). A step 2 to a late joiner carries the whole document,
+ * so this also bounds the size of a document that can be synced (SPEC docs L1). 6 MiB is ~30×
+ * the ~0.2 MB of a full paper with its whole editing history (automerge-paper trace), and
+ * keeps what one connection can make a node buffer (DOCS_SYNC_STREAMS_MAX unfinished frames
+ * with their read slack) near 220 MiB; at 32 MiB it was over 1 GiB.
  */
-export const DOCS_SYNC_FRAME_BYTES_MAX = 32 * 1024 * 1024
+export const DOCS_SYNC_FRAME_BYTES_MAX = 6 * 1024 * 1024
 /** Document names: identifiers that become topic names and database keys. */
 export const DOCS_NAME_CHARS_MAX = 128
 const NAME_PATTERN = /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/

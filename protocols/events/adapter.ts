@@ -6,7 +6,7 @@ import { lpStream } from '@libp2p/utils'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Stream, Connection } from '@libp2p/interface'
 import { describeError, NotRunningError } from '../kit/errors.ts'
-import { deadlineSignal } from '../kit/adapter-abort.ts'
+import { closeServedStream, deadlineSignal } from '../kit/adapter-abort.ts'
 import { hlcNow, hlcReceive, hlcCompare, hlcTooFarAhead, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
 import { parsePeerId } from '../kit/peer-id.ts'
@@ -295,7 +295,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
     counters.syncServed++
     if (!core.joined(topic)) {
       await lp.write(encodeSyncFrame({ kind: 'sync-reply', topic, events: [], vector: [], more: false }), { signal })
-      await stream.close({ signal })
+      await closeServedStream(stream, { what: `events sync from ${from}` })
       return
     }
     const ours = core.vector(topic)
@@ -316,7 +316,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
       if (!complete) { more = true; break }
     }
     await lp.write(encodeSyncFrame({ kind: 'sync-reply', topic, events, vector: ours, more }), { signal })
-    await stream.close({ signal })
+    await closeServedStream(stream, { what: `events sync from ${from}` })
     // The requester has something we lack (e.g. after a partition): pull it back (SPEC E6).
     const ourSeq = new Map(ours.map(v => [v.author, v.seq]))
     if (request.vector.some(v => v.seq > (ourSeq.get(v.author) ?? 0)) && running) {

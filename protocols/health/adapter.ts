@@ -10,6 +10,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey, Stream, Connection, Logger } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DecodeError, describeError } from '../kit/errors.ts'
+import { closeServedStream } from '../kit/adapter-abort.ts'
 import { SYNC } from '../kit/store.ts'
 import type { KvStore } from '../kit/store.ts'
 import type { Connections, HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase, SigningKey } from '../kit/components.ts'
@@ -438,7 +439,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     // Step before closing: a goodbye's sender may already be tearing the connection down.
     const message = this.#admit(bytes, { sender: from, via: 'direct stream' })
     if (message !== undefined && this.#running) this.#step(message)
-    await stream.close({ signal })
+    await closeServedStream(stream, { what: `health stream from ${from}` })
   }
 
   #flush (): void {

@@ -7,6 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger, Stream, Connection } from '@libp2p/interface'
 import type { Connections, HostIdentity, ProtocolDialer, Registrar } from '../kit/components.ts'
 import { describeError } from '../kit/errors.ts'
+import { closeServedStream } from '../kit/adapter-abort.ts'
 import {
   decodeReadRequest, decodeReadResponse, dhtKeyOf, encodeReadRequest, encodeReadResponse, encodeRecord,
   READ_REQUEST_BYTES_MAX, READ_RESPONSE_BYTES_MAX
@@ -156,7 +157,7 @@ export function createReplicaReader (options: ReplicaReaderOptions): ReplicaRead
     const key = decodeReadRequest((await lp.read({ signal })).subarray())
     const record = await rules.readLocal(dhtKeyOf(key), { signal })
     await lp.write(encodeReadResponse(record === undefined ? null : encodeRecord(record)), { signal })
-    await stream.close({ signal })
+    await closeServedStream(stream, { what: `state read from ${connection.remotePeer.toString()}` })
     stats.served++
   }
 

@@ -15,6 +15,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshLibp2p, defaultListen } from '../../../src/libp2p.ts'
 import type { MeshLibp2p } from '../../../src/libp2p.ts'
 import { openStorage } from '../../../src/storage.ts'
+import { RAFT_FRAME_BYTES_MAX } from '../../../protocols/raft/adapter.ts'
+import { SNAPSHOT_BYTES_MAX } from '../../../protocols/raft/messages.ts'
 
 /** A started libp2p host as the node builds it, without the agentmesh services on top. */
 async function bareHost (): Promise<{ libp2p: MeshLibp2p, stop: () => Promise<void> }> {
@@ -143,6 +145,34 @@ describe('libp2p host configuration', () => {
       const rtts = await Promise.all([1, 2, 3].map(async () => await a.libp2p.services.ping.ping(parsePeerId(b.peerId))))
       assert.equal(rtts.length, 3)
     } finally {
+      await stopAll([a, b])
+    }
+  })
+})
+
+describe('peer link frames at the raft bound', function () {
+  this.timeout(120_000)
+  it('carries a frame of RAFT_FRAME_BYTES_MAX (a snapshot of SNAPSHOT_BYTES_MAX), past libp2p\'s 4 MiB default buffer', async () => {
+    const b = await createAgentNode({ transport: 'memory', name: 'b' })
+    const a = await createAgentNode({ transport: 'memory', name: 'a', peers: b.addresses() })
+    const init = { protocol: PROTOCOL, frameBytesMax: RAFT_FRAME_BYTES_MAX, queueBytesMax: 2 * RAFT_FRAME_BYTES_MAX, keepAliveTag: 'agentmesh-test' }
+    const linksA = createLibp2pPeerLinks({ libp2p: a.libp2p, log: logger('test:link:a') }, init)
+    const linksB = createLibp2pPeerLinks({ libp2p: b.libp2p, log: logger('test:link:b') }, init)
+    const received: Uint8Array[] = []
+    linksB.onFrame((_from, frame) => { received.push(frame.slice()) })
+    try {
+      await linksA.start()
+      await linksB.start()
+      await waitFor(() => a.libp2p.getConnections(parsePeerId(b.peerId)).length > 0, 'a to connect to b')
+      const frame = new Uint8Array(RAFT_FRAME_BYTES_MAX).map((_, i) => i % 251)
+      assert.ok(SNAPSHOT_BYTES_MAX < frame.byteLength)
+      linksA.send(b.peerId, frame)
+      await waitFor(() => received.length === 1, 'b to receive the whole frame', 60_000)
+      assert.deepEqual(received[0], frame)
+      assert.equal(linksB.stats().framesRejected, 0)
+    } finally {
+      await linksA.stop()
+      await linksB.stop()
       await stopAll([a, b])
     }
   })
