@@ -8,7 +8,8 @@ import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
 import type { RunCommand, McpCommand } from './args.ts'
 import type { ApiServer } from './api/server.ts'
 import type { ApiToken } from './api/token.ts'
-import { bannerText, jsonLine, orderAddresses } from './output.ts'
+import { bannerText, jsonLine, orderAddresses, unreachableText } from './output.ts'
+import { BOOTSTRAP_UNREACHABLE_WARN_MS } from '../src/bootstrap.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
@@ -118,6 +119,15 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   node.addEventListener('peer:leave', (event) => {
     const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:leave', ...peer }, `peer left: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
+  })
+
+  node.addEventListener('peer:unreachable', (event) => {
+    // A warning, not an exit: the peer may come up later, and the node keeps dialling it.
+    if (command.kind === 'run' && command.json) {
+      for (const peer of event.detail.peers) void writeOut(jsonLine({ event: 'peer:unreachable', ...peer }))
+    } else {
+      process.stderr.write(`${unreachableText(event.detail.peers, BOOTSTRAP_UNREACHABLE_WARN_MS)}\n`)
+    }
   })
 
   const addresses = orderAddresses(node.addresses())

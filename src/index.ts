@@ -2,6 +2,7 @@
 
 export { createAgentNode, AgentNode } from './agent-node.ts'
 export type { AgentNodeOptions, AgentNodeEvents } from './agent-node.ts'
+export type { UnreachablePeer, UnreachableReason } from './bootstrap.ts'
 export type { DirectService, DirectHandler, RequestContext, CallOptions } from '../protocols/direct/adapter.ts'
 export type { Payload } from '../protocols/direct/messages.ts'
 export { HealthService } from '../protocols/health/adapter.ts'

@@ -1,0 +1,66 @@
+// What a user sees when something goes wrong: real CLI processes over loopback TCP, given a
+// `--peer` nobody answers at, a `--peer` with the wrong peer id, and similar first-run mistakes.
+
+import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import { CliProcess } from './cli-process.ts'
+import type { Line } from './cli-process.ts'
+
+const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0']
+/** The node warns after BOOTSTRAP_UNREACHABLE_WARN_MS (6 s); slack for a loaded machine. */
+const WARN_MS = 45_000
+/** A peer id no running node has (a valid Ed25519 one). */
+const STRANGER_ID = '12D3KooWJqJSvTXScXywQa8aTzeuzwS3EJus1erFjwUCZvDkPMDQ'
+
+/** A loopback TCP port nothing listens on: bound by the OS, then released. */
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve, reject) => { server.close((err) => { if (err !== undefined) reject(err); else resolve() }) })
+  return port
+}
+
+let children: CliProcess[] = []
+function start (args: string[]): CliProcess {
+  const cli = new CliProcess(args)
+  children.push(cli)
+  return cli
+}
+
+describe('CLI troubleshooting (real processes over loopback TCP)', function () {
+  this.timeout(120_000)
+  afterEach(() => {
+    for (const child of children) child.kill()
+    children = []
+  })
+
+  it('a --peer where nothing listens: a peer:unreachable line saying "refused", and the node keeps running', async () => {
+    const address = `/ip4/127.0.0.1/tcp/${await closedPort()}/p2p/${STRANGER_ID}`
+    const cli = start(['--json', ...LOOPBACK, '--peer', address])
+    await cli.ready()
+    const line = await cli.until(() => cli.lines.find(l => l.event === 'peer:unreachable'), 'a peer:unreachable line', WARN_MS)
+    assert.equal(line.address, address)
+    assert.equal(line.reason, 'refused')
+    assert.match(String(line.detail), /ECONNREFUSED/)
+    // A warning, not a failure: the node still runs and stops cleanly.
+    assert.equal(cli.child.exitCode, null)
+    cli.child.kill('SIGTERM')
+    assert.deepEqual(await cli.exited, { code: 0, signal: null })
+    assert.deepEqual(cli.lines.at(-1), { event: 'stopped' })
+  })
+
+  it('a --peer with the wrong peer id: the human warning names the address, "peer id mismatch" and the id found there', async () => {
+    const a = start(['--json', ...LOOPBACK])
+    const readyA: Line = await a.ready()
+    const realAddress = readyA.addresses!.find(x => x.startsWith('/ip4/127.0.0.1/'))!
+    const wrong = realAddress.replace(readyA.peerId!, STRANGER_ID)
+    const b = start([...LOOPBACK, '--peer', wrong])
+    await b.until(() => /peer id mismatch/.test(b.stderr) ? true : undefined, 'the unreachable warning', WARN_MS)
+    assert.match(b.stderr, /warning: could not reach any --peer after \d+ s; still retrying/)
+    assert.ok(b.stderr.includes(wrong), `the warning names the address; stderr:\n${b.stderr}`)
+    assert.ok(b.stderr.includes(`the node at that address is ${readyA.peerId!}`), `the warning says who answered; stderr:\n${b.stderr}`)
+    assert.match(b.stderr, /copy the \/p2p\/<peer-id> that node printed/)
+  })
+
+})
