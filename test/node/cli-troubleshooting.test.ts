@@ -62,5 +62,4 @@ describe('CLI troubleshooting (real processes over loopback TCP)', function () {
     assert.ok(b.stderr.includes(`the node at that address is ${readyA.peerId!}`), `the warning says who answered; stderr:\n${b.stderr}`)
     assert.match(b.stderr, /copy the \/p2p\/<peer-id> that node printed/)
   })
-
 })
