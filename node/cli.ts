@@ -2,6 +2,8 @@
 // The agentmesh daemon: `npm run node -- [options]` (or the `agentmesh` bin) starts one node,
 // prints how to join it, reports peers joining and leaving, and stops cleanly on SIGINT/SIGTERM.
 
+// First, before any other module runs: a clear message and exit 1 on a too-old Node.js.
+import './node-version.ts'
 import type { AgentNode } from '../src/index.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
@@ -64,6 +66,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // Start-up can take seconds on a busy machine; say that it began and that a signal cancels it.
+  logError('starting the node (Ctrl-C cancels)')
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // The reader of stdout went away (EPIPE): nobody hears us, so stop as on a signal.
     logError(`stdout closed (${err.code ?? err.message}); stopping`)
@@ -72,14 +76,23 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
 
   try {
     // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
-    const { createAgentNode } = await import('../src/index.ts')
-    node = await createAgentNode({
+    const loaded = await Promise.race([import('../src/index.ts').then(module => ({ module })), stopSignal.then(signal => ({ signal }))])
+    if ('signal' in loaded) {
+      logError('stopped during start-up')
+      return 0
+    }
+    const { createAgentNode } = loaded.module
+    const starting = createAgentNode({
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
       ...(command.name !== undefined ? { name: command.name } : {}),
       ...(command.capabilities.length > 0 ? { capabilities: command.capabilities } : {})
     })
+    // A signal during start-up stops the start-up too: the user must not wait for it to finish.
+    const first = await Promise.race([starting.then(started => ({ started })), stopSignal.then(signal => ({ signal }))])
+    if ('signal' in first) return await abandonStart(starting)
+    node = first.started
   } catch (err) {
     logError(`could not start the node: ${describeError(err)}${hintFor(err, command)}`)
     return EXIT_FAILURE
@@ -165,8 +178,34 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   return 0
 }
 
+/**
+ * Stopped by a signal while the node was still starting: stop it once it has started (a
+ * half-opened LevelDB or listener must be closed cleanly), or exit when start-up fails, all
+ * within STOP_TIMEOUT_MS; a second signal forces the exit as usual.
+ */
+async function abandonStart (starting: Promise<AgentNode>): Promise<number> {
+  const timer = setTimeout(() => {
+    logError(`start-up did not end within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS) after the signal; exiting anyway`)
+    process.exit(EXIT_FAILURE)
+  }, STOP_TIMEOUT_MS)
+  timer.unref()
+  try {
+    const node = await starting
+    await node.stop()
+  } catch (err) {
+    // Start-up failed on its own after the signal: nothing is running, which is what was asked.
+    logError(`start-up ended with: ${describeError(err)}`)
+  } finally {
+    clearTimeout(timer)
+  }
+  logError('stopped during start-up')
+  return 0
+}
+
 /** A next step for the start-up failures people actually hit. */
 function hintFor (err: unknown, command: RunCommand | McpCommand): string {
+  // A data-dir error already says which path and why.
+  if ((err as { code?: unknown }).code === 'ERR_DATA_DIR') return ''
   const text = errorChainText(err)
   if (/EADDRINUSE/.test(text)) return `\n  another process already listens on one of ${command.listen.join(', ')}; pick another --listen port, or port 0 for an OS-assigned one`
   if (/LEVEL_LOCKED|lock/i.test(text) && command.dataDir !== undefined) return `\n  --data-dir ${command.dataDir} is in use by another running node; each node needs its own data dir`

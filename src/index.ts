@@ -1,8 +1,13 @@
 // Public entry point of the agentmesh package.
 
+// First: on a too-old Node.js, fail here with a message rather than deep inside libp2p.
+import './node-version.ts'
+
 export { createAgentNode, AgentNode } from './agent-node.ts'
 export type { AgentNodeOptions, AgentNodeEvents } from './agent-node.ts'
 export type { UnreachablePeer, UnreachableReason } from './bootstrap.ts'
+export { DataDirError } from './storage.ts'
+export { NODE_MAJOR_MIN } from './node-version-check.ts'
 export type { DirectService, DirectHandler, RequestContext, CallOptions } from '../protocols/direct/adapter.ts'
 export type { Payload } from '../protocols/direct/messages.ts'
 export { HealthService } from '../protocols/health/adapter.ts'

@@ -63,3 +63,35 @@ describe('CLI troubleshooting (real processes over loopback TCP)', function () {
     assert.match(b.stderr, /copy the \/p2p\/<peer-id> that node printed/)
   })
 })
+
+describe('CLI start-up failures (real processes)', function () {
+  this.timeout(120_000)
+  afterEach(() => {
+    for (const child of children) child.kill()
+    children = []
+  })
+
+  it('SIGINT during start-up stops it cleanly: exit 0, and a ready line is always followed by stopped', async () => {
+    const cli = start(['--json', ...LOOPBACK])
+    // The line comes once the signal handlers are installed, before libp2p is even loaded.
+    await cli.until(() => cli.stderr.includes('starting the node') ? true : undefined, 'the starting line')
+    cli.child.kill('SIGINT')
+    assert.deepEqual(await cli.exited, { code: 0, signal: null })
+    // Start-up that waits on I/O is cut short; one that finishes first is stopped right after.
+    if (!/stopped during start-up/.test(cli.stderr)) assert.deepEqual(cli.lines.map(l => l.event), ['ready', 'stopped'])
+  })
+
+  for (const [dir, reason] of [
+    ['/proc/agentmesh-test/data', /\/proc\/agentmesh-test: this file system does not allow creating it .*\(ENOENT\)/],
+    ['/etc/hostname/data', /a part of the path is a file, not a directory \(ENOTDIR\)/]
+  ] as const) {
+    it(`--data-dir ${dir}: exit 1 at once, naming the path and the reason`, async () => {
+      const cli = start(['--json', ...LOOPBACK, '--data-dir', dir])
+      const { code } = await cli.exited
+      assert.equal(code, 1)
+      assert.match(cli.stderr, new RegExp(`could not start the node: DataDirError: cannot use data dir ${dir}: `))
+      assert.match(cli.stderr, reason)
+      assert.equal(cli.stdout, '')
+    })
+  }
+})
