@@ -102,6 +102,10 @@ export function usage (command: string): string {
     `With "${MCP_SUBCOMMAND}", the node serves its tools over MCP on stdin/stdout for an LLM host (logs on stderr),`,
     'and exits when stdin closes.',
     '',
+    'Ask a running node (started with --api and --data-dir) what it sees:',
+    `       ${command} status|peers|groups --data-dir <path> [--json]`,
+    `       ${command} status|peers|groups --api <host:port> --token-file <path> [--json]`,
+    '',
     'Options:'
   ]
   for (const [name, spec] of Object.entries(FLAGS)) {

@@ -12,6 +12,8 @@ import type { ApiServer } from './api/server.ts'
 import type { ApiToken } from './api/token.ts'
 import { bannerText, jsonLine, orderAddresses, unreachableText } from './output.ts'
 import { BOOTSTRAP_UNREACHABLE_WARN_MS } from '../src/bootstrap.ts'
+import { QueryError, isQuerySubcommand, parseQuery, removeApiUrl, runQuery, writeApiUrl } from './query.ts'
+import type { QuerySubcommand } from './query.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
@@ -106,6 +108,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
       const { loadOrCreateToken } = await import('./api/token.ts')
       token = await loadOrCreateToken(command.dataDir)
       api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token })
+      // Lets `agentmesh status|peers|groups --data-dir …` find this node's API.
+      if (command.dataDir !== undefined) await writeApiUrl(command.dataDir, api.url)
     } catch (err) {
       const inUse = /EADDRINUSE/.test(errorChainText(err)) ? `\n  another process already listens on ${command.api.host}:${command.api.port}; pick another --api port, or 0 for a free one` : ''
       logError(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
@@ -167,6 +171,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   timer.unref()
   try {
     await api?.close()
+    if (api !== undefined && command.dataDir !== undefined) await removeApiUrl(command.dataDir)
     await node.stop()
   } catch (err) {
     logError(`error while stopping: ${describeError(err)}`)
@@ -222,8 +227,30 @@ function errorChainText (err: unknown): string {
   return parts.join(' ')
 }
 
+/** `status|peers|groups`: ask a running node through its API and print the answer. */
+async function query (what: QuerySubcommand, argv: readonly string[]): Promise<number> {
+  let command
+  try {
+    command = parseQuery(what, argv)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    logError(err.message)
+    return EXIT_USAGE
+  }
+  try {
+    const text = await runQuery(command)
+    if (text !== '') await writeOut(`${text}\n`)
+    return 0
+  } catch (err) {
+    if (!(err instanceof QueryError)) throw err
+    logError(err.message)
+    return EXIT_FAILURE
+  }
+}
+
 /** Parse the command line, then print help/version or run a node; resolves to the exit status. */
 async function main (argv: readonly string[]): Promise<number> {
+  if (isQuerySubcommand(argv[0])) return query(argv[0], argv.slice(1))
   let command
   try {
     command = parseCommand(argv)

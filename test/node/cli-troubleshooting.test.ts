@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { CliProcess } from './cli-process.ts'
 import type { Line } from './cli-process.ts'
+import { tempDir } from '../helpers.ts'
 
 const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0']
 /** The node warns after BOOTSTRAP_UNREACHABLE_WARN_MS (6 s); slack for a loaded machine. */
@@ -94,4 +95,54 @@ describe('CLI start-up failures (real processes)', function () {
       assert.equal(cli.stdout, '')
     })
   }
+})
+
+describe('agentmesh status|peers|groups against a running node (real processes)', function () {
+  this.timeout(120_000)
+  afterEach(() => {
+    for (const child of children) child.kill()
+    children = []
+  })
+
+  async function runToExit (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+    const cli = start(args)
+    const { code } = await cli.exited
+    return { code, stdout: cli.stdout, stderr: cli.stderr }
+  }
+
+  it('answers from the node the --data-dir belongs to, and says so when that node is not running', async () => {
+    const dir = await tempDir()
+    try {
+      const a = start(['--json', '--name', 'a', ...LOOPBACK, '--data-dir', dir.path, '--api', '127.0.0.1:0'])
+      const readyA = await a.ready()
+      const b = start(['--json', '--name', 'b', ...LOOPBACK, '--peer', readyA.addresses!.find(x => x.startsWith('/ip4/127.0.0.1/'))!])
+      const readyB = await b.ready()
+      await a.until(() => a.lines.find(l => l.event === 'peer:join' && l.peerId === readyB.peerId), 'A to see B', WARN_MS)
+
+      const status = await runToExit(['status', '--data-dir', dir.path])
+      assert.equal(status.code, 0, status.stderr)
+      assert.match(status.stdout, new RegExp(`^node "a" ${readyA.peerId!}\\n`))
+      assert.match(status.stdout, /peers: +1 alive, 0 suspect, 0 dead/)
+      const peers = await runToExit(['peers', '--data-dir', dir.path, '--json'])
+      assert.equal(peers.code, 0, peers.stderr)
+      const listed = peers.stdout.trim().split('\n').map(line => JSON.parse(line) as { peerId: string, name: string, status: string })
+      assert.deepEqual(listed.map(p => [p.peerId, p.name, p.status]), [[readyB.peerId, 'b', 'alive']])
+      const groups = await runToExit(['groups', '--data-dir', dir.path])
+      assert.deepEqual([groups.code, groups.stdout], [0, 'no groups\n'])
+
+      a.child.kill('SIGTERM')
+      assert.equal((await a.exited).code, 0)
+      const after = await runToExit(['status', '--data-dir', dir.path])
+      assert.equal(after.code, 1)
+      assert.match(after.stderr, /api-url does not exist: is a node running with --data-dir .* and --api <host:port>\?/)
+    } finally {
+      await dir.remove()
+    }
+  })
+
+  it('without --data-dir or --api: exit 2 saying what it needs', async () => {
+    const result = await runToExit(['peers'])
+    assert.equal(result.code, 2)
+    assert.match(result.stderr, /peers: give the running node's --data-dir/)
+  })
 })
