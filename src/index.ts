@@ -28,6 +28,10 @@ export type { BftGroup, BftDecision, BftGroupRef, BftJoinOptions, BftValue, Prop
 export { bftProposeHandler } from '../protocols/bft/adapter-handler.ts'
 export type { BftProposeHandler } from '../protocols/bft/adapter-handler.ts'
 export { verifyChain, verifyDecision } from '../protocols/bft/certificate.ts'
+export type { VerifyOptions, VerifyResult } from '../protocols/bft/certificate.ts'
+export type { Verifier } from '../protocols/bft/signing.ts'
+// The verifier verifyChain/verifyDecision need: members' libp2p Ed25519 keys, read from their peer ids.
+export { createEd25519Verifier } from '../protocols/bft/ed25519.ts'
 export { NotAMemberError, GroupSizeError, ValidationRejectedError, AlreadyJoinedError } from '../protocols/bft/adapter-errors.ts'
 export type { GroupsService, JoinOptions } from './raft/service.ts'
 export type { RaftGroup, BftHandler, LockHandle, JobHandle, ProposeOptions as GroupProposeOptions, RequestOptions } from './raft/group.ts'
