@@ -112,7 +112,7 @@ export function unreachableText (peers: ReadonlyArray<{ address: string, reason:
     'no route': 'the host cannot be reached from here: check the address',
     failed: 'see the detail'
   }
-  const lines = [`warning: could not reach any --peer after ${Math.round(afterMs / 1000)} s; still retrying`]
+  const lines = [`agentmesh: warning: could not reach any --peer after ${Math.round(afterMs / 1000)} s; still retrying`]
   for (const peer of peers) {
     lines.push(`  ${peer.address}`, `    ${peer.reason} (${peer.detail})`, `    ${advice[peer.reason] ?? advice.failed!}`)
   }
