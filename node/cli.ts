@@ -131,11 +131,11 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   const agent = node
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
-    void emit({ event: 'peer:join', ...peer }, `peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
+    void emit({ event: 'peer:join', ...peer }, `${new Date().toISOString()} peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
   })
   node.addEventListener('peer:leave', (event) => {
     const peer = peerFields(agent, event.detail)
-    void emit({ event: 'peer:leave', ...peer }, `peer left: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
+    void emit({ event: 'peer:leave', ...peer }, `${new Date().toISOString()} peer left: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
   })
 
   node.addEventListener('peer:unreachable', (event) => {

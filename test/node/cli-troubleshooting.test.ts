@@ -146,3 +146,19 @@ describe('agentmesh status|peers|groups against a running node (real processes)'
     assert.match(result.stderr, /peers: give the running node's --data-dir/)
   })
 })
+
+describe('CLI human output (real processes)', function () {
+  this.timeout(120_000)
+  afterEach(() => {
+    for (const child of children) child.kill()
+    children = []
+  })
+
+  it('peer joined lines carry a UTC timestamp', async () => {
+    const a = start(['--json', ...LOOPBACK])
+    const readyA = await a.ready()
+    const b = start([...LOOPBACK, '--peer', readyA.addresses!.find(x => x.startsWith('/ip4/127.0.0.1/'))!])
+    const line = await b.until(() => /^(.*peer joined: .*)$/m.exec(b.stdout)?.[1], 'the peer joined line', WARN_MS)
+    assert.match(line, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z peer joined: ${readyA.peerId!}`))
+  })
+})
