@@ -96,7 +96,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     if ('signal' in first) return await abandonStart(starting)
     node = first.started
   } catch (err) {
-    logError(`could not start the node: ${describeError(err)}${hintFor(err, command)}`)
+    logError(`could not start the node: ${startErrorText(err)}${hintFor(err, command)}`)
     return EXIT_FAILURE
   }
 
@@ -207,6 +207,19 @@ async function abandonStart (starting: Promise<AgentNode>): Promise<number> {
   return 0
 }
 
+/**
+ * The start-up error in one or a few lines. libp2p's listen failure carries each address's error
+ * with its stack and advice about libp2p options a CLI user cannot set: keep address and reason.
+ */
+function startErrorText (err: unknown): string {
+  const message = err instanceof Error ? err.message : ''
+  if ((err as { name?: unknown }).name === 'UnsupportedListenAddressesError') {
+    const failures = [...message.matchAll(/^\s*(\/\S+): (?:\w*Error: )?(.+)$/gm)].map(m => `\n  ${m[1]}: ${m[2]}`)
+    if (failures.length > 0) return `cannot listen on every --listen address:${failures.join('')}`
+  }
+  return describeError(err)
+}
+
 /** A next step for the start-up failures people actually hit. */
 function hintFor (err: unknown, command: RunCommand | McpCommand): string {
   // A data-dir error already says which path and why.
@@ -214,6 +227,7 @@ function hintFor (err: unknown, command: RunCommand | McpCommand): string {
   const text = errorChainText(err)
   if (/EADDRINUSE/.test(text)) return `\n  another process already listens on one of ${command.listen.join(', ')}; pick another --listen port, or port 0 for an OS-assigned one`
   if (/LEVEL_LOCKED|lock/i.test(text) && command.dataDir !== undefined) return `\n  --data-dir ${command.dataDir} is in use by another running node; each node needs its own data dir`
+  if (/EADDRNOTAVAIL/.test(text)) return '\n  no network interface of this machine has that address: listen on 0.0.0.0 (all interfaces) or one of its own addresses (ip addr)'
   if (/EACCES|EPERM/.test(text)) return '\n  permission denied: check --data-dir, or use a --listen port above 1023'
   return ''
 }

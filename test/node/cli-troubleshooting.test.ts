@@ -82,6 +82,15 @@ describe('CLI start-up failures (real processes)', function () {
     if (!/stopped during start-up/.test(cli.stderr)) assert.deepEqual(cli.lines.map(l => l.event), ['ready', 'stopped'])
   })
 
+  it('a --listen address no interface has: exit 1, the address and reason, no stack trace or libp2p advice', async () => {
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a real interface.
+    const cli = start(['--json', '--listen', '/ip4/192.0.2.1/tcp/4001'])
+    assert.equal((await cli.exited).code, 1)
+    assert.match(cli.stderr, /cannot listen on every --listen address:\n {2}\/ip4\/192\.0\.2\.1\/tcp\/4001: listen EADDRNOTAVAIL/)
+    assert.match(cli.stderr, /no network interface of this machine has that address/)
+    assert.doesNotMatch(cli.stderr, /\n\s+at |faultTolerance/)
+  })
+
   for (const [dir, reason] of [
     ['/proc/agentmesh-test/data', /\/proc\/agentmesh-test: this file system does not allow creating it .*\(ENOENT\)/],
     ['/etc/hostname/data', /a part of the path is a file, not a directory \(ENOTDIR\)/]
