@@ -199,10 +199,15 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     }
   }
 
+  /**
+   * Awareness goes before the step 2 it rides with (SPEC docs S2, S3): each side stops reading once
+   * its exchange is done, which the other's last step frame completes, so anything after it
+   * would never be read and presence set before a peer opened the doc would not reach it.
+   */
   function withAwareness (entry: OpenDoc, replies: SyncBody[]): SyncBody[] {
     if (!replies.some(r => r.kind === 'step2')) return replies
     const update = encodeAwarenessUpdate(entry.awareness, [...entry.awareness.getStates().keys()])
-    return [...replies, { kind: 'awareness', update }]
+    return [{ kind: 'awareness', update }, ...replies]
   }
 
   async function readBody (lp: ReturnType<typeof lpStream>, entry: OpenDoc | undefined, signal: AbortSignal): Promise<{ doc: string, body: SyncBody }> {
