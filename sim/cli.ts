@@ -149,6 +149,14 @@ export function parseSimArgs (argv: string[]): { modulePath: string, name: strin
   return { modulePath, name: label, options }
 }
 
+/** The summary for a person: one metric per line, then OK or FAILED (`--json` prints the one-line JSON instead). */
+export function humanSummary (summary: SimSummary): string {
+  const title = `${summary.scenario}: ${summary.nodes} node(s), seed ${summary.seed}`
+  const width = Math.max(0, ...Object.keys(summary.metrics).map(k => k.length))
+  const rows = Object.entries(summary.metrics).map(([key, value]) => `  ${key.padEnd(width)}  ${typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(4)) : String(value)}`)
+  return [title, ...rows, summary.ok ? 'OK' : 'FAILED'].join('\n')
+}
+
 function progressBar (enabled: boolean): (done: number, total: number) => void {
   let last = -1
   return (done, total) => {
@@ -202,7 +210,7 @@ async function main (): Promise<number> {
   }
   const line = JSON.stringify({ scenario: summary.scenario, nodes: summary.nodes, seed: summary.seed, ok: summary.ok, metrics: summary.metrics })
   if (options.json) process.stdout.write(line + '\n')
-  else log(`${summary.ok ? 'OK' : 'FAILED'} ${line}`)
+  else log(humanSummary(summary))
   return summary.ok ? 0 : 1
 }
 

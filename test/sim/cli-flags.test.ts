@@ -7,6 +7,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { flagsOf } from '../../sim/cli-flags.ts'
+import { humanSummary } from '../../sim/cli.ts'
 
 const SIM = fileURLToPath(new URL('../../sim/', import.meta.url))
 const cli = join(SIM, 'cli.ts')
@@ -77,5 +78,10 @@ describe('npm run sim: strict flags', function () {
     assert.match(mesh.stdout, /--settle-ms N/)
     assert.match(mesh.stdout, /--nodes N/)
     assert.doesNotMatch(mesh.stdout, /--faulty/)
+  })
+
+  it('a human-mode summary is one metric per line, then OK or FAILED (not a JSON blob)', () => {
+    const text = humanSummary({ scenario: 'mesh', nodes: 3, seed: 8, ok: true, metrics: { p50_ms: 1.234567, delivery: 1, transport: 'memory' } })
+    assert.equal(text, 'mesh: 3 node(s), seed 8\n  p50_ms     1.235\n  delivery   1\n  transport  memory\nOK')
   })
 })
