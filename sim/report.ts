@@ -202,10 +202,23 @@ export function matrixSvg (matrix: { labels: string[], ratios: number[][] } | un
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${Math.max(height, margin.top + 8 * 16 + 24)}" viewBox="0 0 ${width} ${Math.max(height, margin.top + 8 * 16 + 24)}" role="img" aria-label="delivery matrix">${parts.join('')}</svg>`
 }
 
-function metricsTable (metrics: SimSummary['metrics']): string {
-  const rows = Object.entries(metrics).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v === null ? '—' : typeof v === 'number' ? String(Math.round(v * 1000) / 1000) : String(v))}</td></tr>`)
-  return `<table class="metrics"><tbody>${rows.join('')}</tbody></table>`
+/** The unit a metric's name implies (the scenarios' naming convention), or '' when it has none. */
+export function metricUnit (name: string): string {
+  if (/_ms$|_ms_/.test(name)) return 'ms'
+  if (/_mb($|_)/.test(name)) return 'MB'
+  if (/_bytes$|^size$/.test(name)) return 'bytes'
+  if (/_per_s$|^rate$/.test(name)) return 'per second'
+  if (/(^|_)(delivery|ratio|success)($|_)/.test(name)) return 'fraction (1 = all)'
+  return ''
 }
+
+function metricsTable (metrics: SimSummary['metrics']): string {
+  const rows = Object.entries(metrics).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v === null ? '—' : typeof v === 'number' ? String(Math.round(v * 1000) / 1000) : String(v))}</td><td class="unit">${escapeHtml(metricUnit(k))}</td></tr>`)
+  return `<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>unit</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+}
+
+/** What a delivery-matrix cell means when the scenario does not say. */
+export const MATRIX_CAPTION_DEFAULT = 'Each cell: the fraction of send attempts from the row\'s node to the column\'s node that succeeded on that attempt; a retry is a new attempt. Cells across a partition are red by design; whether anything was lost in the end is in the metrics.'
 
 const STYLE = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1160px;color:#222;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #eee;padding-bottom:4px}
@@ -215,7 +228,7 @@ svg text{font-size:11px;fill:#444}svg .axis-title{font-size:12px;fill:#222}
 svg .event-label{font-size:10px;fill:#333}svg .cell-label{fill:#111;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
 .marker{stroke:#999;stroke-dasharray:4 3}.marker-label,svg .event-label{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.marker-label{fill:#555}.span{fill:#fdd0a2;fill-opacity:.45}
 table.metrics{border-collapse:collapse;min-width:420px}table.metrics th,table.metrics td{border-bottom:1px solid #eee;padding:4px 12px;text-align:left}
-table.metrics th{font-weight:500;color:#555}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
+table.metrics th{font-weight:500;color:#555}table.metrics td.unit{color:#777}p.caption{color:#555;max-width:760px}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
 
 /** How the run was started, for the replay line; defaults to scenario, nodes and seed. */
 export interface ReportOptions { command?: string }
@@ -226,18 +239,24 @@ export function renderReport (summary: SimSummary, options: ReportOptions = {}):
   const failures = summary.failures ?? []
   const timeline = summary.timeline ?? []
   const dropped = timeline.length > TIMELINE_DRAWN_MAX ? ` (first ${TIMELINE_DRAWN_MAX} of ${timeline.length} entries drawn)` : ''
+  // A panel with nothing to show is left out and named, rather than drawn empty.
+  const latencies = (summary.latenciesMs ?? []).filter(Number.isFinite)
+  const missing = [latencies.length === 0 ? 'latencies' : '', timeline.length === 0 ? 'timeline' : '', summary.deliveryMatrix === undefined ? 'delivery matrix' : ''].filter(m => m !== '')
+  const missingText = missing.length <= 1 ? missing.join('') : `${missing.slice(0, -1).join(', ')} or ${missing.at(-1)!}`
+  const matrix = summary.deliveryMatrix
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>agentmesh sim: ${escapeHtml(summary.scenario)} (seed ${summary.seed})</title><style>${STYLE}</style></head>
 <body>
 <h1>agentmesh simulation: ${escapeHtml(summary.scenario)} <span class="badge ${summary.ok ? 'ok' : 'failed'}">${summary.ok ? 'OK' : 'FAILED'}</span></h1>
 <p>${summary.nodes} nodes, seed ${summary.seed}. Replay: <code>${escapeHtml(command)}</code></p>
 ${failures.length > 0 ? `<ul class="failures">${failures.map(f => `<li>${escapeHtml(f)}</li>`).join('')}</ul>` : ''}
+${missing.length > 0 ? `<p class="muted">This run recorded no ${escapeHtml(missingText)}: ${missing.length === 1 ? 'that panel is' : 'those panels are'} left out.</p>` : ''}
 <div class="row">
-<section><h2>Latency CDF</h2>${cdfSvg(summary.latenciesMs ?? [])}</section>
+${latencies.length > 0 ? `<section><h2>Latency CDF</h2>${cdfSvg(latencies)}</section>` : ''}
 <section><h2>Metrics</h2>${metricsTable(summary.metrics)}</section>
 </div>
-<section><h2>Timeline: joins, faults, leader changes${escapeHtml(dropped)}</h2>${timelineSvg(timeline)}</section>
-<section><h2>Delivery matrix (sender × receiver)</h2>${matrixSvg(summary.deliveryMatrix)}</section>
+${timeline.length > 0 ? `<section><h2>Timeline: joins, faults, leader changes${escapeHtml(dropped)}</h2>${timelineSvg(timeline)}</section>` : ''}
+${matrix !== undefined ? `<section><h2>Delivery matrix (sender × receiver)</h2><p class="caption">${escapeHtml(matrix.caption ?? MATRIX_CAPTION_DEFAULT)}</p>${matrixSvg(matrix)}</section>` : ''}
 </body></html>
 `
 }
