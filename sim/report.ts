@@ -18,6 +18,10 @@ export const LOG_AXIS_TAIL_RATIO = 50
 export const MATRIX_SIDE_MAX = 120
 /** Lanes with at most this many entries get a text label per entry. */
 export const TIMELINE_LABELLED_PER_KIND_MAX = 6
+/** Radius of a timeline dot (px). */
+const DOT_RADIUS = 5
+/** Rows a lane stacks coinciding dots on before cycling: keeps a burst of joins from making a lane tall. */
+export const TIMELINE_STACK_ROWS_MAX = 8
 /** Timeline entries drawn at most (the first ones); the rest are counted in the caption. */
 export const TIMELINE_DRAWN_MAX = 2_000
 
@@ -101,11 +105,26 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
   if (timeline.length === 0) return empty(width, 120, 'no timeline entries recorded')
   const entries = timeline.slice(0, TIMELINE_DRAWN_MAX)
   const kinds = [...new Set(entries.map(e => e.kind))]
-  const lane = 34
-  const margin = { top: 10, right: 20, bottom: 36, left: 90 }
-  const height = margin.top + margin.bottom + lane * kinds.length
   const endMs = max(entries, e => e.atMs) ?? 1
+  const margin = { top: 10, right: 20, bottom: 36, left: 90 }
   const x = scaleLinear().domain([0, endMs > 0 ? endMs : 1]).nice().range([margin.left, width - margin.right])
+  // Dots closer than a diameter in one lane are stacked on rows instead of drawn over each other;
+  // the lane grows to hold the deepest stack (up to TIMELINE_STACK_ROWS_MAX rows, then they cycle).
+  const rowOf: number[] = []
+  const cluster = new Map<string, { x: number, rows: number }>()
+  for (const e of entries) {
+    const c = cluster.get(e.kind)
+    if (c === undefined || x(e.atMs) - c.x >= 2 * DOT_RADIUS) {
+      cluster.set(e.kind, { x: x(e.atMs), rows: 1 })
+      rowOf.push(0)
+    } else {
+      rowOf.push(c.rows % TIMELINE_STACK_ROWS_MAX)
+      c.rows++
+    }
+  }
+  const deepest = Math.min(TIMELINE_STACK_ROWS_MAX, Math.max(1, ...rowOf.map(r => r + 1)))
+  const lane = Math.max(34, deepest * (2 * DOT_RADIUS + 1) / 0.8 + 4)
+  const height = margin.top + margin.bottom + lane * kinds.length
   const y = scaleBand<string>().domain(kinds).range([margin.top, height - margin.bottom]).padding(0.2)
   const parts: string[] = []
   for (const s of spans(entries, 'partition', 'heal', x.domain()[1]!)) {
@@ -125,10 +144,13 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
   for (const e of entries) perKind.set(e.kind, (perKind.get(e.kind) ?? 0) + 1)
   const labelled = new Map<string, number>()
   const lastLabelX = new Map<string, number>()
-  for (const e of entries) {
-    const cy = (y(e.kind) ?? 0) + y.bandwidth() / 2
+  for (const [i, e] of entries.entries()) {
+    const centre = (y(e.kind) ?? 0) + y.bandwidth() / 2
+    const row = rowOf[i]!
+    // rows alternate around the lane's centre line: 0, +1, −1, +2, …
+    const cy = centre + (row === 0 ? 0 : (row % 2 === 1 ? 1 : -1) * Math.ceil(row / 2) * (2 * DOT_RADIUS + 1))
     const colour = KIND_COLOURS[e.kind] ?? '#969696'
-    parts.push(`<circle cx="${x(e.atMs)}" cy="${cy}" r="5" fill="${colour}" fill-opacity="0.8"><title>${fmt(e.atMs / 1000)} s ${escapeHtml(e.kind)}: ${escapeHtml(e.detail)}</title></circle>`)
+    parts.push(`<circle cx="${x(e.atMs)}" cy="${cy}" r="${DOT_RADIUS}" fill="${colour}" fill-opacity="0.8"><title>${fmt(e.atMs / 1000)} s ${escapeHtml(e.kind)}: ${escapeHtml(e.detail)}</title></circle>`)
     // sparse lanes (faults, phases, leader changes) get their text; dense ones keep it in the hover title
     const lastX = lastLabelX.get(e.kind)
     if ((perKind.get(e.kind) ?? 0) <= TIMELINE_LABELLED_PER_KIND_MAX && (lastX === undefined || x(e.atMs) - lastX > 12)) {

@@ -99,4 +99,17 @@ describe('sim report', () => {
     const captioned = renderReport({ scenario: 'fanout', nodes: 2, seed: 1, ok: true, metrics: {}, deliveryMatrix: { labels: ['n0', 'n1'], ratios: [[1, 1]], caption: 'One row <b>' } })
     assert.match(captioned, /<p class="caption">One row &lt;b&gt;<\/p>/)
   })
+
+  it('stacks timeline dots that would overlap in one lane', () => {
+    const svg = timelineSvg([{ atMs: 1000, kind: 'join', detail: 'a' }, { atMs: 1000, kind: 'join', detail: 'b' }, { atMs: 1001, kind: 'join', detail: 'c' }, { atMs: 9000, kind: 'join', detail: 'd' }])
+    const dots = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map(m => [Number(m[1]), Number(m[2])] as const)
+    assert.equal(dots.length, 4)
+    for (let i = 0; i < dots.length; i++) {
+      for (let j = i + 1; j < dots.length; j++) {
+        const [xi, yi] = dots[i]!
+        const [xj, yj] = dots[j]!
+        assert.ok(Math.hypot(xi - xj, yi - yj) >= 10, `dots ${i} and ${j} overlap: ${JSON.stringify(dots)}`)
+      }
+    }
+  })
 })
