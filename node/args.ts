@@ -126,7 +126,8 @@ export function usage (command: string): string {
     '  # MCP tools over stdio for an LLM host (npm run -s: no npm banner on stdout)',
     `  ${command.replace('npm run ', 'npm run -s ')} ${MCP_SUBCOMMAND} --peer ${EXAMPLE_PEER}`,
     '',
-    'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.'
+    'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.',
+    "Logs: DEBUG='agentmesh*' prints every agentmesh component's log on stderr."
   )
   return lines.join('\n')
 }
