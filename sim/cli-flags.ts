@@ -1,6 +1,6 @@
 // Which flags each scenario and check takes, with what values, for strict parsing and `--help`:
-// a misspelt or misplaced flag (`--node 4`, `--rounds` on a scenario without rounds) is a usage
-// error, never silently ignored. A test keeps this table equal to the flags the modules read.
+// a misspelt flag (`--node 4`) or a bad value is a usage error, never silently ignored; a shared
+// flag a scenario has no use for is accepted with a warning. A test keeps this table equal to the flags the modules read.
 
 /** What a flag's value must be. */
 export type FlagKind =
@@ -34,6 +34,20 @@ const FAULTS: Readonly<Record<string, SimFlag>> = {
   'latency-ms': num(0, 'added link latency (memory transport)'),
   'flap-period-ms': num(0, 'links go down once per this period'),
   'flap-down-ms': num(0, 'and stay down this long (needs --flap-period-ms)')
+}
+
+/**
+ * The flags DESIGN "Simulations" says every scenario shares. A scenario that has no use for one
+ * still accepts it (the contract), and the CLI says it is ignored there rather than failing.
+ */
+export const SHARED_FLAGS: Readonly<Record<string, SimFlag>> = {
+  transport: FAULTS.transport!,
+  rounds: int(1, 'repetitions of the fault'),
+  messages: int(1, 'messages'),
+  rate: num(0, 'messages per second'),
+  size: int(0, 'message bytes'),
+  'heartbeat-ms': num(1, 'raft heartbeat'),
+  'election-ms': num(1, 'raft election timeout')
 }
 
 /** Each scenario's own flags (sim/scenarios/<name>.ts), besides COMMON_FLAGS. */

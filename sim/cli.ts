@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { SimOptions, SimSummary } from './scenario.ts'
 import { SimUsageError } from './flags.ts'
-import { CHECK_FLAGS, SCENARIO_FLAGS, flagLines, flagsOf } from './cli-flags.ts'
+import { CHECK_FLAGS, SCENARIO_FLAGS, SHARED_FLAGS, flagLines, flagsOf } from './cli-flags.ts'
 import type { FlagKind } from './cli-flags.ts'
 
 // Node 24 carves small Buffers out of shared 64 KiB slabs, and a small long-lived one (a peer
@@ -89,7 +89,8 @@ function editDistance (a: string, b: string): number {
 }
 
 /** Parse argv into the module to load and its options. Strict: unknown flags and bad values throw UsageError. */
-export function parseSimArgs (argv: string[]): { modulePath: string, name: string, options: Omit<SimOptions, 'progress' | 'log'> } {
+export function parseSimArgs (argv: string[]): { modulePath: string, name: string, options: Omit<SimOptions, 'progress' | 'log'>, warnings: string[] } {
+  const warnings: string[] = []
   const options: Omit<SimOptions, 'progress' | 'log'> = { seed: 1, json: false, transport: 'memory', extra: {} }
   const [first, second] = argv
   if (first === undefined || first.startsWith('-')) throw new UsageError('the scenario name comes first, e.g. npm run sim -- mesh --nodes 4')
@@ -120,7 +121,11 @@ export function parseSimArgs (argv: string[]): { modulePath: string, name: strin
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}": every option of ${label} is a --flag (see npm run sim -- ${label} --help)`)
     const eq = arg.indexOf('=')
     const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
-    const spec = flags[flag]
+    let spec = flags[flag]
+    if (spec === undefined && kind === 'scenario' && SHARED_FLAGS[flag] !== undefined) {
+      spec = SHARED_FLAGS[flag]
+      warnings.push(`--${flag} is not used by ${label}; ignored (its flags: npm run sim -- ${label} --help)`)
+    }
     if (spec === undefined) {
       const suggestion = closest(flag, Object.keys(flags))
       throw new UsageError(`--${flag}: not a flag of ${label}${suggestion !== undefined ? ` (did you mean --${suggestion}?)` : ''}; its flags: ${Object.keys(flags).map(f => `--${f}`).join(' ')}`)
@@ -146,7 +151,7 @@ export function parseSimArgs (argv: string[]): { modulePath: string, name: strin
     else if (flag === 'report') options.report = value
     else options.extra[flag] = value
   }
-  return { modulePath, name: label, options }
+  return { modulePath, name: label, options, warnings }
 }
 
 /** The summary for a person: one metric per line, then OK or FAILED (`--json` prints the one-line JSON instead). */
@@ -188,6 +193,7 @@ async function main (): Promise<number> {
     return 0
   }
   const { modulePath, options } = parsed
+  for (const warning of parsed.warnings) process.stderr.write(`sim: ${warning}\n`)
   const log = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
   const scenario = await import(pathToFileURL(modulePath).href) as { run: (o: SimOptions) => Promise<SimSummary> }
   let summary: SimSummary

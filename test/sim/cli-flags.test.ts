@@ -7,7 +7,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { flagsOf } from '../../sim/cli-flags.ts'
-import { humanSummary } from '../../sim/cli.ts'
+import { humanSummary, parseSimArgs } from '../../sim/cli.ts'
 
 const SIM = fileURLToPath(new URL('../../sim/', import.meta.url))
 const cli = join(SIM, 'cli.ts')
@@ -47,7 +47,8 @@ describe('npm run sim: strict flags', function () {
 
   for (const [args, pattern] of [
     [['mesh', '--node', '4'], /--node: not a flag of mesh \(did you mean --nodes\?\)/],
-    [['fanout', '--rounds', '3'], /--rounds: not a flag of fanout/],
+    [['fanout', '--roundz', '3'], /--roundz: not a flag of fanout/],
+    [['fanout', '--rounds', '0'], /--rounds must be a positive integer, got "0"/],
     [['mesh', '--nodes', '0'], /--nodes must be a positive integer, got "0"/],
     [['mesh', '--nodes', '2.5'], /--nodes must be a positive integer, got "2.5"/],
     [['mesh', '--nodes', '3', '--nodes', '4'], /--nodes: given more than once/],
@@ -83,5 +84,15 @@ describe('npm run sim: strict flags', function () {
   it('a human-mode summary is one metric per line, then OK or FAILED (not a JSON blob)', () => {
     const text = humanSummary({ scenario: 'mesh', nodes: 3, seed: 8, ok: true, metrics: { p50_ms: 1.234567, delivery: 1, transport: 'memory' } })
     assert.equal(text, 'mesh: 3 node(s), seed 8\n  p50_ms     1.235\n  delivery   1\n  transport  memory\nOK')
+  })
+
+  it('a flag every scenario shares (DESIGN) is accepted where unused, with a warning that it is ignored', () => {
+    const parsed = parseSimArgs(['fanout', '--rounds', '3', '--transport', 'tcp'])
+    assert.deepEqual(parsed.warnings, [
+      '--rounds is not used by fanout; ignored (its flags: npm run sim -- fanout --help)',
+      '--transport is not used by fanout; ignored (its flags: npm run sim -- fanout --help)'
+    ])
+    assert.deepEqual(parseSimArgs(['mesh', '--transport', 'tcp', '--rounds', '2']).warnings, ['--rounds is not used by mesh; ignored (its flags: npm run sim -- mesh --help)'])
+    assert.throws(() => parseSimArgs(['check', 'raft', '--rounds', '3']), /--rounds: not a flag of check raft/)
   })
 })
