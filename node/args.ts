@@ -102,6 +102,10 @@ export function usage (command: string): string {
     `With "${MCP_SUBCOMMAND}", the node serves its tools over MCP on stdin/stdout for an LLM host (logs on stderr),`,
     'and exits when stdin closes.',
     '',
+    'Ask a running node (started with --api and --data-dir) what it sees:',
+    `       ${command} status|peers|groups --data-dir <path> [--json]`,
+    `       ${command} status|peers|groups --api <host:port> --token-file <path> [--json]`,
+    '',
     'Options:'
   ]
   for (const [name, spec] of Object.entries(FLAGS)) {
@@ -122,7 +126,8 @@ export function usage (command: string): string {
     '  # MCP tools over stdio for an LLM host (npm run -s: no npm banner on stdout)',
     `  ${command.replace('npm run ', 'npm run -s ')} ${MCP_SUBCOMMAND} --peer ${EXAMPLE_PEER}`,
     '',
-    'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.'
+    'Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage.',
+    "Logs: DEBUG='agentmesh*' prints every agentmesh component's log on stderr."
   )
   return lines.join('\n')
 }

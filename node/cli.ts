@@ -2,13 +2,18 @@
 // The agentmesh daemon: `npm run node -- [options]` (or the `agentmesh` bin) starts one node,
 // prints how to join it, reports peers joining and leaving, and stops cleanly on SIGINT/SIGTERM.
 
+// First, before any other module runs: a clear message and exit 1 on a too-old Node.js.
+import './node-version.ts'
 import type { AgentNode } from '../src/index.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
 import type { RunCommand, McpCommand } from './args.ts'
 import type { ApiServer } from './api/server.ts'
 import type { ApiToken } from './api/token.ts'
-import { bannerText, jsonLine, orderAddresses } from './output.ts'
+import { bannerText, jsonLine, orderAddresses, unreachableText } from './output.ts'
+import { BOOTSTRAP_UNREACHABLE_WARN_MS } from '../src/bootstrap.ts'
+import { QueryError, isQuerySubcommand, parseQuery, removeApiUrl, runQuery, writeApiUrl } from './query.ts'
+import type { QuerySubcommand } from './query.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
@@ -63,6 +68,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // Start-up can take seconds on a busy machine; say that it began and that a signal cancels it.
+  logError('starting the node (Ctrl-C cancels)')
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // The reader of stdout went away (EPIPE): nobody hears us, so stop as on a signal.
     logError(`stdout closed (${err.code ?? err.message}); stopping`)
@@ -71,16 +78,25 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
 
   try {
     // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
-    const { createAgentNode } = await import('../src/index.ts')
-    node = await createAgentNode({
+    const loaded = await Promise.race([import('../src/index.ts').then(module => ({ module })), stopSignal.then(signal => ({ signal }))])
+    if ('signal' in loaded) {
+      logError('stopped during start-up')
+      return 0
+    }
+    const { createAgentNode } = loaded.module
+    const starting = createAgentNode({
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
       ...(command.name !== undefined ? { name: command.name } : {}),
       ...(command.capabilities.length > 0 ? { capabilities: command.capabilities } : {})
     })
+    // A signal during start-up stops the start-up too: the user must not wait for it to finish.
+    const first = await Promise.race([starting.then(started => ({ started })), stopSignal.then(signal => ({ signal }))])
+    if ('signal' in first) return await abandonStart(starting)
+    node = first.started
   } catch (err) {
-    logError(`could not start the node: ${describeError(err)}${hintFor(err, command)}`)
+    logError(`could not start the node: ${startErrorText(err)}${hintFor(err, command)}`)
     return EXIT_FAILURE
   }
 
@@ -92,6 +108,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
       const { loadOrCreateToken } = await import('./api/token.ts')
       token = await loadOrCreateToken(command.dataDir)
       api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token })
+      // Lets `agentmesh status|peers|groups --data-dir …` find this node's API.
+      if (command.dataDir !== undefined) await writeApiUrl(command.dataDir, api.url)
     } catch (err) {
       const inUse = /EADDRINUSE/.test(errorChainText(err)) ? `\n  another process already listens on ${command.api.host}:${command.api.port}; pick another --api port, or 0 for a free one` : ''
       logError(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
@@ -113,11 +131,20 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   const agent = node
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
-    void emit({ event: 'peer:join', ...peer }, `peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
+    void emit({ event: 'peer:join', ...peer }, `${new Date().toISOString()} peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
   })
   node.addEventListener('peer:leave', (event) => {
     const peer = peerFields(agent, event.detail)
-    void emit({ event: 'peer:leave', ...peer }, `peer left: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
+    void emit({ event: 'peer:leave', ...peer }, `${new Date().toISOString()} peer left: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
+  })
+
+  node.addEventListener('peer:unreachable', (event) => {
+    // A warning, not an exit: the peer may come up later, and the node keeps dialling it.
+    if (command.kind === 'run' && command.json) {
+      for (const peer of event.detail.peers) void writeOut(jsonLine({ event: 'peer:unreachable', ...peer }))
+    } else {
+      process.stderr.write(`${unreachableText(event.detail.peers, BOOTSTRAP_UNREACHABLE_WARN_MS)}\n`)
+    }
   })
 
   const addresses = orderAddresses(node.addresses())
@@ -144,6 +171,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   timer.unref()
   try {
     await api?.close()
+    if (api !== undefined && command.dataDir !== undefined) await removeApiUrl(command.dataDir)
     await node.stop()
   } catch (err) {
     logError(`error while stopping: ${describeError(err)}`)
@@ -155,11 +183,51 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   return 0
 }
 
+/**
+ * Stopped by a signal while the node was still starting: stop it once it has started (a
+ * half-opened LevelDB or listener must be closed cleanly), or exit when start-up fails, all
+ * within STOP_TIMEOUT_MS; a second signal forces the exit as usual.
+ */
+async function abandonStart (starting: Promise<AgentNode>): Promise<number> {
+  const timer = setTimeout(() => {
+    logError(`start-up did not end within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS) after the signal; exiting anyway`)
+    process.exit(EXIT_FAILURE)
+  }, STOP_TIMEOUT_MS)
+  timer.unref()
+  try {
+    const node = await starting
+    await node.stop()
+  } catch (err) {
+    // Start-up failed on its own after the signal: nothing is running, which is what was asked.
+    logError(`start-up ended with: ${describeError(err)}`)
+  } finally {
+    clearTimeout(timer)
+  }
+  logError('stopped during start-up')
+  return 0
+}
+
+/**
+ * The start-up error in one or a few lines. libp2p's listen failure carries each address's error
+ * with its stack and advice about libp2p options a CLI user cannot set: keep address and reason.
+ */
+function startErrorText (err: unknown): string {
+  const message = err instanceof Error ? err.message : ''
+  if ((err as { name?: unknown }).name === 'UnsupportedListenAddressesError') {
+    const failures = [...message.matchAll(/^\s*(\/\S+): (?:\w*Error: )?(.+)$/gm)].map(m => `\n  ${m[1]}: ${m[2]}`)
+    if (failures.length > 0) return `cannot listen on every --listen address:${failures.join('')}`
+  }
+  return describeError(err)
+}
+
 /** A next step for the start-up failures people actually hit. */
 function hintFor (err: unknown, command: RunCommand | McpCommand): string {
+  // A data-dir error already says which path and why.
+  if ((err as { code?: unknown }).code === 'ERR_DATA_DIR') return ''
   const text = errorChainText(err)
   if (/EADDRINUSE/.test(text)) return `\n  another process already listens on one of ${command.listen.join(', ')}; pick another --listen port, or port 0 for an OS-assigned one`
   if (/LEVEL_LOCKED|lock/i.test(text) && command.dataDir !== undefined) return `\n  --data-dir ${command.dataDir} is in use by another running node; each node needs its own data dir`
+  if (/EADDRNOTAVAIL/.test(text)) return '\n  no network interface of this machine has that address: listen on 0.0.0.0 (all interfaces) or one of its own addresses (ip addr)'
   if (/EACCES|EPERM/.test(text)) return '\n  permission denied: check --data-dir, or use a --listen port above 1023'
   return ''
 }
@@ -173,8 +241,30 @@ function errorChainText (err: unknown): string {
   return parts.join(' ')
 }
 
+/** `status|peers|groups`: ask a running node through its API and print the answer. */
+async function query (what: QuerySubcommand, argv: readonly string[]): Promise<number> {
+  let command
+  try {
+    command = parseQuery(what, argv)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    logError(err.message)
+    return EXIT_USAGE
+  }
+  try {
+    const text = await runQuery(command)
+    if (text !== '') await writeOut(`${text}\n`)
+    return 0
+  } catch (err) {
+    if (!(err instanceof QueryError)) throw err
+    logError(err.message)
+    return EXIT_FAILURE
+  }
+}
+
 /** Parse the command line, then print help/version or run a node; resolves to the exit status. */
 async function main (argv: readonly string[]): Promise<number> {
+  if (isQuerySubcommand(argv[0])) return query(argv[0], argv.slice(1))
   let command
   try {
     command = parseCommand(argv)

@@ -8,6 +8,7 @@ export type CliEvent =
   | { event: 'ready', peerId: string, name: string, addresses: string[], api?: string, apiTokenFile?: string, apiToken?: string }
   | { event: 'peer:join', peerId: string, name?: string }
   | { event: 'peer:leave', peerId: string, name?: string }
+  | { event: 'peer:unreachable', address: string, reason: string, detail: string }
   | { event: 'stopped' }
 
 /** One NDJSON line (with its newline) for an event. */
@@ -99,5 +100,21 @@ export function bannerText (banner: Banner): string {
     }
   }
   lines.push('', 'Stop with Ctrl-C.')
+  return lines.join('\n')
+}
+
+/** The human warning when no `--peer` was reached: each address, why, and what to check. */
+export function unreachableText (peers: ReadonlyArray<{ address: string, reason: string, detail: string }>, afterMs: number): string {
+  const advice: Record<string, string> = {
+    refused: 'nothing listens there: is that node running, and is the port the one it printed?',
+    'timed out': 'no answer: check the host, and that its firewall accepts inbound TCP on that port',
+    'peer id mismatch': 'a different node answers there: copy the /p2p/<peer-id> that node printed (it changes on restart without --data-dir)',
+    'no route': 'the host cannot be reached from here: check the address',
+    failed: 'see the detail'
+  }
+  const lines = [`agentmesh: warning: could not reach any --peer after ${Math.round(afterMs / 1000)} s; still retrying`]
+  for (const peer of peers) {
+    lines.push(`  ${peer.address}`, `    ${peer.reason} (${peer.detail})`, `    ${advice[peer.reason] ?? advice.failed!}`)
+  }
   return lines.join('\n')
 }

@@ -18,6 +18,10 @@ export const LOG_AXIS_TAIL_RATIO = 50
 export const MATRIX_SIDE_MAX = 120
 /** Lanes with at most this many entries get a text label per entry. */
 export const TIMELINE_LABELLED_PER_KIND_MAX = 6
+/** Radius of a timeline dot (px). */
+const DOT_RADIUS = 5
+/** Rows a lane stacks coinciding dots on before cycling: keeps a burst of joins from making a lane tall. */
+export const TIMELINE_STACK_ROWS_MAX = 8
 /** Timeline entries drawn at most (the first ones); the rest are counted in the caption. */
 export const TIMELINE_DRAWN_MAX = 2_000
 
@@ -101,11 +105,26 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
   if (timeline.length === 0) return empty(width, 120, 'no timeline entries recorded')
   const entries = timeline.slice(0, TIMELINE_DRAWN_MAX)
   const kinds = [...new Set(entries.map(e => e.kind))]
-  const lane = 34
-  const margin = { top: 10, right: 20, bottom: 36, left: 90 }
-  const height = margin.top + margin.bottom + lane * kinds.length
   const endMs = max(entries, e => e.atMs) ?? 1
+  const margin = { top: 10, right: 20, bottom: 36, left: 90 }
   const x = scaleLinear().domain([0, endMs > 0 ? endMs : 1]).nice().range([margin.left, width - margin.right])
+  // Dots closer than a diameter in one lane are stacked on rows instead of drawn over each other;
+  // the lane grows to hold the deepest stack (up to TIMELINE_STACK_ROWS_MAX rows, then they cycle).
+  const rowOf: number[] = []
+  const cluster = new Map<string, { x: number, rows: number }>()
+  for (const e of entries) {
+    const c = cluster.get(e.kind)
+    if (c === undefined || x(e.atMs) - c.x >= 2 * DOT_RADIUS) {
+      cluster.set(e.kind, { x: x(e.atMs), rows: 1 })
+      rowOf.push(0)
+    } else {
+      rowOf.push(c.rows % TIMELINE_STACK_ROWS_MAX)
+      c.rows++
+    }
+  }
+  const deepest = Math.min(TIMELINE_STACK_ROWS_MAX, Math.max(1, ...rowOf.map(r => r + 1)))
+  const lane = Math.max(34, deepest * (2 * DOT_RADIUS + 1) / 0.8 + 4)
+  const height = margin.top + margin.bottom + lane * kinds.length
   const y = scaleBand<string>().domain(kinds).range([margin.top, height - margin.bottom]).padding(0.2)
   const parts: string[] = []
   for (const s of spans(entries, 'partition', 'heal', x.domain()[1]!)) {
@@ -125,10 +144,13 @@ export function timelineSvg (timeline: readonly TimelineEntry[], width = 1100): 
   for (const e of entries) perKind.set(e.kind, (perKind.get(e.kind) ?? 0) + 1)
   const labelled = new Map<string, number>()
   const lastLabelX = new Map<string, number>()
-  for (const e of entries) {
-    const cy = (y(e.kind) ?? 0) + y.bandwidth() / 2
+  for (const [i, e] of entries.entries()) {
+    const centre = (y(e.kind) ?? 0) + y.bandwidth() / 2
+    const row = rowOf[i]!
+    // rows alternate around the lane's centre line: 0, +1, −1, +2, …
+    const cy = centre + (row === 0 ? 0 : (row % 2 === 1 ? 1 : -1) * Math.ceil(row / 2) * (2 * DOT_RADIUS + 1))
     const colour = KIND_COLOURS[e.kind] ?? '#969696'
-    parts.push(`<circle cx="${x(e.atMs)}" cy="${cy}" r="5" fill="${colour}" fill-opacity="0.8"><title>${fmt(e.atMs / 1000)} s ${escapeHtml(e.kind)}: ${escapeHtml(e.detail)}</title></circle>`)
+    parts.push(`<circle cx="${x(e.atMs)}" cy="${cy}" r="${DOT_RADIUS}" fill="${colour}" fill-opacity="0.8"><title>${fmt(e.atMs / 1000)} s ${escapeHtml(e.kind)}: ${escapeHtml(e.detail)}</title></circle>`)
     // sparse lanes (faults, phases, leader changes) get their text; dense ones keep it in the hover title
     const lastX = lastLabelX.get(e.kind)
     if ((perKind.get(e.kind) ?? 0) <= TIMELINE_LABELLED_PER_KIND_MAX && (lastX === undefined || x(e.atMs) - lastX > 12)) {
@@ -202,10 +224,23 @@ export function matrixSvg (matrix: { labels: string[], ratios: number[][] } | un
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${Math.max(height, margin.top + 8 * 16 + 24)}" viewBox="0 0 ${width} ${Math.max(height, margin.top + 8 * 16 + 24)}" role="img" aria-label="delivery matrix">${parts.join('')}</svg>`
 }
 
-function metricsTable (metrics: SimSummary['metrics']): string {
-  const rows = Object.entries(metrics).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v === null ? '—' : typeof v === 'number' ? String(Math.round(v * 1000) / 1000) : String(v))}</td></tr>`)
-  return `<table class="metrics"><tbody>${rows.join('')}</tbody></table>`
+/** The unit a metric's name implies (the scenarios' naming convention), or '' when it has none. */
+export function metricUnit (name: string): string {
+  if (/_ms$|_ms_/.test(name)) return 'ms'
+  if (/_mb($|_)/.test(name)) return 'MB'
+  if (/_bytes$|^size$/.test(name)) return 'bytes'
+  if (/_per_s$|^rate$/.test(name)) return 'per second'
+  if (/(^|_)(delivery|ratio|success)($|_)/.test(name)) return 'fraction (1 = all)'
+  return ''
 }
+
+function metricsTable (metrics: SimSummary['metrics']): string {
+  const rows = Object.entries(metrics).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v === null ? '—' : typeof v === 'number' ? String(Math.round(v * 1000) / 1000) : String(v))}</td><td class="unit">${escapeHtml(metricUnit(k))}</td></tr>`)
+  return `<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>unit</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+}
+
+/** What a delivery-matrix cell means when the scenario does not say. */
+export const MATRIX_CAPTION_DEFAULT = 'Each cell: the fraction of send attempts from the row\'s node to the column\'s node that succeeded on that attempt; a retry is a new attempt. Cells across a partition are red by design; whether anything was lost in the end is in the metrics.'
 
 const STYLE = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1160px;color:#222;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #eee;padding-bottom:4px}
@@ -215,7 +250,7 @@ svg text{font-size:11px;fill:#444}svg .axis-title{font-size:12px;fill:#222}
 svg .event-label{font-size:10px;fill:#333}svg .cell-label{fill:#111;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ddd;stroke-dasharray:2 3}.cdf{fill:none;stroke:#2b8cbe;stroke-width:2}
 .marker{stroke:#999;stroke-dasharray:4 3}.marker-label,svg .event-label{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.marker-label{fill:#555}.span{fill:#fdd0a2;fill-opacity:.45}
 table.metrics{border-collapse:collapse;min-width:420px}table.metrics th,table.metrics td{border-bottom:1px solid #eee;padding:4px 12px;text-align:left}
-table.metrics th{font-weight:500;color:#555}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
+table.metrics th{font-weight:500;color:#555}table.metrics td.unit{color:#777}p.caption{color:#555;max-width:760px}ul.failures{color:#b2182b}.row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}`
 
 /** How the run was started, for the replay line; defaults to scenario, nodes and seed. */
 export interface ReportOptions { command?: string }
@@ -226,18 +261,24 @@ export function renderReport (summary: SimSummary, options: ReportOptions = {}):
   const failures = summary.failures ?? []
   const timeline = summary.timeline ?? []
   const dropped = timeline.length > TIMELINE_DRAWN_MAX ? ` (first ${TIMELINE_DRAWN_MAX} of ${timeline.length} entries drawn)` : ''
+  // A panel with nothing to show is left out and named, rather than drawn empty.
+  const latencies = (summary.latenciesMs ?? []).filter(Number.isFinite)
+  const missing = [latencies.length === 0 ? 'latencies' : '', timeline.length === 0 ? 'timeline' : '', summary.deliveryMatrix === undefined ? 'delivery matrix' : ''].filter(m => m !== '')
+  const missingText = missing.length <= 1 ? missing.join('') : `${missing.slice(0, -1).join(', ')} or ${missing.at(-1)!}`
+  const matrix = summary.deliveryMatrix
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>agentmesh sim: ${escapeHtml(summary.scenario)} (seed ${summary.seed})</title><style>${STYLE}</style></head>
 <body>
 <h1>agentmesh simulation: ${escapeHtml(summary.scenario)} <span class="badge ${summary.ok ? 'ok' : 'failed'}">${summary.ok ? 'OK' : 'FAILED'}</span></h1>
 <p>${summary.nodes} nodes, seed ${summary.seed}. Replay: <code>${escapeHtml(command)}</code></p>
 ${failures.length > 0 ? `<ul class="failures">${failures.map(f => `<li>${escapeHtml(f)}</li>`).join('')}</ul>` : ''}
+${missing.length > 0 ? `<p class="muted">This run recorded no ${escapeHtml(missingText)}: ${missing.length === 1 ? 'that panel is' : 'those panels are'} left out.</p>` : ''}
 <div class="row">
-<section><h2>Latency CDF</h2>${cdfSvg(summary.latenciesMs ?? [])}</section>
+${latencies.length > 0 ? `<section><h2>Latency CDF</h2>${cdfSvg(latencies)}</section>` : ''}
 <section><h2>Metrics</h2>${metricsTable(summary.metrics)}</section>
 </div>
-<section><h2>Timeline: joins, faults, leader changes${escapeHtml(dropped)}</h2>${timelineSvg(timeline)}</section>
-<section><h2>Delivery matrix (sender × receiver)</h2>${matrixSvg(summary.deliveryMatrix)}</section>
+${timeline.length > 0 ? `<section><h2>Timeline: joins, faults, leader changes${escapeHtml(dropped)}</h2>${timelineSvg(timeline)}</section>` : ''}
+${matrix !== undefined ? `<section><h2>Delivery matrix (sender × receiver)</h2><p class="caption">${escapeHtml(matrix.caption ?? MATRIX_CAPTION_DEFAULT)}</p>${matrixSvg(matrix)}</section>` : ''}
 </body></html>
 `
 }

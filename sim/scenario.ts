@@ -42,5 +42,5 @@ export interface SimSummary {
   /** Events over time for the report's timeline; not printed in the JSON line. */
   timeline?: TimelineEntry[]
   /** sender × receiver delivery ratios for the report; not printed in the JSON line. */
-  deliveryMatrix?: { labels: string[], ratios: number[][] }
+  deliveryMatrix?: { labels: string[], ratios: number[][], caption?: string }
 }

@@ -12,6 +12,7 @@ import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p, defaultListen } from './libp2p.ts'
 import type { MeshLibp2p, TransportKind } from './libp2p.ts'
 import { Bootstrapper, parseAddresses } from './bootstrap.ts'
+import type { UnreachablePeer } from './bootstrap.ts'
 import { createDirectService } from '../protocols/direct/adapter.ts'
 import type { DirectService } from '../protocols/direct/adapter.ts'
 import { createDocsService } from '../protocols/docs/adapter.ts'
@@ -95,6 +96,8 @@ export interface AgentNodeOptions {
 export interface AgentNodeEvents {
   'peer:join': CustomEvent<{ peerId: string }>
   'peer:leave': CustomEvent<{ peerId: string }>
+  /** No bootstrap peer (`peers`) reached within BOOTSTRAP_UNREACHABLE_WARN_MS; the node keeps dialling them. */
+  'peer:unreachable': CustomEvent<{ peers: UnreachablePeer[] }>
 }
 
 /** One agent's node on the mesh. */
@@ -140,6 +143,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.events = parts.events
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
+    this.#bootstrapper.onUnreachable = (peers) => { this.safeDispatchEvent('peer:unreachable', { detail: { peers } }) }
   }
 
   /** The addresses other nodes can dial, each ending in /p2p/<peerId>. */

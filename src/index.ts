@@ -1,7 +1,13 @@
 // Public entry point of the agentmesh package.
 
+// First: on a too-old Node.js, fail here with a message rather than deep inside libp2p.
+import './node-version.ts'
+
 export { createAgentNode, AgentNode } from './agent-node.ts'
 export type { AgentNodeOptions, AgentNodeEvents } from './agent-node.ts'
+export type { UnreachablePeer, UnreachableReason } from './bootstrap.ts'
+export { DataDirError } from './storage.ts'
+export { NODE_MAJOR_MIN } from './node-version-check.ts'
 export type { DirectService, DirectHandler, RequestContext, CallOptions } from '../protocols/direct/adapter.ts'
 export type { Payload } from '../protocols/direct/messages.ts'
 export { HealthService } from '../protocols/health/adapter.ts'
@@ -22,6 +28,10 @@ export type { BftGroup, BftDecision, BftGroupRef, BftJoinOptions, BftValue, Prop
 export { bftProposeHandler } from '../protocols/bft/adapter-handler.ts'
 export type { BftProposeHandler } from '../protocols/bft/adapter-handler.ts'
 export { verifyChain, verifyDecision } from '../protocols/bft/certificate.ts'
+export type { VerifyOptions, VerifyResult } from '../protocols/bft/certificate.ts'
+export type { Verifier } from '../protocols/bft/signing.ts'
+// The verifier verifyChain/verifyDecision need: members' libp2p Ed25519 keys, read from their peer ids.
+export { createEd25519Verifier } from '../protocols/bft/ed25519.ts'
 export { NotAMemberError, GroupSizeError, ValidationRejectedError, AlreadyJoinedError } from '../protocols/bft/adapter-errors.ts'
 export type { GroupsService, JoinOptions } from './raft/service.ts'
 export type { RaftGroup, BftHandler, LockHandle, JobHandle, ProposeOptions as GroupProposeOptions, RequestOptions } from './raft/group.ts'

@@ -1,8 +1,9 @@
 // One embedded LevelDB per data dir (in-memory without one). Each protocol gets its own
 // sublevel; libp2p's datastore lives in the `libp2p` sublevel (the libp2p convention).
 
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { access, constants, mkdir, stat } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { AgentMeshError, describeError } from '../protocols/kit/errors.ts'
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
 import { LevelDatastore } from 'datastore-level'
@@ -53,12 +54,73 @@ function ownCopy (data: unknown): unknown {
   return Buffer.from(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
 }
 
+/** The data dir cannot be created or written; the message names the path and the reason. */
+export class DataDirError extends AgentMeshError {
+  override name = 'DataDirError'
+  constructor (message: string, options?: ErrorOptions) { super('ERR_DATA_DIR', message, options) }
+}
+
+/** Most missing directory levels created for one data dir: a real path has a handful; this bounds the walk up. */
+const DATA_DIR_MISSING_LEVELS_MAX = 64
+
+/** What an fs error code means for a data dir, in words a user can act on. */
+function dataDirReason (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  switch (code) {
+    case 'ENOENT': return 'this file system does not allow creating it (kernel file systems such as /proc and /sys do not)'
+    case 'EACCES': case 'EPERM': return 'permission denied'
+    case 'EROFS': return 'the file system is read-only'
+    case 'ENOSPC': return 'no space left on the device'
+    case 'ENOTDIR': return 'a part of the path is a file, not a directory'
+    default: return describeError(err)
+  }
+}
+
+function dataDirError (dataDir: string, at: string, err: unknown): DataDirError {
+  const code = (err as NodeJS.ErrnoException).code
+  return new DataDirError(`cannot use data dir ${dataDir}: ${at}: ${dataDirReason(err)}${code !== undefined ? ` (${code})` : ''}`, { cause: err })
+}
+
+/**
+ * Create `path` and its missing parents one level at a time, then check it is writable. Not
+ * `mkdir(…, { recursive: true })`: under /proc that loops forever at full CPU, and on a read-only
+ * file system it reports ENOENT instead of EROFS.
+ */
+async function makeDataDir (dataDir: string, path: string): Promise<void> {
+  const missing: string[] = []
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    try {
+      const found = await stat(dir)
+      if (!found.isDirectory()) throw new DataDirError(`cannot use data dir ${dataDir}: ${dir} is a file, not a directory`)
+      break
+    } catch (err) {
+      if (err instanceof DataDirError) throw err
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw dataDirError(dataDir, dir, err)
+      if (dirname(dir) === dir || missing.length >= DATA_DIR_MISSING_LEVELS_MAX) throw dataDirError(dataDir, dir, err)
+      missing.push(dir)
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      await mkdir(dir)
+    } catch (err) {
+      // Another process (a second node on the same dir) may create it between stat and mkdir.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw dataDirError(dataDir, dir, err)
+    }
+  }
+  try {
+    await access(path, constants.W_OK)
+  } catch (err) {
+    throw dataDirError(dataDir, path, err)
+  }
+}
+
 /** Open (and create) the database under `dataDir/db`, or an in-memory one without `dataDir`. */
 export async function openStorage (options: { dataDir?: string }): Promise<Storage> {
   let db: AbstractLevel<string, string, Uint8Array>
   if (options.dataDir !== undefined) {
     const path = join(options.dataDir, 'db')
-    await mkdir(path, { recursive: true })
+    await makeDataDir(options.dataDir, path)
     db = new Level<string, Uint8Array>(path, { valueEncoding: 'view' }) as unknown as AbstractLevel<string, string, Uint8Array>
   } else {
     db = new CompactMemoryLevel({ valueEncoding: 'view' }) as unknown as AbstractLevel<string, string, Uint8Array>

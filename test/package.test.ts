@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
 import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { tempDir } from './helpers.ts'
@@ -21,6 +22,8 @@ async function run (command: string, args: string[], options: { cwd: string, tim
   const env: NodeJS.ProcessEnv = { ...process.env, PATH }
   // When mocha runs under `npm test`, npm's per-run settings (the repo as prefix, etc.) must not leak in.
   for (const key of Object.keys(env)) if (key.startsWith('npm_')) delete env[key]
+  // The README's commands run as written; these only keep npm quiet and off the network when it can.
+  Object.assign(env, { npm_config_audit: 'false', npm_config_fund: 'false', npm_config_prefer_offline: 'true', npm_config_loglevel: 'error' })
   const child = spawn(command, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -40,6 +43,18 @@ async function run (command: string, args: string[], options: { cwd: string, tim
 
 function assertOk (result: Run, what: string): void {
   assert.equal(result.code, 0, `${what} failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`)
+}
+
+/** The README's steps that make an app: the first ```sh block under "## Embed it in an agent", split where the example is saved. */
+async function readmeSetup (): Promise<{ before: string[], after: string[] }> {
+  const readme = await readFile(join(REPO, 'README.md'), 'utf8')
+  const section = readme.split(/^## /m).find(s => s.startsWith('Embed it in an agent'))
+  const block = section !== undefined ? /```sh\n([\s\S]*?)```/.exec(section)?.[1] : undefined
+  assert.ok(block !== undefined, 'README.md has a ```sh block under "## Embed it in an agent"')
+  const lines = block.split('\n').filter(l => l.trim() !== '')
+  const save = lines.findIndex(l => l.startsWith('# save the example'))
+  assert.ok(save > 0, 'the block says where to save the example')
+  return { before: lines.slice(0, save), after: lines.slice(save + 1) }
 }
 
 /** The README's embedding example: the first ```ts block under "## Embed it in an agent". */
@@ -63,11 +78,12 @@ describe('the packed tarball, installed into an empty app', function () {
     assertOk(packed, 'npm pack')
     const tarballs = (await readdir(work.path)).filter(f => f.endsWith('.tgz'))
     assert.equal(tarballs.length, 1, `one tarball in ${work.path}: ${tarballs.join(', ')}`)
-    app = join(work.path, 'app')
-    await mkdir(app)
-    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'agentmesh-consumer', private: true, type: 'module' }))
-    const installed = await run('npm', ['install', join(work.path, tarballs[0]!), '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, timeoutMs: INSTALL_MS })
-    assertOk(installed, 'npm install <tarball>')
+    // The README's own steps, as written: the tarball path is the one placeholder, and this test packed it already.
+    const { before } = await readmeSetup()
+    assert.match(before[0]!, /^npm pack\b/)
+    const script = before.slice(1).join('\n').replaceAll('/path/to/agentmesh-0.1.0.tgz', join(work.path, tarballs[0]!))
+    assertOk(await run('sh', ['-ec', script], { cwd: work.path, timeoutMs: INSTALL_MS }), `the README's setup steps:\n${script}\n`)
+    app = join(work.path, 'my-agent')
   })
 
   after(async () => {
@@ -86,9 +102,11 @@ describe('the packed tarball, installed into an empty app', function () {
     assert.ok(!top.includes('test') && !top.includes('src') && !top.includes('node'), `unexpected sources in the package: ${top.join(', ')}`)
   })
 
-  it("runs the README's embedding example: two nodes, a direct request, a clean stop", async () => {
+  it("runs the README's embedding example as the README says: two nodes, a direct request, a clean stop", async () => {
     await writeFile(join(app, 'app.ts'), await readmeExample())
-    const result = await run(process.execPath, ['app.ts'], { cwd: app, timeoutMs: 60_000 })
+    const { after } = await readmeSetup()
+    assert.deepEqual(after.map(l => l.replace(/\s+#.*$/, '')), ['node app.ts'])
+    const result = await run('sh', ['-ec', after.join('\n')], { cwd: app, timeoutMs: 60_000 })
     assertOk(result, 'node app.ts')
     assert.match(result.stdout, /summary: 'Mesh up\.'/)
     assert.match(result.stdout, /for: '12D3KooW\w+'/)
@@ -112,6 +130,21 @@ describe('the packed tarball, installed into an empty app', function () {
     assert.notEqual(misuse.code, 0)
     assert.match(misuse.stdout, /misuse\.ts\(2,.*Type 'number' is not assignable to type 'string'/)
     assert.match(misuse.stdout, /misuse\.ts\(3,.*Type 'string' is not assignable to type 'number'/)
+  })
+
+  it('on a Node.js older than it needs, the bin says which Node.js it needs (when this machine has one)', async function () {
+    const old = ['/usr/bin/node', '/bin/node'].find((path) => {
+      try {
+        return Number(execFileSync(path, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]) < 22
+      } catch {
+        return false // not installed there
+      }
+    })
+    if (old === undefined) this.skip()
+    const result = await run(old!, [join(app, 'node_modules', 'agentmesh', 'dist', 'node', 'cli.js'), '--listen', '/ip4/127.0.0.1/tcp/0'], { cwd: app, timeoutMs: 30_000 })
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /agentmesh needs Node\.js 22 or newer; this is Node\.js \d+\./)
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'a message, not a stack trace')
   })
 
   it('the agentmesh bin prints its version and runs a node until SIGTERM', async () => {

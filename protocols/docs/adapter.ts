@@ -10,7 +10,7 @@ import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { KvStore } from '../kit/store.ts'
 import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase } from '../kit/components.ts'
 import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
-import { closeServedStream, deadlineSignal } from '../kit/adapter-abort.ts'
+import { closeServedStream, deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import { Backoff } from '../kit/backoff.ts'
 import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
 import type { TokenBucketLimits } from '../kit/token-bucket.ts'
@@ -36,6 +36,11 @@ export const DOCS_SYNC_STREAMS_MAX = 32
 export const DOCS_SYNC_DELAY_MS = 100
 /** Anti-entropy period (30 s): re-run sync with each neighbour, repairing lost gossip (SPEC docs S5). */
 export const DOCS_ANTI_ENTROPY_MS = 30_000
+/** Default deadline of `whenCaughtUp` (30 s): one anti-entropy period, after which a missed exchange is retried anyway. */
+export const DOCS_CATCH_UP_TIMEOUT_MS_DEFAULT = 30_000
+/** Callers waiting on one document's catch-up at once (1024): each is a closure kept until it settles. */
+export const DOCS_CATCH_UP_WAITERS_MAX = 1024
+
 /** Documents open at once per node (256): each holds a topic subscription and a Y.Doc in memory. */
 export const DOCS_OPEN_MAX = 256
 /**
@@ -98,6 +103,13 @@ export interface DocsService {
   open (name: string): Promise<Y.Doc>
   /** Sync state of an open document. */
   status (name: string): DocStatus
+  /**
+   * Resolve once the open document `name` is caught up (SPEC docs D5) with at least `peers` peers
+   * known to have it open (default 0: with no peer known yet, a doc is trivially caught up, so
+   * pass how many you expect). Throws TimeoutError after `timeoutMs`
+   * (DOCS_CATCH_UP_TIMEOUT_MS_DEFAULT), AbortedError on `signal`, NotRunningError if it is closed.
+   */
+  whenCaughtUp (name: string, options?: { peers?: number, timeoutMs?: number, signal?: AbortSignal }): Promise<DocStatus>
   /** Presence of the peers editing `name` (y-protocols awareness). */
   awareness (name: string): Awareness
   /** Stop syncing `name`; pending writes are flushed first. */
@@ -138,6 +150,8 @@ interface OpenDoc {
   /** Serializes persist → publish effects of this document (SPEC docs E1). */
   chain: Promise<void>
   closed: boolean
+  /** `whenCaughtUp` callers, re-checked after every step of the replica and at close. */
+  readonly waiters: Set<() => void>
 }
 
 /** Build the docs service over a libp2p host and the node's database. */
@@ -173,6 +187,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   function drain (entry: OpenDoc): void {
     for (const effect of entry.replica.drain()) apply(entry, effect)
+    for (const waiter of [...entry.waiters]) waiter()
   }
 
   function apply (entry: OpenDoc, effect: DocEffect): void {
@@ -226,10 +241,15 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     }
   }
 
+  /**
+   * Awareness goes before the step 2 it rides with (SPEC docs S2, S3): each side stops reading once
+   * its exchange is done, which the other's last step frame completes, so anything after it
+   * would never be read and presence set before a peer opened the doc would not reach it.
+   */
   function withAwareness (entry: OpenDoc, replies: SyncBody[]): SyncBody[] {
     if (!replies.some(r => r.kind === 'step2')) return replies
     const update = encodeAwarenessUpdate(entry.awareness, [...entry.awareness.getStates().keys()])
-    return [...replies, { kind: 'awareness', update }]
+    return [{ kind: 'awareness', update }, ...replies]
   }
 
   /** A length-prefixed view of a sync stream whose buffer holds one whole frame (SPEC docs L1). */
@@ -453,7 +473,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       for (const update of stored.updates) replica.load(update)
     }, replica.loadOrigin)
     const awareness = new Awareness(replica.doc)
-    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), deferred: new Map(), chain: Promise.resolve(), closed: false }
+    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), deferred: new Map(), chain: Promise.resolve(), closed: false, waiters: new Set() }
     replica.onEffects = () => { queueMicrotask(() => { drain(entry) }) }
     awareness.on('update', (changes: { added: number[], updated: number[], removed: number[] }, origin: unknown) => {
       if (origin === replica.remoteOrigin || entry.closed || !running) return
@@ -482,6 +502,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     // Tell the others we left (awareness removal), then stop listening.
     removeAwarenessStates(entry.awareness, [entry.replica.doc.clientID], 'local')
     entry.closed = true
+    for (const waiter of [...entry.waiters]) waiter()
     for (const timer of [...entry.timers.values(), ...entry.deferred.values()]) clearTimeout(timer)
     entry.timers.clear()
     entry.deferred.clear()
@@ -509,6 +530,34 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     status (name) {
       const entry = get(name)
       return { caughtUp: entry.replica.caughtUp(), peers: entry.replica.peers() }
+    },
+    async whenCaughtUp (name, options = {}) {
+      const entry = get(name)
+      const wanted = options.peers ?? 0
+      const timeoutMs = options.timeoutMs ?? DOCS_CATCH_UP_TIMEOUT_MS_DEFAULT
+      const current = (): DocStatus => ({ caughtUp: entry.replica.caughtUp(), peers: entry.replica.peers() })
+      const ready = (): boolean => entry.replica.caughtUp() && entry.replica.peers().length >= wanted
+      if (ready()) return current()
+      if (entry.waiters.size >= DOCS_CATCH_UP_WAITERS_MAX) throw new LimitExceededError(`Cannot wait for document "${name}": ${entry.waiters.size} callers already wait (DOCS_CATCH_UP_WAITERS_MAX)`)
+      const what = `Waiting for document "${name}" to catch up with ${wanted} peer(s)`
+      const signal = deadlineSignal(timeoutMs, options.signal)
+      return await new Promise<DocStatus>((resolve, reject) => {
+        const finish = (err?: unknown): void => {
+          entry.waiters.delete(check)
+          signal.removeEventListener('abort', onAbort)
+          if (err !== undefined) reject(err); else resolve(current())
+        }
+        const check = (): void => {
+          if (entry.closed) finish(new NotRunningError(`${what}: the document was closed`))
+          else if (ready()) finish()
+        }
+        const onAbort = (): void => {
+          const now = current()
+          finish(explainAbort(signal.reason, { what: `${what} (now: caughtUp ${now.caughtUp}, ${now.peers.length} peer(s))`, timeoutMs, signal: options.signal }))
+        }
+        entry.waiters.add(check)
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
     },
     awareness: (name) => get(name).awareness,
     async close (name) {

@@ -223,7 +223,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         size
       },
       latenciesMs: latencies,
-      deliveryMatrix: { labels: received.map((_, i) => `n${i}`), ratios },
+      deliveryMatrix: { labels: received.map((_, i) => `n${i}`), ratios, caption: 'One row, the publisher n0: the fraction of its events each node received by the end of the run.' },
       failures: delivery === 1 ? [] : [`delivery ${delivered}/${expected}`, ...shortfalls(members, received, messages, topicId)]
     }
   } finally {

@@ -69,7 +69,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const milestones: Array<{ key: string, label: string, holds: (all: NodeSnapshot[]) => boolean }> = [
       { key: 'bootstrap_ms', label: capped ? 'every node joined (bootstrap node or, once it is full, any peer)' : 'every node connected to the bootstrap node', holds: all => all.every(joined) },
       { key: 'mesh_formed_ms', label: 'every node has a GossipSub mesh peer', holds: all => all.every(s => (s.meshPeers[TOPIC]?.length ?? 0) >= 1) },
-      { key: 'full_connectivity_ms', label: `full connectivity (≥${targetPeers} peers each)`, holds: all => fullyConnected(all, targetPeers) },
+      { key: 'full_connectivity_ms', label: `full connectivity: every node lists every other as alive (nodes without membership: ≥${targetPeers} connections each)`, holds: all => fullyConnected(all, targetPeers) },
       { key: 'complete_graph_ms', label: 'every node connected to every other', holds: all => all.every(s => s.connections.length >= nodes - 1) }
     ]
     for (const m of milestones) metrics[m.key] = null

@@ -5,12 +5,12 @@ import { TypedEventEmitter } from 'main-event'
 import type { Logger } from '@libp2p/interface'
 import { encodeCbor } from '../../protocols/kit/cbor.ts'
 import { systemClock } from '../../protocols/kit/clock.ts'
-import { AbortedError, NotRunningError, TimeoutError } from '../../protocols/kit/errors.ts'
+import { AbortedError, TimeoutError } from '../../protocols/kit/errors.ts'
 import { encodeKvCommand } from '../../protocols/raft/kv.ts'
 import { CLIENTS_PER_MEMBER_MAX, SESSION_EXPIRED } from '../../protocols/raft/sessions.ts'
 import type { KvCommand, KvResult } from '../../protocols/raft/kv.ts'
 import type { DriverStats, RaftDriver } from '../../protocols/raft/driver.ts'
-import { ApplyError, BftNotConfiguredError, LockUnavailableError, NoLeaderError, NotBuiltInKvError, SessionExpiredError } from './errors.ts'
+import { ApplyError, BftNotConfiguredError, GroupNotJoinedError, LockUnavailableError, NoLeaderError, NotBuiltInKvError, SessionExpiredError } from './errors.ts'
 import type { ApplyOutcome } from '../../protocols/raft/state-machine.ts'
 import { BuiltInKv } from '../../protocols/raft/state-machine.ts'
 
@@ -57,7 +57,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   readonly #jobs = new Set<() => void>()
   readonly #clock: ReturnType<typeof setInterval>
   #left = false
-  /** Aborted by leave(): every wait of this handle ends with NotRunningError. */
+  /** Aborted by leave(): every wait of this handle ends with GroupNotJoinedError, as every later call does. */
   readonly #leaving = new AbortController()
   /** The built-in KV, when the group was joined without `apply`. */
   readonly kv: { get: (key: string, options?: RequestOptions) => Promise<string | null>, put: (key: string, value: string, options?: RequestOptions) => Promise<void>, delete: (key: string, options?: RequestOptions) => Promise<void> }
@@ -163,13 +163,17 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   }
 
   /**
-   * Take a lease on `resource` for `ttlMs` of replicated time (SPEC raft R13). Waits while someone
-   * else holds it; the returned fencing token is larger than every earlier grant's.
+   * Take a lease on `resource` for `ttlMs` of replicated time (SPEC raft R13). While someone else
+   * holds it, waits up to `waitMs` (default: the whole `timeoutMs`) for its release, then throws
+   * LockUnavailableError; `waitMs: 0` asks once and fails at once when it is held. The returned
+   * fencing token is larger than every earlier grant's.
    */
-  async lock (resource: string, options: RequestOptions & { ttlMs: number }): Promise<LockHandle> {
+  async lock (resource: string, options: RequestOptions & { ttlMs: number, waitMs?: number }): Promise<LockHandle> {
     this.#kv('lock')
+    if (options.waitMs !== undefined && !(options.waitMs >= 0)) throw new RangeError(`Cannot lock "${resource}" in raft group "${this.name}": waitMs must be ≥ 0, got ${options.waitMs}`)
     const owner = `${this.#clientPrefix}.L${++this.#lockSeq}`
     const deadlineMs = Date.now() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT)
+    const waitUntilMs = options.waitMs === undefined ? deadlineMs : Math.min(deadlineMs, Date.now() + options.waitMs)
     let last: KvResult | undefined
     while (Date.now() < deadlineMs) {
       let r: KvResult
@@ -183,10 +187,12 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
         return { resource, owner, token: r.token, release: async (o = {}) => ((await this.propose({ op: 'unlock', resource, owner, token: r.token } satisfies KvCommand, o)) as { granted: boolean }).granted }
       }
       last = r
-      await sleep(Math.min(options.ttlMs / 4, 100), options.signal)
+      if (Date.now() >= waitUntilMs) break
+      await sleep(Math.min(options.ttlMs / 4, 100, Math.max(0, waitUntilMs - Date.now())), options.signal)
     }
     const holder = last !== undefined && 'holder' in last ? `${last.holder} (token ${last.token})` : 'another owner'
-    throw new LockUnavailableError(`Cannot lock "${resource}" in raft group "${this.name}": held by ${holder} until the deadline`)
+    const waited = options.waitMs === undefined ? 'until the deadline' : `after waiting ${options.waitMs} ms (waitMs)`
+    throw new LockUnavailableError(`Cannot lock "${resource}" in raft group "${this.name}": held by ${holder} ${waited}`)
   }
 
   /**
@@ -226,7 +232,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   async leave (): Promise<void> {
     if (this.#left) return
     this.#left = true
-    this.#leaving.abort(new NotRunningError(`Raft group "${this.name}" was left on this node`))
+    this.#leaving.abort(new GroupNotJoinedError(this.name))
     clearInterval(this.#clock)
     for (const cancel of [...this.#jobs]) cancel()
     await this.#driver.stop()
@@ -237,7 +243,7 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
   // ---- helpers ------------------------------------------------------------------------
 
   #checkJoined (): void {
-    if (this.#left) throw new NotRunningError(`Raft group "${this.name}" was left on this node`)
+    if (this.#left) throw new GroupNotJoinedError(this.name)
     if (this.#driver.failure !== null) throw new NoLeaderError(`Raft group "${this.name}" stopped: ${this.#driver.failure.message}`)
   }
 

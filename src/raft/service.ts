@@ -28,8 +28,12 @@ export const ELECTION_MS_DEFAULT = 1000
 /** Groups one node may join: each has a timer, a log and a sublevel. */
 export const GROUPS_MAX = 64
 
-/** Options of `node.groups.join`. */
-export interface JoinOptions {
+/**
+ * Options of `node.groups.join`. `T` is the type the app's BFT values have; `validate` sees what
+ * any member proposed, so a hook that matters checks the shape too (a Byzantine member may send
+ * anything that decodes).
+ */
+export interface JoinOptions<T = unknown> {
   /** Peer ids of the voters, the same list on every member (including this node). */
   members: string[]
   /** The app's deterministic state machine; without it, the built-in KV and lock table. */
@@ -49,12 +53,12 @@ export interface JoinOptions {
    */
   bft?: boolean
   /** BFT application validity: honest members never commit a flagged value failing it (implies `bft`). */
-  validate?: (value: BftValue) => boolean
+  validate?: (value: T) => boolean
 }
 
 /** The `node.groups` API. */
 export interface GroupsService {
-  join (name: string, options: JoinOptions): Promise<RaftGroup>
+  join<T = unknown> (name: string, options: JoinOptions<T>): Promise<RaftGroup>
   /** A joined group; throws GroupNotJoinedError otherwise. */
   get (name: string): RaftGroup
   /** Names of the joined groups. */
@@ -122,7 +126,9 @@ export function createGroupsService (components: GroupsComponents, init: GroupsS
       // BFT side of the group (SPEC bft): joined first so a bad member list fails before raft state exists.
       const wantsBft = joinOptions.bft === true || joinOptions.validate !== undefined
       if (wantsBft && bftService === undefined) throw new GroupConfigError(`Cannot join raft group "${name}" with BFT: this node has no BFT service`)
-      const bftGroup = wantsBft ? await bftService!.join(name, { members, validate: joinOptions.validate }) : undefined
+      // The hook's value type is the app's claim about its own values; the BFT layer hands it every decoded value.
+      const validate = joinOptions.validate as ((value: BftValue) => boolean) | undefined
+      const bftGroup = wantsBft ? await bftService!.join(name, { members, validate }) : undefined
       const groupBft = bftGroup === undefined ? undefined : bftProposeHandler(bftGroup)
       const machine = joinOptions.apply === undefined ? new BuiltInKv() : new CustomStateMachine(joinOptions.apply, joinOptions.snapshot)
       const groupLog = log.newScope(`raft:${name}`)

@@ -26,7 +26,7 @@ describe('npm run sim (CLI): bad usage', () => {
 
   for (const [args, pattern] of [
     [['no-such-scenario'], /unknown scenario "no-such-scenario"/],
-    [['mesh', '--nodes', 'many'], /--nodes must be a non-negative number, got "many"/],
+    [['mesh', '--nodes', 'many'], /--nodes must be a positive integer, got "many"/],
     [['crdt', '--batch', 'abc', '--synthetic'], /--batch must be a positive integer, got "abc"/],
     [['mesh', '--latency-ms', '-3'], /--latency-ms must be a non-negative number, got "-3"/]
   ] as const) {

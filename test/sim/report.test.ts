@@ -86,4 +86,30 @@ describe('sim report', () => {
       await dir.remove()
     }
   })
+
+  it('leaves out and names every panel with nothing to show; the matrix says what a cell measures; metrics have units', () => {
+    const bare = renderReport({ scenario: 'crdt', nodes: 4, seed: 1, ok: true, metrics: { merge_p50_ms: 3, delivery: 1, edits: 10 } })
+    assert.equal(bare.match(/<svg /g)?.length ?? 0, 0, 'no empty picture')
+    assert.match(bare, /This run recorded no latencies, timeline or delivery matrix: those panels are left out\./)
+    assert.doesNotMatch(bare, /<h2>Latency CDF|<h2>Timeline|<h2>Delivery matrix/)
+    assert.match(bare, /<th>merge_p50_ms<\/th><td>3<\/td><td class="unit">ms<\/td>/)
+    assert.match(bare, /<th>delivery<\/th><td>1<\/td><td class="unit">fraction \(1 = all\)<\/td>/)
+    const withMatrix = renderReport({ scenario: 'partition', nodes: 2, seed: 1, ok: true, metrics: {}, deliveryMatrix: { labels: ['a', 'b'], ratios: [[Number.NaN, 0.5], [1, Number.NaN]] } })
+    assert.match(withMatrix, /<h2>Delivery matrix[^<]*<\/h2><p class="caption">Each cell: the fraction of send attempts/)
+    const captioned = renderReport({ scenario: 'fanout', nodes: 2, seed: 1, ok: true, metrics: {}, deliveryMatrix: { labels: ['n0', 'n1'], ratios: [[1, 1]], caption: 'One row <b>' } })
+    assert.match(captioned, /<p class="caption">One row &lt;b&gt;<\/p>/)
+  })
+
+  it('stacks timeline dots that would overlap in one lane', () => {
+    const svg = timelineSvg([{ atMs: 1000, kind: 'join', detail: 'a' }, { atMs: 1000, kind: 'join', detail: 'b' }, { atMs: 1001, kind: 'join', detail: 'c' }, { atMs: 9000, kind: 'join', detail: 'd' }])
+    const dots = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map(m => [Number(m[1]), Number(m[2])] as const)
+    assert.equal(dots.length, 4)
+    for (let i = 0; i < dots.length; i++) {
+      for (let j = i + 1; j < dots.length; j++) {
+        const [xi, yi] = dots[i]!
+        const [xj, yj] = dots[j]!
+        assert.ok(Math.hypot(xi - xj, yi - yj) >= 10, `dots ${i} and ${j} overlap: ${JSON.stringify(dots)}`)
+      }
+    }
+  })
 })

@@ -116,16 +116,16 @@ export function registerGroupsRoutes (app: ApiApp, context: ApiContext): void {
     method: 'post',
     path: '/v1/groups/{group}/locks/{resource}',
     operationId: 'lock',
-    summary: 'Take a lease on a resource (waits while another holds it, up to timeoutMs); the token is a fencing token that only grows',
+    summary: 'Take a lease on a resource (waits while another holds it, up to waitMs or timeoutMs, then 409); the token is a fencing token that only grows',
     request: {
       params: z.object({ group: GroupName, resource: z.string().min(1).max(1024) }),
-      body: json(z.object({ ttlMs: z.number().int().min(1).max(LOCK_TTL_MS_MAX), timeoutMs: TimeoutMs.optional() }))
+      body: json(z.object({ ttlMs: z.number().int().min(1).max(LOCK_TTL_MS_MAX), timeoutMs: TimeoutMs.optional(), waitMs: z.number().int().min(0).max(300_000).optional().describe('how long to wait while another holds it (0: ask once); default timeoutMs') }))
     },
     responses: ok('Granted', z.object({ group: z.string(), resource: z.string(), token: z.number() }))
   }), async (c) => {
     const { group, resource } = c.req.valid('param')
     const body = c.req.valid('json')
-    const handle = await node.groups.get(group).lock(resource, { ttlMs: body.ttlMs, signal: c.req.raw.signal, ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}) })
+    const handle = await node.groups.get(group).lock(resource, { ttlMs: body.ttlMs, signal: c.req.raw.signal, ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}), ...(body.waitMs !== undefined ? { waitMs: body.waitMs } : {}) })
     try {
       context.locks.add(group, handle)
     } catch (err) {

@@ -271,6 +271,10 @@ describe('local HTTP API (real node processes, Python example)', function () {
     const busy = await call(a, '/v1/groups/solo/locks/printer', { method: 'POST', body: JSON.stringify({ ttlMs: 60_000, timeoutMs: 300 }) })
     assert.equal(busy.status, 409)
     assert.equal((await busy.json() as any).error.code, 'ERR_LOCK_UNAVAILABLE')
+    // waitMs: 0 asks once: 409 at once, even with a long timeoutMs
+    const once = await call(a, '/v1/groups/solo/locks/printer', { method: 'POST', body: JSON.stringify({ ttlMs: 60_000, timeoutMs: 120_000, waitMs: 0 }) })
+    assert.equal(once.status, 409)
+    assert.match((await once.json() as any).error.message, /after waiting 0 ms \(waitMs\)/)
     assert.deepEqual(await (await call(a, `/v1/groups/solo/locks/printer?token=${first.token}`, { method: 'DELETE' })).json(), { released: true })
     const again = await call(a, `/v1/groups/solo/locks/printer?token=${first.token}`, { method: 'DELETE' })
     assert.equal(again.status, 404, 'a handle is released once')

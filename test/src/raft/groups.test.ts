@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { createAgentNode } from '../../../src/index.ts'
 import type { AgentNode, RaftGroup } from '../../../src/index.ts'
-import { AbortedError, BftNotConfiguredError, GroupConfigError, GroupNotJoinedError, NoLeaderError, NotBuiltInKvError, NotRunningError } from '../../../src/index.ts'
+import { AbortedError, BftNotConfiguredError, GroupConfigError, GroupNotJoinedError, LockUnavailableError, NoLeaderError, NotBuiltInKvError } from '../../../src/index.ts'
 import { startMesh, stopAll, tempDir, waitFor } from '../../helpers.ts'
 
 const timing = { heartbeatMs: 50, electionMs: 500 }
@@ -57,6 +57,8 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     assert.equal(await groups[0]!.kv.get('a'), null)
     const l1 = await groups[0]!.lock('res', { ttlMs: 5_000 })
     await assert.rejects(groups[1]!.lock('res', { ttlMs: 5_000, timeoutMs: 600 }), /held by/)
+    // waitMs: 0 asks once and fails at once with the typed error, well before the TTL
+    await assert.rejects(groups[1]!.lock('res', { ttlMs: 5_000, waitMs: 0 }), (err: Error) => err instanceof LockUnavailableError && /held by .* after waiting 0 ms \(waitMs\)/.test(err.message))
     assert.equal(await l1.release(), true)
     const l2 = await groups[1]!.lock('res', { ttlMs: 5_000 })
     assert.ok(l2.token > l1.token, 'fencing tokens grow')
@@ -111,8 +113,10 @@ describe('raft groups on real nodes (in-process, TCP)', function () {
     controller.abort()
     await assert.rejects(aborted, AbortedError)
     await half.leave()
-    await assert.rejects(pending, NotRunningError)
-    await assert.rejects(half.propose('x'), NotRunningError)
+    // left: the documented GroupNotJoinedError, for a wait in flight and for every later call
+    await assert.rejects(pending, GroupNotJoinedError)
+    await assert.rejects(half.propose('x'), GroupNotJoinedError)
+    await assert.rejects(half.kv.get('a'), GroupNotJoinedError)
     assert.deepEqual(nodes[0]!.groups.list(), ['solo'])
   })
 
