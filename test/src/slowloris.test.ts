@@ -138,7 +138,9 @@ describe('a stream stalled mid-frame is timed out and freed on every protocol (r
   it('docs sync', async () => {
     const step1 = encodeDocsSyncFrame({ doc: 'd', body: { kind: 'step1', stateVector: Y.encodeStateVector(new Y.Doc()) } })
     const reply = decodeSyncFrame(await exchange(DOCS_SYNC_PROTOCOL, step1, DOCS_SYNC_FRAME_BYTES_MAX))
-    assert.equal(reply.body.kind, 'step2')
+    // The responder writes its awareness frame just before its step 2 (SPEC docs S2), and only
+    // when a step 2 follows, so either first frame shows the exchange was served.
+    assert.ok(reply.body.kind === 'awareness' || reply.body.kind === 'step2', `first reply frame is ${reply.body.kind}`)
     await freed(DOCS_SYNC_PROTOCOL)
   })
 
