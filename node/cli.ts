@@ -12,6 +12,7 @@ import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
+import type { Registry } from 'prom-client'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -49,6 +50,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     else await writeOut(command.kind === 'run' && command.json ? jsonLine(event) : `${human}\n`)
   }
   let node: AgentNode | undefined
+  let prometheusRegistry: Registry | undefined
   let stopRequested: (signal: NodeJS.Signals) => void = () => {}
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => { stopRequested = resolve })
   let signals = 0
@@ -72,7 +74,10 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   try {
     // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
     const { createAgentNode } = await import('../src/index.ts')
+    // With the API, /metrics serves libp2p's own metrics too: they register on this registry as libp2p starts.
+    if (command.api !== undefined) prometheusRegistry = new (await import('prom-client')).Registry()
     node = await createAgentNode({
+      ...(prometheusRegistry !== undefined ? { prometheusRegistry } : {}),
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
@@ -91,7 +96,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
       const { startApiServer } = await import('./api/server.ts')
       const { loadOrCreateToken } = await import('./api/token.ts')
       token = await loadOrCreateToken(command.dataDir)
-      api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token })
+      api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token, ops: { ...(prometheusRegistry !== undefined ? { registry: prometheusRegistry } : {}) } })
     } catch (err) {
       const inUse = /EADDRINUSE/.test(errorChainText(err)) ? `\n  another process already listens on ${command.api.host}:${command.api.port}; pick another --api port, or 0 for a free one` : ''
       logError(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)

@@ -33,6 +33,7 @@ import type { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
 import { packageVersion } from './version.ts'
 import { describeError } from '../protocols/kit/errors.ts'
+import type { Registry } from 'prom-client'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -86,6 +87,8 @@ export interface AgentNodeOptions {
   eventsSyncIntervalMs?: number
   /** Advanced: GossipSub option overrides (benchmarks, tuning). */
   gossipsub?: Partial<GossipsubOpts>
+  /** A prom-client registry for libp2p's own metrics (the API's `/metrics` adds the `agentmesh_*` series to it). */
+  prometheusRegistry?: Registry
 }
 
 /** Events a node emits. */
@@ -197,7 +200,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       connectionGater: options.connectionGater,
       connectionsMax: options.connectionsMax,
       memoryLatencyMs: options.memoryLatencyMs,
-      gossipsub: options.gossipsub
+      gossipsub: options.gossipsub,
+      prometheusRegistry: options.prometheusRegistry
     })
     const log = logger(`agentmesh:${name}`)
     const capabilities = options.capabilities ?? []
