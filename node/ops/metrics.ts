@@ -146,7 +146,7 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
   gaugeOf(r, 'agentmesh_raft_applied_index', 'Highest raft index applied here, per group', ['group'], raftStatus(s => s.applied))
   gaugeOf(r, 'agentmesh_raft_is_leader', '1 while this node leads the group', ['group'], raftStatus(s => (s.role === 'leader' ? 1 : 0)))
   gaugeOf(r, 'agentmesh_raft_has_leader', '1 while this node knows a leader of the group', ['group'], raftStatus(s => (s.leader !== null ? 1 : 0)))
-  const leaderChanges = new Counter({ name: 'agentmesh_raft_leader_changes_total', help: 'Leader changes seen, per group (from when this node started observing it)', labelNames: ['group'], registers: [r] })
+  const leaderChanges = new Counter({ name: 'agentmesh_raft_leader_changes_total', help: 'Leader changes seen, per group (a leader already in place when metrics started counts once)', labelNames: ['group'], registers: [r] })
   counterOf(r, 'agentmesh_raft_frames_total', 'Raft frames, by direction', ['direction'], () =>
     fields('direction', node.groups.stats(), { sent: 'framesSent', received: 'framesReceived' }))
   counterOf(r, 'agentmesh_raft_frames_dropped_total', 'Raft frames refused or dropped, by reason', ['reason'], () =>
@@ -175,7 +175,8 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
       // A leader event with no leader is the start of an election, not a change of leader.
       const onLeader = (event: CustomEvent<{ leader: string | null }>): void => { if (event.detail.leader !== null) leaderChanges.inc({ group }) }
       handle.addEventListener('leader', onLeader)
-      leaderChanges.inc({ group }, 0)
+      // A leader already in place when watching starts counts as one change (from no leader known).
+      leaderChanges.inc({ group }, handle.leader() !== null ? 1 : 0)
       followed.set(group, () => { handle.removeEventListener('leader', onLeader) })
     }
   }
