@@ -139,7 +139,7 @@ function rows (selector, data, key, cells, empty) {
         .attr('class', (c) => c[1] ?? null)
         .attr('colspan', (c) => c[2] ?? null)
         .each(function (c) {
-          if (c[1] !== undefined && c[1].startsWith('status')) {
+          if (c[1] === 'status-cell') {
             d3.select(this).text(null).selectAll('span').data([c[0]]).join('span').attr('class', `status ${c[0]}`).text((t) => t)
           } else {
             d3.select(this).text(c[0])
@@ -153,7 +153,7 @@ function renderPeers (snap) {
   document.getElementById('peers-summary').textContent =
     `${snap.peersTotal} known · ${counts.get('alive') ?? 0} alive · ${counts.get('suspect') ?? 0} suspect · ${counts.get('dead') ?? 0} dead`
   rows('#peers', snap.peers, (p) => p.peerId, (p) => [
-    [p.name], [short(p.peerId), 'mono'], [p.status, 'status'], [p.connected ? 'connected' : '—'], [ago(p.lastSeenMs, snap.timeMs), 'num']
+    [p.name], [short(p.peerId), 'mono'], [p.status, 'status-cell'], [p.connected ? 'connected' : '—'], [ago(p.lastSeenMs, snap.timeMs), 'num']
   ], 'no peers yet')
 }
 
