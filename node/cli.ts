@@ -13,6 +13,8 @@ import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
 import type { Registry } from 'prom-client'
+import { createLog, formatLogLine, routeDebugLogs } from './log.ts'
+import type { Log } from './log.ts'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -29,8 +31,9 @@ async function writeOut (text: string): Promise<void> {
   await new Promise<void>((resolve) => { process.stdout.write(text, () => { resolve() }) })
 }
 
+/** Log lines before the command line is parsed (usage errors): always text. */
 function logError (message: string): void {
-  process.stderr.write(`agentmesh: ${message}\n`)
+  process.stderr.write(formatLogLine({ timeMs: Date.now(), level: 'error', component: 'cli', message }, 'text'))
 }
 
 /** A peer:join / peer:leave event's peer id, with the name it announced (`node.peers()`, protocols/health). */
@@ -41,8 +44,11 @@ function peerFields (node: AgentNode, detail: { peerId: string }): { peerId: str
 
 /** Run a node until a signal stops it (or, for `mcp`, until stdin closes); resolves to the exit status. */
 async function run (command: RunCommand | McpCommand): Promise<number> {
+  const log: Log = createLog('cli', { format: command.logFormat })
+  let selfPeerId: string | undefined
+  routeDebugLogs({ format: command.logFormat, peer: () => selfPeerId })
   // A peer's misbehaving stream must not end the daemon; any other uncaught error still does.
-  installPeerErrorGuard({ log: logError })
+  installPeerErrorGuard({ log: (line) => { log.child('peer-error-guard').warn(line) } })
   const mcp = command.kind === 'mcp'
   // Under `mcp`, stdout carries only MCP messages: what the CLI says goes to stderr as text.
   const emit = async (event: CliEvent, human: string): Promise<void> => {
@@ -57,17 +63,17 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++
     if (signals > 1) {
-      logError(`${signal} again: forcing exit without a clean stop`)
+      log.warn(`${signal} again: forcing exit without a clean stop`)
       process.exit(EXIT_FAILURE)
     }
-    logError(`${signal}: stopping (send it again to force)`)
+    log.info(`${signal}: stopping (send it again to force)`)
     stopRequested(signal)
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // The reader of stdout went away (EPIPE): nobody hears us, so stop as on a signal.
-    logError(`stdout closed (${err.code ?? err.message}); stopping`)
+    log.info(`stdout closed (${err.code ?? err.message}); stopping`)
     stopRequested('SIGPIPE')
   })
 
@@ -85,7 +91,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
       ...(command.capabilities.length > 0 ? { capabilities: command.capabilities } : {})
     })
   } catch (err) {
-    logError(`could not start the node: ${describeError(err)}${hintFor(err, command)}`)
+    log.error(`could not start the node: ${describeError(err)}${hintFor(err, command)}`)
     return EXIT_FAILURE
   }
 
@@ -99,8 +105,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
       api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token, ops: { ...(prometheusRegistry !== undefined ? { registry: prometheusRegistry } : {}) } })
     } catch (err) {
       const inUse = /EADDRINUSE/.test(errorChainText(err)) ? `\n  another process already listens on ${command.api.host}:${command.api.port}; pick another --api port, or 0 for a free one` : ''
-      logError(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
-      await node.stop().catch((stopErr: unknown) => { logError(`error while stopping: ${describeError(stopErr)}`) })
+      log.error(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
+      await node.stop().catch((stopErr: unknown) => { log.error(`error while stopping: ${describeError(stopErr)}`) })
       return EXIT_FAILURE
     }
   }
@@ -109,13 +115,15 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     const { LockTable } = await import('./api/locks.ts')
     await serveMcpStdio({ node, locks: new LockTable() }, {
       onClosed: (why) => {
-        logError(`${why}: stopping`)
+        log.info(`${why}: stopping`)
         stopRequested('SIGPIPE')
       }
     })
   }
 
   const agent = node
+  selfPeerId = node.peerId
+  log.setPeer(node.peerId)
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:join', ...peer }, `peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
@@ -143,7 +151,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
 
   await stopSignal
   const timer = setTimeout(() => {
-    logError(`the node did not stop within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS); exiting anyway`)
+    log.error(`the node did not stop within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS); exiting anyway`)
     process.exit(EXIT_FAILURE)
   }, STOP_TIMEOUT_MS)
   timer.unref()
@@ -151,7 +159,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     await api?.close()
     await node.stop()
   } catch (err) {
-    logError(`error while stopping: ${describeError(err)}`)
+    log.error(`error while stopping: ${describeError(err)}`)
     return EXIT_FAILURE
   } finally {
     clearTimeout(timer)
@@ -186,7 +194,7 @@ async function main (argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     logError(err.message)
-    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--help] [--version]\n`)
+    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--log-format text|json] [--help] [--version]\n`)
     return EXIT_USAGE
   }
   if (command.kind === 'help') {
