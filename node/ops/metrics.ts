@@ -2,7 +2,10 @@
 // services' own counters and status at scrape time, on a per-node prom-client registry that
 // also carries libp2p's metrics when the node was built with it (`prometheusRegistry`).
 
-import { Counter, Gauge, Registry } from 'prom-client'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { TIMING_CHANNEL } from '../../protocols/kit/timing.ts'
+import type { Timing, TimedOperation } from '../../protocols/kit/timing.ts'
 import type { AgentNode } from '../../src/index.ts'
 import { GROUPS_MAX } from '../../src/raft/service.ts'
 
@@ -17,6 +20,21 @@ const PEER_STATUSES = ['alive', 'suspect', 'dead'] as const
  * so the `group` label of every per-group series has at most that many values.
  */
 export const METRICS_GROUPS_MAX = GROUPS_MAX
+
+/**
+ * Latency buckets in seconds: a local DHT hit or a raft commit on loopback takes about a
+ * millisecond; a DHT walk or a BFT decision across the world, seconds; 30 s is past every
+ * operation's default deadline.
+ */
+export const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/** The histogram each timed operation feeds (protocols/kit/timing.ts). */
+const LATENCY_HISTOGRAMS: Readonly<Record<TimedOperation, { name: string, help: string, grouped: boolean }>> = {
+  'state.put': { name: 'agentmesh_state_put_duration_seconds', help: 'Time of node.state.put, by outcome', grouped: false },
+  'state.get': { name: 'agentmesh_state_get_duration_seconds', help: 'Time of node.state.get, by outcome', grouped: false },
+  'raft.propose': { name: 'agentmesh_raft_proposal_duration_seconds', help: 'Time from propose to applied, per group and outcome', grouped: true },
+  'bft.decide': { name: 'agentmesh_bft_decision_duration_seconds', help: 'Time from a BFT proposal to its committed decision, per group and outcome', grouped: true }
+}
 
 /** What `createNodeMetrics` returns: the registry to scrape and what keeps it fed. */
 export interface NodeMetrics {
@@ -166,6 +184,21 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
   counterOf(r, 'agentmesh_bft_frames_rejected_total', 'BFT frames refused, by reason', ['reason'], () =>
     fields('reason', node.bft.stats(), { rejected: 'framesRejected', unknown_group: 'framesForUnknownGroups', dropped: 'framesDropped' }))
 
+  // Latencies: the services publish each operation's time on TIMING_CHANNEL; keep this node's.
+  const histograms = new Map<TimedOperation, Histogram>()
+  for (const [operation, spec] of Object.entries(LATENCY_HISTOGRAMS) as Array<[TimedOperation, typeof LATENCY_HISTOGRAMS[TimedOperation]]>) {
+    histograms.set(operation, new Histogram({ name: spec.name, help: spec.help, labelNames: spec.grouped ? ['group', 'outcome'] : ['outcome'], buckets: LATENCY_BUCKETS_SECONDS, registers: [r] }))
+  }
+  const onTiming = (message: unknown): void => {
+    const timing = message as Timing
+    if (timing.peerId !== node.peerId) return // another node in this process
+    const histogram = histograms.get(timing.operation)
+    if (histogram === undefined) return
+    const outcome = timing.ok ? 'ok' : 'error'
+    histogram.observe(LATENCY_HISTOGRAMS[timing.operation].grouped ? { group: timing.group ?? '', outcome } : { outcome }, timing.seconds)
+  }
+  subscribe(TIMING_CHANNEL, onTiming)
+
   // Leader changes happen between scrapes: count them as they happen, on every group joined so far.
   const followed = new Map<string, () => void>()
   const observe = (): void => {
@@ -191,6 +224,7 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
     },
     observe,
     close: () => {
+      unsubscribe(TIMING_CHANNEL, onTiming)
       for (const stop of followed.values()) stop()
       followed.clear()
     }

@@ -93,6 +93,12 @@ describe('ops: /metrics on real nodes', function () {
     assert.ok((after.get('agentmesh_raft_frames_total{direction="received"}') ?? 0) > (before.get('agentmesh_raft_frames_total{direction="received"}') ?? 0))
     assert.equal(after.get('agentmesh_state_puts_total'), (before.get('agentmesh_state_puts_total') ?? 0) + 1)
     assert.ok((after.get('agentmesh_state_records_owned') ?? 0) >= 1)
+    // Latency histograms: alpha's own put, and the proposals alpha made (none: beta proposed) stay apart per node.
+    assert.equal(after.get('agentmesh_state_put_duration_seconds_count{outcome="ok"}'), 1)
+    assert.ok(after.get('agentmesh_state_put_duration_seconds_bucket{le="+Inf",outcome="ok"}') === 1)
+    assert.equal(after.get('agentmesh_raft_proposal_duration_seconds_count{group="jobs",outcome="ok"}'), undefined, 'beta\'s proposals are not alpha\'s')
+    await groups[0]!.kv.put('mine', 'alpha', { timeoutMs: 60_000 })
+    assert.equal((await scrape()).get('agentmesh_raft_proposal_duration_seconds_count{group="jobs",outcome="ok"}'), 1)
     // One node leads: the three is_leader series add up to one across the group (here: alpha's view only).
     assert.ok([0, 1].includes(after.get('agentmesh_raft_is_leader{group="jobs"}')!))
   })
