@@ -50,7 +50,7 @@ describe('ops: the dashboard in headless chromium', function () {
     const members = nodes.map(n => n.peerId)
     const groups = await Promise.all(nodes.map(async n => n.groups.join('jobs', { members })))
     await groups[0]!.waitForLeader({ timeoutMs: SEE_TIMEOUT_MS })
-    await first.events.join('orders')
+    for (const node of nodes) await node.events.join('orders')
     api = await startApiServer({ node: first, host: '127.0.0.1', port: 0, token: TOKEN })
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
@@ -88,7 +88,8 @@ describe('ops: the dashboard in headless chromium', function () {
     // Live: a node started after the page loaded appears without a reload, and events move the counter.
     nodes.push(await createAgentNode({ listen: LOOPBACK, name: 'delta', peers: [nodes[0]!.addresses()[0]!] }))
     await peers.locator('tr', { hasText: 'delta' }).locator('.status.alive').waitFor({ timeout: SEE_TIMEOUT_MS })
-    for (let i = 0; i < 5; i++) await nodes[0]!.events.publish('orders', { type: 'placed', data: { i } })
+    // Published by beta: alpha's page counts events that crossed the mesh.
+    for (let i = 0; i < 5; i++) await nodes[1]!.events.publish('orders', { type: 'placed', data: { i } })
     await page.locator('#topics tr[data-key="orders"] td:nth-child(2)', { hasText: '5' }).waitFor({ timeout: SEE_TIMEOUT_MS })
 
     const screenshot = join(dir.path, 'dashboard.png')
