@@ -9,6 +9,8 @@ import { streamSSE } from 'hono/streaming'
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { z } from '@hono/zod-openapi'
+import { errorResponses } from '../api/context.ts'
 import type { ApiApp, ApiContext } from '../api/context.ts'
 import { errorResponse } from '../api/errors.ts'
 import { createNodeMetrics } from './metrics.ts'
@@ -54,6 +56,21 @@ export function registerOpsRoutes (app: ApiApp, context: ApiContext, options: Op
   const cache = new Map<string, Uint8Array>()
 
   app.get(METRICS_PATH, async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }))
+  // Listed in the OpenAPI document so clients find them by operationId like every other operation.
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: METRICS_PATH,
+    operationId: 'getMetrics',
+    summary: 'Prometheus text exposition: agentmesh_* series and libp2p\'s own',
+    responses: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: z.string() } } }, ...errorResponses }
+  })
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: DASHBOARD_STREAM_PATH,
+    operationId: 'streamDashboard',
+    summary: 'SSE: one `snapshot` event a second (peers, links, topics, groups, queues, counters), the feed of the dashboard at /',
+    responses: { 200: { description: 'text/event-stream of `snapshot` events', content: { 'text/event-stream': { schema: z.string() } } }, ...errorResponses }
+  })
 
   for (const [path, { file, type }] of Object.entries(STATIC_FILES)) {
     app.get(path, async (c) => {

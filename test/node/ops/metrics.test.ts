@@ -55,6 +55,12 @@ describe('ops: /metrics on real nodes', function () {
     assert.match(await response.text(), /bearer token/)
   })
 
+  it('lists getMetrics and streamDashboard in the OpenAPI document', async () => {
+    const doc = await (await fetch(`${api.url}/openapi.json`)).json() as { paths: Record<string, Record<string, { operationId?: string }>> }
+    assert.equal(doc.paths['/metrics']?.get?.operationId, 'getMetrics')
+    assert.equal(doc.paths['/dashboard/stream']?.get?.operationId, 'streamDashboard')
+  })
+
   it('serves libp2p\'s own metrics next to agentmesh_*', async () => {
     const series = await scrape()
     const names = [...series.keys()]
