@@ -6,6 +6,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { NAME_CHARS_MAX } from '../protocols/health/messages.ts'
+import { LOG_FORMATS } from './log.ts'
+import type { LogFormat } from './log.ts'
 
 /** Exit status for bad usage (the shell convention, as in BSD sysexits' EX_USAGE family). */
 export const EXIT_USAGE = 2
@@ -35,6 +37,8 @@ export interface RunCommand {
   readonly api: ApiAddress | undefined
   /** What this agent can do, announced to others (`--capability`, repeatable). */
   readonly capabilities: string[]
+  /** Log lines on stderr: human text, or one JSON object per line (`--log-format`). */
+  readonly logFormat: LogFormat
 }
 
 /** `agentmesh mcp …`: a node serving MCP over stdio (stdout carries only MCP messages). */
@@ -86,6 +90,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   capability: { type: 'string', multiple: true, value: '<name>', help: `announce a capability other agents find with findAgents (repeatable, at most ${CAPABILITIES_MAX})` },
   api: { type: 'string', multiple: false, value: '<host:port>', help: 'serve the local HTTP API (JSON, SSE, OpenAPI at /openapi.json, MCP at /mcp) for agents in any language; port 0 picks one, e.g. 127.0.0.1:7700. Needs the bearer token in <data-dir>/api-token (printed without --data-dir)' },
   'api-allow-remote': { type: 'boolean', multiple: false, help: 'let --api bind a non-loopback address. Off by default: the API can act as this agent (send, publish, lock), and on a network interface only the token would stand between it and anyone who can reach the port' },
+  'log-format': { type: 'string', multiple: false, value: '<text|json>', help: 'log lines on stderr: text (default, for people) or json (one object per line: time, level, component, peer, message, fields)' },
   help: { type: 'boolean', multiple: false, short: 'h', help: 'print this help and exit' },
   version: { type: 'boolean', multiple: false, help: 'print the agentmesh version and exit' }
 }
@@ -173,7 +178,16 @@ export function parseCommand (argv: readonly string[]): Command {
   const apiText = values.api as string | undefined
   const api = apiText !== undefined ? parseApiAddress(apiText, values['api-allow-remote'] === true) : undefined
   if (api === undefined && values['api-allow-remote'] === true) throw new UsageError('--api-allow-remote', '--api-allow-remote: only with --api <host:port>')
-  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities }
+  const logFormat = parseLogFormat(values['log-format'] as string | undefined)
+  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities, logFormat }
+}
+
+/** `--log-format`: one of LOG_FORMATS, text when absent. */
+export function parseLogFormat (text: string | undefined): LogFormat {
+  if (text === undefined) return 'text'
+  const format = LOG_FORMATS.find(f => f === text)
+  if (format === undefined) throw new UsageError('--log-format', `--log-format: "${text}" is not a log format; expected ${LOG_FORMATS.join(' or ')}`)
+  return format
 }
 
 function checkCapability (capability: string): void {

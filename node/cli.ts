@@ -17,6 +17,9 @@ import type { QuerySubcommand } from './query.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
+import type { Registry } from 'prom-client'
+import { createLog, formatLogLine, routeDebugLogs } from './log.ts'
+import type { Log } from './log.ts'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -33,8 +36,9 @@ async function writeOut (text: string): Promise<void> {
   await new Promise<void>((resolve) => { process.stdout.write(text, () => { resolve() }) })
 }
 
+/** Log lines before the command line is parsed (usage errors): always text. */
 function logError (message: string): void {
-  process.stderr.write(`agentmesh: ${message}\n`)
+  process.stderr.write(formatLogLine({ timeMs: Date.now(), level: 'error', component: 'cli', message }, 'text'))
 }
 
 /** A peer:join / peer:leave event's peer id, with the name it announced (`node.peers()`, protocols/health). */
@@ -45,8 +49,11 @@ function peerFields (node: AgentNode, detail: { peerId: string }): { peerId: str
 
 /** Run a node until a signal stops it (or, for `mcp`, until stdin closes); resolves to the exit status. */
 async function run (command: RunCommand | McpCommand): Promise<number> {
+  const log: Log = createLog('cli', { format: command.logFormat })
+  let selfPeerId: string | undefined
+  routeDebugLogs({ format: command.logFormat, peer: () => selfPeerId })
   // A peer's misbehaving stream must not end the daemon; any other uncaught error still does.
-  installPeerErrorGuard({ log: logError })
+  installPeerErrorGuard({ log: (line) => { log.child('peer-error-guard').warn(line) } })
   const mcp = command.kind === 'mcp'
   // Under `mcp`, stdout carries only MCP messages: what the CLI says goes to stderr as text.
   const emit = async (event: CliEvent, human: string): Promise<void> => {
@@ -54,25 +61,26 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     else await writeOut(command.kind === 'run' && command.json ? jsonLine(event) : `${human}\n`)
   }
   let node: AgentNode | undefined
+  let prometheusRegistry: Registry | undefined
   let stopRequested: (signal: NodeJS.Signals) => void = () => {}
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => { stopRequested = resolve })
   let signals = 0
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++
     if (signals > 1) {
-      logError(`${signal} again: forcing exit without a clean stop`)
+      log.warn(`${signal} again: forcing exit without a clean stop`)
       process.exit(EXIT_FAILURE)
     }
-    logError(`${signal}: stopping (send it again to force)`)
+    log.info(`${signal}: stopping (send it again to force)`)
     stopRequested(signal)
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   // Start-up can take seconds on a busy machine; say that it began and that a signal cancels it.
-  logError('starting the node (Ctrl-C cancels)')
+  log.info('starting the node (Ctrl-C cancels)')
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // The reader of stdout went away (EPIPE): nobody hears us, so stop as on a signal.
-    logError(`stdout closed (${err.code ?? err.message}); stopping`)
+    log.info(`stdout closed (${err.code ?? err.message}); stopping`)
     stopRequested('SIGPIPE')
   })
 
@@ -80,11 +88,14 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
     const loaded = await Promise.race([import('../src/index.ts').then(module => ({ module })), stopSignal.then(signal => ({ signal }))])
     if ('signal' in loaded) {
-      logError('stopped during start-up')
+      log.info('stopped during start-up')
       return 0
     }
     const { createAgentNode } = loaded.module
+    // With the API, /metrics serves libp2p's own metrics too: they register on this registry as libp2p starts.
+    if (command.api !== undefined) prometheusRegistry = new (await import('prom-client')).Registry()
     const starting = createAgentNode({
+      ...(prometheusRegistry !== undefined ? { prometheusRegistry } : {}),
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
@@ -93,10 +104,10 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     })
     // A signal during start-up stops the start-up too: the user must not wait for it to finish.
     const first = await Promise.race([starting.then(started => ({ started })), stopSignal.then(signal => ({ signal }))])
-    if ('signal' in first) return await abandonStart(starting)
+    if ('signal' in first) return await abandonStart(starting, log)
     node = first.started
   } catch (err) {
-    logError(`could not start the node: ${startErrorText(err)}${hintFor(err, command)}`)
+    log.error(`could not start the node: ${startErrorText(err)}${hintFor(err, command)}`)
     return EXIT_FAILURE
   }
 
@@ -107,13 +118,13 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
       const { startApiServer } = await import('./api/server.ts')
       const { loadOrCreateToken } = await import('./api/token.ts')
       token = await loadOrCreateToken(command.dataDir)
-      api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token })
+      api = await startApiServer({ node, host: command.api.host, port: command.api.port, token: token.token, ops: { ...(prometheusRegistry !== undefined ? { registry: prometheusRegistry } : {}) } })
       // Lets `agentmesh status|peers|groups --data-dir …` find this node's API.
       if (command.dataDir !== undefined) await writeApiUrl(command.dataDir, api.url)
     } catch (err) {
       const inUse = /EADDRINUSE/.test(errorChainText(err)) ? `\n  another process already listens on ${command.api.host}:${command.api.port}; pick another --api port, or 0 for a free one` : ''
-      logError(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
-      await node.stop().catch((stopErr: unknown) => { logError(`error while stopping: ${describeError(stopErr)}`) })
+      log.error(`could not start the API on ${command.api.host}:${command.api.port}: ${describeError(err)}${inUse}`)
+      await node.stop().catch((stopErr: unknown) => { log.error(`error while stopping: ${describeError(stopErr)}`) })
       return EXIT_FAILURE
     }
   }
@@ -122,13 +133,15 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     const { LockTable } = await import('./api/locks.ts')
     await serveMcpStdio({ node, locks: new LockTable() }, {
       onClosed: (why) => {
-        logError(`${why}: stopping`)
+        log.info(`${why}: stopping`)
         stopRequested('SIGPIPE')
       }
     })
   }
 
   const agent = node
+  selfPeerId = node.peerId
+  log.setPeer(node.peerId)
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:join', ...peer }, `${new Date().toISOString()} peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
@@ -165,7 +178,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
 
   await stopSignal
   const timer = setTimeout(() => {
-    logError(`the node did not stop within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS); exiting anyway`)
+    log.error(`the node did not stop within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS); exiting anyway`)
     process.exit(EXIT_FAILURE)
   }, STOP_TIMEOUT_MS)
   timer.unref()
@@ -174,7 +187,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     if (api !== undefined && command.dataDir !== undefined) await removeApiUrl(command.dataDir)
     await node.stop()
   } catch (err) {
-    logError(`error while stopping: ${describeError(err)}`)
+    log.error(`error while stopping: ${describeError(err)}`)
     return EXIT_FAILURE
   } finally {
     clearTimeout(timer)
@@ -188,9 +201,9 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
  * half-opened LevelDB or listener must be closed cleanly), or exit when start-up fails, all
  * within STOP_TIMEOUT_MS; a second signal forces the exit as usual.
  */
-async function abandonStart (starting: Promise<AgentNode>): Promise<number> {
+async function abandonStart (starting: Promise<AgentNode>, log: Log): Promise<number> {
   const timer = setTimeout(() => {
-    logError(`start-up did not end within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS) after the signal; exiting anyway`)
+    log.error(`start-up did not end within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS) after the signal; exiting anyway`)
     process.exit(EXIT_FAILURE)
   }, STOP_TIMEOUT_MS)
   timer.unref()
@@ -199,11 +212,11 @@ async function abandonStart (starting: Promise<AgentNode>): Promise<number> {
     await node.stop()
   } catch (err) {
     // Start-up failed on its own after the signal: nothing is running, which is what was asked.
-    logError(`start-up ended with: ${describeError(err)}`)
+    log.error(`start-up ended with: ${describeError(err)}`)
   } finally {
     clearTimeout(timer)
   }
-  logError('stopped during start-up')
+  log.info('stopped during start-up')
   return 0
 }
 
@@ -271,7 +284,7 @@ async function main (argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     logError(err.message)
-    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--help] [--version]\n`)
+    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--log-format text|json] [--help] [--version]\n`)
     return EXIT_USAGE
   }
   if (command.kind === 'help') {

@@ -98,6 +98,8 @@ export function bannerText (banner: Banner): string {
     } else {
       lines.push(`  token (this run only; pass --data-dir to keep one): ${token}`, `  curl -H "Authorization: Bearer ${token}" ${url}/v1/node`)
     }
+    // DESIGN "Operations": the banner prints the link that signs a browser in to the dashboard.
+    lines.push(`Dashboard: ${url}/?token=${token}`, `  Prometheus metrics: ${url}/metrics (same bearer token)`)
   }
   lines.push('', 'Stop with Ctrl-C.')
   return lines.join('\n')

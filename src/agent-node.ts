@@ -37,6 +37,7 @@ import { describeError } from '../protocols/kit/errors.ts'
 // tasks (node.tasks)
 import { createNodeTasks } from './tasks/service.ts'
 import type { TasksService } from '../protocols/tasks/api.ts'
+import type { Registry } from 'prom-client'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -90,6 +91,8 @@ export interface AgentNodeOptions {
   eventsSyncIntervalMs?: number
   /** Advanced: GossipSub option overrides (benchmarks, tuning). */
   gossipsub?: Partial<GossipsubOpts>
+  /** A prom-client registry for libp2p's own metrics (the API's `/metrics` adds the `agentmesh_*` series to it). */
+  prometheusRegistry?: Registry
 }
 
 /** Events a node emits. */
@@ -208,7 +211,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       connectionGater: options.connectionGater,
       connectionsMax: options.connectionsMax,
       memoryLatencyMs: options.memoryLatencyMs,
-      gossipsub: options.gossipsub
+      gossipsub: options.gossipsub,
+      prometheusRegistry: options.prometheusRegistry
     })
     const log = logger(`agentmesh:${name}`)
     const capabilities = options.capabilities ?? []

@@ -16,6 +16,8 @@ import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PrivateKey, ConnectionGater } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Registry } from 'prom-client'
 
 /** The mesh's own DHT protocol id, so agentmesh never mixes with the public IPFS DHT. */
 export const DHT_PROTOCOL = '/agentmesh/kad/1.0.0'
@@ -92,6 +94,8 @@ export interface MeshLibp2pOptions {
   connectionsMax?: number
   /** One-way latency added to memory-transport links (simulations only). */
   memoryLatencyMs?: number
+  /** Register libp2p's own metrics (@libp2p/prometheus-metrics) on this prom-client registry. */
+  prometheusRegistry?: Registry
 }
 
 /** Default listen address for each transport: an OS-assigned port, or a unique memory name. */
@@ -108,6 +112,10 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
     start: false,
     addresses: { listen: options.listen },
     transports,
+    // libp2p's own series (connections, streams, bytes per protocol). @libp2p/prometheus-metrics
+    // keeps one table of metric objects per process, so with several nodes in one process the
+    // last node built with a registry owns them; the daemon runs one node per process.
+    ...(options.prometheusRegistry !== undefined ? { metrics: prometheusMetrics({ registry: options.prometheusRegistry }) } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: {

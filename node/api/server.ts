@@ -26,6 +26,8 @@ import { registerStateRoutes } from './routes/state.ts'
 import { registerDocsRoutes } from './routes/docs.ts'
 import { registerGroupsRoutes } from './routes/groups.ts'
 import { mcpHttpHandler } from '../mcp/adapter.ts'
+import { isPublicOpsPath, registerOpsRoutes } from '../ops/dashboard.ts'
+import type { OpsOptions } from '../ops/dashboard.ts'
 
 /**
  * The areas of the API, one file each under routes/: each registers its operations on the app.
@@ -55,6 +57,8 @@ export interface ApiServerOptions {
   port: number
   /** The bearer token every request must carry. */
   token: string
+  /** Operations: the registry of libp2p's metrics, task queues for the dashboard. */
+  ops?: OpsOptions
 }
 
 /** A running API server. */
@@ -69,7 +73,7 @@ export interface ApiServer {
 }
 
 /** Build the Hono app serving `node` (no socket): used by the server and by in-process callers. */
-export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal }): { app: ApiApp, context: ApiContext } {
+export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, ops?: OpsOptions }): { app: ApiApp, context: ApiContext } {
   const { node, token, policy } = options
   const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), closing: options.closing }
   const app = new OpenAPIHono<ApiEnv>({
@@ -100,7 +104,7 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
     await next()
   })
   app.use('*', async (c, next) => {
-    if (c.req.path === OPENAPI_PATH) return next()
+    if (c.req.path === OPENAPI_PATH || (c.req.method === 'GET' && isPublicOpsPath(c.req.path))) return next()
     if (!bearerMatches(c.req.header('authorization'), token)) {
       return c.json({ error: { code: 'ERR_UNAUTHORIZED', message: 'Missing or wrong bearer token: send "Authorization: Bearer <token>" with the token from <data-dir>/api-token (or the one the node printed)' } }, 401)
     }
@@ -117,6 +121,8 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
 
   const mcp = mcpHttpHandler({ node, locks: context.locks })
   app.all(MCP_PATH, async (c) => mcp(c.req.raw))
+  const metrics = registerOpsRoutes(app, context, options.ops)
+  options.closing.addEventListener('abort', () => { metrics.close() }, { once: true })
 
   app.doc31(OPENAPI_PATH, {
     openapi: '3.1.0',
@@ -129,7 +135,7 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
 /** Start the API server on `host:port`. */
 export async function startApiServer (options: ApiServerOptions): Promise<ApiServer> {
   const closing = new AbortController()
-  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal })
+  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal, ...(options.ops !== undefined ? { ops: options.ops } : {}) })
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: options.host })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

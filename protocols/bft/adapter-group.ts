@@ -20,6 +20,7 @@ import type { BftMessage, Block, Certificate, Decision, Evidence } from './messa
 import type { Signer, Verifier } from './signing.ts'
 import type { BftStore } from './adapter-store.ts'
 import { ValidationRejectedError } from './adapter-errors.ts'
+import { timed } from '../kit/timing.ts'
 
 /** Real time of one core tick (10 ms): the core's default timeouts assume it (SPEC bft T10). */
 export const BFT_TICK_MS = 10
@@ -306,7 +307,7 @@ export class GroupDriver implements BftGroup {
     const onAbort = (): void => { giveUp(options.signal!.reason) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      return await committed.promise
+      return await timed({ peerId: this.#parts.self, operation: 'bft.decide', group: this.name }, () => this.#parts.clock.nowMs(), () => committed.promise)
     } finally {
       deadline.cancel()
       options.signal?.removeEventListener('abort', onAbort)

@@ -24,6 +24,7 @@ import { createReplicaReader } from './adapter-read.ts'
 import type { ReadStats } from './adapter-read.ts'
 import type { AgentCard } from './card.ts'
 import type { StateEntry, PutReceipt, PutOptions, GetOptions, FindAgentsOptions } from './options.ts'
+import { timed } from '../kit/timing.ts'
 
 /** Lifetime of a record when `put` is given no ttlMs: an hour, republished every 30 min. */
 export const DEFAULT_TTL_MS = 60 * 60 * 1000
@@ -360,8 +361,8 @@ export function createStateService (components: StateComponents, options: StateS
   })
 
   return {
-    put,
-    get,
+    put: (key, value, putOptions) => timed({ peerId, operation: 'state.put' }, performance.now.bind(performance), () => put(key, value, putOptions)),
+    get: (key, getOptions) => timed({ peerId, operation: 'state.get' }, performance.now.bind(performance), () => get(key, getOptions)),
     forget (key) { owned.delete(key) },
     async findAgents (findOptions) {
       assertRunning(`find agents with "${findOptions.capability}"`)

@@ -13,6 +13,7 @@ import type { DriverStats, RaftDriver } from '../../protocols/raft/driver.ts'
 import { ApplyError, BftNotConfiguredError, GroupNotJoinedError, LockUnavailableError, NoLeaderError, NotBuiltInKvError, SessionExpiredError } from './errors.ts'
 import type { ApplyOutcome } from '../../protocols/raft/state-machine.ts'
 import { BuiltInKv } from '../../protocols/raft/state-machine.ts'
+import { timed } from '../../protocols/kit/timing.ts'
 
 /** Default deadline of propose, read and lock. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
@@ -121,7 +122,8 @@ export class RaftGroup extends TypedEventEmitter<GroupEvents> {
     const data = encodeCbor(command)
     const session = this.#acquire()
     try {
-      const outcome = await this.#withDeadline(`proposal to raft group "${this.name}"`, options, async (signal) => this.#proposeUntilApplied(data, session, signal))
+      const outcome = await timed({ peerId: this.#driver.options.id, operation: 'raft.propose', group: this.name }, performance.now.bind(performance), () =>
+        this.#withDeadline(`proposal to raft group "${this.name}"`, options, async (signal) => this.#proposeUntilApplied(data, session, signal)))
       if (!outcome.ok && outcome.error.startsWith(SESSION_EXPIRED)) throw new SessionExpiredError(`Command in raft group "${this.name}" was refused: ${outcome.error}`)
       if (!outcome.ok) throw new ApplyError(`Command in raft group "${this.name}" failed in apply: ${outcome.error}`)
       return outcome.value

@@ -36,6 +36,12 @@ describe('node/output', () => {
     assert.match(text, /kept in \/var\/lib\/a/)
   })
 
+  it('with the API, the banner prints the dashboard link that signs a browser in, and /metrics', () => {
+    const text = bannerText({ peerId: ID, name: 'a', addresses: [at('/ip4/127.0.0.1')], command: 'npx agentmesh', dataDir: '/var/lib/a', api: { url: 'http://127.0.0.1:7700', tokenFile: '/var/lib/a/api-token', token: 'tok123' } })
+    assert.ok(text.includes('Dashboard: http://127.0.0.1:7700/?token=tok123'))
+    assert.ok(text.includes('Prometheus metrics: http://127.0.0.1:7700/metrics'))
+  })
+
   it('jsonLine writes one object per line', () => {
     assert.equal(jsonLine({ event: 'stopped' }), '{"event":"stopped"}\n')
     assert.deepEqual(JSON.parse(jsonLine({ event: 'peer:join', peerId: ID })), { event: 'peer:join', peerId: ID })
