@@ -8,6 +8,7 @@ import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
 import type { RunCommand, McpCommand } from './args.ts'
 import type { ApiServer } from './api/server.ts'
 import type { ApiToken } from './api/token.ts'
+import type { ExecWorker, ExecEvent } from './exec/supervisor.ts'
 import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
@@ -110,6 +111,23 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     })
   }
 
+  // --exec: spawn the worker before `ready`, so a program that cannot start is a usage error (exit 2).
+  let exec: ExecWorker | undefined
+  if (command.exec !== undefined) {
+    const { ExecWorker } = await import('./exec/supervisor.ts')
+    const { SpawnError } = await import('./exec/child.ts')
+    const { execHostOf } = await import('./exec/host.ts')
+    exec = new ExecWorker({ command: command.exec.command, host: execHostOf(node), log: logError, onEvent: (event) => { if (command.kind === 'run' && command.json) void writeOut(jsonLine(execCliEvent(event))) } })
+    try {
+      await exec.start()
+    } catch (err) {
+      logError(describeExecStartError(err, SpawnError))
+      await api?.close()
+      await node.stop().catch((stopErr: unknown) => { logError(`error while stopping: ${describeError(stopErr)}`) })
+      return err instanceof SpawnError ? EXIT_USAGE : EXIT_FAILURE
+    }
+  }
+
   const agent = node
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
@@ -143,6 +161,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   }, STOP_TIMEOUT_MS)
   timer.unref()
   try {
+    // The worker first: its last results still reach the queue while the node runs.
+    await exec?.stop()
     await api?.close()
     await node.stop()
   } catch (err) {
@@ -153,6 +173,20 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   }
   await emit({ event: 'stopped' }, 'stopped')
   return 0
+}
+
+/** An `--exec` event as a `--json` line (in human mode the supervisor's log lines say the same on stderr). */
+function execCliEvent (event: ExecEvent): CliEvent {
+  switch (event.kind) {
+    case 'spawned': return { event: 'exec:spawned', pid: event.pid }
+    case 'ready': return { event: 'exec:ready', pid: event.pid, queues: event.queues, concurrency: event.concurrency }
+    case 'exited': return { event: 'exec:exited', pid: event.pid, code: event.code, signal: event.signal, ...(event.restartInMs !== undefined ? { restartInMs: event.restartInMs } : {}) }
+    case 'gave-up': return { event: 'exec:gave-up', reason: event.reason }
+  }
+}
+
+function describeExecStartError (err: unknown, spawnError: new (...args: never[]) => Error): string {
+  return err instanceof spawnError ? err.message : `could not start the --exec worker: ${describeError(err)}`
 }
 
 /** A next step for the start-up failures people actually hit. */
@@ -181,7 +215,7 @@ async function main (argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     logError(err.message)
-    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--help] [--version]\n`)
+    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--exec "<command>"] [--json] [--help] [--version]\n`)
     return EXIT_USAGE
   }
   if (command.kind === 'help') {
