@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { NAME_CHARS_MAX } from '../protocols/health/messages.ts'
-import { splitCommand, ExecCommandError } from './exec/command.ts'
+import { splitCommand, ExecCommandError } from '../src/exec/command.ts'
 
 /** Exit status for bad usage (the shell convention, as in BSD sysexits' EX_USAGE family). */
 export const EXIT_USAGE = 2

@@ -8,7 +8,7 @@ import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
 import type { RunCommand, McpCommand } from './args.ts'
 import type { ApiServer } from './api/server.ts'
 import type { ApiToken } from './api/token.ts'
-import type { ExecWorker, ExecEvent } from './exec/supervisor.ts'
+import type { ExecWorker, ExecEvent } from '../src/exec/supervisor.ts'
 import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
@@ -114,9 +114,9 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   // --exec: spawn the worker before `ready`, so a program that cannot start is a usage error (exit 2).
   let exec: ExecWorker | undefined
   if (command.exec !== undefined) {
-    const { ExecWorker } = await import('./exec/supervisor.ts')
-    const { SpawnError } = await import('./exec/child.ts')
-    const { execHostOf } = await import('./exec/host.ts')
+    const { ExecWorker } = await import('../src/exec/supervisor.ts')
+    const { SpawnError } = await import('../src/exec/child.ts')
+    const { execHostOf } = await import('../src/exec/host.ts')
     exec = new ExecWorker({ command: command.exec.command, host: execHostOf(node), log: logError, onEvent: (event) => { if (command.kind === 'run' && command.json) void writeOut(jsonLine(execCliEvent(event))) } })
     try {
       await exec.start()

@@ -1,7 +1,7 @@
 // The node side of the `--exec` bridge: opens the queues a child names through `node.tasks` and
 // publishes its events through `node.events`. Thin: it only adapts names and types.
 
-import type { AgentNode } from '../../src/index.ts'
+import type { AgentNode } from '../index.ts'
 import type { EventData } from '../../protocols/events/messages.ts'
 import { AgentMeshError } from '../../protocols/kit/errors.ts'
 import type { ExecHost, ExecQueue } from './supervisor.ts'

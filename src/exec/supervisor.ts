@@ -2,6 +2,8 @@
 // it names, renews their leases, hands its results and failures back, and restarts it with
 // backoff when it crashes, until the crash-loop breaker opens. The policy (framing, parsing,
 // backoff, breaker) is in pure files beside this one; this file only wires it to a process.
+// It lives in src/, not node/ where DESIGN first placed the bridge: embedders reach it through
+// `node.tasks.work(queue, { exec })`, and src/ must not import node/ (layout rule).
 
 import { systemClock } from '../../protocols/kit/clock.ts'
 import type { Clock, TimerHandle } from '../../protocols/kit/clock.ts'

@@ -2,11 +2,11 @@
 // under a bound, parsing the child's lines, and the restart policy with its crash-loop breaker.
 
 import assert from 'node:assert/strict'
-import { splitCommand, ExecCommandError, EXEC_COMMAND_CHARS_MAX } from '../../../node/exec/command.ts'
-import { LineSplitter, EXEC_LINE_BYTES_MAX } from '../../../node/exec/lines.ts'
-import type { LineEvent } from '../../../node/exec/lines.ts'
-import { parseChildLine, encodeNodeLine, ExecProtocolError, EXEC_CONCURRENCY_MAX, EXEC_QUEUES_MAX } from '../../../node/exec/messages.ts'
-import { decideRestart, DEFAULT_RESTART_POLICY } from '../../../node/exec/policy.ts'
+import { splitCommand, ExecCommandError, EXEC_COMMAND_CHARS_MAX } from '../../../src/exec/command.ts'
+import { LineSplitter, EXEC_LINE_BYTES_MAX } from '../../../src/exec/lines.ts'
+import type { LineEvent } from '../../../src/exec/lines.ts'
+import { parseChildLine, encodeNodeLine, ExecProtocolError, EXEC_CONCURRENCY_MAX, EXEC_QUEUES_MAX } from '../../../src/exec/messages.ts'
+import { decideRestart, DEFAULT_RESTART_POLICY } from '../../../src/exec/policy.ts'
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { NodeProcess, REPO } from '../api/node-process.ts'
+import { NodeProcess, REPO } from './api/node-process.ts'
 
 const PY_WORKER = join(REPO, 'node/examples/python/exec_worker.py')
 

@@ -2,7 +2,7 @@
 // retried, spawn errors, a line over the bound, a child deaf to SIGTERM, the crash-loop breaker,
 // and no child left after the supervising process is killed with SIGKILL. The queue side is a
 // small in-memory board implementing the supervisor's ExecQueue port; the node's real queues are
-// exercised through the CLI in cli.test.ts.
+// exercised through the CLI in test/node/exec.test.ts.
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -10,14 +10,14 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ExecWorker } from '../../../node/exec/supervisor.ts'
-import type { ExecClaimedTask, ExecEvent, ExecQueue, ExecWorkerOptions } from '../../../node/exec/supervisor.ts'
-import { SpawnError } from '../../../node/exec/child.ts'
-import type { ExecTaskError } from '../../../node/exec/messages.ts'
+import { ExecWorker } from '../../../src/exec/supervisor.ts'
+import type { ExecClaimedTask, ExecEvent, ExecQueue, ExecWorkerOptions } from '../../../src/exec/supervisor.ts'
+import { SpawnError } from '../../../src/exec/child.ts'
+import type { ExecTaskError } from '../../../src/exec/messages.ts'
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
 const PY_WORKER = join(REPO, 'node/examples/python/exec_worker.py')
-const MISBEHAVE = join(REPO, 'test/node/exec/fixtures/misbehave.py')
+const MISBEHAVE = join(REPO, 'test/src/exec/fixtures/misbehave.py')
 /** Quick restarts so the tests do not wait out the production backoff. */
 const FAST_RESTART = { backoff: { initialMs: 50, maxMs: 200 }, crashesMax: 3, windowMs: 60_000 }
 
@@ -207,7 +207,7 @@ describe('node/exec ExecWorker (real child processes)', function () {
   })
 
   it('no child is left after the supervising process is killed with SIGKILL', async () => {
-    const host = spawn(process.execPath, ['test/node/exec/fixtures/host.ts', 'python3', PY_WORKER, 'upper'], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] })
+    const host = spawn(process.execPath, ['test/src/exec/fixtures/host.ts', 'python3', PY_WORKER, 'upper'], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     host.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
     await until(() => out.includes('\n'), 'the child pid')
