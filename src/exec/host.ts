@@ -5,11 +5,13 @@ import type { AgentNode } from '../index.ts'
 import type { EventData } from '../../protocols/events/messages.ts'
 import { AgentMeshError } from '../../protocols/kit/errors.ts'
 import type { ExecHost, ExecQueue } from './supervisor.ts'
+import { payloadFromJson, payloadToJson } from './json.ts'
 
 /** The worker side of a task queue, as `node.tasks.open(name)` returns it. */
 interface WorkerQueue {
-  claim (options: { max?: number, waitMs?: number, signal?: AbortSignal }): Promise<ReadonlyArray<{ taskId: string, attempt: number, token: number, input: unknown, feedback?: string, leaseMs: number }>>
+  claim (options: { max?: number, waitMs?: number, concurrency?: number, signal?: AbortSignal }): Promise<ReadonlyArray<{ taskId: string, attempt: number, token: number, input: unknown, feedback?: string, leaseMs: number }>>
   renew (taskId: string, token: number): Promise<unknown>
+  renewAll (held: Array<{ taskId: string, token: number }>): Promise<{ lost: string[], canceled: string[] }>
   complete (taskId: string, token: number, output: never): Promise<unknown>
   fail (taskId: string, token: number, error: never, options?: { retryable?: boolean }): Promise<unknown>
 }
@@ -25,12 +27,13 @@ export function execHostOf (node: AgentNode): ExecHost {
       if (tasks === undefined) throw new AgentMeshError('ERR_NO_TASKS', `cannot open queue ${name} for the --exec worker: this node has no task layer (node.tasks)`)
       const queue = await tasks.open(name)
       return {
-        claim: async (options) => [...await queue.claim(options)],
+        claim: async (options) => (await queue.claim(options)).map(task => ({ ...task, input: payloadToJson(task.input) })),
         renew: async (taskId, token) => await queue.renew(taskId, token),
-        complete: async (taskId, token, output) => await queue.complete(taskId, token, output as never),
+        renewAll: async (held) => await queue.renewAll(held),
+        complete: async (taskId, token, output) => await queue.complete(taskId, token, payloadFromJson(output) as never),
         fail: async (taskId, token, error, options) => await queue.fail(taskId, token, error as never, options)
       }
     },
-    publish: async (topic, event) => await node.events.publish(topic, event as { type: string, data?: EventData })
+    publish: async (topic, event) => await node.events.publish(topic, { type: event.type, ...(event.data !== undefined ? { data: payloadFromJson(event.data) as EventData } : {}) })
   }
 }

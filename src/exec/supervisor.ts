@@ -31,10 +31,12 @@ export interface ExecClaimedTask {
 
 /** What the supervisor needs from one task queue (the worker side of `node.tasks`). */
 export interface ExecQueue {
-  /** Claim up to `max` tasks, waiting up to `waitMs` for one. */
-  claim (options: { max: number, waitMs: number, signal?: AbortSignal }): Promise<ExecClaimedTask[]>
+  /** Claim up to `max` tasks, waiting up to `waitMs` for one; `concurrency` is how many this worker holds at most. */
+  claim (options: { max: number, waitMs: number, concurrency: number, signal?: AbortSignal }): Promise<ExecClaimedTask[]>
   /** Extend a lease; a StaleLeaseError (code ERR_STALE_LEASE) means the task is no longer ours. */
   renew (taskId: string, token: number): Promise<unknown>
+  /** Extend several leases in one request, when the queue can: the ids no longer ours come back. */
+  renewAll?: (held: Array<{ taskId: string, token: number }>) => Promise<{ lost: string[], canceled: string[] }>
   complete (taskId: string, token: number, output: unknown): Promise<unknown>
   fail (taskId: string, token: number, error: ExecTaskError, options: { retryable: boolean }): Promise<unknown>
 }
@@ -305,7 +307,7 @@ export class ExecWorker {
       generation.reserved += free
       let tasks: ExecClaimedTask[]
       try {
-        tasks = await queue.claim({ max: free, waitMs, signal })
+        tasks = await queue.claim({ max: free, waitMs, concurrency: generation.concurrency, signal })
         retry.reset()
       } catch (err) {
         generation.reserved -= free
@@ -337,24 +339,46 @@ export class ExecWorker {
     generation.child.write(line)
   }
 
-  /** Renew each held lease once a third of it has passed; a lease found lost is canceled in the child. */
+  /** Renew each held lease once a third of it has passed (one request per queue when it batches); a lease found lost is canceled in the child. */
   #renewDue (generation: Generation): void {
     const nowMs = this.#clock.nowMs()
+    const due = new Map<ExecQueue, InFlight[]>()
     for (const held of generation.inflight.values()) {
       if (held.renewing || nowMs - held.renewedAtMs < held.task.leaseMs / 3) continue
       held.renewing = true
-      held.queue.renew(held.task.taskId, held.task.token).then(() => {
-        held.renewedAtMs = nowMs
-      }, (err: unknown) => {
-        const lost = (err as { code?: unknown }).code === 'ERR_STALE_LEASE' || this.#clock.nowMs() - held.renewedAtMs >= held.task.leaseMs
-        if (!lost) { this.#log(`exec: renewing task ${held.task.taskId} failed (will retry): ${describeError(err)}`); return }
-        if (generation.inflight.get(held.task.taskId) !== held) return
-        this.stats.leasesLost++
-        this.#release(generation, held.task.taskId)
-        this.#log(`exec: task ${held.task.taskId} is no longer this worker's (${describeError(err)}); telling the child to cancel it`)
-        this.#send(generation, { type: 'cancel', taskId: held.task.taskId })
-      }).finally(() => { held.renewing = false })
+      due.set(held.queue, [...(due.get(held.queue) ?? []), held])
     }
+    for (const [queue, batch] of due) {
+      const done = (): void => { for (const held of batch) held.renewing = false }
+      if (queue.renewAll !== undefined) {
+        queue.renewAll(batch.map(h => ({ taskId: h.task.taskId, token: h.task.token }))).then(({ lost, canceled }) => {
+          const gone = new Set([...lost, ...canceled])
+          for (const held of batch) {
+            if (gone.has(held.task.taskId)) this.#leaseLost(generation, held, canceled.includes(held.task.taskId) ? 'the task was canceled' : 'its lease was lost')
+            else held.renewedAtMs = nowMs
+          }
+        }, (err: unknown) => { for (const held of batch) this.#renewFailed(generation, held, err) }).finally(done)
+      } else {
+        for (const held of batch) {
+          queue.renew(held.task.taskId, held.task.token).then(() => { held.renewedAtMs = nowMs }, (err: unknown) => { this.#renewFailed(generation, held, err) }).finally(() => { held.renewing = false })
+        }
+      }
+    }
+  }
+
+  /** A renewal that failed: the lease is lost when the queue says so or when it has run out; otherwise retry next tick. */
+  #renewFailed (generation: Generation, held: InFlight, err: unknown): void {
+    const lost = (err as { code?: unknown }).code === 'ERR_STALE_LEASE' || this.#clock.nowMs() - held.renewedAtMs >= held.task.leaseMs
+    if (lost) this.#leaseLost(generation, held, describeError(err))
+    else this.#log(`exec: renewing task ${held.task.taskId} failed (will retry): ${describeError(err)}`)
+  }
+
+  #leaseLost (generation: Generation, held: InFlight, why: string): void {
+    if (generation.inflight.get(held.task.taskId) !== held) return
+    this.stats.leasesLost++
+    this.#release(generation, held.task.taskId)
+    this.#log(`exec: task ${held.task.taskId} is no longer this worker's (${why}); telling the child to cancel it`)
+    this.#send(generation, { type: 'cancel', taskId: held.task.taskId })
   }
 
   async #complete (held: InFlight, output: unknown): Promise<void> {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { NodeProcess, REPO } from './api/node-process.ts'
+import { parseCommand, UsageError } from '../../node/args.ts'
 
 const PY_WORKER = join(REPO, 'node/examples/python/exec_worker.py')
 
@@ -25,6 +26,28 @@ function groupGone (pgid: number): boolean {
     return true
   }
 }
+
+describe('node/args --exec', () => {
+  it('keeps the command and its argv, split without a shell', () => {
+    const command = parseCommand(['--exec', "python3 -u 'my worker.py' upper"])
+    assert.ok(command.kind === 'run')
+    assert.deepEqual(command.exec, { command: "python3 -u 'my worker.py' upper", argv: ['python3', '-u', 'my worker.py', 'upper'] })
+    const none = parseCommand([])
+    assert.ok(none.kind === 'run' && none.exec === undefined)
+  })
+  const invalid: Array<[string[], RegExp]> = [
+    [['--exec'], /--exec: missing value/],
+    [['--exec', ''], /--exec: the command is empty/],
+    [['--exec', 'a', '--exec', 'b'], /--exec: given more than once/],
+    [['--exec', 'python3 "w.py'], /--exec: .*unclosed " quote/],
+    [['--exec', 'w.py > log'], /--exec: .*shell operator ">".*sh -c/]
+  ]
+  for (const [argv, message] of invalid) {
+    it(`refuses ${JSON.stringify(argv)}`, () => {
+      assert.throws(() => parseCommand(argv), (err: unknown) => err instanceof UsageError && err.flag === '--exec' && message.test(err.message))
+    })
+  }
+})
 
 describe('node/cli --exec', function () {
   this.timeout(120_000)

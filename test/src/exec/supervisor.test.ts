@@ -74,7 +74,17 @@ class Board implements ExecQueue {
   }
 }
 
-describe('node/exec ExecWorker (real child processes)', function () {
+/** A board that renews in batches, as node.tasks' renewAll does; `canceled` tasks come back as such. */
+class BatchBoard extends Board {
+  readonly batches: string[][] = []
+  readonly canceled = new Set<string>()
+  async renewAll (held: Array<{ taskId: string, token: number }>): Promise<{ lost: string[], canceled: string[] }> {
+    this.batches.push(held.map(h => h.taskId).sort())
+    return { lost: [], canceled: held.map(h => h.taskId).filter(id => this.canceled.has(id)) }
+  }
+}
+
+describe('src/exec ExecWorker (real child processes)', function () {
   this.timeout(120_000)
   let worker: ExecWorker | undefined
   afterEach(async () => { await worker?.stop(); worker = undefined })
@@ -204,6 +214,19 @@ describe('node/exec ExecWorker (real child processes)', function () {
     await until(() => published.length === 1, 'the cancel to reach the child')
     assert.deepEqual(published[0], { topic: 'cancels', event: { type: 'cancel', data: 't1' } })
     assert.equal(worker.stats.leasesLost, 1)
+  })
+
+  it('renews all held leases of a queue in one request, and a canceled task is canceled in the child', async () => {
+    const board = new BatchBoard()
+    board.add('t1', 'x', 300)
+    board.add('t2', 'y', 300)
+    const { worker, published } = start(board, { command: ['python3', MISBEHAVE, 'hold'], concurrency: 2 })
+    await worker.start()
+    await until(() => board.batches.some(b => b.length === 2), 'a renewal carrying both leases')
+    assert.deepEqual(board.batches.find(b => b.length === 2), ['t1', 't2'])
+    board.canceled.add('t2')
+    await until(() => published.length === 1, 'the cancel to reach the child')
+    assert.deepEqual(published[0], { topic: 'cancels', event: { type: 'cancel', data: 't2' } })
   })
 
   it('no child is left after the supervising process is killed with SIGKILL', async () => {

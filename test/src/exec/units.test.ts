@@ -7,10 +7,11 @@ import { LineSplitter, EXEC_LINE_BYTES_MAX } from '../../../src/exec/lines.ts'
 import type { LineEvent } from '../../../src/exec/lines.ts'
 import { parseChildLine, encodeNodeLine, ExecProtocolError, EXEC_CONCURRENCY_MAX, EXEC_QUEUES_MAX } from '../../../src/exec/messages.ts'
 import { decideRestart, DEFAULT_RESTART_POLICY } from '../../../src/exec/policy.ts'
+import { payloadFromJson, payloadToJson, EXEC_JSON_DEPTH_MAX } from '../../../src/exec/json.ts'
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 
-describe('node/exec splitCommand', () => {
+describe('src/exec splitCommand', () => {
   const valid: Array<[string, string[]]> = [
     ['python3 worker.py', ['python3', 'worker.py']],
     ['  python3   -u  worker.py  ', ['python3', '-u', 'worker.py']],
@@ -44,7 +45,7 @@ describe('node/exec splitCommand', () => {
   }
 })
 
-describe('node/exec LineSplitter', () => {
+describe('src/exec LineSplitter', () => {
   const run = (splitter: LineSplitter, chunks: string[]): LineEvent[] => [...chunks.flatMap(c => splitter.push(bytes(c))), ...splitter.end()]
 
   it('splits lines across chunk boundaries, drops \\r, keeps a last line without newline', () => {
@@ -79,7 +80,7 @@ describe('node/exec LineSplitter', () => {
   })
 })
 
-describe('node/exec parseChildLine', () => {
+describe('src/exec parseChildLine', () => {
   const valid: Array<[string, unknown]> = [
     ['{"type":"ready","queues":["a","b","a"],"concurrency":4}', { type: 'ready', queues: ['a', 'b'], concurrency: 4 }],
     ['{"type":"ready"}', { type: 'ready', queues: [] }],
@@ -122,7 +123,7 @@ describe('node/exec parseChildLine', () => {
   })
 })
 
-describe('node/exec decideRestart', () => {
+describe('src/exec decideRestart', () => {
   const policy = DEFAULT_RESTART_POLICY
   it('backs off 1 s, 2 s, 4 s, 8 s, then the breaker opens at the fifth crash in 60 s', () => {
     const times: number[] = []
@@ -138,5 +139,20 @@ describe('node/exec decideRestart', () => {
     const wide = { ...policy, crashesMax: 100, windowMs: 1e9 }
     const times = Array.from({ length: 20 }, (_, i) => i)
     assert.deepEqual(decideRestart(times, 19, wide), { action: 'restart', delayMs: 60_000, crashesInWindow: 20 })
+  })
+})
+
+describe('src/exec payload JSON', () => {
+  it('bytes travel as {"$bytes": base64} both ways; other values as themselves', () => {
+    const payload = { a: [1, 'x', null, true], b: new Uint8Array([1, 2, 255]) }
+    const json = payloadToJson(payload)
+    assert.deepEqual(json, { a: [1, 'x', null, true], b: { $bytes: 'AQL/' } })
+    assert.deepEqual(payloadFromJson(JSON.parse(JSON.stringify(json))), payload)
+    assert.deepEqual(payloadFromJson({ $bytes: 'AQL/', other: 1 }), { $bytes: 'AQL/', other: 1 })
+  })
+  it('refuses nesting past EXEC_JSON_DEPTH_MAX with LimitExceededError', () => {
+    let deep: unknown = 1
+    for (let i = 0; i <= EXEC_JSON_DEPTH_MAX + 1; i++) deep = [deep]
+    assert.throws(() => payloadFromJson(deep), (err: unknown) => (err as { code?: string }).code === 'ERR_LIMIT_EXCEEDED' && /EXEC_JSON_DEPTH_MAX/.test((err as Error).message))
   })
 })
