@@ -163,6 +163,12 @@ export class ExecWorker {
   /** The child's pid while one runs. */
   get pid (): number | undefined { return this.#generation?.child.running === true ? this.#generation.child.pid : undefined }
 
+  /** Tasks the current child holds. */
+  get running (): number { return this.#generation?.inflight.size ?? 0 }
+
+  /** Write to the log this worker was given. */
+  log (line: string): void { this.#log(line) }
+
   /** 'running', 'stopped', or 'gave-up' once the crash-loop breaker opened. */
   get state (): string { return this.#state }
 
@@ -171,6 +177,8 @@ export class ExecWorker {
     if (this.#state === 'stopped' || this.#state === 'gave-up' || this.#state === 'new') { this.#state = this.#state === 'new' ? 'stopped' : this.#state; return }
     this.#state = 'stopping'
     this.#restartTimer?.cancel()
+    // A restart under way finishes first, so its child is the one shut down below.
+    await this.#spawning
     const generation = this.#generation
     if (generation !== undefined) {
       this.#abortClaims(generation)
@@ -183,6 +191,8 @@ export class ExecWorker {
 
   /** Resolves once the current generation's exit has been handled. */
   #settled: Promise<void> = Promise.resolve()
+  /** Resolves once a restart's spawn has succeeded or failed. */
+  #spawning: Promise<void> = Promise.resolve()
 
   async #spawn (): Promise<void> {
     const child = await ExecChild.spawn(this.#argv, {
@@ -432,6 +442,7 @@ export class ExecWorker {
 
   /** Count a crash, then restart after the backoff or open the breaker. */
   async #crashed (what: string, exited?: { pid: number, exit: ChildExit }): Promise<void> {
+    if (this.#state !== 'running') return // stopping: no restart, no breaker
     this.stats.crashes++
     const nowMs = this.#clock.nowMs()
     this.#crashTimesMs.push(nowMs)
@@ -453,7 +464,7 @@ export class ExecWorker {
     this.#restartTimer = this.#clock.setTimeout(() => {
       this.#restartTimer = undefined
       if (this.#state !== 'running') return
-      this.#spawn().catch(async (err: unknown) => {
+      this.#spawning = this.#spawn().catch(async (err: unknown) => {
         // The program vanished or lost its execute bit since the start: a crash like any other.
         await this.#crashed(err instanceof SpawnError ? err.message : `could not be restarted: ${describeError(err)}`)
       })
