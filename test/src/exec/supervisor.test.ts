@@ -193,6 +193,14 @@ describe('src/exec ExecWorker (real child processes)', function () {
     assert.throws(() => process.kill(-pid, 0), /ESRCH/)
   })
 
+  it('a child that never says ready is stopped (stdin EOF) and restarted', async () => {
+    const { worker, log } = start(new Board(), { command: ['python3', MISBEHAVE, 'silent'], readyTimeoutMs: 300 })
+    await worker.start()
+    await until(() => worker.stats.spawns >= 2, 'a restart')
+    assert.ok(log.some(l => /no \{"type":"ready"\} line within 300 ms/.test(l)), log.join('\n'))
+    assert.ok(!log.some(l => /SIGTERM/.test(l)), 'it exited on stdin EOF, within the grace period')
+  })
+
   it('the crash-loop breaker stops restarting and says so', async () => {
     const { worker, events, log } = start(new Board(), { command: ['python3', MISBEHAVE, 'exit-at-once'] })
     await worker.start()
