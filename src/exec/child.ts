@@ -50,30 +50,30 @@ export class ExecChild {
   #exit: ChildExit | undefined
   #stdinClosed = false
 
-  private constructor (process: ChildProcessByStdio<Writable, Readable, Readable>, options: ChildOptions) {
-    this.#process = process
+  private constructor (child: ChildProcessByStdio<Writable, Readable, Readable>, options: ChildOptions) {
+    this.#process = child
     this.#options = options
-    this.pid = process.pid!
+    this.pid = child.pid!
     const prefix = `[exec ${this.pid}] `
     const stdout = new LineSplitter()
-    process.stdout.on('data', (chunk: Buffer) => { for (const event of stdout.push(chunk)) options.onStdout(event) })
-    process.stdout.on('end', () => { for (const event of stdout.end()) options.onStdout(event) })
+    child.stdout.on('data', (chunk: Buffer) => { for (const event of stdout.push(chunk)) options.onStdout(event) })
+    child.stdout.on('end', () => { for (const event of stdout.end()) options.onStdout(event) })
     const stderr = new LineSplitter(STDERR_LINE_BYTES_MAX)
     const forward = (event: LineEvent): void => {
       options.log(event.kind === 'line' ? `${prefix}${event.text}` : `${prefix}(a stderr line over ${STDERR_LINE_BYTES_MAX} bytes was cut: STDERR_LINE_BYTES_MAX)`)
     }
-    process.stderr.on('data', (chunk: Buffer) => { for (const event of stderr.push(chunk)) forward(event) })
-    process.stderr.on('end', () => { for (const event of stderr.end()) forward(event) })
+    child.stderr.on('data', (chunk: Buffer) => { for (const event of stderr.push(chunk)) forward(event) })
+    child.stderr.on('end', () => { for (const event of stderr.end()) forward(event) })
     // EPIPE when the child has gone: its exit is handled below; writes after it are dropped.
-    process.stdin.on('error', (err: NodeJS.ErrnoException) => { options.log(`${prefix}stdin closed (${err.code ?? err.message})`) })
-    process.on('exit', (code, signal) => {
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => { options.log(`${prefix}stdin closed (${err.code ?? err.message})`) })
+    child.on('exit', (code, signal) => {
       this.#exit = { code, signal }
       // Anything the child left in its process group is an orphan now: no process is left behind.
       this.#signalGroup('SIGKILL')
     })
     this.exited = new Promise((resolve) => {
       // 'close' (not 'exit'): the pipes are drained too, so no line of the child's is lost.
-      process.on('close', (code, signal) => { resolve(this.#exit ?? { code, signal }) })
+      child.on('close', (code, signal) => { resolve(this.#exit ?? { code, signal }) })
     })
   }
 
