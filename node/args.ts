@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { NAME_CHARS_MAX } from '../protocols/health/messages.ts'
 import { LOG_FORMATS } from './log.ts'
 import type { LogFormat } from './log.ts'
+import { splitCommand, ExecCommandError } from '../src/exec/command.ts'
 
 /** Exit status for bad usage (the shell convention, as in BSD sysexits' EX_USAGE family). */
 export const EXIT_USAGE = 2
@@ -39,6 +40,8 @@ export interface RunCommand {
   readonly capabilities: string[]
   /** Log lines on stderr: human text, or one JSON object per line (`--log-format`). */
   readonly logFormat: LogFormat
+  /** `--exec`: a worker program the node runs and feeds tasks over NDJSON (node/exec); its argv, split without a shell. */
+  readonly exec: { readonly command: string, readonly argv: string[] } | undefined
 }
 
 /** `agentmesh mcp …`: a node serving MCP over stdio (stdout carries only MCP messages). */
@@ -91,6 +94,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   api: { type: 'string', multiple: false, value: '<host:port>', help: 'serve the local HTTP API (JSON, SSE, OpenAPI at /openapi.json, MCP at /mcp) for agents in any language; port 0 picks one, e.g. 127.0.0.1:7700. Needs the bearer token in <data-dir>/api-token (printed without --data-dir)' },
   'api-allow-remote': { type: 'boolean', multiple: false, help: 'let --api bind a non-loopback address. Off by default: the API can act as this agent (send, publish, lock), and on a network interface only the token would stand between it and anyone who can reach the port' },
   'log-format': { type: 'string', multiple: false, value: '<text|json>', help: 'log lines on stderr: text (default, for people) or json (one object per line: time, level, component, peer, message, fields)' },
+  exec: { type: 'string', multiple: false, value: '"<command>"', help: 'run this worker program (no shell; quote it as one argument) and feed it tasks from the queues its first line names, as NDJSON on its stdin/stdout; it is restarted with backoff if it crashes and must exit when stdin closes (README "--exec")' },
   help: { type: 'boolean', multiple: false, short: 'h', help: 'print this help and exit' },
   version: { type: 'boolean', multiple: false, help: 'print the agentmesh version and exit' }
 }
@@ -128,6 +132,8 @@ export function usage (command: string): string {
     `  ${command} --listen /ip4/0.0.0.0/tcp/4001 --data-dir ./.data/a`,
     '  # a local HTTP API for agents in other languages (token in ./.data/a/api-token)',
     `  ${command} --data-dir ./.data/a --api 127.0.0.1:7700`,
+    '  # a worker in any language: the node feeds it tasks as NDJSON on stdin/stdout',
+    `  ${command} --peer ${EXAMPLE_PEER} --exec "python3 node/examples/python/exec_worker.py upper"`,
     '  # MCP tools over stdio for an LLM host (npm run -s: no npm banner on stdout)',
     `  ${command.replace('npm run ', 'npm run -s ')} ${MCP_SUBCOMMAND} --peer ${EXAMPLE_PEER}`,
     '',
@@ -178,8 +184,9 @@ export function parseCommand (argv: readonly string[]): Command {
   const apiText = values.api as string | undefined
   const api = apiText !== undefined ? parseApiAddress(apiText, values['api-allow-remote'] === true) : undefined
   if (api === undefined && values['api-allow-remote'] === true) throw new UsageError('--api-allow-remote', '--api-allow-remote: only with --api <host:port>')
+  const exec = parseExec(values.exec as string | undefined)
   const logFormat = parseLogFormat(values['log-format'] as string | undefined)
-  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities, logFormat }
+  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities, logFormat, exec }
 }
 
 /** `--log-format`: one of LOG_FORMATS, text when absent. */
@@ -188,6 +195,17 @@ export function parseLogFormat (text: string | undefined): LogFormat {
   const format = LOG_FORMATS.find(f => f === text)
   if (format === undefined) throw new UsageError('--log-format', `--log-format: "${text}" is not a log format; expected ${LOG_FORMATS.join(' or ')}`)
   return format
+}
+
+/** `--exec "<command>"`: split like a shell splits words, but run without one (node/exec/command.ts). */
+function parseExec (text: string | undefined): RunCommand['exec'] {
+  if (text === undefined) return undefined
+  try {
+    return { command: text, argv: splitCommand(text) }
+  } catch (err) {
+    if (!(err instanceof ExecCommandError)) throw err
+    throw new UsageError('--exec', `--exec: ${err.message}`)
+  }
 }
 
 function checkCapability (capability: string): void {

@@ -10,6 +10,7 @@ import { parseCommand, usage, UsageError, EXIT_USAGE } from './args.ts'
 import type { RunCommand, McpCommand } from './args.ts'
 import type { ApiServer } from './api/server.ts'
 import type { ApiToken } from './api/token.ts'
+import type { ExecWorker, ExecEvent } from '../src/exec/supervisor.ts'
 import { bannerText, jsonLine, orderAddresses, unreachableText } from './output.ts'
 import { BOOTSTRAP_UNREACHABLE_WARN_MS } from '../src/bootstrap.ts'
 import { QueryError, isQuerySubcommand, parseQuery, removeApiUrl, runQuery, writeApiUrl } from './query.ts'
@@ -139,6 +140,23 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     })
   }
 
+  // --exec: spawn the worker before `ready`, so a program that cannot start is a usage error (exit 2).
+  let exec: ExecWorker | undefined
+  if (command.exec !== undefined) {
+    const { ExecWorker } = await import('../src/exec/supervisor.ts')
+    const { SpawnError } = await import('../src/exec/child.ts')
+    const { execHostOf } = await import('../src/exec/host.ts')
+    exec = new ExecWorker({ command: command.exec.command, host: execHostOf(node), log: (line) => { log.info(line) }, onEvent: (event) => { if (command.kind === 'run' && command.json) void writeOut(jsonLine(execCliEvent(event))) } })
+    try {
+      await exec.start()
+    } catch (err) {
+      log.error(describeExecStartError(err, SpawnError))
+      await api?.close()
+      await node.stop().catch((stopErr: unknown) => { log.error(`error while stopping: ${describeError(stopErr)}`) })
+      return err instanceof SpawnError ? EXIT_USAGE : EXIT_FAILURE
+    }
+  }
+
   const agent = node
   selfPeerId = node.peerId
   log.setPeer(node.peerId)
@@ -183,6 +201,8 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   }, STOP_TIMEOUT_MS)
   timer.unref()
   try {
+    // The worker first: its last results still reach the queue while the node runs.
+    await exec?.stop()
     await api?.close()
     if (api !== undefined && command.dataDir !== undefined) await removeApiUrl(command.dataDir)
     await node.stop()
@@ -231,6 +251,20 @@ function startErrorText (err: unknown): string {
     if (failures.length > 0) return `cannot listen on every --listen address:${failures.join('')}`
   }
   return describeError(err)
+}
+
+/** An `--exec` event as a `--json` line (in human mode the supervisor's log lines say the same on stderr). */
+function execCliEvent (event: ExecEvent): CliEvent {
+  switch (event.kind) {
+    case 'spawned': return { event: 'exec:spawned', pid: event.pid }
+    case 'ready': return { event: 'exec:ready', pid: event.pid, queues: event.queues, concurrency: event.concurrency }
+    case 'exited': return { event: 'exec:exited', pid: event.pid, code: event.code, signal: event.signal, ...(event.restartInMs !== undefined ? { restartInMs: event.restartInMs } : {}) }
+    case 'gave-up': return { event: 'exec:gave-up', reason: event.reason }
+  }
+}
+
+function describeExecStartError (err: unknown, spawnError: new (...args: never[]) => Error): string {
+  return err instanceof spawnError ? err.message : `could not start the --exec worker: ${describeError(err)}`
 }
 
 /** A next step for the start-up failures people actually hit. */
@@ -284,7 +318,7 @@ async function main (argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     logError(err.message)
-    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--json] [--log-format text|json] [--help] [--version]\n`)
+    process.stderr.write(`usage: ${invocation()} [mcp] [--peer <multiaddr>]... [--listen <multiaddr>]... [--data-dir <path>] [--name <label>] [--capability <name>]... [--api <host:port> [--api-allow-remote]] [--exec "<command>"] [--json] [--log-format text|json] [--help] [--version]\n`)
     return EXIT_USAGE
   }
   if (command.kind === 'help') {

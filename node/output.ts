@@ -10,6 +10,11 @@ export type CliEvent =
   | { event: 'peer:leave', peerId: string, name?: string }
   | { event: 'peer:unreachable', address: string, reason: string, detail: string }
   | { event: 'stopped' }
+  // `--exec` (node/exec): the worker child's life, so scripts can follow it.
+  | { event: 'exec:spawned', pid: number }
+  | { event: 'exec:ready', pid: number, queues: string[], concurrency: number }
+  | { event: 'exec:exited', pid: number, code: number | null, signal: string | null, restartInMs?: number }
+  | { event: 'exec:gave-up', reason: string }
 
 /** One NDJSON line (with its newline) for an event. */
 export function jsonLine (event: CliEvent): string {
