@@ -36,8 +36,8 @@ import { packageVersion } from './version.ts'
 import { describeError } from '../protocols/kit/errors.ts'
 // tasks (node.tasks)
 import { createNodeTasks } from './tasks/service.ts'
-import type { TasksService } from '../protocols/tasks/api.ts'
 import type { Registry } from 'prom-client'
+import type { NodeTasksService } from './exec/work.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -123,13 +123,13 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
   /** Task queues: submit, work, results (DESIGN "Tasks", protocols/tasks). */
-  readonly tasks: TasksService
+  readonly tasks: NodeTasksService
   readonly #storage: Storage
   readonly #bootstrapper: Bootstrapper
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, tasks: TasksService }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, tasks: NodeTasksService }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()

@@ -11,7 +11,6 @@ import { parsePeerId } from '../../protocols/kit/peer-id.ts'
 import { systemClock } from '../../protocols/kit/clock.ts'
 import { createTasksService } from '../../protocols/tasks/adapter.ts'
 import type { TasksInit } from '../../protocols/tasks/adapter.ts'
-import type { TasksService } from '../../protocols/tasks/api.ts'
 import type { QueueGroup } from '../../protocols/tasks/host.ts'
 import { TASKS_PROTOCOL } from '../../protocols/tasks/messages.ts'
 import { TASKS_FRAME_BYTES_MAX } from '../../protocols/tasks/wire.ts'
@@ -19,6 +18,9 @@ import type { GroupsService } from '../raft/service.ts'
 import type { StateService } from '../../protocols/state/adapter.ts'
 import type { EventsService } from '../../protocols/events/adapter.ts'
 import type { HealthService } from '../../protocols/health/adapter.ts'
+// --exec workers: node.tasks.work(queue, { exec })
+import { withExecWork } from '../exec/work.ts'
+import type { NodeTasksService } from '../exec/work.ts'
 
 /** Bytes queued per peer on the tasks link: two of the largest frames (claim answers). */
 export const TASKS_QUEUE_BYTES_MAX = 2 * TASKS_FRAME_BYTES_MAX
@@ -36,7 +38,7 @@ export interface NodeTasksComponents {
 }
 
 /** Build `node.tasks`. */
-export function createNodeTasks (components: NodeTasksComponents, init: TasksInit = {}): TasksService {
+export function createNodeTasks (components: NodeTasksComponents, init: TasksInit = {}): NodeTasksService {
   const { libp2p, log, groups, state, health, events } = components
   const links = createLibp2pPeerLinks({ libp2p, log: log.newScope('link') }, {
     protocol: TASKS_PROTOCOL,
@@ -44,7 +46,7 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
     queueBytesMax: TASKS_QUEUE_BYTES_MAX,
     keepAliveTag: 'agentmesh-tasks'
   })
-  return createTasksService({
+  return withExecWork(createTasksService({
     self: libp2p.peerId.toString(),
     log,
     clock: systemClock,
@@ -81,5 +83,5 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
           health.addEventListener('peer:leave', listener)
           return () => { health.removeEventListener('peer:leave', listener) }
         }
-  }, init)
+  }, init), events)
 }

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { NodeProcess, REPO } from './api/node-process.ts'
 import { parseCommand, UsageError } from '../../node/args.ts'
+import { createAgentNode } from '../../src/index.ts'
+import type { AgentNode } from '../../src/index.ts'
 
 const PY_WORKER = join(REPO, 'node/examples/python/exec_worker.py')
 
@@ -54,6 +56,32 @@ describe('node/cli --exec', function () {
   const nodes: NodeProcess[] = []
   afterEach(async () => { for (const node of nodes.splice(0)) await node.stop() })
   const start = (args: string[]): NodeProcess => { const node = new NodeProcess(['--listen', '/ip4/127.0.0.1/tcp/0', ...args]); nodes.push(node); return node }
+
+  it('a Python worker that crashes once: the node restarts it and the task is retried and completed once', async () => {
+    let host: AgentNode | undefined
+    try {
+      // The queue lives on a node in this process; the worker node is a real CLI process.
+      host = await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+      const queue = await host.tasks.open('upper', { members: [host.peerId], retry: { initialIntervalMs: 100 } })
+      const node = start(['--peer', host.addresses()[0]!, '--exec', `python3 ${PY_WORKER} upper --crash-on-attempt 1`])
+      const ready = await node.ready()
+      const task = await queue.submit({ text: 'retried' })
+      assert.deepEqual(await queue.result(task.id, { timeoutMs: 90_000 }), { text: 'RETRIED' })
+      const info = await queue.get(task.id)
+      assert.equal(info?.state, 'completed')
+      assert.equal(info?.attempt, 2)
+      assert.equal(info?.worker, ready.peerId)
+      assert.deepEqual(info?.history.map(h => h.state), ['submitted', 'working', 'retrying', 'submitted', 'working', 'completed'])
+      const exited = node.lines.find(l => l.event === 'exec:exited')
+      assert.equal(exited?.code, 3)
+      assert.equal(exited?.restartInMs, 1000)
+      assert.equal(node.lines.filter(l => l.event === 'exec:spawned').length, 2)
+      assert.match(node.stderr, /crashing on attempt 1 of task/)
+    } finally {
+      for (const node of nodes.splice(0)) await node.stop()
+      await host?.stop()
+    }
+  })
 
   it('a program that does not exist: exit 2, the message names the command, no ready line', async () => {
     const node = start(['--exec', './no-such-worker --queue x'])
