@@ -94,7 +94,16 @@ function progressBar (enabled: boolean): (done: number, total: number) => void {
 
 async function main (): Promise<number> {
   const argv = process.argv.slice(2)
-  if (argv.includes('--help') || argv.length === 0) { process.stdout.write(usage() + '\n'); return argv.length === 0 ? 2 : 0 }
+  if (argv.includes('--help') || argv.length === 0) {
+    // `check <protocol> --help`: the check's own flags when it documents them (an exported `help`)
+    const checkPath = argv[0] === 'check' && argv[1] !== undefined && !argv[1].startsWith('--') ? join(here, 'check', `${argv[1]}.ts`) : undefined
+    if (checkPath !== undefined && existsSync(checkPath)) {
+      const check = await import(pathToFileURL(checkPath).href) as { help?: string }
+      if (typeof check.help === 'string') { process.stdout.write(check.help + '\n'); return 0 }
+    }
+    process.stdout.write(usage() + '\n')
+    return argv.length === 0 ? 2 : 0
+  }
   let parsed
   try {
     parsed = parseSimArgs(argv)

@@ -407,7 +407,7 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
   for (const client of ['client-a', 'client-b']) c.at(wrng.int(20, 80), () => submitLoop({ client, seq: 0, node: null }))
 
   // ---- the leader's driver duties (SPEC tasks "What the driver must do") ----
-  interface Duty { incarnation: number, term: number, startedMs: number, jumpMs: number, bids: Map<string, number>, awarded: Set<string> }
+  interface Duty { incarnation: number, term: number, startedMs: number, jumpMs: number, /** open attempt → when its bid window (re)opened */ bids: Map<string, number> }
   const duties = new Map<string, Duty>()
   const propose = (n: SimNode, command: TaskCommand): void => { n.driver?.proposeUntracked(encodeCbor(command)) }
   const dutyLoop = (): void => {
@@ -418,7 +418,7 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
       let duty = duties.get(n.id)
       if (duty === undefined || duty.incarnation !== n.incarnation || duty.term !== core.term) {
         // 1. a new leader: leader-changed first, then ticks of its own epoch
-        duty = { incarnation: n.incarnation, term: core.term, startedMs: n.clock.nowMs(), jumpMs: 0, bids: new Map(), awarded: new Set() }
+        duty = { incarnation: n.incarnation, term: core.term, startedMs: n.clock.nowMs(), jumpMs: 0, bids: new Map() }
         duties.set(n.id, duty)
         propose(n, { op: 'leader-changed', epoch: core.term })
         continue
@@ -431,7 +431,8 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
         w.declaredDead = true
         propose(n, { op: 'worker-dead', worker: w.id })
       }
-      // 3. bid queues: award each open attempt once its bid window has passed
+      // 3. bid queues: award each open attempt once its bid window has passed, and again a window
+      // later while it stays open (the award was lost with a leader, or a redrive restarted the attempts)
       if (queue.dispatch === 'bid') {
         const machine = replicas.machines.get(n.id)
         for (const t of machine?.tasks() ?? []) {
@@ -439,8 +440,8 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
           const key = `${t.id}/${t.attempt + 1}`
           const opened = duty.bids.get(key)
           if (opened === undefined) { duty.bids.set(key, c.now); continue }
-          if (c.now - opened < BID_WINDOW_MS || duty.awarded.has(key)) continue
-          duty.awarded.add(key)
+          if (c.now - opened < BID_WINDOW_MS) continue
+          duty.bids.set(key, c.now)
           propose(n, { op: 'award', taskId: t.id, attempt: t.attempt + 1 })
         }
       }
@@ -491,7 +492,8 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
     c.blocked.clear()
     c.faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
     for (const id of ids) c.start(id)
-    for (const w of workers) if (!w.alive) startWorker(w)
+    // the drain phase's workers serve every capability, so every task has someone to run it (as the direct check's drain)
+    for (const w of workers) { w.capabilities = [...CAPABILITIES]; if (!w.alive) startWorker(w) }
   })
   const leaderMachine = (): TaskMachine | undefined => { const l = c.leader(); return l === undefined ? undefined : replicas.machines.get(l.id) }
   /** The drain phase: an input-required task gets its answer from its submitter. */
