@@ -64,13 +64,14 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     replay,
     add: (r) => {
       totals.commands += r.commands; totals.tasks += r.tasks; totals.completed += r.completed; totals.stale += r.staleRefused
-      totals.memberCrashes += r.memberCrashes; totals.workerCrashes += r.workerCrashes; totals.retries += r.retries
+      totals.restores += r.restores; totals.memberCrashes += r.memberCrashes; totals.workerCrashes += r.workerCrashes; totals.retries += r.retries
     },
     metrics: () => ({
       commands: totals.commands,
       tasks: totals.tasks,
       completed: totals.completed,
       stale_results_refused: totals.stale,
+      snapshot_restores: totals.restores,
       member_crashes: totals.memberCrashes,
       worker_crashes: totals.workerCrashes,
       request_retries: totals.retries

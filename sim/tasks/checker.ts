@@ -148,4 +148,7 @@ export class TasksChecker {
   }
 
   get tasksCreated (): number { return this.#known.size }
+
+  /** The idempotency key of the submit that created `taskId` (undefined: none, or not created). */
+  keyOf (taskId: string): string | undefined { return this.#overrides.get(taskId)?.idempotencyKey }
 }

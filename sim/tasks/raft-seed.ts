@@ -42,6 +42,8 @@ export interface TasksRaftSeedResult {
   tasks: number
   completed: number
   staleRefused: number
+  /** Machines restored from a Raft snapshot. */
+  restores: number
   /** Member crashes (each restart restores the machine from the member's snapshot and log). */
   memberCrashes: number
   workerCrashes: number
@@ -52,10 +54,15 @@ export interface TasksRaftSeedResult {
   trace: string[]
 }
 
-/** One core tick and the leader's tick cadence (SPEC tasks: a `tick` every heartbeat). */
+/** One Raft core tick (the drivers' heartbeatMs). */
 const TICK_MS = 10
+/**
+ * The leader's driver proposes a `tick` this often (SPEC tasks: every heartbeat of the queue's
+ * driver); two Raft ticks, so the clock entries do not outnumber the work by far.
+ */
+const DUTY_EVERY_MS = 2 * TICK_MS
 /** Virtual ms of the faulty phase; the drain phase follows. */
-const FAULT_PHASE_MS = 700
+const FAULT_PHASE_MS = 600
 /** After the heal, every task must end within this long (a few dozen lease periods). */
 const DRAIN_BOUND_MS = 4_000
 /** After the work ends, members get up to this long to apply the same index before they are compared. */
@@ -101,6 +108,8 @@ class Replicas {
   readonly machines = new Map<string, TaskMachine>()
   readonly failures: string[] = []
   checkedIndex = 0
+  /** Machines restored from a Raft snapshot (a restart after compaction, or a snapshot install). */
+  restores = 0
   readonly #fingerprints = new Map<number, { node: string, hash: string }>()
   readonly #options: QueueOptions & { faults: TaskFault[] }
   readonly #note: ((line: string) => void) | null
@@ -114,7 +123,8 @@ class Replicas {
   create (node: string): CustomStateMachine {
     const machine = new TaskMachine(this.#options)
     this.machines.set(node, machine)
-    return new CustomStateMachine((command, context) => this.#apply(node, machine, command as TaskCommand, context.index), machine.hooks())
+    const restore = (data: Uint8Array): void => { machine.restore(data); this.restores++ }
+    return new CustomStateMachine((command, context) => this.#apply(node, machine, command as TaskCommand, context.index), { snapshot: () => machine.snapshot(), restore })
   }
 
   #apply (node: string, machine: TaskMachine, command: TaskCommand, index: number): TaskResult {
@@ -177,8 +187,8 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
     tickMs: TICK_MS,
     clockSkew: pick.float() * 0.2,
     electionTicks: 10,
-    compactEvery: pick.chance(0.6) ? pick.int(40, 150) : 0,
-    useCodec: pick.chance(0.2),
+    compactEvery: pick.chance(0.6) ? pick.int(25, 80) : 0,
+    useCodec: pick.chance(0.1),
     fastFailover: pick.chance(0.5),
     trace: traceOn,
     createMachine: (id) => replicas.create(id)
@@ -400,7 +410,14 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
     const command: TaskCommand = wrng.chance(0.2) ? { op: 'batch', commands: Array.from({ length: wrng.int(2, SUBMIT_BATCH_MAX) }, one) } : one()
     request(actor, command, (r) => {
       const results = r?.ok === true && r.op === 'batch' ? r.results : r === null ? [] : [r]
-      for (const x of results) if (x.ok && x.op === 'submit') acknowledged.add(x.taskId)
+      const singles = command.op === 'batch' ? command.commands : [command]
+      results.forEach((x, i) => {
+        if (!x.ok || x.op !== 'submit') return
+        acknowledged.add(x.taskId)
+        // T4 from the outside: a duplicate answer names the task first submitted with the same key
+        const key = (singles[i] as { idempotencyKey?: string }).idempotencyKey
+        if (x.duplicate && (key === undefined || replicas.checker.keyOf(x.taskId) !== key)) fail(`T4 idempotent submit (observed): a submit with key ${key ?? '(none)'} was answered duplicate of ${x.taskId}, created with key ${replicas.checker.keyOf(x.taskId) ?? '(none)'}`)
+      })
       next()
     }, () => !stopped)
   }
@@ -446,9 +463,9 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
         }
       }
     }
-    c.at(c.now + TICK_MS, dutyLoop)
+    c.at(c.now + DUTY_EVERY_MS, dutyLoop)
   }
-  c.at(TICK_MS, dutyLoop)
+  c.at(DUTY_EVERY_MS, dutyLoop)
 
   // ---- faults ----
   const frng = rng.fork()
@@ -560,6 +577,7 @@ export async function runTasksRaftSeed (seed: number, options: TasksRaftSeedOpti
     tasks: replicas.checker.tasksCreated,
     completed: replicas.checker.completed,
     staleRefused: replicas.checker.staleRefused,
+    restores: replicas.restores,
     memberCrashes: c.crashes,
     workerCrashes,
     retries,
