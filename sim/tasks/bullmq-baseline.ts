@@ -19,7 +19,7 @@ export interface BaselineOptions {
   tasks: number
   workers: number
   concurrency: number
-  /** Submits the producer keeps in flight. */
+  /** Jobs the producer keeps in flight (each slot adds one job and waits until it is done). */
   submitsInFlight: number
   /** Stop half the workers mid-run (force-closed, jobs left active) and start replacements. */
   faults: boolean
@@ -82,6 +82,7 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
     const startedAt = new Map<string, number>()
     const doneAt = new Map<string, number>()
     const runs = new Map<string, number>()
+    const waiting = new Map<string, () => void>()
     let completedTwice = 0
     let allDone: () => void = () => {}
     const finished = new Promise<void>((resolve) => { allDone = resolve })
@@ -95,6 +96,8 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
         const id = job.id!
         if (doneAt.has(id)) { completedTwice++; return }
         doneAt.set(id, performance.now())
+        waiting.get(id)?.()
+        waiting.delete(id)
         if (doneAt.size >= o.tasks) allDone()
       })
       w.on('error', (err) => { o.log(`bullmq worker error: ${err.message}`) })
@@ -112,7 +115,10 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
         const i = next++
         const id = `t${i}`
         submittedAt.set(id, performance.now())
+        // closed loop, as the mesh queue's producer: each slot waits for its job to be done
+        const done = new Promise<void>((resolve) => { waiting.set(id, resolve) })
         await queue.add('noop', { i }, { jobId: id, removeOnComplete: true })
+        await done
         if (o.faults && !stopped && i === Math.floor(o.tasks / 2)) {
           stopped = true
           // half the workers die with jobs active; their jobs stall and are taken over
@@ -123,9 +129,8 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
         }
       }
     }
-    await Promise.all(Array.from({ length: o.submitsInFlight }, producer))
     const timeout = new Promise<'timeout'>((resolve) => { const t = setTimeout(() => resolve('timeout'), o.deadlineMs); t.unref() })
-    const outcome = await Promise.race([finished.then(() => 'done' as const), timeout])
+    const outcome = await Promise.race([Promise.all(Array.from({ length: Math.min(o.submitsInFlight, o.tasks) }, producer)).then(async () => { await finished; return 'done' as const }), timeout])
     const t1 = outcome === 'done' ? Math.max(...doneAt.values()) : performance.now()
     const toStart: number[] = []
     const toDone: number[] = []
