@@ -68,6 +68,7 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
     'late-joiners': int(1, 'nodes that open the doc after the edits')
   },
   dht: { transport: FAULTS.transport!, messages: int(1, 'put/get operations'), size: int(0, 'value bytes') },
+  exec: { messages: int(1, 'tasks sent one at a time through each path') },
   failover: { rounds: int(1, 'leader kills'), 'heartbeat-ms': num(1, 'raft heartbeat'), 'election-ms': num(1, 'raft election timeout') },
   fanout: {
     messages: int(1, 'events published'),
@@ -93,6 +94,14 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
     workloads: str('direct,events,raft', 'which workloads run (comma-separated)'),
     'events-per-phase': int(1, 'events each node publishes per phase'),
     'raft-writes-per-phase': int(1, 'raft writes each node makes per phase')
+  },
+  tasks: {
+    transport: FAULTS.transport!,
+    tasks: int(1, 'tasks submitted'),
+    workers: int(1, 'worker nodes'),
+    concurrency: int(1, 'tasks each worker runs at once'),
+    faults: bool('kill half the workers mid-run (kill -9 with --transport tcp)'),
+    baseline: str('bullmq', 'also run the same workload on BullMQ over a local redis-server', ['bullmq'])
   },
   pipeline: { ...FAULTS, messages: int(1, 'items produced') },
   'raft-write': {
@@ -125,7 +134,12 @@ export const CHECK_FLAGS: Readonly<Record<string, Readonly<Record<string, SimFla
     'catch-up': str('on|off', 'the catch-up liveness check', ['on', 'off']),
     scenario: str('catch-up', 'run one fixed scenario', ['catch-up'])
   },
-  tasks: { inject: str('bug', 'run with a deliberate bug, to see the checkers fail'), trace: bool('print every step') }
+  tasks: {
+    nodes: int(3, 'members of the queue\'s Raft group: 3 or 5'),
+    inject: str('bug', 'run with a deliberate bug, to see the checkers fail (check tasks --help lists them)'),
+    direct: bool('the machine alone, without Raft (the earlier, denser workload)'),
+    trace: bool('print every step')
+  }
 }
 
 /** The flags `name` takes: `check <protocol>` or a scenario; undefined when it has no table entry. */

@@ -180,6 +180,14 @@ async function main (): Promise<number> {
   const argv = process.argv.slice(2)
   if (argv.length === 0) { process.stderr.write(usage() + '\n'); return 2 }
   if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') { process.stdout.write(usage() + '\n'); return 0 }
+  if (argv[0] === 'check' && argv.includes('--help') && argv[1] !== undefined && !argv[1].startsWith('--')) {
+    // `check <protocol> --help`: the check's own flags when it documents them (an exported `help`)
+    const checkPath = join(here, 'check', `${argv[1]}.ts`)
+    if (existsSync(checkPath)) {
+      const check = await import(pathToFileURL(checkPath).href) as { help?: string }
+      if (typeof check.help === 'string') { process.stdout.write(check.help + '\n'); return 0 }
+    }
+  }
   let parsed
   try {
     parsed = parseSimArgs(argv)

@@ -7,11 +7,10 @@ import type { SimOptions, SimSummary } from '../scenario.ts'
 import { runCatchUpScenario } from '../raft/catch-up.ts'
 import { runRaftSeed } from '../raft/run-seed.ts'
 import type { SeedOptions } from '../raft/run-seed.ts'
+import { runSeedLoop } from './seed-loop.ts'
 
 /** Run seeds `seed … seed+seeds-1`; every failing seed is listed with its replay command. */
 export async function run (options: SimOptions): Promise<SimSummary> {
-  const first = options.seed
-  const count = options.seeds ?? 100
   const seedOptions: SeedOptions = {}
   if (options.nodes !== undefined) seedOptions.nodes = options.nodes
   if (options.extra.trace === true) seedOptions.trace = true
@@ -32,11 +31,10 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   if (catchUp !== undefined && catchUp !== 'on' && catchUp !== 'off') throw new Error(`--catch-up must be on or off, got ${String(catchUp)}`)
   if (catchUp !== undefined) seedOptions.checkCatchUp = catchUp === 'on'
   const catchUpFlag = catchUp === undefined ? '' : ` --catch-up ${catchUp}`
-  if (options.extra.scenario === 'catch-up') return runCatchUpSeeds(options, first, count)
+  if (options.extra.scenario === 'catch-up') return runCatchUpSeeds(options)
   else if (options.extra.scenario !== undefined) throw new Error(`--scenario must be catch-up, got ${String(options.extra.scenario)}`)
   let catchUpTicksMax = 0
   let catchUpConfigLagged = 0
-  const failures: string[] = []
   let elections = 0
   let commits = 0
   let messages = 0
@@ -45,37 +43,27 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   let leaderTicksTotal = 0
   let leaderTicksMax = 0
   let leaderTicksCount = 0
-  const started = performance.now()
-  for (let i = 0; i < count; i++) {
-    const seed = first + i
-    const r = await runRaftSeed(seed, seedOptions)
-    elections += r.elections
-    commits += r.commits
-    messages += r.messages
-    crashes += r.crashes
-    ops += r.opsCompleted
-    if (r.catchUpTicks !== null) catchUpTicksMax = Math.max(catchUpTicksMax, r.catchUpTicks)
-    if (r.catchUpConfigLagged > 0) catchUpConfigLagged++
-    if (r.ticksToLeaderAfterHeal !== null) {
-      leaderTicksTotal += r.ticksToLeaderAfterHeal
-      leaderTicksMax = Math.max(leaderTicksMax, r.ticksToLeaderAfterHeal)
-      leaderTicksCount++
-    }
-    if (!r.ok) {
-      failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag}${catchUpFlag} --trace`)
-    }
-    if (seedOptions.trace === true) for (const line of r.trace) options.log(line)
-    options.progress(i + 1, count)
-  }
-  const wallMs = performance.now() - started
-  return {
+  return runSeedLoop(options, {
     scenario: 'check raft',
     nodes: options.nodes ?? 0,
-    seed: first,
-    ok: failures.length === 0,
-    metrics: {
-      seeds: count,
-      failures: failures.length,
+    defaultSeeds: 100,
+    run: (seed) => runRaftSeed(seed, seedOptions),
+    replay: (seed) => `npm run sim -- check raft --seed ${seed} --seeds 1${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${injectFlag}${catchUpFlag} --trace`,
+    add: (r) => {
+      elections += r.elections
+      commits += r.commits
+      messages += r.messages
+      crashes += r.crashes
+      ops += r.opsCompleted
+      if (r.catchUpTicks !== null) catchUpTicksMax = Math.max(catchUpTicksMax, r.catchUpTicks)
+      if (r.catchUpConfigLagged > 0) catchUpConfigLagged++
+      if (r.ticksToLeaderAfterHeal !== null) {
+        leaderTicksTotal += r.ticksToLeaderAfterHeal
+        leaderTicksMax = Math.max(leaderTicksMax, r.ticksToLeaderAfterHeal)
+        leaderTicksCount++
+      }
+    },
+    metrics: () => ({
       elections,
       commits,
       messages,
@@ -84,31 +72,18 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       avg_ticks_to_leader_after_heal: leaderTicksCount === 0 ? null : Math.round(100 * leaderTicksTotal / leaderTicksCount) / 100,
       max_ticks_to_leader_after_heal: leaderTicksMax,
       max_catch_up_ticks: catchUpTicksMax,
-      seeds_catch_up_config_lagged: catchUpConfigLagged,
-      wall_ms: Math.round(wallMs),
-      ms_per_seed: Math.round(100 * wallMs / Math.max(1, count)) / 100
-    },
-    failures
-  }
+      seeds_catch_up_config_lagged: catchUpConfigLagged
+    })
+  })
 }
 
 /** `--scenario catch-up`: the scripted follower catch-up regression, once per seed. */
-async function runCatchUpSeeds (options: SimOptions, first: number, count: number): Promise<SimSummary> {
-  const failures: string[] = []
-  const started = performance.now()
-  for (let i = 0; i < count; i++) {
-    const seed = first + i
-    const r = await runCatchUpScenario(seed, { trace: options.extra.trace === true })
-    if (!r.ok) failures.push(`seed ${seed} FAILED: ${r.failures.join('; ')}\n  replay: npm run sim -- check raft --scenario catch-up --seed ${seed} --seeds 1 --trace`)
-    if (options.extra.trace === true) for (const line of r.trace) options.log(line)
-    options.progress(i + 1, count)
-  }
-  return {
+async function runCatchUpSeeds (options: SimOptions): Promise<SimSummary> {
+  return runSeedLoop(options, {
     scenario: 'check raft catch-up',
     nodes: 3,
-    seed: first,
-    ok: failures.length === 0,
-    metrics: { seeds: count, failures: failures.length, wall_ms: Math.round(performance.now() - started) },
-    failures
-  }
+    defaultSeeds: 100,
+    run: (seed) => runCatchUpScenario(seed, { trace: options.extra.trace === true }),
+    replay: (seed) => `npm run sim -- check raft --scenario catch-up --seed ${seed} --seeds 1 --trace`
+  })
 }

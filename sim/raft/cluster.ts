@@ -76,6 +76,11 @@ export interface ClusterOptions {
   diskDelayMaxMs?: number
   /** Keep a trace of every step (slow; for replaying one seed). */
   trace?: boolean
+  /**
+   * The state machine each incarnation of a node applies to (an app's `CustomStateMachine`, as a
+   * node hosts a task queue); default the built-in KV. The apply-order checks (I4, I5) wrap it.
+   */
+  createMachine?: (node: string) => ReplicatedStateMachine
 }
 
 /** A logger that drops everything: the simulator's trace says what happened. */
@@ -354,31 +359,43 @@ export class SimCluster {
   logFrom (id: string, line: string): void { this.#log(`${id} ${line}`) }
 }
 
-/** The built-in KV as the driver applies it, with the apply-order and state-machine-safety checks (I4, I5) and the self-test faults. */
+/** The node's state machine (the built-in KV unless the cluster hosts another) as the driver applies it, with the apply-order and state-machine-safety checks (I4, I5) and the self-test faults. */
 export class SimMachine implements ReplicatedStateMachine {
-  readonly inner = new BuiltInKv()
+  readonly inner: ReplicatedStateMachine
   readonly #cluster: SimCluster
   readonly #node: SimNode
+  /** Index of the last entry a hosted machine applied (null after a restore, until the next apply). */
+  #appliedIndex: number | null = 0
 
-  constructor (cluster: SimCluster, node: SimNode) { this.#cluster = cluster; this.#node = node }
+  constructor (cluster: SimCluster, node: SimNode) {
+    this.#cluster = cluster
+    this.#node = node
+    this.inner = cluster.options.createMachine?.(node.id) ?? new BuiltInKv()
+  }
 
-  get appliedIndex (): number { return this.inner.machine.appliedIndex }
+  get appliedIndex (): number { return this.inner instanceof BuiltInKv ? this.inner.machine.appliedIndex : this.#appliedIndex ?? -1 }
 
-  /** A local read of the KV. */
-  read (key: string): string | null { return this.inner.machine.read(key) }
+  /** A local read of the built-in KV. */
+  read (key: string): string | null {
+    if (!(this.inner instanceof BuiltInKv)) throw new TypeError('read(key) needs the built-in KV; this cluster hosts another state machine')
+    return this.inner.machine.read(key)
+  }
 
-  apply (e: Entry): ApplyOutcome {
+  apply (e: Entry): ApplyOutcome | Promise<ApplyOutcome> {
     const c = this.#cluster
     let entry = e
     const corrupt = c.options.corruptApplyAt
     if (corrupt !== undefined && corrupt.node === this.#node.id && corrupt.index === e.index) entry = { ...e, seq: e.seq + 1000 }
-    c.checker.checkApplied(this.#node.id, entry, this.inner.machine.appliedIndex, c.now)
+    // a hosted machine's snapshot does not say its index: the first apply after a restore sets the base
+    const previous = this.inner instanceof BuiltInKv ? this.inner.machine.appliedIndex : this.#appliedIndex ?? entry.index - 1
+    c.checker.checkApplied(this.#node.id, entry, previous, c.now)
     c.countCommit()
+    this.#appliedIndex = entry.index
     return this.inner.apply(c.options.unsafeNoDedup === true ? { ...entry, client: '' } : entry)
   }
 
-  snapshot (): Uint8Array { return this.inner.snapshot() }
-  restore (data: Uint8Array): void { this.inner.restore(data) }
+  snapshot (): Uint8Array | null { return this.inner.snapshot() }
+  restore (data: Uint8Array): void { this.inner.restore(data); this.#appliedIndex = null }
 }
 
 /**

@@ -271,14 +271,14 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
   }
 }
 
-function createPicker (seed: number): { chance: (p: number) => boolean, float: () => number, int: (a: number, b: number) => number } {
+export function createPicker (seed: number): { chance: (p: number) => boolean, float: () => number, int: (a: number, b: number) => number } {
   // a separate stream from the cluster's, so adding a knob does not shift every other choice
   let x = (seed ^ 0x5bd1e995) >>> 0
   const next = (): number => { x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0; x = (x ^ (x >>> 12)) >>> 0; return x / 0x1_0000_0000 }
   return { chance: (p) => next() < p, float: next, int: (a, b) => a + Math.floor(next() * (b - a + 1)) }
 }
 
-function injectFault (c: SimCluster, ids: string[], faultPhaseMs: number): void {
+export function injectFault (c: SimCluster, ids: string[], faultPhaseMs: number): void {
   const r = c.rng
   const any = (): string => ids[r.int(0, ids.length - 1)]!
   switch (r.int(0, 6)) {

@@ -129,6 +129,17 @@ export class TasksChecker {
     }
   }
 
+  /**
+   * Every task id a submitter was told about was created by an applied submit, and still exists or
+   * was purged after it ended (T3 from the outside: an acknowledged task is never lost).
+   */
+  checkAcknowledged (ids: Iterable<string>, machine: TaskMachine): void {
+    for (const id of ids) {
+      if (!this.#known.has(id)) { this.#fail('T3 no loss', `task ${id} acknowledged to its submitter was never created by an applied submit`); return }
+      if (!this.#purged.has(id) && machine.get(id) === undefined) { this.#fail('T3 no loss', `task ${id} acknowledged to its submitter is gone without being purged`); return }
+    }
+  }
+
   /** At the end of the drain phase: every task ended (liveness of T3). */
   checkAllEnded (machine: TaskMachine): void {
     for (const t of machine.tasks()) {
@@ -137,4 +148,7 @@ export class TasksChecker {
   }
 
   get tasksCreated (): number { return this.#known.size }
+
+  /** The idempotency key of the submit that created `taskId` (undefined: none, or not created). */
+  keyOf (taskId: string): string | undefined { return this.#overrides.get(taskId)?.idempotencyKey }
 }
