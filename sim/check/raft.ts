@@ -7,7 +7,7 @@ import type { SimOptions, SimSummary } from '../scenario.ts'
 import { runCatchUpScenario } from '../raft/catch-up.ts'
 import { runRaftSeed } from '../raft/run-seed.ts'
 import type { SeedOptions } from '../raft/run-seed.ts'
-import { runSeedLoop } from './seed-loop.ts'
+import { runSeedLoop } from '../kit/seed-loop.ts'
 
 /** Run seeds `seed … seed+seeds-1`; every failing seed is listed with its replay command. */
 export async function run (options: SimOptions): Promise<SimSummary> {

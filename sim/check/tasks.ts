@@ -14,7 +14,7 @@ import type { TasksSeedOptions } from '../tasks/run-seed.ts'
 import { runTasksRaftSeed } from '../tasks/raft-seed.ts'
 import type { TasksRaftSeedOptions } from '../tasks/raft-seed.ts'
 import type { TaskFault } from '../../protocols/tasks/state.ts'
-import { runSeedLoop } from './seed-loop.ts'
+import { runSeedLoop } from '../kit/seed-loop.ts'
 
 /** Bugs `--inject` can switch on; each must make the checker fail. */
 export const TASK_FAULTS: readonly TaskFault[] = ['accept-stale-token', 'drop-on-expiry', 'reuse-token', 'ignore-idempotency', 'complete-twice']
