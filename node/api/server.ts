@@ -26,6 +26,9 @@ import { registerStateRoutes } from './routes/state.ts'
 import { registerDocsRoutes } from './routes/docs.ts'
 import { registerGroupsRoutes } from './routes/groups.ts'
 import { mcpHttpHandler } from '../mcp/adapter.ts'
+import { AGENT_CARD_WELL_KNOWN, mountA2a } from '../a2a/gateway.ts'
+import type { MeshTaskPort } from '../a2a/port.ts'
+import { tasksPort } from '../a2a/tasks-port.ts'
 
 /**
  * The areas of the API, one file each under routes/: each registers its operations on the app.
@@ -55,6 +58,8 @@ export interface ApiServerOptions {
   port: number
   /** The bearer token every request must carry. */
   token: string
+  /** The task queues the A2A gateway offers (default: the node's own, `node.tasks`). */
+  tasks?: MeshTaskPort
 }
 
 /** A running API server. */
@@ -69,7 +74,7 @@ export interface ApiServer {
 }
 
 /** Build the Hono app serving `node` (no socket): used by the server and by in-process callers. */
-export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal }): { app: ApiApp, context: ApiContext } {
+export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, tasks?: MeshTaskPort }): { app: ApiApp, context: ApiContext } {
   const { node, token, policy } = options
   const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), closing: options.closing }
   const app = new OpenAPIHono<ApiEnv>({
@@ -100,7 +105,8 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
     await next()
   })
   app.use('*', async (c, next) => {
-    if (c.req.path === OPENAPI_PATH) return next()
+    // The OpenAPI document and the A2A Agent Card hold no secret, and clients read them to learn how to authenticate.
+    if (c.req.path === OPENAPI_PATH || c.req.path === AGENT_CARD_WELL_KNOWN) return next()
     if (!bearerMatches(c.req.header('authorization'), token)) {
       return c.json({ error: { code: 'ERR_UNAUTHORIZED', message: 'Missing or wrong bearer token: send "Authorization: Bearer <token>" with the token from <data-dir>/api-token (or the one the node printed)' } }, 401)
     }
@@ -118,6 +124,14 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
   const mcp = mcpHttpHandler({ node, locks: context.locks })
   app.all(MCP_PATH, async (c) => mcp(c.req.raw))
 
+  // The A2A gateway: the node's reachable task queues as skills of one A2A agent.
+  mountA2a(app, {
+    port: options.tasks ?? tasksPort(node),
+    identity: { name: node.name, peerId: node.peerId, version: packageVersion(), description: `agentmesh node ${node.name} (${node.peerId}): each skill is a task queue on the mesh; a worker anywhere on the mesh does the work` },
+    sse: context.sse,
+    closing: options.closing
+  })
+
   app.doc31(OPENAPI_PATH, {
     openapi: '3.1.0',
     info: { title: 'agentmesh node API', version: packageVersion(), description: 'Local HTTP API of one agentmesh node, for agents in any language. Find operations by operationId. Bytes travel as {"$bytes": "<base64>"}.' },
@@ -129,7 +143,7 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
 /** Start the API server on `host:port`. */
 export async function startApiServer (options: ApiServerOptions): Promise<ApiServer> {
   const closing = new AbortController()
-  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal })
+  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal, ...(options.tasks !== undefined ? { tasks: options.tasks } : {}) })
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: options.host })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
