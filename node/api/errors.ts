@@ -44,7 +44,13 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ERR_BFT_NOT_A_MEMBER: 403,
   ERR_BFT_GROUP_SIZE: 400,
   ERR_BFT_VALIDATION_REJECTED: 422,
-  ERR_BFT_ALREADY_JOINED: 409
+  ERR_BFT_ALREADY_JOINED: 409,
+  // Task queues: a stale lease means another worker owns the task now (stop; do not retry the call).
+  ERR_STALE_LEASE: 409,
+  ERR_TASK_REFUSED: 409,
+  ERR_TASK_FAILED: 422,
+  ERR_TASK_NOT_FOUND: 404,
+  ERR_QUEUE_NOT_FOUND: 404
 }
 
 /** The HTTP status and body for any thrown value. */

@@ -25,23 +25,22 @@ import { registerEventsRoutes } from './routes/events.ts'
 import { registerStateRoutes } from './routes/state.ts'
 import { registerDocsRoutes } from './routes/docs.ts'
 import { registerGroupsRoutes } from './routes/groups.ts'
+import { registerTasksRoutes } from './routes/tasks.ts'
+import { QueueTable } from './queues.ts'
 import { mcpHttpHandler } from '../mcp/adapter.ts'
 import { AGENT_CARD_WELL_KNOWN, mountA2a } from '../a2a/gateway.ts'
 import type { MeshTaskPort } from '../a2a/port.ts'
 import { tasksPort } from '../a2a/tasks-port.ts'
 
-/**
- * The areas of the API, one file each under routes/: each registers its operations on the app.
- * The task queue (routes/tasks.ts: openQueue, submitTask, getTask, claimTask, completeTask,
- * failTask) and the A2A gateway join this list once node.tasks exists.
- */
+/** The areas of the API, one file each under routes/: each registers its operations on the app. */
 const AREAS: ReadonlyArray<(app: ApiApp, context: ApiContext) => void> = [
   registerNodeRoutes,
   registerDirectRoutes,
   registerEventsRoutes,
   registerStateRoutes,
   registerDocsRoutes,
-  registerGroupsRoutes
+  registerGroupsRoutes,
+  registerTasksRoutes
 ]
 
 /** Path of the OpenAPI document (served without the token: it holds no secret, and clients read it first). */
@@ -76,7 +75,7 @@ export interface ApiServer {
 /** Build the Hono app serving `node` (no socket): used by the server and by in-process callers. */
 export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, tasks?: MeshTaskPort }): { app: ApiApp, context: ApiContext } {
   const { node, token, policy } = options
-  const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), closing: options.closing }
+  const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), queues: new QueueTable(node), closing: options.closing }
   const app = new OpenAPIHono<ApiEnv>({
     defaultHook: (result, c) => {
       if (result.success) return
@@ -121,12 +120,12 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'The token in <data-dir>/api-token (mode 0600), or the one printed at start without --data-dir' })
   for (const register of AREAS) register(app, context)
 
-  const mcp = mcpHttpHandler({ node, locks: context.locks })
+  const mcp = mcpHttpHandler({ node, locks: context.locks, queues: context.queues })
   app.all(MCP_PATH, async (c) => mcp(c.req.raw))
 
   // The A2A gateway: the node's reachable task queues as skills of one A2A agent.
   mountA2a(app, {
-    port: options.tasks ?? tasksPort(node),
+    port: options.tasks ?? tasksPort(context.queues),
     identity: { name: node.name, peerId: node.peerId, version: packageVersion(), description: `agentmesh node ${node.name} (${node.peerId}): each skill is a task queue on the mesh; a worker anywhere on the mesh does the work` },
     sse: context.sse,
     closing: options.closing
