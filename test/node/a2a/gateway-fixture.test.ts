@@ -126,4 +126,42 @@ describe('A2A gateway on the in-memory task queue test fixture (SDK client over 
     assert.equal(got.result.status.state, 'completed')
     assert.equal(got.result.artifacts[0].parts[0].text, 'echo: old')
   })
+
+  it('speaks v0.3 message/stream: SSE events up to the completed status', async () => {
+    const response = await authed(`${api.url}/a2a`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'message/stream', params: { message: { kind: 'message', messageId: randomUUID(), role: 'user', parts: [{ kind: 'text', text: 'streamed' }], metadata: { skill: 'shout' } } } }) })
+    assert.equal(response.status, 200)
+    assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/)
+    const events = (await response.text()).split('\n\n').filter(chunk => chunk.startsWith('data: ')).map(chunk => JSON.parse(chunk.slice(6)))
+    assert.equal(events[0].result.kind, 'task')
+    const last = events.at(-1).result
+    assert.deepEqual([last.kind, last.status.state, last.final], ['status-update', 'completed', true])
+    assert.ok(events.some(e => e.result.kind === 'artifact-update' && e.result.artifact.parts[0].text === 'STREAMED'))
+  })
+
+  it('answers a body that is not JSON with a JSON-RPC parse error, and an unknown method with -32601', async () => {
+    const garbage = await authed(`${api.url}/a2a`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' })
+    assert.equal(((await garbage.json()) as any).error.code, -32700)
+    const unknown = await authed(`${api.url}/a2a`, { method: 'POST', headers: { 'content-type': 'application/json', 'a2a-version': '1.0' }, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'NoSuchMethod', params: {} }) })
+    assert.equal(((await unknown.json()) as any).error.code, -32601)
+  })
+})
+
+describe('A2A gateway: mesh ↔ A2A conversions (pure)', () => {
+  it('maps mesh states to A2A states; retrying and validating stay non-terminal', async () => {
+    const { a2aState, A2A_TERMINAL } = await import('../../../node/a2a/convert.ts')
+    assert.equal(a2aState('retrying'), TaskState.TASK_STATE_WORKING)
+    assert.equal(a2aState('validating'), TaskState.TASK_STATE_WORKING)
+    assert.equal(a2aState('input-required'), TaskState.TASK_STATE_INPUT_REQUIRED)
+    for (const state of ['submitted', 'working', 'validating', 'retrying', 'input-required'] as const) assert.ok(!A2A_TERMINAL.has(a2aState(state)), state)
+    for (const state of ['completed', 'failed', 'canceled', 'rejected'] as const) assert.ok(A2A_TERMINAL.has(a2aState(state)), state)
+  })
+
+  it('text parts become input.text, data parts input.data; outputs become text and data parts', async () => {
+    const { inputOf, outputParts, dataPart, textPart } = await import('../../../node/a2a/convert.ts')
+    const message = { ...userMessage('a'), parts: [textPart('a'), dataPart({ n: 1 }), textPart('b')] }
+    assert.deepEqual(inputOf(message), { text: 'a\nb', data: { n: 1 } })
+    assert.deepEqual(outputParts('hi').map(p => p.content), [{ $case: 'text', value: 'hi' }])
+    assert.deepEqual(outputParts({ text: 'hi', n: 2 }).map(p => p.content), [{ $case: 'text', value: 'hi' }, { $case: 'data', value: { text: 'hi', n: 2 } }])
+    assert.deepEqual(outputParts(7).map(p => p.content), [{ $case: 'data', value: 7 }])
+  })
 })
