@@ -63,10 +63,13 @@ export function tasksOf (node: AgentNode): ApiTasksService | undefined {
 /** Open queue handles by name. */
 export class QueueTable {
   readonly #node: AgentNode
+  readonly #service: ApiTasksService | undefined
   readonly #queues = new Map<string, Promise<ApiTaskQueue>>()
 
-  constructor (node: AgentNode) {
+  /** `service` replaces the node's own task service (embedders hosting queues elsewhere). */
+  constructor (node: AgentNode, service?: ApiTasksService) {
     this.#node = node
+    this.#service = service
   }
 
   /** Names of the queues opened here, in the order they were opened. */
@@ -78,7 +81,7 @@ export class QueueTable {
   async open (name: string, options: ApiOpenOptions = {}): Promise<ApiTaskQueue> {
     const known = this.#queues.get(name)
     if (known !== undefined) return known
-    const tasks = tasksOf(this.#node)
+    const tasks = this.#service ?? tasksOf(this.#node)
     if (tasks === undefined) throw new ApiError(503, 'ERR_NOT_RUNNING', `This node has no task service (node.tasks), so queue "${name}" cannot be opened`)
     if (this.#queues.size >= API_QUEUES_MAX) throw new ApiError(409, 'ERR_TOO_MANY_QUEUES', `${this.#queues.size} queues are open through the API; at most API_QUEUES_MAX (${API_QUEUES_MAX})`)
     const opening = tasks.open(name, options)

@@ -27,6 +27,7 @@ import { registerDocsRoutes } from './routes/docs.ts'
 import { registerGroupsRoutes } from './routes/groups.ts'
 import { registerTasksRoutes } from './routes/tasks.ts'
 import { QueueTable } from './queues.ts'
+import type { ApiTasksService } from './queues.ts'
 import { mcpHttpHandler } from '../mcp/adapter.ts'
 import { AGENT_CARD_WELL_KNOWN, mountA2a } from '../a2a/gateway.ts'
 import type { MeshTaskPort } from '../a2a/port.ts'
@@ -57,8 +58,10 @@ export interface ApiServerOptions {
   port: number
   /** The bearer token every request must carry. */
   token: string
-  /** The task queues the A2A gateway offers (default: the node's own, `node.tasks`). */
+  /** The task queues the A2A gateway offers (default: those opened through this API). */
   tasks?: MeshTaskPort
+  /** The task service behind the queue endpoints (default: the node's own, `node.tasks`). */
+  tasksService?: ApiTasksService
 }
 
 /** A running API server. */
@@ -73,9 +76,9 @@ export interface ApiServer {
 }
 
 /** Build the Hono app serving `node` (no socket): used by the server and by in-process callers. */
-export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, tasks?: MeshTaskPort }): { app: ApiApp, context: ApiContext } {
+export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, tasks?: MeshTaskPort, tasksService?: ApiTasksService }): { app: ApiApp, context: ApiContext } {
   const { node, token, policy } = options
-  const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), queues: new QueueTable(node), closing: options.closing }
+  const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), queues: new QueueTable(node, options.tasksService), closing: options.closing }
   const app = new OpenAPIHono<ApiEnv>({
     defaultHook: (result, c) => {
       if (result.success) return
@@ -142,7 +145,7 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
 /** Start the API server on `host:port`. */
 export async function startApiServer (options: ApiServerOptions): Promise<ApiServer> {
   const closing = new AbortController()
-  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal, ...(options.tasks !== undefined ? { tasks: options.tasks } : {}) })
+  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal, ...(options.tasks !== undefined ? { tasks: options.tasks } : {}), ...(options.tasksService !== undefined ? { tasksService: options.tasksService } : {}) })
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: options.host })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
