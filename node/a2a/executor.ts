@@ -19,7 +19,15 @@ function requestedSkill (context: RequestContext): string | undefined {
   return typeof fromRequest === 'string' ? fromRequest : undefined
 }
 
+/**
+ * Tasks followed at once (one queue watch each). A client that gives up on a blocking send does
+ * not stop its watch, so without a bound abandoned sends would pile up watches; past this, a new
+ * task is answered as submitted and not followed (tasks/get still reads it from the queue).
+ */
+export const A2A_FOLLOWED_MAX = 256
+
 export class MeshExecutor implements AgentExecutor {
+  #following = 0
   readonly #port: MeshTaskPort
   readonly #store: MeshTaskStore
   /** Ends every watch when the server closes. */
@@ -48,8 +56,10 @@ export class MeshExecutor implements AgentExecutor {
     // The A2A task id is the idempotency key: a retried message/send for the same task submits once.
     const submitted = await this.#port.submit(queue, inputOf(context.userMessage), { idempotencyKey: taskId })
     this.#store.link(taskId, { queue, meshTaskId: submitted.id })
-    this.#store.followed(taskId, true)
     bus.publish(AgentEvent.task({ ...base, status: statusOf(submitted, taskId, contextId, now()), metadata: meshMetadata(submitted) }))
+    if (this.#following >= A2A_FOLLOWED_MAX) return
+    this.#following++
+    this.#store.followed(taskId, true)
     let last: A2aState = a2aState(submitted.state)
     let view: MeshTaskView = submitted
     try {
@@ -71,9 +81,11 @@ export class MeshExecutor implements AgentExecutor {
       if (view.state === 'completed') bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact: resultArtifact(view), append: false, lastChunk: true, metadata: undefined }))
       bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: statusOf(view, taskId, contextId, now()), metadata: meshMetadata(view) }))
     } catch (err) {
-      // Following the task failed (the queue became unreachable): the task itself may still finish.
-      bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: { state: A2aState.TASK_STATE_FAILED, message: agentMessage(taskId, contextId, [textPart(`lost track of mesh task ${view.id} on queue ${queue}: ${describeError(err)}`)]), timestamp: now() }, metadata: meshMetadata(view) }))
+      // Following the task failed (the queue unreachable for now), not the task: it may still
+      // finish, so the A2A task stays live and tasks/get reads its outcome from the queue later.
+      bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: { state: a2aState(view.state), message: agentMessage(taskId, contextId, [textPart(`stopped following mesh task ${view.id} on queue ${queue} (${describeError(err)}); tasks/get reads its state from the queue`)]), timestamp: now() }, metadata: meshMetadata(view) }))
     } finally {
+      this.#following--
       this.#store.followed(taskId, false)
     }
   }
