@@ -188,7 +188,15 @@ export function registerTasksRoutes (app: ApiApp, context: ApiContext): void {
         await stream.writeSSE({ id: String(first.history.length), event: 'task', data: JSON.stringify(taskJson(queue, first)) })
         if (!TERMINAL.has(first.state)) {
           let n = first.history.length
+          // A watch may replay the history the snapshot already holds: skip those changes.
+          let replayed = 0
           for await (const update of handle.watch(taskId, { signal: done.signal })) {
+            const known = first.history[replayed]
+            if (replayed < first.history.length && known?.state === update.state && known.atMs === update.atMs) {
+              replayed++
+              continue
+            }
+            replayed = first.history.length
             await stream.writeSSE({ id: String(++n), event: 'state', data: JSON.stringify(update) })
             if (TERMINAL.has(update.state)) break
           }
