@@ -83,7 +83,8 @@ class FixtureQueue implements ApiTaskQueue {
     const queue = this
     return {
       async * [Symbol.asyncIterator] () {
-        let seen = queue.#task(taskId).history.length
+        // Replays the history first, as node.tasks' watch does.
+        let seen = 0
         while (options.signal?.aborted !== true) {
           const task = queue.#task(taskId)
           for (; seen < task.history.length; seen++) {
