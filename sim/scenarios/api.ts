@@ -96,11 +96,17 @@ async function compareTasks (a: AgentNode, b: AgentNode, url: string, headers: R
     let n = 0
     const a2a = await compare(rounds, {
       inProcess: async () => queueA.result((await queueA.submit(payload)).id, { timeoutMs: 30_000 }),
-      http: async () => expectOk(await fetch(`${url}/a2a`, {
-        method: 'POST',
-        headers: { ...headers, 'a2a-version': '1.0' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: ++n, method: 'SendMessage', params: { message: { messageId: `bench-${n}`, role: 'ROLE_USER', parts: [{ text: payload }], metadata: { skill: BENCH_QUEUE } } } })
-      }))
+      http: async () => {
+        const answer = await expectOk(await fetch(`${url}/a2a`, {
+          method: 'POST',
+          headers: { ...headers, 'a2a-version': '1.0' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: ++n, method: 'SendMessage', params: { message: { messageId: `bench-${n}`, role: 'ROLE_USER', parts: [{ text: payload }], metadata: { skill: BENCH_QUEUE } } } })
+        }))
+        // JSON-RPC errors come with status 200: check the task really completed.
+        const state = answer?.result?.task?.status?.state
+        if (state !== 'TASK_STATE_COMPLETED') throw new Error(`A2A SendMessage did not complete the task: ${JSON.stringify(answer).slice(0, 500)}`)
+        return answer
+      }
     })
     return { task_rounds: rounds, ...metricsOf('task', http), ...metricsOf('a2a_task', a2a) }
   } finally {
