@@ -6,7 +6,7 @@
 import { AgentEvent } from '@a2a-js/sdk/server'
 import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/sdk/server'
 import { TaskState as A2aState } from '@a2a-js/sdk'
-import { describeError } from '../../protocols/kit/errors.ts'
+import { AgentMeshError, describeError } from '../../protocols/kit/errors.ts'
 import { A2A_TERMINAL, a2aState, agentMessage, inputOf, meshMetadata, resultArtifact, statusOf, textPart } from './convert.ts'
 import type { MeshTaskPort, MeshTaskView } from './port.ts'
 import type { MeshTaskStore } from './store.ts'
@@ -46,15 +46,23 @@ export class MeshExecutor implements AgentExecutor {
     const asked = requestedSkill(context)
     const queue = asked ?? skills[0]?.name
     const base = { id: taskId, contextId, artifacts: [], history: [context.userMessage] }
-    if (queue === undefined || (asked !== undefined && !skills.some((s) => s.name === asked))) {
-      const why = queue === undefined
-        ? 'this node reaches no task queue: open one (node.tasks.open or openQueue) before sending messages'
-        : `no queue "${asked}" is reachable from this node; the skills are: ${skills.map((s) => s.name).join(', ')}`
+    const reject = (why: string): void => {
       bus.publish(AgentEvent.task({ ...base, status: { state: A2aState.TASK_STATE_REJECTED, message: agentMessage(taskId, contextId, [textPart(why)]), timestamp: now() }, metadata: undefined }))
+    }
+    if (queue === undefined) {
+      reject('this node reaches no task queue: open one (openQueue, or name one in metadata.skill) before sending messages')
       return
     }
-    // The A2A task id is the idempotency key: a retried message/send for the same task submits once.
-    const submitted = await this.#port.submit(queue, inputOf(context.userMessage), { idempotencyKey: taskId })
+    let submitted: MeshTaskView
+    try {
+      // A skill the card does not list yet may still be reachable: submit opens it by name.
+      // The A2A task id is the idempotency key: a retried message/send for the same task submits once.
+      submitted = await this.#port.submit(queue, inputOf(context.userMessage), { idempotencyKey: taskId })
+    } catch (err) {
+      if (!(err instanceof AgentMeshError) || err.code !== 'ERR_QUEUE_NOT_FOUND') throw err
+      reject(`no queue "${queue}" is reachable from this node (${err.message}); the skills are: ${skills.map((s) => s.name).join(', ')}`)
+      return
+    }
     this.#store.link(taskId, { queue, meshTaskId: submitted.id })
     bus.publish(AgentEvent.task({ ...base, status: statusOf(submitted, taskId, contextId, now()), metadata: meshMetadata(submitted) }))
     if (this.#following >= A2A_FOLLOWED_MAX) return

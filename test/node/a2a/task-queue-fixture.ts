@@ -3,6 +3,7 @@
 // `tasksPort(node)` over node.tasks.
 
 import { randomUUID } from 'node:crypto'
+import { AgentMeshError } from '../../../protocols/kit/errors.ts'
 import type { MeshTaskPort, MeshTaskView, QueueSkill } from '../../../node/a2a/port.ts'
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled', 'rejected'])
@@ -29,7 +30,7 @@ export class InMemoryTaskQueueFixture implements MeshTaskPort {
     const known = this.#byKey.get(`${queue}/${options.idempotencyKey}`)
     if (known !== undefined) return structuredClone(this.#tasks.get(known)!)
     const worker = this.#workers.get(queue)
-    if (worker === undefined) throw new Error(`fixture: no queue ${queue}`)
+    if (worker === undefined) throw new AgentMeshError('ERR_QUEUE_NOT_FOUND', `fixture: no queue ${queue}`)
     const view: MeshTaskView = { id: randomUUID(), queue, state: 'submitted', attempt: 0 }
     this.#tasks.set(view.id, view)
     this.#byKey.set(`${queue}/${options.idempotencyKey}`, view.id)
