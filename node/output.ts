@@ -98,6 +98,7 @@ export function bannerText (banner: Banner): string {
   if (banner.api !== undefined) {
     const { url, tokenFile, token } = banner.api
     lines.push('', `Local API for agents in any language: ${url} (OpenAPI: ${url}/openapi.json, MCP: ${url}/mcp)`)
+    lines.push(`  A2A agent card: ${url}/.well-known/agent-card.json`)
     if (tokenFile !== undefined) {
       lines.push(`  token in ${tokenFile}`, `  curl -H "Authorization: Bearer $(cat ${tokenFile})" ${url}/v1/node`)
     } else {

@@ -7,6 +7,7 @@ import type { AgentNode } from '../../src/index.ts'
 import type { Inbox } from './inbox.ts'
 import type { LockTable } from './locks.ts'
 import type { SseBudget } from './sse.ts'
+import type { QueueTable } from './queues.ts'
 
 /** Largest request body accepted: a 1 MiB direct payload (DIRECT_FRAME_BYTES_MAX) grows to ~1.34 MiB in base64 JSON. */
 export const API_BODY_BYTES_MAX = 2 * 1024 * 1024
@@ -22,6 +23,8 @@ export interface ApiContext {
   readonly inbox: Inbox
   readonly locks: LockTable
   readonly sse: SseBudget
+  /** Task queue handles opened by name (node.tasks). */
+  readonly queues: QueueTable
   /** Aborted when the server closes: ends every open stream. */
   readonly closing: AbortSignal
 }

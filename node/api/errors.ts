@@ -44,14 +44,42 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ERR_BFT_NOT_A_MEMBER: 403,
   ERR_BFT_GROUP_SIZE: 400,
   ERR_BFT_VALIDATION_REJECTED: 422,
-  ERR_BFT_ALREADY_JOINED: 409
+  ERR_BFT_ALREADY_JOINED: 409,
+  // Task queues: a stale lease means another worker owns the task now (stop; do not retry the call).
+  ERR_STALE_LEASE: 409,
+  ERR_TASK_REFUSED: 409,
+  ERR_TASK_FAILED: 422,
+  ERR_TASK_NOT_FOUND: 404,
+  ERR_QUEUE_NOT_FOUND: 404,
+  ERR_TASK_REQUEST_REFUSED: 503
+}
+
+/** Status per refusal of a queue command (TaskRefusedError.refusal; protocols/tasks RefusalCode). */
+const STATUS_BY_REFUSAL: Readonly<Record<string, number>> = {
+  'unknown-task': 404,
+  'not-allowed': 403,
+  'invalid-state': 409,
+  'already-applied': 409,
+  'limit-exceeded': 413,
+  // The queue is at QUEUE_TASKS_MAX / QUEUE_BYTES_MAX until retention frees room: retry later.
+  'queue-full': 503,
+  'rate-limited': 429,
+  malformed: 400,
+  oversized: 413
+}
+
+/** The status of a refused queue command or request, from its refusal code. */
+function refusalStatus (err: AgentMeshError): number | undefined {
+  if (err.code !== 'ERR_TASK_REFUSED' && err.code !== 'ERR_TASK_REQUEST_REFUSED') return undefined
+  const refusal = (err as AgentMeshError & { refusal?: unknown }).refusal
+  return typeof refusal === 'string' ? STATUS_BY_REFUSAL[refusal] : undefined
 }
 
 /** The HTTP status and body for any thrown value. */
 export function errorResponse (err: unknown): { status: number, body: ErrorBody } {
   if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message } } }
   if (err instanceof AgentMeshError) {
-    return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message } } }
+    return { status: refusalStatus(err) ?? STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message } } }
   }
   // RangeError is what the node throws for an argument out of its allowed range (a caller's fix).
   if (err instanceof RangeError) return { status: 400, body: { error: { code: 'ERR_BAD_REQUEST', message: err.message } } }

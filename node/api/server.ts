@@ -25,22 +25,25 @@ import { registerEventsRoutes } from './routes/events.ts'
 import { registerStateRoutes } from './routes/state.ts'
 import { registerDocsRoutes } from './routes/docs.ts'
 import { registerGroupsRoutes } from './routes/groups.ts'
+import { registerTasksRoutes } from './routes/tasks.ts'
+import { QueueTable } from './queues.ts'
+import type { ApiTasksService } from './queues.ts'
 import { mcpHttpHandler } from '../mcp/adapter.ts'
 import { isPublicOpsPath, registerOpsRoutes } from '../ops/dashboard.ts'
 import type { OpsOptions } from '../ops/dashboard.ts'
+import { AGENT_CARD_WELL_KNOWN, mountA2a } from '../a2a/gateway.ts'
+import type { MeshTaskPort } from '../a2a/port.ts'
+import { tasksPort } from '../a2a/tasks-port.ts'
 
-/**
- * The areas of the API, one file each under routes/: each registers its operations on the app.
- * The task queue (routes/tasks.ts: openQueue, submitTask, getTask, claimTask, completeTask,
- * failTask) and the A2A gateway join this list once node.tasks exists.
- */
+/** The areas of the API, one file each under routes/: each registers its operations on the app. */
 const AREAS: ReadonlyArray<(app: ApiApp, context: ApiContext) => void> = [
   registerNodeRoutes,
   registerDirectRoutes,
   registerEventsRoutes,
   registerStateRoutes,
   registerDocsRoutes,
-  registerGroupsRoutes
+  registerGroupsRoutes,
+  registerTasksRoutes
 ]
 
 /** Path of the OpenAPI document (served without the token: it holds no secret, and clients read it first). */
@@ -59,6 +62,10 @@ export interface ApiServerOptions {
   token: string
   /** Operations: the registry of libp2p's metrics, task queues for the dashboard. */
   ops?: OpsOptions
+  /** The task queues the A2A gateway offers (default: those opened through this API). */
+  tasks?: MeshTaskPort
+  /** The task service behind the queue endpoints (default: the node's own, `node.tasks`). */
+  tasksService?: ApiTasksService
 }
 
 /** A running API server. */
@@ -73,9 +80,9 @@ export interface ApiServer {
 }
 
 /** Build the Hono app serving `node` (no socket): used by the server and by in-process callers. */
-export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, ops?: OpsOptions }): { app: ApiApp, context: ApiContext } {
+export function createApiApp (options: { node: AgentNode, token: string, policy: HostPolicy, closing: AbortSignal, ops?: OpsOptions, tasks?: MeshTaskPort, tasksService?: ApiTasksService }): { app: ApiApp, context: ApiContext } {
   const { node, token, policy } = options
-  const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), closing: options.closing }
+  const context: ApiContext = { node, inbox: new Inbox(node), locks: new LockTable(), sse: new SseBudget(), queues: new QueueTable(node, options.tasksService), closing: options.closing }
   const app = new OpenAPIHono<ApiEnv>({
     defaultHook: (result, c) => {
       if (result.success) return
@@ -104,7 +111,8 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
     await next()
   })
   app.use('*', async (c, next) => {
-    if (c.req.path === OPENAPI_PATH || (c.req.method === 'GET' && isPublicOpsPath(c.req.path))) return next()
+    // The OpenAPI document, the A2A Agent Card and the dashboard's page hold no secret; clients read the first two to learn how to authenticate.
+    if (c.req.path === OPENAPI_PATH || c.req.path === AGENT_CARD_WELL_KNOWN || (c.req.method === 'GET' && isPublicOpsPath(c.req.path))) return next()
     if (!bearerMatches(c.req.header('authorization'), token)) {
       return c.json({ error: { code: 'ERR_UNAUTHORIZED', message: 'Missing or wrong bearer token: send "Authorization: Bearer <token>" with the token from <data-dir>/api-token (or the one the node printed)' } }, 401)
     }
@@ -119,10 +127,18 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'The token in <data-dir>/api-token (mode 0600), or the one printed at start without --data-dir' })
   for (const register of AREAS) register(app, context)
 
-  const mcp = mcpHttpHandler({ node, locks: context.locks })
+  const mcp = mcpHttpHandler({ node, locks: context.locks, queues: context.queues })
   app.all(MCP_PATH, async (c) => mcp(c.req.raw))
   const metrics = registerOpsRoutes(app, context, options.ops)
   options.closing.addEventListener('abort', () => { metrics.close() }, { once: true })
+
+  // The A2A gateway: the node's reachable task queues as skills of one A2A agent.
+  mountA2a(app, {
+    port: options.tasks ?? tasksPort(context.queues),
+    identity: { name: node.name, peerId: node.peerId, version: packageVersion(), description: `agentmesh node ${node.name} (${node.peerId}): each skill is a task queue on the mesh; a worker anywhere on the mesh does the work` },
+    sse: context.sse,
+    closing: options.closing
+  })
 
   app.doc31(OPENAPI_PATH, {
     openapi: '3.1.0',
@@ -135,7 +151,7 @@ export function createApiApp (options: { node: AgentNode, token: string, policy:
 /** Start the API server on `host:port`. */
 export async function startApiServer (options: ApiServerOptions): Promise<ApiServer> {
   const closing = new AbortController()
-  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal, ...(options.ops !== undefined ? { ops: options.ops } : {}) })
+  const { app, context } = createApiApp({ node: options.node, token: options.token, policy: { boundHost: options.host }, closing: closing.signal, ...(options.ops !== undefined ? { ops: options.ops } : {}), ...(options.tasks !== undefined ? { tasks: options.tasks } : {}), ...(options.tasksService !== undefined ? { tasksService: options.tasksService } : {}) })
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: options.host })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -14,6 +14,9 @@ import { errorResponse } from '../api/errors.ts'
 import { fromJson, toJson } from '../api/json.ts'
 import { LockTable } from '../api/locks.ts'
 import { nodeInfo } from '../api/routes/node.ts'
+import { QueueTable } from '../api/queues.ts'
+import { ApiError } from '../api/errors.ts'
+import { awaitOutcome, taskJson } from '../api/routes/tasks.ts'
 
 /** Longest wait a tool accepts: a model cannot hold a call open for long, so waits are bounded long-polls. */
 export const MCP_WAIT_MS_MAX = 60_000
@@ -22,8 +25,14 @@ export const MCP_EVENTS_LIMIT_MAX = 100
 /** Most agents find_agents returns. */
 export const MCP_AGENTS_LIMIT_MAX = 20
 
-/** What the MCP tools need: the node, and where lock handles taken by `lock` wait for `unlock`. */
-export interface McpContext { node: AgentNode, locks: LockTable }
+/** Most dead letters list_dead_letters returns. */
+export const MCP_DEAD_LETTERS_LIMIT_MAX = 100
+
+/**
+ * What the MCP tools need: the node, where lock handles taken by `lock` wait for `unlock`, and
+ * the task queue handles (shared with the HTTP API when served at /mcp; one per stdio server).
+ */
+export interface McpContext { node: AgentNode, locks: LockTable, queues?: QueueTable }
 
 /** One tool result: compact JSON text plus the same value as structuredContent. */
 function result (value: unknown): CallToolResult {
@@ -51,6 +60,7 @@ const json = z.any().describe('Any JSON value; bytes as {"$bytes": "<base64>"}')
 /** An MCP server exposing the node as tools (a new one per HTTP request, one for stdio). */
 export function createMcpServer (context: McpContext): McpServer {
   const { node, locks } = context
+  const queues = context.queues ?? new QueueTable(node)
   const server = new McpServer({ name: 'agentmesh', version: packageVersion() }, { instructions: 'Tools of one agentmesh node: message other agents, publish and read events, share state, agree through Raft groups. Every tool is stateless: pass ids explicitly.' })
 
   server.registerTool('mesh_status', {
@@ -150,7 +160,64 @@ export function createMcpServer (context: McpContext): McpServer {
     inputSchema: { group: z.string().min(1).max(256), resource: z.string().min(1).max(1024), token: z.number().int().min(0) },
     annotations: { destructiveHint: true, idempotentHint: true }
   }, async ({ group, resource, token }) => run(async () => ({ released: await locks.take(group, resource, token).release() })))
-  // Task tools (delegate_task, await_task, get_task, cancel_task, list_dead_letters) register here once node.tasks exists.
+
+  const queue = z.string().min(1).max(128).describe('The task queue\'s name')
+  const taskId = z.string().min(1).max(64).describe('The task id delegate_task returned')
+
+  server.registerTool('delegate_task', {
+    title: 'Delegate a task',
+    description: 'Put a task on a mesh queue; a worker anywhere on the mesh does it. Returns the task id: pass it to await_task for the result. members (3 or 5 peer ids) creates the queue if it does not exist yet.',
+    inputSchema: {
+      queue,
+      input: json,
+      capability: z.string().min(1).max(128).optional(),
+      priority: z.number().int().min(0).max(1000).optional(),
+      idempotencyKey: z.string().min(1).max(256).optional().describe('The same key returns the same task instead of a new one'),
+      members: z.array(z.string().min(1).max(128)).min(1).max(7).optional()
+    }
+  }, async ({ queue, input, capability, priority, idempotencyKey, members }) => run(async () => {
+    const handle = await queues.open(queue, members !== undefined ? { members } : {})
+    const submitted = await handle.submit(fromJson(input ?? null), { ...(capability !== undefined ? { capability } : {}), ...(priority !== undefined ? { priority } : {}), ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) })
+    return { queue, taskId: submitted.id, state: submitted.state, duplicate: submitted.duplicate }
+  }))
+
+  server.registerTool('await_task', {
+    title: 'Wait for a task',
+    description: `Wait up to timeoutMs (at most ${MCP_WAIT_MS_MAX}) for a delegated task to end. done: true with the result or error; done: false when the wait ran out (call again).`,
+    inputSchema: { queue, taskId, timeoutMs },
+    annotations: { readOnlyHint: true }
+  }, async ({ queue, taskId, timeoutMs }) => run(async () => awaitOutcome({ queues }, queue, taskId, timeoutMs ?? 30_000)))
+
+  server.registerTool('get_task', {
+    title: 'Read a task',
+    description: 'A task now: state, attempt, worker, input, result or error, history. Does not wait.',
+    inputSchema: { queue, taskId },
+    annotations: { readOnlyHint: true }
+  }, async ({ queue, taskId }) => run(async () => {
+    const info = await (await queues.open(queue)).get(taskId)
+    if (info === undefined) throw new ApiError(404, 'ERR_TASK_NOT_FOUND', `No task "${taskId}" on queue "${queue}"`)
+    return taskJson(queue, info)
+  }))
+
+  server.registerTool('cancel_task', {
+    title: 'Cancel a task',
+    description: 'Cancel a delegated task that has not ended; its worker stops at its next renewal.',
+    inputSchema: { queue, taskId },
+    annotations: { destructiveHint: true, idempotentHint: true }
+  }, async ({ queue, taskId }) => run(async () => {
+    await (await queues.open(queue)).cancel(taskId)
+    return { queue, taskId, canceled: true }
+  }))
+
+  server.registerTool('list_dead_letters', {
+    title: 'List failed tasks',
+    description: `Tasks of a queue that failed for good (dead letters), with their errors; at most ${MCP_DEAD_LETTERS_LIMIT_MAX}.`,
+    inputSchema: { queue, limit: z.number().int().min(1).max(MCP_DEAD_LETTERS_LIMIT_MAX).optional() },
+    annotations: { readOnlyHint: true }
+  }, async ({ queue, limit }) => run(async () => {
+    const tasks = await (await queues.open(queue)).deadLetters({ limit: limit ?? 20 })
+    return { tasks: tasks.map((t) => taskJson(queue, t)) }
+  }))
 
   return server
 }
@@ -178,7 +245,7 @@ export function mcpHttpHandler (context: McpContext): (request: Request) => Prom
  * orphaned servers behind, so this listens for 'end' and 'close' too.
  */
 export async function serveMcpStdio (context: McpContext, options: { onClosed: (why: string) => void }): Promise<void> {
-  const server = createMcpServer(context)
+  const server = createMcpServer({ ...context, queues: context.queues ?? new QueueTable(context.node) })
   const transport = new StdioServerTransport()
   let closed = false
   const close = (why: string): void => {

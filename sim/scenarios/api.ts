@@ -7,6 +7,8 @@ import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode } from '../../src/index.ts'
 import { startApiServer } from '../../node/api/server.ts'
 import { loadOrCreateToken } from '../../node/api/token.ts'
+import { tasksOf } from '../../node/api/queues.ts'
+import type { ApiTaskQueue } from '../../node/api/queues.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { latencySummary, quantile } from '../stats.ts'
 
@@ -53,6 +55,66 @@ function metricsOf (prefix: string, result: { inProcessMs: number[], httpMs: num
   }
 }
 
+/** Task rounds are this many times fewer than call rounds: each is several Raft commits. */
+export const TASK_ROUNDS_DIVISOR = 10
+/** Name of the benchmark's task queue (one replica, on node A). */
+const BENCH_QUEUE = 'bench-api'
+
+/**
+ * A task submitted and its result awaited, in process (queue.submit + queue.result), through the
+ * HTTP task endpoints (submitTask + the getTaskResult long poll), and as one blocking A2A
+ * SendMessage through the gateway; node B works the queue. Empty when the node has no node.tasks.
+ */
+async function compareTasks (a: AgentNode, b: AgentNode, url: string, headers: Record<string, string>, payload: string, rounds: number, log: (line: string) => void): Promise<Record<string, number | null>> {
+  const serviceA = tasksOf(a)
+  const serviceB = tasksOf(b)
+  if (serviceA === undefined || serviceB === undefined) return {}
+  const expectOk = async (response: Response): Promise<any> => {
+    if (!response.ok) throw new Error(`API call failed: ${response.status} ${await response.text()}`)
+    return response.json()
+  }
+  // The API's own handle (the A2A gateway offers queues opened there), then B's.
+  await expectOk(await fetch(`${url}/v1/queues/${BENCH_QUEUE}`, { method: 'POST', headers, body: JSON.stringify({ members: [a.peerId] }) }))
+  const queueA = await serviceA.open(BENCH_QUEUE, { members: [a.peerId] })
+  const queueB: ApiTaskQueue = await serviceB.open(BENCH_QUEUE)
+  const stop = new AbortController()
+  const worker = (async () => {
+    while (!stop.signal.aborted) {
+      const claimed = await queueB.claim({ max: 8, waitMs: 1000, signal: stop.signal }).catch((err: unknown) => { if (stop.signal.aborted) return []; throw err })
+      await Promise.all(claimed.map(async (t) => { await queueB.complete(t.taskId, t.token, t.input) }))
+    }
+  })()
+  try {
+    log(`${rounds} task rounds each: in process, HTTP (submitTask + getTaskResult), A2A SendMessage`)
+    const http = await compare(rounds, {
+      inProcess: async () => queueA.result((await queueA.submit(payload)).id, { timeoutMs: 30_000 }),
+      http: async () => {
+        const { id } = await expectOk(await fetch(`${url}/v1/queues/${BENCH_QUEUE}/tasks`, { method: 'POST', headers, body: JSON.stringify({ input: payload }) }))
+        return expectOk(await fetch(`${url}/v1/queues/${BENCH_QUEUE}/tasks/${id}/result?waitMs=30000`, { headers }))
+      }
+    })
+    let n = 0
+    const a2a = await compare(rounds, {
+      inProcess: async () => queueA.result((await queueA.submit(payload)).id, { timeoutMs: 30_000 }),
+      http: async () => {
+        const answer = await expectOk(await fetch(`${url}/a2a`, {
+          method: 'POST',
+          headers: { ...headers, 'a2a-version': '1.0' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: ++n, method: 'SendMessage', params: { message: { messageId: `bench-${n}`, role: 'ROLE_USER', parts: [{ text: payload }], metadata: { skill: BENCH_QUEUE } } } })
+        }))
+        // JSON-RPC errors come with status 200: check the task really completed.
+        const state = answer?.result?.task?.status?.state
+        if (state !== 'TASK_STATE_COMPLETED') throw new Error(`A2A SendMessage did not complete the task: ${JSON.stringify(answer).slice(0, 500)}`)
+        return answer
+      }
+    })
+    return { task_rounds: rounds, ...metricsOf('task', http), ...metricsOf('a2a_task', a2a) }
+  } finally {
+    stop.abort()
+    await worker
+  }
+}
+
 /** Run the comparison. */
 export async function run (options: SimOptions): Promise<SimSummary> {
   const rounds = options.messages ?? ROUNDS_DEFAULT
@@ -88,7 +150,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       inProcess: async () => a.state.get('bench/key', { local: true }),
       http: async () => expectOk(await fetch(`${api.url}/v1/state/bench%2Fkey?local=true`, { headers }))
     })
-    const metrics: Record<string, number | null> = { rounds, payload_bytes: payload.length, ...metricsOf('direct', direct), ...metricsOf('state_get', state) }
+    const tasks = await compareTasks(a, b, api.url, headers, payload, Math.max(1, Math.floor(rounds / TASK_ROUNDS_DIVISOR)), options.log)
+    const metrics: Record<string, number | null> = { rounds, payload_bytes: payload.length, ...metricsOf('direct', direct), ...metricsOf('state_get', state), ...tasks }
     const goalMet = (metrics.direct_added_p50_ms ?? Infinity) <= ADDED_P50_GOAL_MS && (metrics.state_get_added_p50_ms ?? Infinity) <= ADDED_P50_GOAL_MS
     options.log(`direct: in process p50 ${metrics.direct_inprocess_p50_ms} ms, via HTTP p50 ${metrics.direct_http_p50_ms} ms (added ${metrics.direct_added_p50_ms} ms)`)
     options.log(`state get: in process p50 ${metrics.state_get_inprocess_p50_ms} ms, via HTTP p50 ${metrics.state_get_http_p50_ms} ms (added ${metrics.state_get_added_p50_ms} ms)`)

@@ -19,8 +19,8 @@ const run = promisify(execFile)
 const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0']
 const PYTHON_DIR = join(REPO, 'node/examples/python')
 
-/** The DESIGN contract's operationIds that exist without the task queue layer. */
-const CONTRACT_OPERATIONS = ['getNode', 'publishEvent', 'listEvents', 'streamEvents', 'getState', 'putState', 'findAgents', 'sendRequest', 'propose']
+/** The DESIGN contract's operationIds ("Agents in any language"). */
+const CONTRACT_OPERATIONS = ['getNode', 'openQueue', 'publishEvent', 'listEvents', 'streamEvents', 'getState', 'putState', 'findAgents', 'sendRequest', 'propose', 'submitTask', 'getTask', 'claimTask', 'completeTask', 'failTask']
 
 interface Running { process: NodeProcess, ready: Line, url: string, token: string, dataDir: string }
 
