@@ -24,7 +24,7 @@ import { createStateRules } from '../protocols/state/rules.ts'
 import { createEventsService } from '../protocols/events/adapter.ts'
 import type { EventsService, RetentionLimits } from '../protocols/events/adapter.ts'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { createGroupsService } from './raft/service.ts'
 import type { GroupsService } from './raft/service.ts'
 import type { BftHandler } from './raft/group.ts'
@@ -33,6 +33,7 @@ import type { HealthService } from '../protocols/health/adapter.ts'
 import type { PeerInfo } from '../protocols/health/adapter.ts'
 import { packageVersion } from './version.ts'
 import { describeError } from '../protocols/kit/errors.ts'
+import { AllowList, combineGaters, parseAllowList, parseSwarmKey } from './access.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -86,12 +87,19 @@ export interface AgentNodeOptions {
   eventsSyncIntervalMs?: number
   /** Advanced: GossipSub option overrides (benchmarks, tuning). */
   gossipsub?: Partial<GossipsubOpts>
+  // --- private meshes (src/access.ts; README "Security") ---
+  /** A swarm key (the text of a go-ipfs swarm.key file, or its bytes): only nodes holding the same key connect (libp2p pnet). */
+  swarmKey?: string | Uint8Array
+  /** Peer ids allowed to connect, inbound and outbound; unset: anyone (with the swarm key, if set). */
+  allow?: string[]
 }
 
 /** Events a node emits. */
 export interface AgentNodeEvents {
   'peer:join': CustomEvent<{ peerId: string }>
   'peer:leave': CustomEvent<{ peerId: string }>
+  /** A connection refused because the peer is not on the allowlist. */
+  'peer:refused': CustomEvent<{ peerId: string, direction: 'inbound' | 'outbound' }>
 }
 
 /** One agent's node on the mesh. */
@@ -113,12 +121,14 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly events: EventsService
   /** The underlying libp2p host, for advanced use. */
   readonly libp2p: MeshLibp2p
+  /** The allowlist in force, when the node was created with `allow`. */
+  readonly allowList: AllowList | undefined
   readonly #storage: Storage
   readonly #bootstrapper: Bootstrapper
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, allowList?: AllowList }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -134,6 +144,17 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.events = parts.events
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
+    this.allowList = parts.allowList
+  }
+
+  /**
+   * Replace the allowlist (e.g. after its file changed) and hang up on peers no longer on it.
+   * Only on a node created with `allow`: a node open to anyone has no list to replace.
+   */
+  async setAllowList (peerIds: readonly string[]): Promise<void> {
+    if (this.allowList === undefined) throw new TypeError('setAllowList: this node was created without `allow`, so it admits any peer; restart it with an allowlist')
+    const removed = this.allowList.replace(parseAllowList(peerIds))
+    for (const peerId of removed) await this.libp2p.hangUp(peerIdFromString(peerId))
   }
 
   /** The addresses other nodes can dial, each ending in /p2p/<peerId>. */
@@ -186,6 +207,12 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const privateKey = await loadOrCreateIdentity(storage)
     const peerId: PeerId = peerIdFromPrivateKey(privateKey)
     const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
+    // Checked before anything listens: a bad key or list is a usage error, not a half-open node.
+    const swarmKey = options.swarmKey === undefined ? undefined : parseSwarmKey(typeof options.swarmKey === 'string' ? options.swarmKey : new TextDecoder().decode(options.swarmKey))
+    let refused: (refusal: { peerId: string, direction: 'inbound' | 'outbound' }) => void = () => {}
+    const allowList = options.allow === undefined
+      ? undefined
+      : new AllowList({ self: peerId.toString(), allowed: parseAllowList(options.allow), log: logger(`agentmesh:${name}:allow`), onRefused: (r) => { refused(r) } })
     const stateRules = createStateRules({ datastore: storage.datastore, nowMs: () => Date.now() })
     const libp2p = await createMeshLibp2p({
       privateKey,
@@ -194,7 +221,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       listen: options.listen ?? defaultListen(transport, peerId.toString()),
       dhtValidators: { ...stateRules.validators },
       dhtSelectors: { ...stateRules.selectors },
-      connectionGater: options.connectionGater,
+      connectionGater: allowList === undefined ? options.connectionGater : combineGaters([allowList.gater(), options.connectionGater]),
+      swarmKey,
       connectionsMax: options.connectionsMax,
       memoryLatencyMs: options.memoryLatencyMs,
       gossipsub: options.gossipsub
@@ -232,7 +260,9 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       started.push(service)
     }
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper })
+    const node = new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper, allowList })
+    refused = (r) => { node.safeDispatchEvent('peer:refused', { detail: r }) }
+    return node
   } catch (err) {
     for (const part of started.reverse()) {
       await Promise.resolve().then(async () => { await part.stop() }).catch((stopErr: unknown) => { logger('agentmesh:start').error('cleanup after failed start: %s', describeError(stopErr)) })

@@ -10,6 +10,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { preSharedKey } from '@libp2p/pnet'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { KadDHT, Validators, Selectors } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
@@ -92,7 +93,15 @@ export interface MeshLibp2pOptions {
   connectionsMax?: number
   /** One-way latency added to memory-transport links (simulations only). */
   memoryLatencyMs?: number
+  /** A checked swarm key (src/access.ts): every connection is encrypted with it first (pnet), so only holders connect. */
+  swarmKey?: Uint8Array
 }
+
+/**
+ * How long the pnet nonce exchange may take: pnet's 1 s default is a round trip on a LAN, but on
+ * a loaded machine the event loop alone can stall that long; the upgrade timeout still bounds it.
+ */
+export const SWARM_KEY_HANDSHAKE_TIMEOUT_MS = INBOUND_UPGRADE_TIMEOUT_MS
 
 /** Default listen address for each transport: an OS-assigned port, or a unique memory name. */
 export function defaultListen (transport: TransportKind, peerIdText: string): string[] {
@@ -109,6 +118,7 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
     addresses: { listen: options.listen },
     transports,
     connectionEncrypters: [noise()],
+    ...(options.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: options.swarmKey, timeout: SWARM_KEY_HANDSHAKE_TIMEOUT_MS }) } : {}),
     streamMuxers: [yamux()],
     connectionGater: {
       // Loopback and LAN addresses are how agents on one machine or network meet.
