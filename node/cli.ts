@@ -12,6 +12,7 @@ import { bannerText, jsonLine, orderAddresses } from './output.ts'
 import type { CliEvent } from './output.ts'
 import { packageVersion } from '../src/version.ts'
 import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
+import { accessOptions, watchAllowFile, makeSwarmKey } from './access.ts'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -69,10 +70,20 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     stopRequested('SIGPIPE')
   })
 
+  // Private mesh flags: the files are read here, so a missing or bad one is a usage error (exit 2).
+  let access
+  try {
+    access = await accessOptions(command)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    logError(err.message)
+    return EXIT_USAGE
+  }
   try {
     // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
     const { createAgentNode } = await import('../src/index.ts')
     node = await createAgentNode({
+      ...access,
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
@@ -111,6 +122,13 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   }
 
   const agent = node
+  node.addEventListener('peer:refused', (event) => {
+    logError(`refused ${event.detail.direction} connection ${event.detail.direction === 'inbound' ? 'from' : 'to'} ${event.detail.peerId}: not on the allowlist`)
+  })
+  node.addEventListener('swarm-key:mismatch', (event) => {
+    logError(`closed connection with ${event.detail.remoteAddress}: ${event.detail.reason} (check --swarm-key on both nodes)`)
+  })
+  const stopWatching = watchAllowFile(node, command, logError)
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:join', ...peer }, `peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
@@ -137,6 +155,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   )
 
   await stopSignal
+  stopWatching()
   const timer = setTimeout(() => {
     logError(`the node did not stop within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS); exiting anyway`)
     process.exit(EXIT_FAILURE)
@@ -192,6 +211,7 @@ async function main (argv: readonly string[]): Promise<number> {
     await writeOut(`${packageVersion()}\n`)
     return 0
   }
+  if (command.kind === 'swarm-key') return makeSwarmKey(command, { out: writeOut, err: logError })
   return run(command)
 }
 

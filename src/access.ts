@@ -4,7 +4,10 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { ConnectionGater, Logger, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, ConnectionProtector, Logger, MessageStream, PeerId } from '@libp2p/interface'
+import { preSharedKey } from '@libp2p/pnet'
+import { assert } from '../protocols/kit/assert.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { AgentMeshError } from '../protocols/kit/errors.ts'
 
 /** The first line of a go-ipfs swarm key: the only key format pnet reads. */
@@ -162,4 +165,74 @@ export function combineGaters (gaters: ReadonlyArray<ConnectionGater | undefined
     }
   }
   return combined as ConnectionGater
+}
+
+/** A connection closed because of the swarm key, and why. */
+export interface SwarmKeyMismatch { remoteAddress: string, reason: string }
+
+/**
+ * What every libp2p connection says first, once pnet has decrypted it: multistream-select's
+ * header (a length byte, then "/multistream/1.0.0\n"). Both sides send it first, so a peer
+ * that holds another key, or none, shows up as anything else.
+ */
+const MULTISTREAM_HEADER = new Uint8Array([19, ...new TextEncoder().encode('/multistream/1.0.0\n')])
+
+/**
+ * pnet (libp2p's private network protector) with a check that names a peer holding another key:
+ * pnet's XSalsa20 stream has no authentication, so on its own a wrong key only surfaces later as
+ * a garbled handshake in libp2p's debug log. This closes such a connection at its first bytes
+ * and reports its address through `onMismatch`.
+ */
+export function checkedPreSharedKey (init: { psk: Uint8Array, timeoutMs: number, onMismatch: (mismatch: SwarmKeyMismatch) => void }): () => ConnectionProtector {
+  const create = preSharedKey({ psk: init.psk, timeout: init.timeoutMs })
+  return () => {
+    const inner = create()
+    return {
+      async protect (connection, options) {
+        const protectedConnection = await inner.protect(connection, options)
+        watchFirstBytes(protectedConnection, connection, init.onMismatch)
+        return protectedConnection
+      }
+    }
+  }
+}
+
+function watchFirstBytes (stream: MessageStream, raw: MessageStream, onMismatch: (mismatch: SwarmKeyMismatch) => void): void {
+  // A 'message' listener would take the bytes (a message stream hands each chunk to its listeners,
+  // and buffers only while there are none), so the check sits in front of the stream's onData,
+  // which every decrypted chunk goes through, and passes each chunk on untouched. Bytes that
+  // arrived with the nonce are already in its read buffer: they are checked first.
+  const target = stream as MessageStream & { onData?: (data: Uint8Array | Uint8ArrayList) => void, readBuffer?: Uint8ArrayList }
+  const onData = target.onData
+  assert(typeof onData === 'function', 'the pnet stream is an AbstractMessageStream')
+  let seen = 0
+  /** False once the bytes so far differ from the header (the connection is then aborted). */
+  const check = (bytes: Uint8Array): boolean => {
+    const count = Math.min(bytes.byteLength, MULTISTREAM_HEADER.byteLength - seen)
+    for (let i = 0; i < count; i++) {
+      if (bytes[i] !== MULTISTREAM_HEADER[seen + i]) {
+        seen = MULTISTREAM_HEADER.byteLength
+        onMismatch({ remoteAddress: remoteAddressOf(raw), reason: 'it holds another swarm key, or none' })
+        stream.abort(new AccessConfigError('the remote peer does not hold this mesh\'s swarm key'))
+        return false
+      }
+    }
+    seen += count
+    return true
+  }
+  // The side that sent first learns nothing from the bytes: the other side closes on it.
+  stream.addEventListener('close', () => {
+    if (seen === 0) onMismatch({ remoteAddress: remoteAddressOf(raw), reason: 'it closed the connection before answering; it may hold another swarm key, or none' })
+  })
+  const buffered = target.readBuffer
+  if (buffered !== undefined && buffered.byteLength > 0 && !check(buffered.subarray())) return
+  target.onData = (data) => {
+    if (seen < MULTISTREAM_HEADER.byteLength && !check(data.subarray())) return
+    onData.call(stream, data)
+  }
+}
+
+function remoteAddressOf (stream: MessageStream): string {
+  const address = (stream as MessageStream & { remoteAddr?: { toString(): string } }).remoteAddr
+  return address?.toString() ?? 'an unknown address'
 }

@@ -100,6 +100,8 @@ export interface AgentNodeEvents {
   'peer:leave': CustomEvent<{ peerId: string }>
   /** A connection refused because the peer is not on the allowlist. */
   'peer:refused': CustomEvent<{ peerId: string, direction: 'inbound' | 'outbound' }>
+  /** A connection closed because the other side holds another swarm key, or none (private meshes). */
+  'swarm-key:mismatch': CustomEvent<{ remoteAddress: string, reason: string }>
 }
 
 /** One agent's node on the mesh. */
@@ -209,6 +211,8 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
     // Checked before anything listens: a bad key or list is a usage error, not a half-open node.
     const swarmKey = options.swarmKey === undefined ? undefined : parseSwarmKey(typeof options.swarmKey === 'string' ? options.swarmKey : new TextDecoder().decode(options.swarmKey))
+    const pnetLog = logger(`agentmesh:${name}:pnet`)
+    let mismatched: (mismatch: { remoteAddress: string, reason: string }) => void = (m) => { pnetLog('closed connection with %s: %s', m.remoteAddress, m.reason) }
     let refused: (refusal: { peerId: string, direction: 'inbound' | 'outbound' }) => void = () => {}
     const allowList = options.allow === undefined
       ? undefined
@@ -223,6 +227,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       dhtSelectors: { ...stateRules.selectors },
       connectionGater: allowList === undefined ? options.connectionGater : combineGaters([allowList.gater(), options.connectionGater]),
       swarmKey,
+      onSwarmKeyMismatch: (mismatch) => { mismatched(mismatch) },
       connectionsMax: options.connectionsMax,
       memoryLatencyMs: options.memoryLatencyMs,
       gossipsub: options.gossipsub
@@ -262,6 +267,10 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     bootstrapper.start()
     const node = new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper, allowList })
     refused = (r) => { node.safeDispatchEvent('peer:refused', { detail: r }) }
+    mismatched = (m) => {
+      pnetLog('closed connection with %s: %s', m.remoteAddress, m.reason)
+      node.safeDispatchEvent('swarm-key:mismatch', { detail: m })
+    }
     return node
   } catch (err) {
     for (const part of started.reverse()) {

@@ -10,7 +10,8 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { preSharedKey } from '@libp2p/pnet'
+import { checkedPreSharedKey } from './access.ts'
+import type { SwarmKeyMismatch } from './access.ts'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { KadDHT, Validators, Selectors } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
@@ -95,6 +96,8 @@ export interface MeshLibp2pOptions {
   memoryLatencyMs?: number
   /** A checked swarm key (src/access.ts): every connection is encrypted with it first (pnet), so only holders connect. */
   swarmKey?: Uint8Array
+  /** Called with the address of a connection closed because the peer holds another swarm key, or none. */
+  onSwarmKeyMismatch?: (mismatch: SwarmKeyMismatch) => void
 }
 
 /**
@@ -118,7 +121,7 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
     addresses: { listen: options.listen },
     transports,
     connectionEncrypters: [noise()],
-    ...(options.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: options.swarmKey, timeout: SWARM_KEY_HANDSHAKE_TIMEOUT_MS }) } : {}),
+    ...(options.swarmKey !== undefined ? { connectionProtector: checkedPreSharedKey({ psk: options.swarmKey, timeoutMs: SWARM_KEY_HANDSHAKE_TIMEOUT_MS, onMismatch: options.onSwarmKeyMismatch ?? (() => {}) }) } : {}),
     streamMuxers: [yamux()],
     connectionGater: {
       // Loopback and LAN addresses are how agents on one machine or network meet.

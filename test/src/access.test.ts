@@ -64,12 +64,19 @@ describe('swarm keys', () => {
     const otherKey = await createAgentNode({ listen: LOOPBACK, swarmKey: generateSwarmKey(), name: 'other-key' })
     const noKey = await createAgentNode({ listen: LOOPBACK, name: 'no-key' })
     const seenByOutsiders = [joins(otherKey), joins(noKey)]
+    const mismatchesOfA: string[] = []
+    a.addEventListener('swarm-key:mismatch', (e) => { mismatchesOfA.push(e.detail.remoteAddress) })
+    const mismatchesOfOther: string[] = []
+    otherKey.addEventListener('swarm-key:mismatch', (e) => { mismatchesOfOther.push(e.detail.remoteAddress) })
     try {
       await waitFor(() => seenByA.has(b.peerId) && seenByB.has(a.peerId), 'a and b to join each other')
       for (const outsider of [otherKey, noKey]) {
         assert.ok(await dialError(outsider, a) !== undefined, `${outsider.name} must fail to dial a`)
         assert.ok(await dialError(a, outsider) !== undefined, `a must fail to dial ${outsider.name}`)
       }
+      // Both sides that hold a key say why: a about both outsiders, the other-key node about a.
+      await waitFor(() => mismatchesOfA.length >= 2, 'a to report two connections with another key or none')
+      await waitFor(() => mismatchesOfOther.length >= 1, 'the other-key node to report its connections with a')
       // Members keep talking after the refused dials: b hears a's direct reply.
       a.direct.handle('ping', () => 'pong')
       assert.equal(await b.direct.request(a.peerId, 'ping', null), 'pong')
