@@ -42,6 +42,12 @@ export interface RunCommand {
   readonly logFormat: LogFormat
   /** `--exec`: a worker program the node runs and feeds tasks over NDJSON (node/exec); its argv, split without a shell. */
   readonly exec: { readonly command: string, readonly argv: string[] } | undefined
+  /** Private mesh: the swarm key file (`--swarm-key`), read and checked by the CLI. */
+  readonly swarmKeyFile?: string
+  /** Peers allowed to connect (`--allow`, repeatable), checked peer ids. */
+  readonly allow?: string[]
+  /** A file of allowed peer ids (`--allow-file`), reread on SIGHUP. */
+  readonly allowFile?: string
 }
 
 /** `agentmesh mcp …`: a node serving MCP over stdio (stdout carries only MCP messages). */
@@ -53,7 +59,13 @@ export interface McpCommand extends Omit<RunCommand, 'kind' | 'json'> {
 export interface ApiAddress { readonly host: string, readonly port: number }
 
 /** What a command line asks for. */
-export type Command = RunCommand | McpCommand | { readonly kind: 'help' } | { readonly kind: 'version' }
+export type Command = RunCommand | McpCommand | SwarmKeyCommand | { readonly kind: 'help' } | { readonly kind: 'version' }
+
+/** `agentmesh swarm-key [<file>]`: make a new swarm key (to the file, mode 0600; or to stdout). */
+export interface SwarmKeyCommand { readonly kind: 'swarm-key', readonly file: string | undefined }
+
+/** The subcommand that makes a swarm key. */
+export const SWARM_KEY_SUBCOMMAND = 'swarm-key'
 
 /** The subcommand that serves MCP over stdio. */
 export const MCP_SUBCOMMAND = 'mcp'
@@ -92,6 +104,9 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   json: { type: 'boolean', multiple: false, help: 'print one JSON object per line on stdout (ready, peer:join, peer:leave, stopped); logs go to stderr' },
   capability: { type: 'string', multiple: true, value: '<name>', help: `announce a capability other agents find with findAgents (repeatable, at most ${CAPABILITIES_MAX})` },
   api: { type: 'string', multiple: false, value: '<host:port>', help: 'serve the local HTTP API (JSON, SSE, OpenAPI at /openapi.json, MCP at /mcp) for agents in any language; port 0 picks one, e.g. 127.0.0.1:7700. Needs the bearer token in <data-dir>/api-token (printed without --data-dir)' },
+  'swarm-key': { type: 'string', multiple: false, value: '<file>', help: 'private mesh: connect only to nodes holding this swarm key (libp2p pnet, go-ipfs swarm.key format); make one with the swarm-key subcommand' },
+  allow: { type: 'string', multiple: true, value: '<peer-id>', help: 'let only this peer connect, inbound and outbound (repeatable; with --allow-file, either list admits)' },
+  'allow-file': { type: 'string', multiple: false, value: '<file>', help: 'let only the peer ids in this file connect (one per line, # comments); reread on SIGHUP' },
   'api-allow-remote': { type: 'boolean', multiple: false, help: 'let --api bind a non-loopback address. Off by default: the API can act as this agent (send, publish, lock), and on a network interface only the token would stand between it and anyone who can reach the port' },
   'log-format': { type: 'string', multiple: false, value: '<text|json>', help: 'log lines on stderr: text (default, for people) or json (one object per line: time, level, component, peer, message, fields)' },
   exec: { type: 'string', multiple: false, value: '"<command>"', help: 'run this worker program (no shell; quote it as one argument) and feed it tasks from the queues its first line names, as NDJSON on its stdin/stdout; it is restarted with backoff if it crashes and must exit when stdin closes (README "--exec")' },
@@ -106,10 +121,12 @@ export function usage (command: string): string {
   const lines = [
     `Usage: ${command} [options]`,
     `       ${command} ${MCP_SUBCOMMAND} [options]`,
+    `       ${command} ${SWARM_KEY_SUBCOMMAND} [<file>]`,
     '',
     'Start an agentmesh node: an equal peer of a libp2p mesh of AI agents (no broker).',
     `With "${MCP_SUBCOMMAND}", the node serves its tools over MCP on stdin/stdout for an LLM host (logs on stderr),`,
     'and exits when stdin closes.',
+    `With "${SWARM_KEY_SUBCOMMAND}", it writes a new swarm key for --swarm-key to <file> (mode 0600, never overwritten) or to stdout.`,
     '',
     'Ask a running node (started with --api and --data-dir) what it sees:',
     `       ${command} status|peers|groups --data-dir <path> [--json]`,
@@ -134,6 +151,9 @@ export function usage (command: string): string {
     `  ${command} --data-dir ./.data/a --api 127.0.0.1:7700`,
     '  # a worker in any language: the node feeds it tasks as NDJSON on stdin/stdout',
     `  ${command} --peer ${EXAMPLE_PEER} --exec "python3 node/examples/python/exec_worker.py upper"`,
+    '  # a private mesh: make a key once, copy it to every node, pass it to each',
+    `  ${command} ${SWARM_KEY_SUBCOMMAND} ./swarm.key`,
+    `  ${command} --swarm-key ./swarm.key --allow-file ./allowed-peers`,
     '  # MCP tools over stdio for an LLM host (npm run -s: no npm banner on stdout)',
     `  ${command.replace('npm run ', 'npm run -s ')} ${MCP_SUBCOMMAND} --peer ${EXAMPLE_PEER}`,
     '',
@@ -145,6 +165,7 @@ export function usage (command: string): string {
 
 /** Parse and check a command line (without the `node cli.ts` part). Throws UsageError. */
 export function parseCommand (argv: readonly string[]): Command {
+  if (argv[0] === SWARM_KEY_SUBCOMMAND) return parseSwarmKeyCommand(argv.slice(1))
   if (argv[0] === MCP_SUBCOMMAND) {
     const command = parseCommand(argv.slice(1))
     if (command.kind !== 'run') return command
@@ -186,7 +207,7 @@ export function parseCommand (argv: readonly string[]): Command {
   if (api === undefined && values['api-allow-remote'] === true) throw new UsageError('--api-allow-remote', '--api-allow-remote: only with --api <host:port>')
   const exec = parseExec(values.exec as string | undefined)
   const logFormat = parseLogFormat(values['log-format'] as string | undefined)
-  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities, logFormat, exec }
+  return { kind: 'run', peers, listen: listen.length > 0 ? listen : [DEFAULT_LISTEN], dataDir, name, json: values.json === true, api, capabilities, logFormat, exec, ...accessFlags(values) }
 }
 
 /** `--log-format`: one of LOG_FORMATS, text when absent. */
@@ -206,6 +227,42 @@ function parseExec (text: string | undefined): RunCommand['exec'] {
     if (!(err instanceof ExecCommandError)) throw err
     throw new UsageError('--exec', `--exec: ${err.message}`)
   }
+}
+
+// --- private meshes (src/access.ts) ---
+
+/** Most `--allow` flags: more peers belong in --allow-file. */
+export const ALLOW_FLAGS_MAX = 256
+
+/** `--swarm-key`, `--allow`, `--allow-file`: paths non-empty, peer ids valid. */
+function accessFlags (values: Record<string, string | string[] | boolean | undefined>): { swarmKeyFile?: string, allow?: string[], allowFile?: string } {
+  const swarmKeyFile = values['swarm-key'] as string | undefined
+  if (swarmKeyFile !== undefined && swarmKeyFile.trim() === '') throw new UsageError('--swarm-key', '--swarm-key: the path is empty')
+  const allowFile = values['allow-file'] as string | undefined
+  if (allowFile !== undefined && allowFile.trim() === '') throw new UsageError('--allow-file', '--allow-file: the path is empty')
+  const allow = [...new Set(strings(values.allow))]
+  if (allow.length > ALLOW_FLAGS_MAX) throw new UsageError('--allow', `--allow: ${allow.length} given; at most ${ALLOW_FLAGS_MAX} (ALLOW_FLAGS_MAX); list more in --allow-file`)
+  for (const id of allow) {
+    try {
+      peerIdFromString(id)
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err)
+      throw new UsageError('--allow', `--allow: "${id}" is not a peer id (${why}); use the id a node prints at start, e.g. 12D3KooW…`)
+    }
+  }
+  return {
+    ...(swarmKeyFile !== undefined ? { swarmKeyFile } : {}),
+    ...(allow.length > 0 ? { allow } : {}),
+    ...(allowFile !== undefined ? { allowFile } : {})
+  }
+}
+
+/** `swarm-key [<file>]`: one optional path, no flags. */
+function parseSwarmKeyCommand (argv: readonly string[]): SwarmKeyCommand {
+  if (argv.length > 1) throw new UsageError(undefined, `${SWARM_KEY_SUBCOMMAND}: takes one <file> at most, got ${argv.length} arguments`)
+  const file = argv[0]
+  if (file !== undefined && (file.startsWith('-') || file.trim() === '')) throw new UsageError(undefined, `${SWARM_KEY_SUBCOMMAND}: "${file}" is not a file path; usage: ${SWARM_KEY_SUBCOMMAND} [<file>]`)
+  return { kind: 'swarm-key', file }
 }
 
 function checkCapability (capability: string): void {

@@ -21,6 +21,7 @@ import { installPeerErrorGuard } from '../src/peer-error-guard.ts'
 import type { Registry } from 'prom-client'
 import { createLog, formatLogLine, routeDebugLogs } from './log.ts'
 import type { Log } from './log.ts'
+import { accessOptions, watchAllowFile, makeSwarmKey } from './access.ts'
 
 /** Exit status after a runtime failure (could not start, could not stop in time). */
 const EXIT_FAILURE = 1
@@ -85,6 +86,15 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     stopRequested('SIGPIPE')
   })
 
+  // Private mesh flags: the files are read here, so a missing or bad one is a usage error (exit 2).
+  let access
+  try {
+    access = await accessOptions(command)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    log.error(err.message)
+    return EXIT_USAGE
+  }
   try {
     // Loaded here, not at the top: --help, --version and usage errors answer without loading libp2p.
     const loaded = await Promise.race([import('../src/index.ts').then(module => ({ module })), stopSignal.then(signal => ({ signal }))])
@@ -97,6 +107,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
     if (command.api !== undefined) prometheusRegistry = new (await import('prom-client')).Registry()
     const starting = createAgentNode({
       ...(prometheusRegistry !== undefined ? { prometheusRegistry } : {}),
+      ...access,
       listen: command.listen,
       peers: command.peers,
       ...(command.dataDir !== undefined ? { dataDir: command.dataDir } : {}),
@@ -160,6 +171,13 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   const agent = node
   selfPeerId = node.peerId
   log.setPeer(node.peerId)
+  node.addEventListener('peer:refused', (event) => {
+    log.warn(`refused ${event.detail.direction} connection ${event.detail.direction === 'inbound' ? 'from' : 'to'} ${event.detail.peerId}: not on the allowlist`)
+  })
+  node.addEventListener('swarm-key:mismatch', (event) => {
+    log.warn(`closed connection with ${event.detail.remoteAddress}: ${event.detail.reason} (check --swarm-key on both nodes)`)
+  })
+  const stopWatching = watchAllowFile(node, command, (line) => { log.info(line) })
   node.addEventListener('peer:join', (event) => {
     const peer = peerFields(agent, event.detail)
     void emit({ event: 'peer:join', ...peer }, `${new Date().toISOString()} peer joined: ${peer.peerId}${peer.name !== undefined ? ` "${peer.name}"` : ''}`)
@@ -195,6 +213,7 @@ async function run (command: RunCommand | McpCommand): Promise<number> {
   )
 
   await stopSignal
+  stopWatching()
   const timer = setTimeout(() => {
     log.error(`the node did not stop within ${STOP_TIMEOUT_MS} ms (STOP_TIMEOUT_MS); exiting anyway`)
     process.exit(EXIT_FAILURE)
@@ -329,6 +348,7 @@ async function main (argv: readonly string[]): Promise<number> {
     await writeOut(`${packageVersion()}\n`)
     return 0
   }
+  if (command.kind === 'swarm-key') return makeSwarmKey(command, { out: writeOut, err: logError })
   return run(command)
 }
 

@@ -25,7 +25,7 @@ import { createStateRules } from '../protocols/state/rules.ts'
 import { createEventsService } from '../protocols/events/adapter.ts'
 import type { EventsService, RetentionLimits } from '../protocols/events/adapter.ts'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { createGroupsService } from './raft/service.ts'
 import type { GroupsService } from './raft/service.ts'
 import type { BftHandler } from './raft/group.ts'
@@ -38,6 +38,7 @@ import { describeError } from '../protocols/kit/errors.ts'
 import { createNodeTasks } from './tasks/service.ts'
 import type { Registry } from 'prom-client'
 import type { NodeTasksService } from './exec/work.ts'
+import { AllowList, combineGaters, parseAllowList, parseSwarmKey } from './access.ts'
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -93,6 +94,11 @@ export interface AgentNodeOptions {
   gossipsub?: Partial<GossipsubOpts>
   /** A prom-client registry for libp2p's own metrics (the API's `/metrics` adds the `agentmesh_*` series to it). */
   prometheusRegistry?: Registry
+  // --- private meshes (src/access.ts; README "Security") ---
+  /** A swarm key (the text of a go-ipfs swarm.key file, or its bytes): only nodes holding the same key connect (libp2p pnet). */
+  swarmKey?: string | Uint8Array
+  /** Peer ids allowed to connect, inbound and outbound; unset: anyone (with the swarm key, if set). */
+  allow?: string[]
 }
 
 /** Events a node emits. */
@@ -101,6 +107,10 @@ export interface AgentNodeEvents {
   'peer:leave': CustomEvent<{ peerId: string }>
   /** No bootstrap peer (`peers`) reached within BOOTSTRAP_UNREACHABLE_WARN_MS; the node keeps dialling them. */
   'peer:unreachable': CustomEvent<{ peers: UnreachablePeer[] }>
+  /** A connection refused because the peer is not on the allowlist. */
+  'peer:refused': CustomEvent<{ peerId: string, direction: 'inbound' | 'outbound' }>
+  /** A connection closed because the other side holds another swarm key, or none (private meshes). */
+  'swarm-key:mismatch': CustomEvent<{ remoteAddress: string, reason: string }>
 }
 
 /** One agent's node on the mesh. */
@@ -124,12 +134,14 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly libp2p: MeshLibp2p
   /** Task queues: submit, work, results (DESIGN "Tasks", protocols/tasks). */
   readonly tasks: NodeTasksService
+  /** The allowlist in force, when the node was created with `allow`. */
+  readonly allowList: AllowList | undefined
   readonly #storage: Storage
   readonly #bootstrapper: Bootstrapper
   #stopping: Promise<void> | undefined
 
   /** Use `createAgentNode()`. */
-  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, tasks: NodeTasksService }) {
+  constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, tasks: NodeTasksService, allowList?: AllowList }) {
     super()
     this.libp2p = parts.libp2p
     this.peerId = parts.libp2p.peerId.toString()
@@ -147,6 +159,17 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
     this.#bootstrapper.onUnreachable = (peers) => { this.safeDispatchEvent('peer:unreachable', { detail: { peers } }) }
+    this.allowList = parts.allowList
+  }
+
+  /**
+   * Replace the allowlist (e.g. after its file changed) and hang up on peers no longer on it.
+   * Only on a node created with `allow`: a node open to anyone has no list to replace.
+   */
+  async setAllowList (peerIds: readonly string[]): Promise<void> {
+    if (this.allowList === undefined) throw new TypeError('setAllowList: this node was created without `allow`, so it admits any peer; restart it with an allowlist')
+    const removed = this.allowList.replace(parseAllowList(peerIds))
+    for (const peerId of removed) await this.libp2p.hangUp(peerIdFromString(peerId))
   }
 
   /** The addresses other nodes can dial, each ending in /p2p/<peerId>. */
@@ -200,6 +223,14 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
     const privateKey = await loadOrCreateIdentity(storage)
     const peerId: PeerId = peerIdFromPrivateKey(privateKey)
     const name = options.name ?? `agent-${peerId.toString().slice(-6)}`
+    // Checked before anything listens: a bad key or list is a usage error, not a half-open node.
+    const swarmKey = options.swarmKey === undefined ? undefined : parseSwarmKey(typeof options.swarmKey === 'string' ? options.swarmKey : new TextDecoder().decode(options.swarmKey))
+    const pnetLog = logger(`agentmesh:${name}:pnet`)
+    let mismatched: (mismatch: { remoteAddress: string, reason: string }) => void = (m) => { pnetLog('closed connection with %s: %s', m.remoteAddress, m.reason) }
+    let refused: (refusal: { peerId: string, direction: 'inbound' | 'outbound' }) => void = () => {}
+    const allowList = options.allow === undefined
+      ? undefined
+      : new AllowList({ self: peerId.toString(), allowed: parseAllowList(options.allow), log: logger(`agentmesh:${name}:allow`), onRefused: (r) => { refused(r) } })
     const stateRules = createStateRules({ datastore: storage.datastore, nowMs: () => Date.now() })
     const libp2p = await createMeshLibp2p({
       privateKey,
@@ -208,7 +239,9 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       listen: options.listen ?? defaultListen(transport, peerId.toString()),
       dhtValidators: { ...stateRules.validators },
       dhtSelectors: { ...stateRules.selectors },
-      connectionGater: options.connectionGater,
+      connectionGater: allowList === undefined ? options.connectionGater : combineGaters([allowList.gater(), options.connectionGater]),
+      swarmKey,
+      onSwarmKeyMismatch: (mismatch) => { mismatched(mismatch) },
       connectionsMax: options.connectionsMax,
       memoryLatencyMs: options.memoryLatencyMs,
       gossipsub: options.gossipsub,
@@ -248,7 +281,13 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       started.push(service)
     }
     bootstrapper.start()
-    return new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper, tasks })
+    const node = new AgentNode({ libp2p, storage, name, direct, docs, health, state, events, bft, groups, bootstrapper, tasks, allowList })
+    refused = (r) => { node.safeDispatchEvent('peer:refused', { detail: r }) }
+    mismatched = (m) => {
+      pnetLog('closed connection with %s: %s', m.remoteAddress, m.reason)
+      node.safeDispatchEvent('swarm-key:mismatch', { detail: m })
+    }
+    return node
   } catch (err) {
     for (const part of started.reverse()) {
       await Promise.resolve().then(async () => { await part.stop() }).catch((stopErr: unknown) => { logger('agentmesh:start').error('cleanup after failed start: %s', describeError(stopErr)) })

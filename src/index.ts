@@ -52,3 +52,5 @@ export type {
 } from '../protocols/tasks/api.ts'
 export { StaleLeaseError, TaskFailedError, TaskRefusedError, QueueNotFoundError, TaskRequestRefusedError } from '../protocols/tasks/errors.ts'
 export { TASKS_PROTOCOL, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from '../protocols/tasks/messages.ts'
+export { AccessConfigError, AllowList, generateSwarmKey, parseSwarmKey, readSwarmKeyFile, writeSwarmKeyFile, readAllowFile } from './access.ts'
+export type { AllowListStats } from './access.ts'

@@ -10,6 +10,8 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { checkedPreSharedKey } from './access.ts'
+import type { SwarmKeyMismatch } from './access.ts'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { KadDHT, Validators, Selectors } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
@@ -96,7 +98,17 @@ export interface MeshLibp2pOptions {
   memoryLatencyMs?: number
   /** Register libp2p's own metrics (@libp2p/prometheus-metrics) on this prom-client registry. */
   prometheusRegistry?: Registry
+  /** A checked swarm key (src/access.ts): every connection is encrypted with it first (pnet), so only holders connect. */
+  swarmKey?: Uint8Array
+  /** Called with the address of a connection closed because the peer holds another swarm key, or none. */
+  onSwarmKeyMismatch?: (mismatch: SwarmKeyMismatch) => void
 }
+
+/**
+ * How long the pnet nonce exchange may take: pnet's 1 s default is a round trip on a LAN, but on
+ * a loaded machine the event loop alone can stall that long; the upgrade timeout still bounds it.
+ */
+export const SWARM_KEY_HANDSHAKE_TIMEOUT_MS = INBOUND_UPGRADE_TIMEOUT_MS
 
 /** Default listen address for each transport: an OS-assigned port, or a unique memory name. */
 export function defaultListen (transport: TransportKind, peerIdText: string): string[] {
@@ -117,6 +129,7 @@ export async function createMeshLibp2p (options: MeshLibp2pOptions): Promise<Mes
     // last node built with a registry owns them; the daemon runs one node per process.
     ...(options.prometheusRegistry !== undefined ? { metrics: prometheusMetrics({ registry: options.prometheusRegistry }) } : {}),
     connectionEncrypters: [noise()],
+    ...(options.swarmKey !== undefined ? { connectionProtector: checkedPreSharedKey({ psk: options.swarmKey, timeoutMs: SWARM_KEY_HANDSHAKE_TIMEOUT_MS, onMismatch: options.onSwarmKeyMismatch ?? (() => {}) }) } : {}),
     streamMuxers: [yamux()],
     connectionGater: {
       // Loopback and LAN addresses are how agents on one machine or network meet.
