@@ -48,7 +48,7 @@ export { EventNotFoundError, SubscriberLaggedError } from '../protocols/events/e
 export type {
   TasksService, TaskQueue, OpenQueueOptions, SubmitOptions, SubmittedTask, TaskInfo, TaskUpdateInfo, WaitOptions,
   ClaimOptions, ClaimedTask, RenewResult, FailOptions, GateFunction, WorkContext, WorkHandler, BidFunction, WorkOptions,
-  WorkerHandle, TasksStats, QueueWorkerInfo, TaskState, TaskError, RetryPolicy, LeaseKind, DispatchMode, BreakerPolicy, DeadLetterPolicy
+  WorkerHandle, TasksStats, HostedQueueCounts, QueueWorkerInfo, TaskState, TaskError, RetryPolicy, LeaseKind, DispatchMode, BreakerPolicy, DeadLetterPolicy
 } from '../protocols/tasks/api.ts'
 export { StaleLeaseError, TaskFailedError, TaskRefusedError, QueueNotFoundError, TaskRequestRefusedError } from '../protocols/tasks/errors.ts'
 export { TASKS_PROTOCOL, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from '../protocols/tasks/messages.ts'

@@ -5,6 +5,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { TIMING_CHANNEL } from '../../protocols/kit/timing.ts'
+import { TASK_STATES } from '../../protocols/tasks/state.ts'
 import type { Timing, TimedOperation } from '../../protocols/kit/timing.ts'
 import type { AgentNode } from '../../src/index.ts'
 import { GROUPS_MAX } from '../../src/raft/service.ts'
@@ -183,6 +184,20 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
     fields('direction', node.bft.stats(), { sent: 'framesSent', received: 'framesReceived' }))
   counterOf(r, 'agentmesh_bft_frames_rejected_total', 'BFT frames refused, by reason', ['reason'], () =>
     fields('reason', node.bft.stats(), { rejected: 'framesRejected', unknown_group: 'framesForUnknownGroups', dropped: 'framesDropped' }))
+
+  // tasks (node.tasks): the service's own counters; per-queue counts need the queue's replica state.
+  counterOf(r, 'agentmesh_tasks_requests_served_total', 'Task requests this node served for peers (as a queue member)', [], () => [{ value: node.tasks.stats().served }])
+  counterOf(r, 'agentmesh_tasks_requests_rejected_total', 'Task requests refused, by reason', ['reason'], () =>
+    fields('reason', node.tasks.stats(), { malformed: 'rejected', rate_limited: 'rateLimited' }))
+  counterOf(r, 'agentmesh_tasks_proposals_total', 'Raft proposals the task layer made (a batch counts once)', [], () => [{ value: node.tasks.stats().proposals }])
+  counterOf(r, 'agentmesh_tasks_commands_total', 'Task commands carried by those proposals', [], () => [{ value: node.tasks.stats().commands }])
+  counterOf(r, 'agentmesh_tasks_transitions_published_total', 'Task state changes published on tasks/<queue> by this node as leader, by result', ['result'], () =>
+    fields('result', node.tasks.stats(), { published: 'published', dropped: 'publishDropped' }))
+
+  gaugeOf(r, 'agentmesh_tasks', 'Tasks in each state, per queue this node hosts (its replica\'s view)', ['queue', 'state'], () =>
+    node.tasks.stats().hosted.slice(0, METRICS_GROUPS_MAX).flatMap((q) => TASK_STATES.map((state) => ({ labels: { queue: q.name, state }, value: q.byState[state] ?? 0 }))))
+  gaugeOf(r, 'agentmesh_tasks_dead_letters', 'Dead letters per queue this node hosts', ['queue'], () =>
+    node.tasks.stats().hosted.slice(0, METRICS_GROUPS_MAX).map((q) => ({ labels: { queue: q.name }, value: q.deadLetters })))
 
   // Latencies: the services publish each operation's time on TIMING_CHANNEL; keep this node's.
   const histograms = new Map<TimedOperation, Histogram>()

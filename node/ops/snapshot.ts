@@ -86,7 +86,7 @@ export function takeSnapshot (node: AgentNode, options: { queues?: () => Snapsho
     links,
     topics,
     groups,
-    queues: options.queues?.() ?? [],
+    queues: options.queues?.() ?? node.tasks.stats().hosted.map((q) => ({ name: q.name, byState: { ...q.byState } as Record<string, number>, deadLetters: q.deadLetters })),
     counters: {
       eventsPublished: events.published,
       eventsDelivered: events.accepted,

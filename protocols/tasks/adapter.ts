@@ -350,7 +350,8 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     stats (): TasksStats {
       let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0
       for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped }
-      return { ...counters, proposals, commands, published, publishDropped }
+      const counts = [...hosted.values()].map((h) => ({ name: h.name, ...h.machine.counts() }))
+      return { ...counters, proposals, commands, published, publishDropped, hosted: counts }
     },
     async start () {
       if (running) return

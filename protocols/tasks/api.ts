@@ -223,4 +223,12 @@ export interface TasksStats {
   /** Transitions published on `tasks/<queue>` by this node while leader, and dropped (overflow or a failed publish). */
   published: number
   publishDropped: number
+  /**
+   * Queues this node hosts as a member, with the tasks its replica holds in each state and its
+   * dead letters. A follower's replica may trail the leader's by the entries not yet applied.
+   */
+  hosted: HostedQueueCounts[]
 }
+
+/** One hosted queue's task counts (TasksStats.hosted). */
+export interface HostedQueueCounts { name: string, byState: Partial<Record<TaskState, number>>, deadLetters: number }

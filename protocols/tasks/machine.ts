@@ -137,6 +137,13 @@ export class TaskMachine {
   /** Every task held, in submit order. */
   tasks (): TaskView[] { return [...this.#state.tasks.values()].map(view) }
 
+  /** How many tasks this replica holds in each state, and how many are dead letters (metrics, dashboard). */
+  counts (): { byState: Partial<Record<TaskState, number>>, deadLetters: number } {
+    const byState: Partial<Record<TaskState, number>> = {}
+    for (const t of this.#state.tasks.values()) byState[t.state] = (byState[t.state] ?? 0) + 1
+    return { byState, deadLetters: this.#state.deadLetters.size }
+  }
+
   /** Failed tasks, oldest failure first (DESIGN `queue.deadLetters`). */
   deadLetters (options: { limit?: number } = {}): TaskView[] {
     const out: TaskView[] = []

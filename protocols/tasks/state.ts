@@ -9,7 +9,9 @@ import { effectiveRetry } from './policy.ts'
 import type { QueuePolicy } from './policy.ts'
 
 /** Task states (DESIGN "Tasks"); `retrying` is never terminal. */
-export type TaskState = 'submitted' | 'working' | 'validating' | 'retrying' | 'completed' | 'failed' | 'canceled' | 'rejected' | 'input-required'
+/** Every task state, in lifecycle order (metrics list each one, zero included). */
+export const TASK_STATES = ['submitted', 'working', 'validating', 'retrying', 'completed', 'failed', 'canceled', 'rejected', 'input-required'] as const
+export type TaskState = typeof TASK_STATES[number]
 /** States a task never leaves (except `failed`, by redrive). */
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['completed', 'failed', 'canceled', 'rejected'])
 

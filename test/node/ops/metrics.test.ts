@@ -108,4 +108,21 @@ describe('ops: /metrics on real nodes', function () {
     // One node leads: the three is_leader series add up to one across the group (here: alpha's view only).
     assert.ok([0, 1].includes(after.get('agentmesh_raft_is_leader{group="jobs"}')!))
   })
+
+  it('counts tasks per queue and state, and the task layer\'s proposals', async () => {
+    const [alpha, beta] = nodes as [AgentNode, AgentNode, AgentNode]
+    const members = nodes.map(n => n.peerId)
+    const queues = await Promise.all(nodes.map(async n => n.tasks.open('ops-q', { members, timeoutMs: 60_000 })))
+    for (let i = 0; i < 3; i++) await queues[1]!.submit({ i })
+    // Nobody works the queue: three tasks wait in `submitted` on alpha's replica.
+    await waitFor(async () => (await scrape()).get('agentmesh_tasks{queue="ops-q",state="submitted"}') === 3, 'alpha to count three submitted tasks', 30_000)
+    const worker = beta.tasks.work('ops-q', (input) => input)
+    await waitFor(async () => (await scrape()).get('agentmesh_tasks{queue="ops-q",state="completed"}') === 3, 'alpha to count three completed tasks', 30_000)
+    await worker.stop()
+    const series = await scrape()
+    assert.equal(series.get('agentmesh_tasks{queue="ops-q",state="submitted"}'), 0, 'no task left submitted')
+    assert.equal(series.get('agentmesh_tasks_dead_letters{queue="ops-q"}'), 0)
+    assert.ok((series.get('agentmesh_tasks_commands_total') ?? 0) >= (series.get('agentmesh_tasks_proposals_total') ?? 0))
+    assert.equal(alpha.tasks.stats().hosted.find(q => q.name === 'ops-q')?.byState.completed, 3)
+  })
 })
