@@ -33,23 +33,6 @@ const QUEUE = 'bench'
 const ASK_AGAIN_MAX = 100
 const ASK_AGAIN_BACKOFF_MS = 50
 
-/** The part of `node.tasks` (protocols/tasks/api.ts) this scenario uses. */
-interface TasksApi {
-  open: (name: string, options: { members: string[], leaseMs?: number }) => Promise<{
-    submit: (input: unknown, options: { idempotencyKey: string, timeoutMs: number }) => Promise<{ id: string }>
-    result: (taskId: string, options: { timeoutMs: number }) => Promise<unknown>
-    get: (taskId: string, options: { timeoutMs: number }) => Promise<{ state: string } | undefined>
-  }>
-  work: (queue: string, handler: (input: unknown) => unknown, options: { concurrency: number, pollMs: number }) => { stats: () => { completed: number } }
-}
-
-/** A node's task service, or a clear error on a build without one. */
-function tasksOf (node: AgentNode): TasksApi {
-  const tasks = (node as unknown as { tasks?: TasksApi }).tasks
-  if (tasks === undefined) throw new SimUsageError('this build has no node.tasks: the tasks scenario needs it')
-  return tasks
-}
-
 /** Measure the mesh queue (and the baseline): one JSON object with both. */
 export async function run (options: SimOptions): Promise<SimSummary> {
   const tasks = positiveIntegerFlag(options, 'tasks', TASKS_DEFAULT)
@@ -93,7 +76,7 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     const workerNodes = nodes.slice(3, 3 + o.workers)
     const producer = nodes[nodes.length - 1]!
     const members = memberNodes.map((n) => n.peerId)
-    await Promise.all(memberNodes.map(async (n) => tasksOf(n).open(QUEUE, { members, leaseMs: LEASE_MS })))
+    await Promise.all(memberNodes.map(async (n) => n.tasks.open(QUEUE, { members, leaseMs: LEASE_MS })))
     await memberNodes[0]!.groups.get(`tasks/${QUEUE}`).waitForLeader({ timeoutMs: 20_000 })
 
     const submittedAt = new Map<number, number>()
@@ -101,15 +84,15 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     const runs = new Map<number, number>()
     const handles: Array<{ stats: () => { completed: number } }> = []
     for (const w of workerNodes) {
-      await tasksOf(w).open(QUEUE, { members })
-      handles.push(tasksOf(w).work(QUEUE, (input) => {
+      await w.tasks.open(QUEUE, { members })
+      handles.push(w.tasks.work(QUEUE, (input) => {
         const i = (input as { i: number }).i
         if (!startedAt.has(i)) startedAt.set(i, performance.now())
         runs.set(i, (runs.get(i) ?? 0) + 1)
         return input
       }, { concurrency: o.concurrency, pollMs: 1000 }))
     }
-    const q = await tasksOf(producer).open(QUEUE, { members })
+    const q = await producer.tasks.open(QUEUE, { members })
 
     const doneAt = new Map<number, number>()
     let failed = 0

@@ -4,19 +4,15 @@
 
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { run } from '../../../sim/scenarios/tasks.ts'
 import { simOptions } from '../helpers.ts'
 
 const redisInstalled = spawnSync('redis-server', ['--version']).status === 0
-/** The scenario needs `node.tasks` (src/tasks/service.ts); on a build without it the first test is skipped. */
-const nodeTasksWired = existsSync(new URL('../../../src/tasks/service.ts', import.meta.url))
 
 describe('sim scenario tasks (tiny, real in-process nodes)', function () {
   this.timeout(240_000)
 
   it('with --faults every task completes exactly once; both queues report the same metrics', async function () {
-    if (!nodeTasksWired) this.skip()
     const summary = await run(simOptions({ extra: { tasks: '60', workers: '2', concurrency: '4', faults: true, baseline: 'bullmq' } }))
     const m = summary.metrics
     assert.equal(m.lost, 0, 'no task lost with workers and the leader killed')
