@@ -1,57 +1,21 @@
 // End-to-end tests of the private mesh flags: real `node node/cli.ts` processes over loopback TCP.
 
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { tempDir } from '../helpers.ts'
 import { parseCommand, UsageError } from '../../node/args.ts'
+import { CliProcess } from './cli-process.ts'
+import type { Line } from './cli-process.ts'
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0']
 /** Slack for nodes to start and mesh on a busy 2-core machine. */
 const WAIT_MS = 60_000
 
-type Line = { event: string, peerId?: string, addresses?: string[] }
-
-/** A CLI process with its stdout JSON lines and stderr collected. */
-class Cli {
-  readonly child: ChildProcess
-  readonly lines: Line[] = []
-  stderr = ''
-  stdout = ''
-  readonly exited: Promise<number | null>
-
-  constructor (args: string[]) {
-    this.child = spawn(process.execPath, ['node/cli.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })
-    let partial = ''
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk
-      partial += chunk
-      const complete = partial.split('\n')
-      partial = complete.pop()!
-      if (args.includes('--json')) for (const line of complete) if (line !== '') this.lines.push(JSON.parse(line) as Line)
-    })
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
-    this.exited = new Promise((resolve) => { this.child.once('exit', (code) => { resolve(code) }) })
-  }
-
-  async until<T> (condition: () => T | undefined, what: string): Promise<T> {
-    const deadline = Date.now() + WAIT_MS
-    while (Date.now() < deadline) {
-      const value = condition()
-      if (value !== undefined) return value
-      if (this.child.exitCode !== null) throw new Error(`the CLI exited (${this.child.exitCode}) before ${what}; stderr:\n${this.stderr}`)
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-    throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr}`)
-  }
-
-  async ready (): Promise<Line> { return this.until(() => this.lines.find(l => l.event === 'ready'), 'the ready line') }
+/** A CLI process that also tells whether a peer joined. */
+class Cli extends CliProcess {
   joined (peerId: string): boolean { return this.lines.some(l => l.event === 'peer:join' && l.peerId === peerId) }
-  kill (): void { if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL') }
+  override async until<T> (condition: () => T | undefined, what: string, timeoutMs = WAIT_MS): Promise<T> { return super.until(condition, what, timeoutMs) }
 }
 
 let children: Cli[] = []
@@ -62,7 +26,7 @@ function start (args: string[]): Cli {
 }
 async function runToExit (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const cli = start(args)
-  const code = await cli.exited
+  const { code } = await cli.exited
   return { code, stdout: cli.stdout, stderr: cli.stderr }
 }
 const loopbackOf = (ready: Line): string => ready.addresses!.find(a => a.startsWith('/ip4/127.0.0.1/'))!
