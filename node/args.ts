@@ -6,6 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { NAME_CHARS_MAX } from '../protocols/health/messages.ts'
+import { closestName } from './closest-name.ts'
 import { LOG_FORMATS } from './log.ts'
 import type { LogFormat } from './log.ts'
 import { splitCommand, ExecCommandError } from '../src/exec/command.ts'
@@ -375,23 +376,5 @@ function translateParseError (err: unknown): UsageError {
 
 /** The known flag nearest to a mistyped one, if it is plausibly a typo. */
 function closestFlag (flag: string): string | undefined {
-  const typed = flag.replace(/^-+/, '')
-  let best: { name: string, distance: number } | undefined
-  for (const name of Object.keys(FLAGS)) {
-    const distance = editDistance(typed, name)
-    if (best === undefined || distance < best.distance) best = { name, distance }
-  }
-  return best !== undefined && best.distance <= Math.max(1, Math.floor(typed.length / 3)) ? best.name : undefined
-}
-
-function editDistance (a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
+  return closestName(flag.replace(/^-+/, ''), Object.keys(FLAGS))
 }

@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { SimOptions, SimSummary } from './scenario.ts'
 import { SimUsageError } from './flags.ts'
+import { closestName } from '../node/closest-name.ts'
 import { CHECK_FLAGS, SCENARIO_FLAGS, SHARED_FLAGS, flagLines, flagsOf } from './cli-flags.ts'
 import type { FlagKind } from './cli-flags.ts'
 
@@ -66,28 +67,6 @@ function checkValue (flag: string, kind: FlagKind, value: string): void {
   }
 }
 
-/** The known flag nearest to a mistyped one, if it is plausibly a typo. */
-function closest (typed: string, names: readonly string[]): string | undefined {
-  let best: { name: string, distance: number } | undefined
-  for (const name of names) {
-    const distance = editDistance(typed, name)
-    if (best === undefined || distance < best.distance) best = { name, distance }
-  }
-  return best !== undefined && best.distance <= Math.max(1, Math.floor(typed.length / 3)) ? best.name : undefined
-}
-
-function editDistance (a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
-}
-
 /** Parse argv into the module to load and its options. Strict: unknown flags and bad values throw UsageError. */
 export function parseSimArgs (argv: string[]): { modulePath: string, name: string, options: Omit<SimOptions, 'progress' | 'log'>, warnings: string[] } {
   const warnings: string[] = []
@@ -127,7 +106,7 @@ export function parseSimArgs (argv: string[]): { modulePath: string, name: strin
       warnings.push(`--${flag} is not used by ${label}; ignored (its flags: npm run sim -- ${label} --help)`)
     }
     if (spec === undefined) {
-      const suggestion = closest(flag, Object.keys(flags))
+      const suggestion = closestName(flag, Object.keys(flags))
       throw new UsageError(`--${flag}: not a flag of ${label}${suggestion !== undefined ? ` (did you mean --${suggestion}?)` : ''}; its flags: ${Object.keys(flags).map(f => `--${f}`).join(' ')}`)
     }
     if (seen.has(flag)) throw new UsageError(`--${flag}: given more than once`)
