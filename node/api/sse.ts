@@ -31,3 +31,28 @@ export function resumeFrom (lastEventId: string | undefined, query: string | und
   const header = lastEventId?.trim()
   return header !== undefined && header !== '' ? header : query
 }
+
+/** What sseLifetime needs of a Hono SSE stream. */
+interface SseStreamLike { onAbort (listener: () => void): void, write (text: string): Promise<unknown> }
+
+/**
+ * One open stream's lifetime: `signal` aborts when the client goes away, the server closes or `stop()` is called;
+ * with `keepAlive`, a comment every SSE_KEEPALIVE_MS keeps an idle stream open. `end()` (call it
+ * in `finally`) stops both and gives the stream's slot back through `release`.
+ */
+export function sseLifetime (stream: SseStreamLike, closing: AbortSignal, release: () => void, options: { keepAlive?: boolean } = {}): { signal: AbortSignal, stop: () => void, end: () => void } {
+  const done = new AbortController()
+  const stop = (): void => { done.abort() }
+  closing.addEventListener('abort', stop, { once: true })
+  stream.onAbort(stop)
+  const timer = options.keepAlive === true ? setInterval(() => { void stream.write(': keep-alive\n\n') }, SSE_KEEPALIVE_MS) : undefined
+  return {
+    signal: done.signal,
+    stop,
+    end: () => {
+      clearInterval(timer)
+      closing.removeEventListener('abort', stop)
+      release()
+    }
+  }
+}

@@ -13,6 +13,7 @@ import { z } from '@hono/zod-openapi'
 import { errorResponses } from '../api/context.ts'
 import type { ApiApp, ApiContext } from '../api/context.ts'
 import { errorResponse } from '../api/errors.ts'
+import { sseLifetime } from '../api/sse.ts'
 import { createNodeMetrics } from './metrics.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { takeSnapshot } from './snapshot.ts'
@@ -93,16 +94,13 @@ export function registerOpsRoutes (app: ApiApp, context: ApiContext, options: Op
   app.get(DASHBOARD_STREAM_PATH, async (c) => {
     const release = context.sse.acquire()
     return streamSSE(c, async (stream) => {
-      const done = new AbortController()
-      const stop = (): void => { done.abort() }
-      context.closing.addEventListener('abort', stop, { once: true })
-      stream.onAbort(stop)
+      const lifetime = sseLifetime(stream, context.closing, release)
       const onPeer = (): void => { wake() }
       let wake: () => void = () => {}
       node.addEventListener('peer:join', onPeer)
       node.addEventListener('peer:leave', onPeer)
       try {
-        while (!done.signal.aborted && node.running) {
+        while (!lifetime.signal.aborted && node.running) {
           metrics.observe()
           await stream.writeSSE({ event: 'snapshot', data: JSON.stringify(takeSnapshot(node, { ...(options.queues !== undefined ? { queues: options.queues } : {}) })) })
           // Wait a tick, or less when a peer joins or leaves (what a person watches for).
@@ -110,20 +108,19 @@ export function registerOpsRoutes (app: ApiApp, context: ApiContext, options: Op
             const timer = setTimeout(finish, DASHBOARD_INTERVAL_MS)
             function finish (): void {
               clearTimeout(timer)
-              done.signal.removeEventListener('abort', finish)
+              lifetime.signal.removeEventListener('abort', finish)
               resolve()
             }
             wake = finish
-            done.signal.addEventListener('abort', finish, { once: true })
+            lifetime.signal.addEventListener('abort', finish, { once: true })
           })
         }
       } catch (err) {
-        if (!done.signal.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify(errorResponse(err).body) })
+        if (!lifetime.signal.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify(errorResponse(err).body) })
       } finally {
         node.removeEventListener('peer:join', onPeer)
         node.removeEventListener('peer:leave', onPeer)
-        context.closing.removeEventListener('abort', stop)
-        release()
+        lifetime.end()
       }
     })
   })

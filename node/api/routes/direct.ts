@@ -6,7 +6,7 @@ import { streamSSE } from 'hono/streaming'
 import type { ApiApp, ApiContext } from '../context.ts'
 import { errorResponses, JsonValue, TimeoutMs } from '../context.ts'
 import { fromJson, toJson } from '../json.ts'
-import { resumeFrom, SSE_KEEPALIVE_MS } from '../sse.ts'
+import { resumeFrom, SSE_KEEPALIVE_MS, sseLifetime } from '../sse.ts'
 import { describeError } from '../../../protocols/kit/errors.ts'
 
 const MethodName = z.string().min(1).max(256)
@@ -87,10 +87,7 @@ export function registerDirectRoutes (app: ApiApp, context: ApiContext): void {
     const after = Number(resumeFrom(c.req.header('last-event-id'), c.req.valid('query').after) ?? '0')
     const release = context.sse.acquire()
     return streamSSE(c, async (stream) => {
-      const done = new AbortController()
-      const stop = (): void => { done.abort() }
-      context.closing.addEventListener('abort', stop, { once: true })
-      stream.onAbort(stop)
+      const lifetime = sseLifetime(stream, context.closing, release)
       let writing = Promise.resolve()
       const unlisten = inbox.listen((request) => {
         let data: string
@@ -103,14 +100,13 @@ export function registerDirectRoutes (app: ApiApp, context: ApiContext): void {
         }
         writing = writing
           .then(async () => { await stream.writeSSE({ id: request.id, event: 'request', data }) })
-          .catch(() => { stop() }) // the client is gone: end this stream; the request stays pending for others
+          .catch(() => { lifetime.stop() }) // the client is gone: end this stream; the request stays pending for others
       }, Number.isFinite(after) ? after : 0)
       try {
-        await keepAlive(stream, done.signal)
+        await keepAlive(stream, lifetime.signal)
       } finally {
         unlisten()
-        context.closing.removeEventListener('abort', stop)
-        release()
+        lifetime.end()
       }
     }) as any
   })

@@ -6,7 +6,7 @@ import { streamSSE } from 'hono/streaming'
 import type { ApiApp, ApiContext } from '../context.ts'
 import { errorResponses, JsonValue } from '../context.ts'
 import { fromJson, toJson } from '../json.ts'
-import { resumeFrom, SSE_KEEPALIVE_MS } from '../sse.ts'
+import { resumeFrom, sseLifetime } from '../sse.ts'
 import { errorResponse } from '../errors.ts'
 
 /** Events one listEvents call returns at most (the node's own HISTORY_LIMIT_MAX is larger; pages keep responses small). */
@@ -89,23 +89,17 @@ export function registerEventsRoutes (app: ApiApp, context: ApiContext): void {
     if (from !== 'now' && from !== 'start') await node.events.history(topic, { after: from, limit: 1 })
     const release = context.sse.acquire()
     return streamSSE(c, async (stream) => {
-      const done = new AbortController()
-      const stop = (): void => { done.abort() }
-      context.closing.addEventListener('abort', stop, { once: true })
-      stream.onAbort(stop)
-      const timer = setInterval(() => { void stream.write(': keep-alive\n\n') }, SSE_KEEPALIVE_MS)
+      const lifetime = sseLifetime(stream, context.closing, release, { keepAlive: true })
       try {
         await stream.write(': connected\n\n')
-        for await (const event of node.events.subscribe(topic, { from, signal: done.signal })) {
+        for await (const event of node.events.subscribe(topic, { from, signal: lifetime.signal })) {
           await stream.writeSSE({ id: event.id, event: 'event', data: JSON.stringify(toJson(event)) })
         }
       } catch (err) {
         // A reader that fell behind retention, or the node stopping: say so in-band, then end the stream.
-        if (!done.signal.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify(errorResponse(err).body) })
+        if (!lifetime.signal.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify(errorResponse(err).body) })
       } finally {
-        clearInterval(timer)
-        context.closing.removeEventListener('abort', stop)
-        release()
+        lifetime.end()
       }
     }) as any
   })

@@ -7,7 +7,7 @@ import { streamSSE } from 'hono/streaming'
 import type { ApiApp, ApiContext } from '../context.ts'
 import { errorResponses, JsonValue } from '../context.ts'
 import { fromJson, toJson } from '../json.ts'
-import { SSE_KEEPALIVE_MS } from '../sse.ts'
+import { sseLifetime } from '../sse.ts'
 import { ApiError, errorResponse } from '../errors.ts'
 import { AgentMeshError } from '../../../protocols/kit/errors.ts'
 import type { QueueTaskInfo } from '../queues.ts'
@@ -178,11 +178,7 @@ export function registerTasksRoutes (app: ApiApp, context: ApiContext): void {
     if (first === undefined) throw new ApiError(404, 'ERR_TASK_NOT_FOUND', `No task "${taskId}" on queue "${queue}"`)
     const release = context.sse.acquire()
     return streamSSE(c, async (stream) => {
-      const done = new AbortController()
-      const stop = (): void => { done.abort() }
-      context.closing.addEventListener('abort', stop, { once: true })
-      stream.onAbort(stop)
-      const timer = setInterval(() => { void stream.write(': keep-alive\n\n') }, SSE_KEEPALIVE_MS)
+      const lifetime = sseLifetime(stream, context.closing, release, { keepAlive: true })
       try {
         // The snapshot first: a client that reconnects loses nothing, whatever changed meanwhile.
         await stream.writeSSE({ id: String(first.history.length), event: 'task', data: JSON.stringify(taskJson(queue, first)) })
@@ -190,7 +186,7 @@ export function registerTasksRoutes (app: ApiApp, context: ApiContext): void {
           let n = first.history.length
           // A watch may replay the history the snapshot already holds: skip those changes.
           let replayed = 0
-          for await (const update of handle.watch(taskId, { signal: done.signal })) {
+          for await (const update of handle.watch(taskId, { signal: lifetime.signal })) {
             const known = first.history[replayed]
             if (replayed < first.history.length && known?.state === update.state && known.atMs === update.atMs) {
               replayed++
@@ -202,11 +198,9 @@ export function registerTasksRoutes (app: ApiApp, context: ApiContext): void {
           }
         }
       } catch (err) {
-        if (!done.signal.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify(errorResponse(err).body) })
+        if (!lifetime.signal.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify(errorResponse(err).body) })
       } finally {
-        clearInterval(timer)
-        context.closing.removeEventListener('abort', stop)
-        release()
+        lifetime.end()
       }
     }) as any
   })

@@ -97,7 +97,8 @@ describe('ops: /metrics on real nodes', function () {
     assert.equal(after.get('agentmesh_raft_has_leader{group="jobs"}'), 1)
     assert.ok((after.get('agentmesh_raft_leader_changes_total{group="jobs"}') ?? 0) >= 1, 'the first leader was counted')
     assert.ok((after.get('agentmesh_raft_frames_total{direction="received"}') ?? 0) > (before.get('agentmesh_raft_frames_total{direction="received"}') ?? 0))
-    assert.equal(after.get('agentmesh_state_puts_total'), (before.get('agentmesh_state_puts_total') ?? 0) + 1)
+    // At least the test's own put (the node may also write its own records meanwhile, e.g. its agent card).
+    assert.ok((after.get('agentmesh_state_puts_total') ?? 0) >= (before.get('agentmesh_state_puts_total') ?? 0) + 1)
     assert.ok((after.get('agentmesh_state_records_owned') ?? 0) >= 1)
     // Latency histograms: alpha's own put, and the proposals alpha made (none: beta proposed) stay apart per node.
     assert.equal(after.get('agentmesh_state_put_duration_seconds_count{outcome="ok"}'), 1)
