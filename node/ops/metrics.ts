@@ -198,6 +198,10 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
     node.tasks.stats().hosted.slice(0, METRICS_GROUPS_MAX).flatMap((q) => TASK_STATES.map((state) => ({ labels: { queue: q.name, state }, value: q.byState[state] ?? 0 }))))
   gaugeOf(r, 'agentmesh_tasks_dead_letters', 'Dead letters per queue this node hosts', ['queue'], () =>
     node.tasks.stats().hosted.slice(0, METRICS_GROUPS_MAX).map((q) => ({ labels: { queue: q.name }, value: q.deadLetters })))
+  counterOf(r, 'agentmesh_tasks_lease_expiries_total', 'Attempts ended because their lease ran out (worker gone or too slow), per hosted queue', ['queue'], () =>
+    node.tasks.stats().hosted.slice(0, METRICS_GROUPS_MAX).map((q) => ({ labels: { queue: q.name }, value: q.leaseExpiries })))
+  gaugeOf(r, 'agentmesh_tasks_workers', 'Workers a hosted queue knows, by circuit-breaker state', ['queue', 'breaker'], () =>
+    node.tasks.stats().hosted.slice(0, METRICS_GROUPS_MAX).flatMap((q) => Object.entries(q.breakers).map(([breaker, n]) => ({ labels: { queue: q.name, breaker }, value: n }))))
 
   // Latencies: the services publish each operation's time on TIMING_CHANNEL; keep this node's.
   const histograms = new Map<TimedOperation, Histogram>()

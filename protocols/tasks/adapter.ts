@@ -350,7 +350,11 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     stats (): TasksStats {
       let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0
       for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped }
-      const counts = [...hosted.values()].map((h) => ({ name: h.name, ...h.machine.counts() }))
+      const counts = [...hosted.values()].map((h) => {
+        const breakers = { closed: 0, open: 0, 'half-open': 0 }
+        for (const w of h.machine.workers()) breakers[w.breaker]++
+        return { name: h.name, ...h.machine.counts(), leaseExpiries: h.counters.leaseExpiries, breakers }
+      })
       return { ...counters, proposals, commands, published, publishDropped, hosted: counts }
     },
     async start () {

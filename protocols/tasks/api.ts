@@ -231,4 +231,12 @@ export interface TasksStats {
 }
 
 /** One hosted queue's task counts (TasksStats.hosted). */
-export interface HostedQueueCounts { name: string, byState: Partial<Record<TaskState, number>>, deadLetters: number }
+export interface HostedQueueCounts {
+  name: string
+  byState: Partial<Record<TaskState, number>>
+  deadLetters: number
+  /** Attempts ended because their lease ran out, applied on this replica since the node started. */
+  leaseExpiries: number
+  /** Workers the queue knows, by circuit-breaker state. */
+  breakers: Record<'closed' | 'open' | 'half-open', number>
+}

@@ -103,7 +103,8 @@ export class HostedQueue {
   #unLeader: (() => void) | undefined
   readonly #bidTimers = new Map<string, TimerHandle>()
   /** Counters: proposals made and commands they carried; transitions published and dropped. */
-  readonly counters = { proposals: 0, commands: 0, refused: 0, published: 0, publishDropped: 0 }
+  /** `leaseExpiries`: attempts this replica saw end because their lease ran out (metrics). */
+  readonly counters = { proposals: 0, commands: 0, refused: 0, published: 0, publishDropped: 0, leaseExpiries: 0 }
   readonly #publish: PublishEvent | undefined
   readonly #forward: ForwardTask | undefined
   #transitions: Array<{ taskId: string, state: string, attempt: number, atMs: number }> = []
@@ -390,6 +391,7 @@ export class HostedQueue {
           if (this.#transitions.length >= TRANSITIONS_PER_EVENT_MAX) { this.#transitions.shift(); this.counters.publishDropped++ }
           this.#transitions.push({ taskId: u.taskId, state: u.state, attempt: u.attempt, atMs: u.atMs })
         }
+        if ((u.state === 'retrying' || u.state === 'failed') && this.machine.get(u.taskId)?.error?.type === 'lease-expired') this.counters.leaseExpiries++
         if (u.state === 'submitted') { this.#ready.add(u.taskId); wakeClaims = true } else this.#ready.delete(u.taskId)
         if (u.state === 'validating') { this.#validating.add(u.taskId); wakeClaims = true } else this.#validating.delete(u.taskId)
         if (u.state === 'submitted' && this.machine.policy.dispatch === 'bid') this.#callForBids(u.taskId)

@@ -1,6 +1,7 @@
 // The live dashboard in a real browser: Debian's chromium, headless, driven by playwright-core,
 // opens `/?token=…` on a real node's API and must show what a person would look for: the peers
-// that joined, a group's leader, and a live update (a node that joins after the page loaded).
+// that joined, a group's leader, a task queue's counts, and a live update (a node that joins
+// after the page loaded, tasks completing).
 // The test saves a screenshot in its temp dir (AGENTMESH_SCREENSHOT=<file> copies it there).
 
 import assert from 'node:assert/strict'
@@ -51,6 +52,9 @@ describe('ops: the dashboard in headless chromium', function () {
     const groups = await Promise.all(nodes.map(async n => n.groups.join('jobs', { members })))
     await groups[0]!.waitForLeader({ timeoutMs: SEE_TIMEOUT_MS })
     for (const node of nodes) await node.events.join('orders')
+    // A task queue hosted by the three, with work waiting: the page shows its counts.
+    const queues = await Promise.all(nodes.map(async n => n.tasks.open('review', { members, timeoutMs: SEE_TIMEOUT_MS })))
+    for (let i = 0; i < 3; i++) await queues[1]!.submit({ draft: i })
     api = await startApiServer({ node: first, host: '127.0.0.1', port: 0, token: TOKEN })
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
@@ -69,7 +73,7 @@ describe('ops: the dashboard in headless chromium', function () {
     assert.equal(new URL(page.url()).search, '', 'the token is dropped from the address bar')
   })
 
-  it('shows the peers that joined, the group leader, and updates live', async () => {
+  it('shows the peers that joined, the group leader, a queue\'s task counts, and updates live', async () => {
     await page.goto(`${api.url}/?token=${TOKEN}`)
     assert.equal(new URL(page.url()).search, '', 'the token is dropped from the address bar')
     await page.locator('#connection.live').waitFor({ timeout: SEE_TIMEOUT_MS })
@@ -84,6 +88,11 @@ describe('ops: the dashboard in headless chromium', function () {
     await page.locator('#groups tr[data-key="jobs"] td.leader', { hasText: leaderName }).waitFor({ timeout: SEE_TIMEOUT_MS })
     await page.locator('#topics tr[data-key="orders"]').waitFor({ timeout: SEE_TIMEOUT_MS })
     await page.locator('#mesh g.node[data-peer-id]').nth(2).waitFor({ timeout: SEE_TIMEOUT_MS })
+    await page.locator('#queues tr[data-key="review"]', { hasText: 'submitted 3' }).waitFor({ timeout: SEE_TIMEOUT_MS })
+    // A worker on gamma does the three: the counts move without a reload.
+    const worker = nodes[2]!.tasks.work('review', (input) => input)
+    await page.locator('#queues tr[data-key="review"]', { hasText: 'completed 3' }).waitFor({ timeout: SEE_TIMEOUT_MS })
+    await worker.stop()
 
     // Live: a node started after the page loaded appears without a reload, and events move the counter.
     nodes.push(await createAgentNode({ listen: LOOPBACK, name: 'delta', peers: [nodes[0]!.addresses()[0]!] }))

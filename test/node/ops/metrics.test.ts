@@ -123,6 +123,8 @@ describe('ops: /metrics on real nodes', function () {
     const series = await scrape()
     assert.equal(series.get('agentmesh_tasks{queue="ops-q",state="submitted"}'), 0, 'no task left submitted')
     assert.equal(series.get('agentmesh_tasks_dead_letters{queue="ops-q"}'), 0)
+    assert.equal(series.get('agentmesh_tasks_workers{queue="ops-q",breaker="closed"}'), 1, 'beta\'s worker, breaker closed')
+    assert.equal(series.get('agentmesh_tasks_lease_expiries_total{queue="ops-q"}'), 0)
     assert.ok((series.get('agentmesh_tasks_commands_total') ?? 0) >= (series.get('agentmesh_tasks_proposals_total') ?? 0))
     assert.equal(alpha.tasks.stats().hosted.find(q => q.name === 'ops-q')?.byState.completed, 3)
   })

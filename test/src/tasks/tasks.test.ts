@@ -67,6 +67,21 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     await assert.rejects(remote.complete(claimed.taskId, claimed.token, 'again'), StaleLeaseError)
   })
 
+  it('a claimed lease that is never renewed expires: the task is retried, and every member counts the expiry', async () => {
+    nodes = await startMesh(4)
+    const [q0] = await openQueue(nodes, 'unrenewed', { leaseMs: 1_000 })
+    const remote = await nodes[3]!.tasks.open('unrenewed', { members: q0!.members as string[] })
+    const task = await remote.submit('job')
+    const [claimed] = await remote.claim({ waitMs: 5_000 })
+    assert.equal(claimed?.taskId, task.id)
+    // No renewal: the lease runs out on the replicated clock and the attempt ends as lease-expired.
+    await waitFor(async () => (await q0!.get(task.id))?.history.some((h) => h.state === 'retrying') === true, 'the attempt to end and the task to be retried', 30_000)
+    await assert.rejects(remote.complete(claimed.taskId, claimed.token, 'too late'), StaleLeaseError)
+    for (const member of nodes.slice(0, 3)) {
+      await waitFor(() => member.tasks.stats().hosted.find((q) => q.name === 'unrenewed')?.leaseExpiries === 1, `${member.name} to count one lease expiry`)
+    }
+  })
+
   it('open without members finds the queue in the DHT; an unknown queue is QueueNotFoundError', async () => {
     nodes = await startMesh(4)
     await openQueue(nodes, 'found', { leaseMs: 1_234 })
