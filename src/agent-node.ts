@@ -20,6 +20,7 @@ import type { DocsService } from '../protocols/docs/adapter.ts'
 import { createBftService } from '../protocols/bft/adapter.ts'
 import type { BftService } from '../protocols/bft/adapter.ts'
 import { createStateService } from '../protocols/state/adapter.ts'
+import { RecordStoreBound } from '../protocols/state/store-bound.ts'
 import type { StateService } from '../protocols/state/adapter.ts'
 import { createStateRules } from '../protocols/state/rules.ts'
 import { createEventsService } from '../protocols/events/adapter.ts'
@@ -39,6 +40,9 @@ import { createNodeTasks } from './tasks/service.ts'
 import type { Registry } from 'prom-client'
 import type { NodeTasksService } from './exec/work.ts'
 import { AllowList, combineGaters, parseAllowList, parseSwarmKey } from './access.ts'
+
+/** Expired DHT records are deleted this often (10 min): records live up to 48 h, so an expired one lingers at most a few minutes. */
+export const DHT_SWEEP_INTERVAL_MS = 10 * 60_000
 
 /** Options of `createAgentNode` (DESIGN "Public API"). */
 export interface AgentNodeOptions {
@@ -94,6 +98,8 @@ export interface AgentNodeOptions {
   gossipsub?: Partial<GossipsubOpts>
   /** A prom-client registry for libp2p's own metrics (the API's `/metrics` adds the `agentmesh_*` series to it). */
   prometheusRegistry?: Registry
+  /** Budgets of other peers' DHT records stored here (defaults: STORED_RECORD_BYTES_MAX, STORED_RECORDS_PER_AUTHOR_MAX). */
+  dhtStore?: { bytesMax?: number, perAuthorMax?: number }
   // --- private meshes (src/access.ts; README "Security") ---
   /** A swarm key (the text of a go-ipfs swarm.key file, or its bytes): only nodes holding the same key connect (libp2p pnet). */
   swarmKey?: string | Uint8Array
@@ -139,6 +145,8 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   readonly #storage: Storage
   readonly #bootstrapper: Bootstrapper
   #stopping: Promise<void> | undefined
+  /** Deletes expired DHT records every DHT_SWEEP_INTERVAL_MS. */
+  readonly #sweeper: ReturnType<typeof setInterval>
 
   /** Use `createAgentNode()`. */
   constructor (parts: { libp2p: MeshLibp2p, storage: Storage, name: string, direct: DirectService, docs: DocsService, health: HealthService, state: StateService, events: EventsService, bft: BftService, groups: GroupsService, bootstrapper: Bootstrapper, tasks: NodeTasksService, allowList?: AllowList }) {
@@ -158,6 +166,11 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
     this.events = parts.events
     this.#storage = parts.storage
     this.#bootstrapper = parts.bootstrapper
+    const log = logger(`agentmesh:${parts.name}:dht-store`)
+    this.#sweeper = setInterval(() => {
+      parts.storage.datastore.sweep(Date.now()).then((n) => { if (n > 0) log('swept %d expired DHT records', n) }, (err: unknown) => { log.error('sweeping expired DHT records failed: %s', describeError(err)) })
+    }, DHT_SWEEP_INTERVAL_MS)
+    this.#sweeper.unref()
     this.#bootstrapper.onUnreachable = (peers) => { this.safeDispatchEvent('peer:unreachable', { detail: { peers } }) }
     this.allowList = parts.allowList
   }
@@ -197,6 +210,7 @@ export class AgentNode extends TypedEventEmitter<AgentNodeEvents> {
   }
 
   async #stop (): Promise<void> {
+    clearInterval(this.#sweeper)
     this.#bootstrapper.stop()
     await this.tasks.stop()
     await this.groups.stop()
@@ -232,6 +246,9 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       ? undefined
       : new AllowList({ self: peerId.toString(), allowed: parseAllowList(options.allow), log: logger(`agentmesh:${name}:allow`), onRefused: (r) => { refused(r) } })
     const stateRules = createStateRules({ datastore: storage.datastore, nowMs: () => Date.now() })
+    // Other peers' DHT records are held to a budget before anything can send one (SPEC state "Storage bound").
+    const storeBound = new RecordStoreBound({ self: peerId.toString(), ...options.dhtStore })
+    await storage.datastore.attachBound(storeBound, Date.now())
     const libp2p = await createMeshLibp2p({
       privateKey,
       datastore: storage.datastore,
@@ -267,7 +284,7 @@ export async function createAgentNode (options: AgentNodeOptions = {}): Promise<
       })
     })
     const members = (): string[] => health.peers().filter(p => p.status !== 'dead').map(p => p.peerId)
-    const state = createStateService({ ...base('state'), rules: stateRules }, { name, capabilities, members })
+    const state = createStateService({ ...base('state'), rules: stateRules, storeBound }, { name, capabilities, members })
     const events = createEventsService({ ...base('events'), store: storage.sublevel('events') }, { retention: options.eventsRetention, syncIntervalMs: options.eventsSyncIntervalMs })
     const docs = createDocsService({ ...base('docs'), store: storage.sublevel('docs') })
     const bft = createBftService({ ...base('bft'), storage })

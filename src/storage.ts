@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path'
 import { AgentMeshError, describeError } from '../protocols/kit/errors.ts'
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
-import { LevelDatastore } from 'datastore-level'
+import { BoundedLevelDatastore } from './dht-store.ts'
 import type { AbstractLevel, AbstractSublevel, AbstractPutOptions, AbstractBatchOptions } from 'abstract-level'
 
 /**
@@ -27,7 +27,7 @@ export interface Storage {
   /** The namespace for one protocol, e.g. `events`, `raft/<group>`. Writes that must survive a crash pass `{ sync: true }`. */
   sublevel (name: string): Sublevel
   /** libp2p's datastore (peer store, DHT records). */
-  readonly datastore: LevelDatastore
+  readonly datastore: BoundedLevelDatastore
   close (): Promise<void>
 }
 
@@ -136,7 +136,7 @@ export async function openStorage (options: { dataDir?: string }): Promise<Stora
     return s
   }
   // datastore-level drives any abstract-level database; a sublevel keeps libp2p's keys apart.
-  const datastore = new LevelDatastore(sublevel('libp2p') as never)
+  const datastore = new BoundedLevelDatastore(sublevel('libp2p') as never)
   let closed = false
   return {
     persistent: options.dataDir !== undefined,

@@ -147,6 +147,9 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
   gaugeOf(r, 'agentmesh_state_records_owned', 'Records this node wrote and keeps republishing', [], () => [{ value: node.state.stats().owned }])
   counterOf(r, 'agentmesh_state_republish_failures_total', 'Republish rounds of an owned record that failed', [], () => [{ value: node.state.stats().republishFailures }])
   counterOf(r, 'agentmesh_state_reads_served_total', 'One-hop reads this node answered for peers', [], () => [{ value: node.state.stats().reads.served }])
+  gaugeOf(r, 'agentmesh_state_store_records', 'DHT records this node stores (its own and others\')', [], () => [{ value: node.state.stats().stored?.records ?? 0 }])
+  gaugeOf(r, 'agentmesh_state_store_bytes', 'Bytes of other peers\' DHT records stored here, against STORED_RECORD_BYTES_MAX', [], () => [{ value: node.state.stats().stored?.bytes ?? 0 }])
+  counterOf(r, 'agentmesh_state_store_refused_total', 'DHT records refused because their author or all others were over the store budget', [], () => [{ value: node.state.stats().stored?.refused ?? 0 }])
   counterOf(r, 'agentmesh_state_read_answers_rejected_total', 'One-hop read answers that failed validation (forged, expired, wrong key)', [], () => [{ value: node.state.stats().reads.rejected }])
 
   // docs

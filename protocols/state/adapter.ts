@@ -2,6 +2,7 @@
 // the republisher for records this node wrote, and the agent-card publisher.
 // Signing, validation and selection are pure (messages.ts, validate.ts, select.ts).
 
+import type { StoreBoundStats } from './store-bound.ts'
 import type { QueryEvent } from '@libp2p/kad-dht'
 import { hlcCompare, hlcNow, hlcReceive, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
@@ -79,6 +80,8 @@ export interface StateStats {
   owned: number
   /** One-hop read counters, both directions. */
   reads: ReadStats
+  /** The DHT record store and its budget (SPEC state "Storage bound"), when the node bounds it. */
+  stored?: StoreBoundStats
 }
 
 /** What the state service uses of its host: the DHT, one-hop read streams, connections and events. */
@@ -89,6 +92,8 @@ export interface StateComponents extends ServiceBase, SigningKey {
   readonly libp2p: StateHost
   /** The record rules; the node installs the same rules as the DHT's validators and selectors. */
   readonly rules: StateRules
+  /** The budget of this node's DHT record store, for its counters. */
+  readonly storeBound?: { stats (): StoreBoundStats }
 }
 
 /** Who this agent is, and tunables of the state service. */
@@ -369,7 +374,7 @@ export function createStateService (components: StateComponents, options: StateS
       return await directory.findAgents(findOptions)
     },
     card: () => directory.card(),
-    stats: () => ({ ...stats, owned: owned.size, reads: reader.stats() }),
+    stats: () => ({ ...stats, owned: owned.size, reads: reader.stats(), ...(components.storeBound !== undefined ? { stored: components.storeBound.stats() } : {}) }),
     async start () {
       await reader.start()
       running = true
