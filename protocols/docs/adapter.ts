@@ -6,6 +6,7 @@ import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwareness
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream, Connection, PeerId } from '@libp2p/interface'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { KvStore } from '../kit/store.ts'
 import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase } from '../kit/components.ts'
@@ -13,6 +14,7 @@ import { NotRunningError, DecodeError, LimitExceededError, describeError } from 
 import { closeServedStream, deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import { Backoff } from '../kit/backoff.ts'
 import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
+import { scoreTopic, unscoreTopic } from '../kit/gossip-score.ts'
 import type { TokenBucketLimits } from '../kit/token-bucket.ts'
 import type { BackoffOptions } from '../kit/backoff.ts'
 import {
@@ -412,6 +414,18 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   // --- libp2p events -------------------------------------------------------------------
 
+  /** GossipSub validator of doc topics: Reject what does not decode (counted), Accept the rest. */
+  function validateGossip (from: PeerId, message: Message): TopicValidatorResult {
+    try {
+      decodeGossipFrame(message.data, gossipFrameBytesMax)
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      stats.framesRejected++
+      log('rejected gossip frame on %s from %s: %s', message.topic, from.toString(), describeError(err))
+      return TopicValidatorResult.Reject
+    }
+  }
+
   function onMessage (event: CustomEvent<Message>): void {
     const message = event.detail
     if (!message.topic.startsWith(DOCS_TOPIC_PREFIX)) return
@@ -487,6 +501,10 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       pubsub().publish(entry.topic, frame).catch((err: unknown) => { log('publishing awareness of "%s" failed: %s', name, describeError(err)) })
     })
     docs.set(name, entry)
+    // SPEC docs F3: a frame that does not decode is rejected in validation, so GossipSub stops
+    // forwarding it and graylists a peer that keeps sending such frames.
+    pubsub().topicValidators.set(entry.topic, validateGossip)
+    scoreTopic(pubsub(), entry.topic)
     pubsub().subscribe(entry.topic)
     // SPEC docs S4: the side that opens syncs at once with every known subscriber.
     for (const peerId of pubsub().getSubscribers(entry.topic)) {
@@ -510,7 +528,11 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     entry.replica.detach()
     drain(entry)
     docs.delete(entry.name)
-    if (running) pubsub().unsubscribe(entry.topic)
+    if (running) {
+      pubsub().unsubscribe(entry.topic)
+      pubsub().topicValidators.delete(entry.topic)
+      unscoreTopic(pubsub(), entry.topic)
+    }
     await entry.chain
   }
 

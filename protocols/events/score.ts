@@ -1,42 +1,4 @@
-// GossipSub peer-score parameters for events topics (SPEC events E13): a peer whose messages
-// the events validator rejects (forged, malformed, from a cut-off peer, or an author flooding
-// over its rate) is graylisted within a few messages; sparse topics cost honest peers nothing.
+// The events topics' GossipSub score parameters (SPEC events E13): the mesh's shared ones.
 
-import type { GossipsubOpts } from '@libp2p/gossipsub'
-
-/** GossipSub 17's TopicScoreParams (the package does not export the type by name). */
-export type EventsTopicScoreParams = NonNullable<GossipsubOpts['scoreParams']['topics']>[string]
-
-/**
- * P4 weight: the penalty is weight × (rejected messages)², so 3 rejections (−90) pass GossipSub's
- * default graylist threshold (−80) — an honest node never sends a message our validator rejects.
- */
-export const INVALID_MESSAGE_WEIGHT = -10
-/** P4 decay per second: a rejection is forgotten after about 40 s (0.9^40 ≈ 0.015). */
-export const INVALID_MESSAGE_DECAY = 0.9
-
-/** Score parameters for one events GossipSub topic (register under `agentmesh/events/1/<topic>`). */
-export function eventsTopicScoreParams (): EventsTopicScoreParams {
-  return {
-    topicWeight: 1,
-    // P1, P2: small rewards for staying in the mesh and delivering first (capped by topicScoreCap).
-    timeInMeshWeight: 1 / 3600,
-    timeInMeshQuantum: 1000,
-    timeInMeshCap: 3600,
-    firstMessageDeliveriesWeight: 0.1,
-    firstMessageDeliveriesDecay: 0.9,
-    firstMessageDeliveriesCap: 100,
-    // P3, P3b off: an events topic may be quiet for hours, so "too few deliveries" proves nothing.
-    meshMessageDeliveriesWeight: 0,
-    meshMessageDeliveriesDecay: 0.5,
-    meshMessageDeliveriesCap: 100,
-    meshMessageDeliveriesThreshold: 1,
-    meshMessageDeliveriesWindow: 10,
-    meshMessageDeliveriesActivation: 5000,
-    meshFailurePenaltyWeight: 0,
-    meshFailurePenaltyDecay: 0.5,
-    // P4: what graylists a hostile peer.
-    invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
-    invalidMessageDeliveriesDecay: INVALID_MESSAGE_DECAY
-  }
-}
+export { INVALID_MESSAGE_WEIGHT, INVALID_MESSAGE_DECAY, topicScoreParams as eventsTopicScoreParams } from '../kit/gossip-score.ts'
+export type { TopicScoreParams as EventsTopicScoreParams } from '../kit/gossip-score.ts'

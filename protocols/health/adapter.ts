@@ -6,6 +6,7 @@ import { TypedEventEmitter } from 'main-event'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { scoreTopic, unscoreTopic } from '../kit/gossip-score.ts'
 import type { Message } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey, Stream, Connection, Logger } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -200,6 +201,8 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     this.#running = true
     const pubsub = this.#libp2p.services.pubsub
     pubsub.topicValidators.set(HEALTH_TOPIC, this.#validate)
+    // A peer whose announces the validator rejects (forged, malformed) is graylisted (SPEC health H7).
+    scoreTopic(pubsub, HEALTH_TOPIC)
     pubsub.subscribe(HEALTH_TOPIC)
     await this.#libp2p.handle(HEALTH_PROTOCOL, (stream, connection) => {
       this.#serve(stream, connection).catch((err: unknown) => {
@@ -232,6 +235,7 @@ export class HealthService extends TypedEventEmitter<HealthEvents> {
     this.#libp2p.removeEventListener('peer:connect', this.#onConnect)
     this.#libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
     pubsub.topicValidators.delete(HEALTH_TOPIC)
+    unscoreTopic(pubsub, HEALTH_TOPIC)
     pubsub.unsubscribe(HEALTH_TOPIC)
     await this.#libp2p.unhandle(HEALTH_PROTOCOL)
   }
