@@ -18,11 +18,11 @@ import { scoreTopic, unscoreTopic } from '../kit/gossip-score.ts'
 import type { TokenBucketLimits } from '../kit/token-bucket.ts'
 import type { BackoffOptions } from '../kit/backoff.ts'
 import {
-  DOCS_SYNC_PROTOCOL, DOCS_TOPIC_PREFIX, DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_FRAME_BYTES_MAX,
+  DOCS_SYNC_PROTOCOL, DOCS_TOPIC_PREFIX, DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_FRAME_BYTES_MAX, DOCS_SYNC_UPDATE_BYTES_MAX,
   checkDocName, decodeGossipFrame, decodeSyncFrame, describeSyncFrame, docTopic, encodeGossipAwareness, encodeSyncFrame
 } from './messages.ts'
 import type { SyncBody } from './messages.ts'
-import { DocReplica } from './replica.ts'
+import { DocReplica, SyncTooLargeError } from './replica.ts'
 import type { DocEffect, SyncSession } from './replica.ts'
 import { DocStore, shouldCompact } from './persistence.ts'
 
@@ -280,7 +280,14 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   function step (entry: OpenDoc, session: SyncSession, body: SyncBody): SyncBody[] {
     if (body.kind === 'awareness') applyAwarenessUpdate(entry.awareness, body.update, entry.replica.remoteOrigin)
-    const replies = entry.replica.receiveSync(session, body)
+    let replies: SyncBody[]
+    try {
+      replies = entry.replica.receiveSync(session, body)
+    } catch (err) {
+      // SPEC docs L1, S8: the document outgrew what sync carries; nothing was sent.
+      if (err instanceof SyncTooLargeError) stats.syncFramesOversized++
+      throw err
+    }
     drain(entry)
     return withAwareness(entry, replies)
   }
@@ -480,7 +487,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   async function openDoc (name: string): Promise<Y.Doc> {
     const store = new DocStore(db, name)
     const stored = await store.load()
-    const replica = new DocReplica({ name, gossipFrameBytesMax })
+    const replica = new DocReplica({ name, gossipFrameBytesMax, syncUpdateBytesMax: syncFrameBytesMax - (DOCS_SYNC_FRAME_BYTES_MAX - DOCS_SYNC_UPDATE_BYTES_MAX) })
     // SPEC docs P3: the stored state is in the doc before open() returns, before any peer answers.
     Y.transact(replica.doc, () => {
       if (stored.snapshot !== undefined) replica.load(stored.snapshot)

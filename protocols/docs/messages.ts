@@ -24,6 +24,17 @@ export const DOCS_GOSSIP_FRAME_BYTES_MAX = 64 * 1024
  * with their read slack) near 220 MiB; at 32 MiB it was over 1 GiB.
  */
 export const DOCS_SYNC_FRAME_BYTES_MAX = 6 * 1024 * 1024
+/**
+ * Largest Yjs update one sync frame carries (6 MiB less 1 KiB): the frame's document name (at
+ * most DOCS_NAME_CHARS_MAX characters, 4 bytes each in UTF-8) and varints fit in the rest.
+ */
+export const DOCS_SYNC_UPDATE_BYTES_MAX = DOCS_SYNC_FRAME_BYTES_MAX - 1024
+/**
+ * Step 2 parts one exchange may carry (SPEC docs S8), 64: a document of up to 64 frames
+ * (~384 MiB) syncs to a late joiner, while a peer can make a node apply at most that many
+ * frames per exchange.
+ */
+export const DOCS_SYNC_PARTS_MAX = 64
 /** Document names: identifiers that become topic names and database keys. */
 export const DOCS_NAME_CHARS_MAX = 128
 const NAME_PATTERN = /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/
@@ -44,6 +55,8 @@ export type GossipFrame =
 export type SyncBody =
   | { kind: 'step1', stateVector: Uint8Array }
   | { kind: 'step2', update: Uint8Array }
+  /** Part of a step 2 too large for one frame, sent before the step 2 that ends it (SPEC docs S8). */
+  | { kind: 'update', update: Uint8Array }
   | { kind: 'awareness', update: Uint8Array }
   | { kind: 'not-open' }
 
@@ -109,6 +122,11 @@ export function encodeSyncFrame (frame: SyncFrame): Uint8Array {
       encoding.writeVarUint(encoder, syncProtocol.messageYjsSyncStep2)
       encoding.writeVarUint8Array(encoder, body.update)
       break
+    case 'update':
+      encoding.writeVarUint(encoder, CHANNEL_SYNC)
+      encoding.writeVarUint(encoder, syncProtocol.messageYjsUpdate)
+      encoding.writeVarUint8Array(encoder, body.update)
+      break
     case 'awareness':
       encoding.writeVarUint(encoder, CHANNEL_AWARENESS)
       encoding.writeVarUint8Array(encoder, body.update)
@@ -131,7 +149,8 @@ export function decodeSyncFrame (bytes: Uint8Array, bytesMax = DOCS_SYNC_FRAME_B
       const type = decoding.readVarUint(decoder)
       if (type === syncProtocol.messageYjsSyncStep1) return { doc, body: { kind: 'step1', stateVector: decoding.readVarUint8Array(decoder) } }
       if (type === syncProtocol.messageYjsSyncStep2) return { doc, body: { kind: 'step2', update: decoding.readVarUint8Array(decoder) } }
-      throw new DecodeError(`sync message type ${type} is not allowed on a sync stream (only step 1 and step 2)`)
+      if (type === syncProtocol.messageYjsUpdate) return { doc, body: { kind: 'update', update: decoding.readVarUint8Array(decoder) } }
+      throw new DecodeError(`sync message type ${type} is not allowed on a sync stream (only step 1, step 2 and update)`)
     }
     if (channel === CHANNEL_AWARENESS) return { doc, body: { kind: 'awareness', update: decoding.readVarUint8Array(decoder) } }
     if (channel === CHANNEL_NOT_OPEN) return { doc, body: { kind: 'not-open' } }
@@ -145,6 +164,7 @@ export function describeSyncFrame (frame: SyncFrame): string {
   switch (body.kind) {
     case 'step1': return `${frame.doc} step1 sv=${body.stateVector.byteLength}B`
     case 'step2': return `${frame.doc} step2 update=${body.update.byteLength}B`
+    case 'update': return `${frame.doc} step2 part update=${body.update.byteLength}B`
     case 'awareness': return `${frame.doc} awareness ${body.update.byteLength}B`
     case 'not-open': return `${frame.doc} not-open`
   }

@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import { assert } from '../kit/assert.ts'
 import { LimitExceededError } from '../kit/errors.ts'
-import { DOCS_GOSSIP_FRAME_BYTES_MAX, encodeGossipUpdate } from './messages.ts'
+import { DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_PARTS_MAX, DOCS_SYNC_UPDATE_BYTES_MAX, encodeGossipUpdate } from './messages.ts'
 import type { SyncBody } from './messages.ts'
 
 /**
@@ -32,10 +32,17 @@ export interface SyncSession {
   gotStep1: boolean
   gotStep2: boolean
   /** True when this side has nothing more to send or receive. */
+  /** Step 2 parts received in this exchange (SPEC docs S8). */
+  parts: number
   done: boolean
 }
 
 interface PeerEntry { synced: boolean, sessions: number }
+
+/** A step 2 that cannot be sent: one writer's history alone is over the frame bound (SPEC docs S8). */
+export class SyncTooLargeError extends LimitExceededError {
+  override name = 'SyncTooLargeError'
+}
 
 /** Counters of what the core applied and refused. */
 export interface ReplicaStats { remoteUpdates: number, rejectedUpdates: number, localUpdates: number, oversizedLocalUpdates: number }
@@ -46,6 +53,8 @@ export interface DocReplicaOptions {
   /** The document; a fresh Y.Doc when omitted. */
   doc?: Y.Doc
   gossipFrameBytesMax?: number
+  /** Largest step 2 update sent in one frame; a larger one is split by writer (SPEC docs S8). */
+  syncUpdateBytesMax?: number
   peersMax?: number
 }
 
@@ -58,6 +67,7 @@ export class DocReplica {
   /** Transaction origin of updates restored from the database: neither persisted nor broadcast. */
   readonly loadOrigin: object
   readonly #gossipFrameBytesMax: number
+  readonly #syncUpdateBytesMax: number
   readonly #peersMax: number
   readonly #peers = new Map<string, PeerEntry>()
   #effects: DocEffect[] = []
@@ -74,6 +84,7 @@ export class DocReplica {
     this.remoteOrigin = { docs: 'remote', name: options.name }
     this.loadOrigin = { docs: 'load', name: options.name }
     this.#gossipFrameBytesMax = options.gossipFrameBytesMax ?? DOCS_GOSSIP_FRAME_BYTES_MAX
+    this.#syncUpdateBytesMax = options.syncUpdateBytesMax ?? DOCS_SYNC_UPDATE_BYTES_MAX
     this.#peersMax = options.peersMax ?? DOCS_PEERS_MAX
     this.#lastCaughtUp = this.caughtUp()
     this.#onUpdate = (update, origin) => { this.#updated(update, origin) }
@@ -146,9 +157,16 @@ export class DocReplica {
       case 'step1': {
         if (session.gotStep1) throw new LimitExceededError(`Sync with ${session.peer}: a second step 1 in one exchange`)
         session.gotStep1 = true
-        replies.push({ kind: 'step2', update: Y.encodeStateAsUpdate(this.doc, body.stateVector) })
+        replies.push(...this.#step2(body.stateVector))
         // The responder asks back in the same breath (y-protocols' client/server model).
         if (session.role === 'responder') replies.push({ kind: 'step1', stateVector: Y.encodeStateVector(this.doc) })
+        break
+      }
+      case 'update': {
+        // SPEC docs S8: a part of the peer's step 2, before the step 2 that ends it.
+        if (session.gotStep2) throw new LimitExceededError(`Sync with ${session.peer}: a step 2 part after the step 2`)
+        if (++session.parts > DOCS_SYNC_PARTS_MAX) throw new LimitExceededError(`Sync with ${session.peer}: more than DOCS_SYNC_PARTS_MAX (${DOCS_SYNC_PARTS_MAX}) step 2 parts in one exchange`)
+        this.#applyRemote(body.update)
         break
       }
       case 'step2': {
@@ -167,6 +185,45 @@ export class DocReplica {
     if (session.done) this.#closeSession(session)
     this.#statusChanged()
     return replies
+  }
+
+  /**
+   * The step 2 for a peer at `stateVector` (SPEC docs S8): one frame when it fits
+   * `syncUpdateBytesMax`; otherwise one `update` part per writer (client id) with anything to
+   * send, then a step 2 holding only the delete set. Each part is a valid Yjs update on its own
+   * (the state vector passed for it holds every other writer at its current clock), so the
+   * receiver applies parts as they come. A single writer's history over the bound still fails,
+   * as LimitExceededError naming it.
+   */
+  #step2 (stateVector: Uint8Array): SyncBody[] {
+    const whole = Y.encodeStateAsUpdate(this.doc, stateVector)
+    if (whole.byteLength <= this.#syncUpdateBytesMax) return [{ kind: 'step2', update: whole }]
+    const theirs = Y.decodeStateVector(stateVector)
+    const ours: Map<number, number> = Y.decodeStateVector(Y.encodeStateVector(this.doc))
+    const parts: SyncBody[] = []
+    let pending: Uint8Array[] = []
+    let pendingBytes = 0
+    const flush = (): void => {
+      if (pending.length === 0) return
+      parts.push({ kind: 'update', update: pending.length === 1 ? pending[0]! : Y.mergeUpdates(pending) })
+      pending = []
+      pendingBytes = 0
+    }
+    for (const [client, clock] of ours) {
+      if ((theirs.get(client) ?? 0) >= clock) continue
+      const only = new Map<number, number>(ours)
+      only.set(client, theirs.get(client) ?? 0)
+      const part = Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(only))
+      if (part.byteLength > this.#syncUpdateBytesMax) throw new SyncTooLargeError(`Cannot sync document "${this.name}": writer ${client}'s history alone is ${part.byteLength} bytes, over the ${this.#syncUpdateBytesMax} one sync frame carries`)
+      if (pendingBytes + part.byteLength > this.#syncUpdateBytesMax) flush()
+      pending.push(part)
+      pendingBytes += part.byteLength
+    }
+    flush()
+    if (parts.length > DOCS_SYNC_PARTS_MAX) throw new SyncTooLargeError(`Cannot sync document "${this.name}": it needs ${parts.length} step 2 parts, over DOCS_SYNC_PARTS_MAX (${DOCS_SYNC_PARTS_MAX})`)
+    // The delete set alone: every writer at our clock, so no structs travel twice.
+    parts.push({ kind: 'step2', update: Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(ours)) })
+    return parts
   }
 
   /** The exchange broke off (stream error, timeout, peer gone) before it was done. */
@@ -243,7 +300,7 @@ export class DocReplica {
   #openSession (peer: string, role: SyncSession['role']): SyncSession {
     const entry = this.#peers.get(peer)
     if (entry !== undefined) entry.sessions++
-    return { peer, role, gotStep1: false, gotStep2: false, done: false }
+    return { peer, role, gotStep1: false, gotStep2: false, parts: 0, done: false }
   }
 
   #closeSession (session: SyncSession): void {

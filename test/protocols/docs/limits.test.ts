@@ -1,5 +1,6 @@
 // Docs sync at its size bound on real nodes (memory transport): a late joiner gets a document
-// just under DOCS_SYNC_FRAME_BYTES_MAX, a frame over it is refused and counted, and a peer whose
+// just under DOCS_SYNC_FRAME_BYTES_MAX, and one of several writers over it in parts; one writer's
+// history over it is refused and counted, and a peer whose
 // every exchange fails is retried with backoff, not in a loop (SPEC docs L1, S6).
 
 import assert from 'node:assert/strict'
@@ -64,6 +65,28 @@ describe('docs sync at its size bound (real nodes)', function () {
     assert.equal(text(lateDoc), text(doc))
     assert.equal(late.docs.stats().syncFramesOversized, 0)
     assert.equal(a.docs.stats().syncFramesOversized, 0)
+  })
+
+  it('a document of several writers over the bound reaches a late joiner in parts, one writer per frame', async () => {
+    const a = await createAgentNode({ transport: 'memory', name: 'holder' })
+    nodes.push(a)
+    const doc = await a.docs.open('parts')
+    // Three writers of ~2.5 MiB each: 7.5 MiB in all, over one frame; each writer's part fits.
+    for (let w = 0; w < 3; w++) {
+      const writer = new Y.Doc()
+      grow(writer, 2.5 * MiB)
+      Y.applyUpdate(doc, Y.encodeStateAsUpdate(writer))
+    }
+    const size = Y.encodeStateAsUpdate(doc).byteLength
+    assert.ok(size > DOCS_SYNC_FRAME_BYTES_MAX, `document of ${size} bytes`)
+    const late = await createAgentNode({ transport: 'memory', name: 'late', peers: a.addresses() })
+    nodes.push(late)
+    await connected(a, late)
+    const lateDoc = await late.docs.open('parts')
+    await waitFor(() => late.docs.status('parts').caughtUp && text(lateDoc).length === text(doc).length, 'the late joiner to catch up', 60_000)
+    assert.equal(text(lateDoc), text(doc))
+    assert.equal(a.docs.stats().syncFramesOversized, 0)
+    assert.ok(a.docs.stats().syncBytesSent > DOCS_SYNC_FRAME_BYTES_MAX, 'more than one frame\'s worth was sent')
   })
 
   it('a document over the bound is refused before sending, and counted; the asker is not caught up', async () => {

@@ -4,6 +4,7 @@ import * as Y from 'yjs'
 import { DocReplica } from '../../../protocols/docs/replica.ts'
 import type { DocEffect, SyncSession } from '../../../protocols/docs/replica.ts'
 import { decodeGossipFrame } from '../../../protocols/docs/messages.ts'
+import { LimitExceededError } from '../../../protocols/kit/errors.ts'
 import type { SyncBody } from '../../../protocols/docs/messages.ts'
 
 /** A random edit one replica makes locally. */
@@ -105,6 +106,43 @@ describe('docs DocReplica (pure core)', () => {
         if (body.kind === 'step2') assert.equal(Y.decodeUpdate(body.update).structs.length, 0, 'only missing updates travel')
       }
     }), { numRuns: 100 })
+  })
+
+  it('a step 2 over the frame bound travels as one part per writer, then the delete set; histories still converge', () => {
+    fc.assert(fc.property(fc.array(opArb(3), { minLength: 1, maxLength: 40 }), (ops) => {
+      // Three writers edit one document; a fourth replica joins late and syncs from writer 0.
+      const writers = [0, 1, 2].map(() => new DocReplica({ name: 'd', syncUpdateBytesMax: 200 }))
+      for (const op of ops) applyOp(writers[op.at]!, op)
+      let sent: SyncBody[]
+      const late = new DocReplica({ name: 'd', syncUpdateBytesMax: 200 })
+      try {
+        for (const w of writers.slice(1)) syncPair(w, writers[0]!, 'W', 'A')
+        sent = syncPair(late, writers[0]!, 'L', 'A')
+      } catch (err) {
+        // Only one writer's history alone over the bound may stop it.
+        assert.ok(err instanceof LimitExceededError && /history alone/.test(err.message), String(err))
+        return
+      }
+      assert.equal(fingerprint(late), fingerprint(writers[0]!))
+      for (const body of sent) if (body.kind === 'update') assert.ok(body.update.byteLength <= 200, 'each part within the bound')
+    }), { numRuns: 100 })
+    // Concretely: three writers of 150 bytes each make a 450+-byte step 2 that goes in parts.
+    const a = new DocReplica({ name: 'd', syncUpdateBytesMax: 300 })
+    for (const [i, text] of ['a', 'b', 'c'].entries()) {
+      const w = new DocReplica({ name: 'd' })
+      w.doc.getText(`t${i}`).insert(0, text.repeat(150))
+      syncPair(w, a, 'W', 'A')
+    }
+    const late = new DocReplica({ name: 'd' })
+    const sent = syncPair(late, a, 'L', 'A')
+    const fromA = sent.filter((b) => b.kind === 'update' || b.kind === 'step2')
+    assert.ok(fromA.filter((b) => b.kind === 'update').length >= 2, 'the step 2 went in parts')
+    assert.equal(late.doc.getText('t2').toString(), 'c'.repeat(150))
+    assert.ok(late.caughtUp())
+    // One writer's history alone over the bound cannot be split: a clear error.
+    const big = new DocReplica({ name: 'd', syncUpdateBytesMax: 100 })
+    big.doc.getText('t').insert(0, 'z'.repeat(500))
+    assert.throws(() => syncPair(new DocReplica({ name: 'd' }), big, 'L', 'B'), LimitExceededError)
   })
 
   it('orders effects persist → publish for local edits, and never re-broadcasts remote ones', () => {
