@@ -258,6 +258,23 @@ describe('events core writer lists (SPEC E15)', () => {
     assert.equal(core.mayWrite('open', 'x'), true)
   })
 
+  it('drops held-back events of a non-writer when the topic is restricted, and lets another peer bring a writer back', () => {
+    const core = new EventsCore()
+    core.step({ kind: 'join', topic: 't' })
+    core.step({ kind: 'event', event: ev('y', 3), from: 'p' })
+    core.step({ kind: 'event', event: ev('a', 2), from: 'p' })
+    assert.equal(core.heldCount('t'), 2)
+    core.step({ kind: 'restrict', topic: 't', writers: ['a'] })
+    assert.equal(core.heldCount('t'), 1, 'only the writer\'s held event stays')
+    core.drain()
+    core.step({ kind: 'event', event: ev('a', 1), from: 'p' })
+    assert.deepEqual(persisted(core.drain()), ['a-1', 'a-2'])
+    // A wider list later admits y again, from the same peer (a purge is not an eviction, E11).
+    core.step({ kind: 'restrict', topic: 't', writers: ['a', 'y'] })
+    core.step({ kind: 'event', event: ev('y', 1), from: 'p' })
+    assert.deepEqual(persisted(core.drain()), ['y-1'])
+  })
+
   it('asks only for writers and is caught up with a peer that holds a non-writer\'s events (no re-request loop)', () => {
     const core = new EventsCore({ self: 'a' })
     core.step({ kind: 'restrict', topic: 't', writers: ['b', 'a'] })
