@@ -19,7 +19,7 @@ export { installPeerErrorGuard, isPeerError, PEER_ERROR_NAMES } from './peer-err
 export type { PeerErrorGuard, PeerErrorGuardOptions, PeerErrorGuardStats } from './peer-error-guard.ts'
 export {
   AgentMeshError, DecodeError, LimitExceededError, TimeoutError, AbortedError,
-  NotRunningError, PeerUnreachableError
+  NotRunningError, PeerUnreachableError, NotAWriterError
 } from '../protocols/kit/errors.ts'
 export type { DocsService, DocStatus, DocsStats } from '../protocols/docs/adapter.ts'
 export { PNCounter, GCounter, LWWRegister } from '../protocols/docs/crdt.ts'

@@ -51,7 +51,9 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ERR_TASK_FAILED: 422,
   ERR_TASK_NOT_FOUND: 404,
   ERR_QUEUE_NOT_FOUND: 404,
-  ERR_TASK_REQUEST_REFUSED: 503
+  ERR_TASK_REQUEST_REFUSED: 503,
+  // Writer lists: this node is not on the doc's or topic's list; every restricted node would refuse it.
+  ERR_NOT_A_WRITER: 403
 }
 
 /** Status per refusal of a queue command (TaskRefusedError.refusal; protocols/tasks RefusalCode). */

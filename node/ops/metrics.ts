@@ -129,8 +129,8 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
   counterOf(r, 'agentmesh_events_published_total', 'Events this node published', [], () => [{ value: node.events.stats().published }])
   counterOf(r, 'agentmesh_events_delivered_total', 'Events accepted into the local log (own and peers\')', [], () => [{ value: node.events.stats().accepted }])
   counterOf(r, 'agentmesh_events_duplicates_total', 'Event copies that were already held', [], () => [{ value: node.events.stats().duplicates }])
-  counterOf(r, 'agentmesh_events_rejected_total', 'Events refused, by reason (malformed, forged, rate-limited, too far ahead, refused by the log)', ['reason'], () =>
-    fields('reason', node.events.stats(), { malformed: 'malformed', forged: 'forged', rate_limited: 'rateLimited', too_far_ahead: 'tooFarAhead', refused: 'rejected' }))
+  counterOf(r, 'agentmesh_events_rejected_total', 'Events refused, by reason (malformed, forged, rate-limited, too far ahead, author not a writer of a restricted topic, refused by the log)', ['reason'], () =>
+    fields('reason', node.events.stats(), { malformed: 'malformed', forged: 'forged', rate_limited: 'rateLimited', too_far_ahead: 'tooFarAhead', unauthorized: 'unauthorized', refused: 'rejected' }))
   counterOf(r, 'agentmesh_events_catchup_rounds_total', 'Anti-entropy (catch-up) rounds, by result', ['result'], () =>
     fields('result', node.events.stats(), { started: 'syncRounds', failed: 'syncFailed', served: 'syncServed' }))
 

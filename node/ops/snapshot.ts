@@ -90,7 +90,7 @@ export function takeSnapshot (node: AgentNode, options: { queues?: () => Snapsho
     counters: {
       eventsPublished: events.published,
       eventsDelivered: events.accepted,
-      eventsRejected: events.rejected + events.malformed + events.forged + events.rateLimited + events.tooFarAhead,
+      eventsRejected: events.rejected + events.malformed + events.forged + events.rateLimited + events.tooFarAhead + events.unauthorized,
       docsUpdates: docs.gossipFramesPublished + docs.gossipFramesReceived,
       statePuts: state.puts,
       stateGets: state.gets,

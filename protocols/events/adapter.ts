@@ -5,7 +5,7 @@
 import { lpStream } from '@libp2p/utils'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Stream, Connection } from '@libp2p/interface'
-import { describeError, NotRunningError } from '../kit/errors.ts'
+import { describeError, LimitExceededError, NotAWriterError, NotRunningError } from '../kit/errors.ts'
 import { closeServedStream, deadlineSignal } from '../kit/adapter-abort.ts'
 import { hlcNow, hlcReceive, hlcCompare, hlcTooFarAhead, HLC_ZERO } from '../kit/hlc.ts'
 import type { Hlc } from '../kit/hlc.ts'
@@ -15,7 +15,7 @@ import type { Effect, Input } from './core.ts'
 import {
   EVENTS_SYNC_PROTOCOL, EVENTS_GOSSIP_TOPIC_PREFIX, SYNC_FRAME_BYTES_MAX, checkTopic, checkType,
   decodeEnvelope, decodeSyncReply, decodeSyncRequest, encodeBody, encodeEnvelope, encodeSyncFrame,
-  eventIdOf, signingBytes, toAgentEvent, describeEvent
+  eventIdOf, signingBytes, toAgentEvent, describeEvent, TOPIC_WRITERS_MAX
 } from './messages.ts'
 import type { AgentEvent, Envelope, EventData, VectorEntry } from './messages.ts'
 import { EventsStore } from './store.ts'
@@ -96,6 +96,8 @@ export interface EventsStats {
   cutOff: number
   /** Authors evicted to make room for another peer's (SPEC E11). */
   evicted: number
+  /** Events refused because their author is not on the topic's writer list (SPEC E15). */
+  unauthorized: number
 }
 
 /** The `node.events` API. */
@@ -107,6 +109,13 @@ export interface EventsService {
   /** Store and sync `topic` without a subscriber (subscribe/publish join implicitly). */
   join (topic: string): Promise<void>
   project<S> (topic: string, options: ProjectionOptions<S>): Projection<S>
+  /**
+   * Accept events of `topic` only from these authors (peer ids) on this node (SPEC E15): others'
+   * events are refused live and in sync (counted in `unauthorized`), events of non-writers stored
+   * earlier are removed, and this node may publish only if it is listed. Persisted; replaces any
+   * earlier list. At most TOPIC_WRITERS_MAX writers.
+   */
+  restrict (topic: string, options: { writers: readonly string[] }): Promise<void>
   /** Apply retention to every topic now. */
   compact (): Promise<void>
   stats (): EventsStats
@@ -137,7 +146,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
   const core = new EventsCore({ self: peerId })
   const subs = new Subscriptions(store)
   const verified = new Set<string>()
-  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0, rateLimited: 0, tooFarAhead: 0, cutOff: 0, evicted: 0 }
+  const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0, rateLimited: 0, tooFarAhead: 0, cutOff: 0, evicted: 0, unauthorized: 0 }
   const gossipBuckets = new KeyedTokenBuckets(PEER_GOSSIP_LIMITS, { keysMax: PEER_GOSSIP_LIMITS.keysMax })
   const syncBuckets = new KeyedTokenBuckets(PEER_SYNC_LIMITS, { keysMax: PEER_SYNC_LIMITS.keysMax })
   const authorBuckets = new KeyedTokenBuckets(AUTHOR_RATE_LIMITS, { keysMax: AUTHOR_RATE_LIMITS.keysMax })
@@ -187,13 +196,15 @@ export function createEventsService (components: EventsComponents, init: EventsS
           void syncRound(effect.topic, effect.peer, effect)
           break
         case 'reject':
+          // The adapter refuses non-writers before the core sees them; one here still counts (SPEC E15).
+          if (effect.reason === 'not-a-writer') counters.unauthorized++
           log('rejected %s in %s: %s', effect.eventId, effect.topic, effect.reason)
           break
         case 'evict': {
           const removed = await store.evictAuthor(effect.topic, effect.author)
-          counters.evicted++
+          if (effect.reason === 'room') counters.evicted++
           subs.compacted(effect.topic, removed)
-          log('evicted author %s from %s (%d events) to make room', effect.author, effect.topic, removed.length)
+          log('removed author %s from %s (%d events): %s', effect.author, effect.topic, removed.length, effect.reason === 'room' ? 'evicted to make room' : 'not a writer')
           break
         }
         case 'cut-off':
@@ -209,8 +220,13 @@ export function createEventsService (components: EventsComponents, init: EventsS
     verified.add(id)
   }
 
-  /** Decode and verify once; undefined (and counted) when malformed or forged. */
-  async function admit (wire: Uint8Array, topic: string): Promise<Envelope | undefined> {
+  /**
+   * Decode and verify once; undefined (and counted) when malformed or forged, `unauthorized`
+   * (counted) when the topic is restricted and the author is not a writer (SPEC E15). The writer
+   * check comes before the signature check: a non-writer is refused whether or not it signed, and
+   * refusing it costs no verification.
+   */
+  async function admit (wire: Uint8Array, topic: string): Promise<Envelope | Unauthorized | undefined> {
     let e: Envelope
     try {
       e = decodeEnvelope(wire)
@@ -220,6 +236,11 @@ export function createEventsService (components: EventsComponents, init: EventsS
       return undefined
     }
     if (e.topic !== topic) { counters.malformed++; return undefined }
+    if (!core.mayWrite(topic, e.author)) {
+      counters.unauthorized++
+      log('refused %s: its author is not a writer of %s', describeEvent(e), topic)
+      return { unauthorized: e.author }
+    }
     if (verified.has(e.id)) return e
     if (hlcTooFarAhead(e.hlc, Date.now())) {
       counters.tooFarAhead++
@@ -235,6 +256,10 @@ export function createEventsService (components: EventsComponents, init: EventsS
     return e
   }
 
+  /** Admitted-or-not: an event refused because its author is not a writer (SPEC E15). */
+  interface Unauthorized { unauthorized: string }
+  const isEnvelope = (x: Envelope | Unauthorized | undefined): x is Envelope => x !== undefined && !('unauthorized' in x)
+
   function observe (e: Envelope): void {
     try {
       clock = hlcReceive(clock, e.hlc, Date.now())
@@ -246,7 +271,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
 
   // --- anti-entropy (SPEC E6) ---
 
-  async function syncRound (topic: string, peer: string, request: { vector: VectorEntry[] }): Promise<void> {
+  async function syncRound (topic: string, peer: string, request: { vector: VectorEntry[], writers?: string[] }): Promise<void> {
     if (!running) return
     counters.syncRounds++
     const signal = deadlineSignal(SYNC_TIMEOUT_MS)
@@ -255,7 +280,8 @@ export function createEventsService (components: EventsComponents, init: EventsS
       const stream = await libp2p.dialProtocol(parsePeerId(peer), EVENTS_SYNC_PROTOCOL, { signal })
       try {
         const lp = lpStream(stream, { maxDataLength: SYNC_FRAME_BYTES_MAX })
-        await lp.write(encodeSyncFrame({ kind: 'sync', topic, vector: request.vector }), { signal })
+        const frame = request.writers === undefined ? { kind: 'sync' as const, topic, vector: request.vector } : { kind: 'sync' as const, topic, vector: request.vector, writers: request.writers }
+        await lp.write(encodeSyncFrame(frame), { signal })
         reply = decodeSyncReply((await lp.read({ signal })).subarray())
         await stream.close({ signal })
       } catch (err) {
@@ -273,7 +299,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
     for (const wire of reply.events) {
       if (!syncBuckets.take(peer, Date.now())) { counters.rateLimited += reply.events.length - admitted.length; break }
       const e = await admit(wire, topic)
-      if (e !== undefined) admitted.push(e)
+      if (isEnvelope(e)) admitted.push(e)
     }
     if (!running) return
     const vector = reply.vector
@@ -300,7 +326,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
     }
     const ours = core.vector(topic)
     const cursorKey = `${from}\u0000${topic}`
-    const plan = planSyncReply(ours, request.vector, undefined, resumeAt.get(cursorKey))
+    const plan = planSyncReply(ours, request.vector, undefined, resumeAt.get(cursorKey), request.writers)
     resumeAt.delete(cursorKey)
     if (plan.resumeAt !== undefined) {
       if (resumeAt.size >= SYNC_RESUME_CURSORS_MAX) resumeAt.delete(resumeAt.keys().next().value!)
@@ -317,9 +343,10 @@ export function createEventsService (components: EventsComponents, init: EventsS
     }
     await lp.write(encodeSyncFrame({ kind: 'sync-reply', topic, events, vector: ours, more }), { signal })
     await closeServedStream(stream, { what: `events sync from ${from}` })
-    // The requester has something we lack (e.g. after a partition): pull it back (SPEC E6).
+    // The requester has something we lack (e.g. after a partition): pull it back (SPEC E6) —
+    // unless all it has beyond us is by authors this node refuses (SPEC E15).
     const ourSeq = new Map(ours.map(v => [v.author, v.seq]))
-    if (request.vector.some(v => v.seq > (ourSeq.get(v.author) ?? 0)) && running) {
+    if (request.vector.some(v => v.seq > (ourSeq.get(v.author) ?? 0) && core.mayWrite(topic, v.author)) && running) {
       await serial(async () => { await stepAndRun({ kind: 'peer-up', topic, peer: from }) })
     }
   }
@@ -338,6 +365,8 @@ export function createEventsService (components: EventsComponents, init: EventsS
       if (gossipPending >= GOSSIP_PENDING_MAX || !gossipBuckets.take(from, Date.now())) { counters.rateLimited++; return TopicValidatorResult.Ignore }
       const e = await admit(message.data, topic)
       if (e === undefined) return TopicValidatorResult.Reject
+      // SPEC E15: the sender is penalised only when it is the author; a relay may not know the list.
+      if (!isEnvelope(e)) return e.unauthorized === from ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
       if (!authorBuckets.take(e.author, Date.now())) {
         counters.rateLimited++
         return e.author === from ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
@@ -352,7 +381,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
     const topic = msg.topic.slice(EVENTS_GOSSIP_TOPIC_PREFIX.length)
     gossipPending++
     void admit(msg.data, topic).then(async (e) => {
-      if (e === undefined || !running) return
+      if (!isEnvelope(e) || !running) return
       await serial(async () => { observe(e); await stepAndRun({ kind: 'event', event: e, from: propagationSource.toString() }) })
     }).catch((err: unknown) => { log('gossip event in %s failed: %s', topic, describeError(err)) })
       .finally(() => { gossipPending-- })
@@ -391,7 +420,8 @@ export function createEventsService (components: EventsComponents, init: EventsS
   /** Start storing and syncing a topic known to the store (SPEC E1: joined topics persist). */
   async function activate (topic: string): Promise<void> {
     const meta = store.meta(topic)
-    core.step({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])), introducers: new Map(meta.introducers) })
+    // Stepped and run: a restricted topic removes non-writers loaded from disk here (SPEC E15).
+    await stepAndRun({ kind: 'join', topic, authors: new Map([...meta.authors].map(([a, s]) => [a, { ...s }])), introducers: new Map(meta.introducers) })
     const own = meta.authors.get(peerId)
     if (own !== undefined && hlcCompare(own.hlc, clock) > 0) clock = own.hlc
     if (meta.count > 0) {
@@ -415,12 +445,30 @@ export function createEventsService (components: EventsComponents, init: EventsS
     log('compacted %d events of %s', removedLocalSeqs.length, topic)
   }
 
+  async function restrictTopic (topic: string, list: readonly string[]): Promise<void> {
+    checkTopic(topic)
+    if (!running) throw new NotRunningError(`Cannot restrict events topic "${topic}": the node is stopped`)
+    if (list.length > TOPIC_WRITERS_MAX) throw new LimitExceededError(`Cannot restrict events topic "${topic}" to ${list.length} writers: at most TOPIC_WRITERS_MAX (${TOPIC_WRITERS_MAX})`)
+    const writers = [...new Set(list.map(id => parsePeerId(id).toString()))].sort()
+    await serial(async () => {
+      await store.setWriters(topic, writers) // SPEC E15: durable before it takes effect, so a restart never reopens the topic
+      await stepAndRun({ kind: 'restrict', topic, writers })
+    })
+    log('restricted %s to %d writers', topic, writers.length)
+  }
+
   const service: EventsService = {
+    restrict: async (topic, options) => { await restrictTopic(topic, options.writers) },
+
     async publish (topic, event) {
       checkTopic(topic)
       checkType(event.type)
+      // SPEC E15: every node that restricted the topic would refuse it; say so instead of publishing in vain.
+      if (!core.mayWrite(topic, peerId)) throw new NotAWriterError(`events topic "${topic}"`, peerId)
       await joinTopic(topic)
       const e = await serial(async () => {
+        // Re-checked in the queue: a restrict() queued before this publish applies to it.
+        if (!core.mayWrite(topic, peerId)) throw new NotAWriterError(`events topic "${topic}"`, peerId)
         const head = core.head(topic, peerId)
         clock = hlcNow(hlcCompare(head.hlc, clock) > 0 ? head.hlc : clock, Date.now())
         const bodyBytes = encodeBody({ topic, type: event.type, data: event.data ?? null, author: peerId, hlc: clock, seq: head.seq + 1 })
@@ -478,6 +526,8 @@ export function createEventsService (components: EventsComponents, init: EventsS
 
     async start () {
       running = true
+      // Writer lists first, so no event of a non-writer is accepted between start and restrict (SPEC E15).
+      for (const [topic, writers] of await store.loadWriters()) core.step({ kind: 'restrict', topic, writers })
       for (const topic of (await store.load()).keys()) await serial(async () => { await activate(topic) })
       pubsub.addEventListener('gossipsub:message', onGossip as never)
       pubsub.addEventListener('subscription-change', onSubscriptionChange as never)

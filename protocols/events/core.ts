@@ -28,7 +28,7 @@ export const SYNC_PEERS_PER_TICK = 3
 export interface AuthorState { seq: number, hlc: Hlc, floor: number }
 
 /** Why an input was not accepted (counted by the adapter). */
-export type RejectReason = 'not-joined' | 'hlc-not-increasing' | 'holdback-full' | 'too-many-authors' | 'peer-cut-off' | 'author-evicted'
+export type RejectReason = 'not-joined' | 'hlc-not-increasing' | 'holdback-full' | 'too-many-authors' | 'peer-cut-off' | 'author-evicted' | 'not-a-writer'
 
 /** Introducer key of events this node publishes or steps without a forwarding peer. */
 const LOCAL = ''
@@ -36,10 +36,11 @@ const LOCAL = ''
 /** What the core asks the driver to do, in order (SPEC events, "Effect ordering"). */
 export type Effect =
   | { kind: 'persist', topic: string, events: Envelope[] }
-  | { kind: 'sync', topic: string, peer: string, vector: VectorEntry[] }
+  /** `writers`: this node's writer list when the topic is restricted (SPEC E15), so the server sends only those authors. */
+  | { kind: 'sync', topic: string, peer: string, vector: VectorEntry[], writers?: string[] }
   | { kind: 'reject', topic: string, eventId: string, reason: RejectReason }
   /** Remove an author's stored events: it was evicted to make room for another introducer's (SPEC E11). */
-  | { kind: 'evict', topic: string, author: string }
+  | { kind: 'evict', topic: string, author: string, reason: 'room' | 'not-a-writer' }
   /** A peer broke a per-peer bound and is no longer synced with or listened to on this topic. */
   | { kind: 'cut-off', topic: string, peer: string }
 
@@ -52,6 +53,8 @@ export type Input =
   | { kind: 'peer-up', topic: string, peer: string }
   | { kind: 'peer-down', topic: string, peer: string }
   | { kind: 'compacted', topic: string, floors: Map<string, number> }
+  /** Accept `topic`'s events only from these authors from now on (SPEC E15); stored others are removed. */
+  | { kind: 'restrict', topic: string, writers: readonly string[] }
   | { kind: 'tick' }
 
 /** A peer's anti-entropy status for one topic. */
@@ -87,6 +90,8 @@ export interface CoreStats { accepted: number, duplicates: number, held: number,
 /** The per-node events state machine. */
 export class EventsCore {
   readonly #topics = new Map<string, TopicState>()
+  /** Writer lists of restricted topics (SPEC E15), joined or not yet. */
+  readonly #writers = new Map<string, ReadonlySet<string>>()
   #effects: Effect[] = []
   readonly stats: CoreStats = { accepted: 0, duplicates: 0, held: 0, rejected: 0 }
   /** This node's author id: its own seq only ever moves by its own signed events (SPEC E12). */
@@ -106,6 +111,7 @@ export class EventsCore {
       case 'peer-up': this.#peerUp(input.topic, input.peer); break
       case 'peer-down': this.#peerDown(input.topic, input.peer); break
       case 'compacted': this.#compacted(input.topic, input.floors); break
+      case 'restrict': this.#restrict(input.topic, input.writers); break
       case 'tick': this.#tick(); break
     }
   }
@@ -162,6 +168,18 @@ export class EventsCore {
   /** True when `peer` is cut off from `topic` (SPEC E11): its events and sync replies are refused. */
   isCutOff (topic: string, peer: string): boolean { return this.#topics.get(topic)?.cutOff.has(peer) === true }
 
+  /** SPEC E15: true when `topic` is open, or `author` is on its writer list. */
+  mayWrite (topic: string, author: string): boolean {
+    const writers = this.#writers.get(topic)
+    return writers === undefined || writers.has(author)
+  }
+
+  /** The writer list of `topic`, sorted, or undefined when the topic is open (SPEC E15). */
+  writersOf (topic: string): string[] | undefined {
+    const writers = this.#writers.get(topic)
+    return writers === undefined ? undefined : [...writers].sort()
+  }
+
   /** Events held back in `topic` waiting for gaps. */
   heldCount (topic: string): number { return this.#topics.get(topic)?.heldCount ?? 0 }
 
@@ -173,12 +191,42 @@ export class EventsCore {
     }
     for (const [author, peer] of introducers ?? []) if (t.authors.has(author)) this.#introduce(t, author, peer)
     this.#topics.set(topic, t)
+    this.#purgeNonWriters(t, topic)
+  }
+
+  #restrict (topic: string, writers: readonly string[]): void {
+    this.#writers.set(topic, new Set(writers))
+    const t = this.#topics.get(topic)
+    if (t !== undefined) this.#purgeNonWriters(t, topic)
+  }
+
+  /**
+   * SPEC E15: forget every author of a restricted topic that is not a writer (stored before the
+   * restriction, or loaded from disk). Unlike an eviction for room, any peer may bring the author
+   * back should the list later name it. This node's own history is its own and stays (E12).
+   */
+  #purgeNonWriters (t: TopicState, topic: string): void {
+    const writers = this.#writers.get(topic)
+    if (writers === undefined) return
+    const authors = new Set([...t.authors.keys(), ...t.held.keys()])
+    for (const author of authors) {
+      if (writers.has(author) || author === this.#self) continue
+      const by = t.introducer.get(author)
+      if (by !== undefined) t.introduced.get(by)?.delete(author)
+      t.introducer.delete(author)
+      const held = t.held.get(author)
+      if (held !== undefined) { t.heldCount -= held.size; t.held.delete(author) }
+      t.claims.delete(author)
+      if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author, reason: 'not-a-writer' })
+    }
+    assert(t.heldCount >= 0, 'held count is never negative')
   }
 
   #event (e: Envelope, from: string | undefined): void {
     const t = this.#topics.get(e.topic)
     if (t === undefined) { this.#reject(e, 'not-joined'); return }
     if (from !== undefined && t.cutOff.has(from)) { this.#reject(e, 'peer-cut-off'); return }
+    if (!this.mayWrite(e.topic, e.author)) { this.#reject(e, 'not-a-writer'); return }
     if (this.has(e.topic, e.author, e.seq)) { this.stats.duplicates++; return }
     // An evicted author comes back only through another peer (it may be honest and the evicting
     // introducer hostile); it then starts again from its first retained event.
@@ -251,7 +299,7 @@ export class EventsCore {
     const held = t.held.get(author)
     if (held !== undefined) { t.heldCount -= held.size; t.held.delete(author) }
     t.claims.delete(author)
-    if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author })
+    if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author, reason: 'room' })
     t.evicted.set(author, by ?? LOCAL)
     if (t.evicted.size > EVICTED_AUTHORS_MAX) t.evicted.delete(t.evicted.values().next().value!)
   }
@@ -312,7 +360,8 @@ export class EventsCore {
     const status = t.peers.get(peer)
     if (status === 'inflight') { t.again.add(peer); return }
     t.peers.set(peer, 'inflight')
-    this.#effects.push({ kind: 'sync', topic, peer, vector: this.vector(topic) })
+    const writers = this.writersOf(topic)
+    this.#effects.push(writers === undefined ? { kind: 'sync', topic, peer, vector: this.vector(topic) } : { kind: 'sync', topic, peer, vector: this.vector(topic), writers })
   }
 
   #peerUp (topic: string, peer: string): void {
@@ -348,7 +397,9 @@ export class EventsCore {
     if (t === undefined || t.cutOff.has(input.peer)) return
     const theirs = new Map(input.vector.map(v => [v.author, v]))
     let behind = false
-    for (const v of input.vector) if (v.seq > (t.authors.get(v.author)?.seq ?? 0) && t.evicted.get(v.author) !== input.peer) behind = true
+    // A non-writer's events are never wanted (SPEC E15): a peer holding them is not "ahead" of us,
+    // or every round would end pending and the next would ask for them again.
+    for (const v of input.vector) if (v.seq > (t.authors.get(v.author)?.seq ?? 0) && t.evicted.get(v.author) !== input.peer && this.mayWrite(input.topic, v.author)) behind = true
     let released = 0
     for (const author of [...t.held.keys()]) {
       const head = t.authors.get(author)?.seq ?? 0
@@ -434,8 +485,12 @@ export interface SyncPlan { ranges: Array<{ author: string, fromSeq: number, toS
  * `ours` is sorted by author; the plan starts at the first author ≥ `resumeAt` and wraps, and
  * says where the next reply to the same requester resumes: replies go round-robin over authors,
  * so authors whose events the requester cannot take yet (held behind a gap) never starve others.
+ * `writers`: the requester's writer list (SPEC E15); only those authors are planned.
  */
-export function planSyncReply (ours: VectorEntry[], theirs: VectorEntry[], batchMax = SYNC_BATCH_EVENTS_MAX, resumeAt?: string): SyncPlan {
+export function planSyncReply (all: VectorEntry[], theirs: VectorEntry[], batchMax = SYNC_BATCH_EVENTS_MAX, resumeAt?: string, writers?: readonly string[]): SyncPlan {
+  // SPEC E15: a requester that restricted the topic refuses other authors; sending them only wastes the batch.
+  const wanted = writers === undefined ? undefined : new Set(writers)
+  const ours = wanted === undefined ? all : all.filter(v => wanted.has(v.author))
   const theirSeq = new Map(theirs.map(v => [v.author, v.seq]))
   const ranges: Array<{ author: string, fromSeq: number, toSeq: number }> = []
   let budget = batchMax

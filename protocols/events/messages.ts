@@ -24,6 +24,11 @@ export const AUTHOR_CHARS_MAX = PEER_ID_CHARS_MAX
 export { SIGNATURE_BYTES_MAX }
 /** Authors listed in one sync vector (bounds request size and server work). */
 export const SYNC_VECTOR_AUTHORS_MAX = 4096
+/**
+ * Writers of one restricted topic at most (SPEC events E15): a writer list names a team of
+ * agents, not a crowd; 1024 peer ids keep a sync request that carries the list under 150 KiB.
+ */
+export const TOPIC_WRITERS_MAX = 1024
 /** Events in one sync reply (bounded batches, SPEC events E6). */
 export const SYNC_BATCH_EVENTS_MAX = 256
 /** Bytes of one sync frame: a full batch of maximal events would be larger, so the server also stops at this. */
@@ -69,7 +74,13 @@ export interface AgentEvent {
 export interface VectorEntry { author: string, seq: number, floor: number }
 
 /** Anti-entropy request: "here is what I have of `topic`". */
-export interface SyncRequest { kind: 'sync', topic: string, vector: VectorEntry[] }
+export interface SyncRequest {
+  kind: 'sync'
+  topic: string
+  vector: VectorEntry[]
+  /** The requester's writer list for a restricted topic (SPEC E15): send only these authors. */
+  writers?: string[]
+}
 /** Anti-entropy reply: events the requester lacks (a bounded batch) and the server's own vector. */
 export interface SyncReply { kind: 'sync-reply', topic: string, events: Uint8Array[], vector: VectorEntry[], more: boolean }
 
@@ -168,7 +179,7 @@ function checkVector (value: unknown, what: string): VectorEntry[] {
 export function encodeSyncFrame (frame: SyncRequest | SyncReply): Uint8Array {
   const vector = frame.vector.map(v => [v.author, v.seq, v.floor])
   return encodeCbor(frame.kind === 'sync'
-    ? { kind: 'sync', topic: frame.topic, vector }
+    ? (frame.writers === undefined ? { kind: 'sync', topic: frame.topic, vector } : { kind: 'sync', topic: frame.topic, vector, writers: frame.writers })
     : { kind: 'sync-reply', topic: frame.topic, events: frame.events, vector, more: frame.more })
 }
 
@@ -177,7 +188,17 @@ export function decodeSyncRequest (bytes: Uint8Array): SyncRequest {
   const value = decodeCbor(bytes, { bytesMax: SYNC_FRAME_BYTES_MAX, what: 'events sync request' }) as Record<string, unknown>
   if (typeof value !== 'object' || value === null || value.kind !== 'sync') throw new DecodeError('Cannot decode events sync request: not a sync frame')
   checkTopic(value.topic)
-  return { kind: 'sync', topic: value.topic, vector: checkVector(value.vector, 'events sync request') }
+  const request: SyncRequest = { kind: 'sync', topic: value.topic, vector: checkVector(value.vector, 'events sync request') }
+  if (value.writers !== undefined) request.writers = checkWriters(value.writers, 'events sync request')
+  return request
+}
+
+/** A writer list (SPEC E15): at most TOPIC_WRITERS_MAX authors. */
+export function checkWriters (value: unknown, what: string): string[] {
+  if (!Array.isArray(value)) throw new DecodeError(`Cannot decode ${what}: writers is not a list`)
+  if (value.length > TOPIC_WRITERS_MAX) throw new LimitExceededError(`Cannot decode ${what}: ${value.length} writers exceeds TOPIC_WRITERS_MAX (${TOPIC_WRITERS_MAX})`)
+  for (const author of value) checkAuthor(author)
+  return value as string[]
 }
 
 /** Decode and validate a sync reply (events inside are decoded and verified one by one later). */

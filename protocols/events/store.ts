@@ -7,7 +7,7 @@ import { SYNC } from '../kit/store.ts'
 import type { KvStore } from '../kit/store.ts'
 import { hlcValidate, HLC_ZERO } from '../kit/hlc.ts'
 import { assert } from '../kit/assert.ts'
-import { decodeEnvelope, orderKeyOf, seqKey, SYNC_FRAME_BYTES_MAX } from './messages.ts'
+import { AUTHOR_CHARS_MAX, checkWriters, decodeEnvelope, orderKeyOf, seqKey, SYNC_FRAME_BYTES_MAX, TOPIC_WRITERS_MAX } from './messages.ts'
 import type { Envelope, VectorEntry } from './messages.ts'
 import type { AuthorState } from './core.ts'
 
@@ -43,6 +43,9 @@ function eventKey (topic: string, author: string, seq: number): string { return 
 function logKey (topic: string, localSeq: number): string { return `l!${topic}${SEP}${seqKey(localSeq)}` }
 function orderKey (topic: string, key: string): string { return `o!${topic}${SEP}${key}` }
 function idKey (id: string): string { return `i!${id}` }
+function writersKey (topic: string): string { return `w!${topic}` }
+/** A writer list record: TOPIC_WRITERS_MAX peer ids of AUTHOR_CHARS_MAX characters, CBOR-framed. */
+const WRITERS_BYTES_MAX = TOPIC_WRITERS_MAX * (AUTHOR_CHARS_MAX + 4) + 16
 
 function encodeMeta (m: TopicMeta): Uint8Array {
   return encodeCbor({ localSeq: m.localSeq, count: m.count, bytes: m.bytes, authors: [...m.authors].map(([a, s]) => [a, s.seq, s.hlc.wallMs, s.hlc.logical, s.floor, m.authorBytes.get(a) ?? 0, m.introducers.get(a) ?? null]) })
@@ -77,6 +80,20 @@ export class EventsStore {
       this.#joined.add(key.slice(2))
     }
     return new Map(this.#meta)
+  }
+
+  /** Writer lists of restricted topics (SPEC E15), as `restrict` stored them. */
+  async loadWriters (): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>()
+    for await (const [key, value] of this.#db.iterator({ gte: 'w!', lt: `w!${HIGH}` })) {
+      out.set(key.slice(2), checkWriters(decodeCbor(value, { bytesMax: WRITERS_BYTES_MAX, what: 'events writer list' }), 'events writer list'))
+    }
+    return out
+  }
+
+  /** Record a topic's writer list (fsynced: a restart must not reopen the topic, SPEC E15). */
+  async setWriters (topic: string, writers: readonly string[]): Promise<void> {
+    await this.#db.put(writersKey(topic), encodeCbor([...writers]), SYNC)
   }
 
   /** Meta of a topic without creating it (read-only views such as `status`). */

@@ -52,3 +52,11 @@ export function describeError (err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`
   return String(err)
 }
+
+/** A write to a doc or topic whose writer list does not name this node. */
+export class NotAWriterError extends AgentMeshError {
+  override name = 'NotAWriterError'
+  constructor (what: string, peerId: string, options?: ErrorOptions) {
+    super('ERR_NOT_A_WRITER', `Cannot write ${what}: this node (${peerId}) is not on its writer list, so every node that restricted it would refuse the write`, options)
+  }
+}

@@ -4,6 +4,10 @@
 // In most seeds a lying peer joins (SPEC events E11, E12): it answers sync with forged vectors
 // (huge floors and seqs, fake authors), replays real events out of order and gossips events of
 // authors it made up. No honest publish may fail and no honest event may be lost.
+// In half the seeds the topic has a writer list (SPEC events E15): every node but one outsider
+// restricts it (some before joining, some mid-run), possibly one of them without being a writer;
+// the outsider publishes too. Restricted nodes must end with every writer event and nothing else,
+// and no honest server may send them a non-writer's event.
 
 import { EventsCore, planSyncReply, sortCanonical } from '../../protocols/events/core.ts'
 import type { Effect, Input } from '../../protocols/events/core.ts'
@@ -40,7 +44,7 @@ export function checkSeed (seed: number): string[] {
   const count = rng.int(3, 6)
   const nodes: SimNode[] = Array.from({ length: count }, (_, i) => ({ id: `n${i}`, core: new EventsCore({ self: `n${i}` }), stored: new Map(), order: [] }))
   const byId = new Map(nodes.map(n => [n.id, n]))
-  const dropP = rng.float() * 0.4
+  let dropP = rng.float() * 0.4
   const dupP = rng.float() * 0.2
   const queue: Pending[] = []
   let now = 0
@@ -53,6 +57,17 @@ export function checkSeed (seed: number): string[] {
   /** node:author pairs where an honest author was evicted (allowed; it must come back complete). */
   const evictedHonest = new Set<string>()
 
+  // Writer lists (SPEC E15), drawn from their own rng so seeds without them replay as before.
+  const wrng = createRng(seed ^ 0x77726974)
+  const restrictedMode = wrng.chance(0.5)
+  const outsider = restrictedMode ? nodes[count - 1]! : undefined
+  const reader = restrictedMode && count >= 4 && wrng.chance(0.5) ? nodes[count - 2]! : undefined
+  const writerIds = restrictedMode ? nodes.filter(n => n !== outsider && n !== reader).map(n => n.id) : undefined
+  const writerSet = writerIds === undefined ? undefined : new Set(writerIds)
+  const restrictedNodes = new Set(nodes.filter(n => restrictedMode && n !== outsider))
+  /** Restricted nodes that restrict mid-run (the others restrict before joining). */
+  const restrictLater = new Set([...restrictedNodes].filter(() => wrng.chance(0.5)))
+
   function effects (node: SimNode, list: Effect[]): void {
     for (const e of list) {
       if (e.kind === 'persist') {
@@ -63,7 +78,7 @@ export function checkSeed (seed: number): string[] {
           node.order.push(ev.id)
         }
       } else if (e.kind === 'sync') {
-        sync(node, e.peer, e.vector)
+        sync(node, e.peer, e.vector, e.writers)
       } else if (e.kind === 'evict') {
         // The store forgets the author's events; if it comes back, they are stored again.
         for (const [id, ev] of node.stored) if (ev.author === e.author) node.stored.delete(id)
@@ -98,7 +113,7 @@ export function checkSeed (seed: number): string[] {
     })
   }
 
-  function sync (client: SimNode, peer: string, vector: VectorEntry[]): void {
+  function sync (client: SimNode, peer: string, vector: VectorEntry[], writers?: string[]): void {
     if (peer === LIAR) { liarReply(client); return }
     const server = byId.get(peer)!
     if (cut(client.id, peer) || rng.chance(dropP)) {
@@ -107,7 +122,8 @@ export function checkSeed (seed: number): string[] {
     }
     schedule(rng.int(1, 40), () => {
       const ours = server.core.vector(TOPIC)
-      const plan = planSyncReply(ours, vector, rng.int(1, 8), resumeAt.get(`${server.id}>${client.id}`))
+      const plan = planSyncReply(ours, vector, rng.int(1, 8), resumeAt.get(`${server.id}>${client.id}`), writers)
+      if (writers !== undefined && plan.ranges.some(range => !writers.includes(range.author))) failures.push(`${server.id} planned a non-writer's events for ${client.id}, which restricted the topic`)
       resumeAt.set(`${server.id}>${client.id}`, plan.resumeAt)
       const events = plan.ranges.flatMap(r => Array.from({ length: r.toSeq - r.fromSeq + 1 }, (_, k) => server.stored.get(`${r.author}#${r.fromSeq + k}`)!))
       schedule(rng.int(1, 40), () => {
@@ -128,15 +144,19 @@ export function checkSeed (seed: number): string[] {
   }
 
   const liar = rng.chance(0.8)
+  for (const n of restrictedNodes) if (!restrictLater.has(n)) step(n, { kind: 'restrict', topic: TOPIC, writers: writerIds! })
   for (const n of nodes) step(n, { kind: 'join', topic: TOPIC })
   for (const n of nodes) for (const p of nodes) if (p !== n) step(n, { kind: 'peer-up', topic: TOPIC, peer: p.id })
   if (liar) for (const n of nodes) step(n, { kind: 'peer-up', topic: TOPIC, peer: LIAR })
   const published = new Map<string, number>()
   const publishUntil = rng.int(2000, 10_000)
   if (rng.chance(0.7)) partitionUntil = rng.int(500, publishUntil + 5000)
+  for (const n of restrictLater) schedule(wrng.int(0, publishUntil), () => { step(n, { kind: 'restrict', topic: TOPIC, writers: writerIds! }) })
   for (let t = 0; t < publishUntil; t += rng.int(5, 100)) {
     schedule(t, () => {
-      const author = nodes[rng.int(0, count - 1)]!
+      const picked = nodes[rng.int(0, count - 1)]!
+      // A restricted non-writer cannot publish (NotAWriterError in the adapter); the outsider does instead.
+      const author = picked === reader ? outsider! : picked
       const seq = (published.get(author.id) ?? 0) + 1
       published.set(author.id, seq)
       const ev = event(author.id, seq, now)
@@ -160,19 +180,38 @@ export function checkSeed (seed: number): string[] {
     }
   }
   for (let t = TICK_MS; t < publishUntil + (liar ? CONVERGE_WITH_LIAR_MS : CONVERGE_MS); t += TICK_MS) schedule(t, () => { for (const n of nodes) step(n, { kind: 'tick' }) })
-  while (queue.length > 0) {
-    queue.sort((x, y) => x.at - y.at || x.n - y.n)
-    const next = queue.shift()!
-    now = next.at
-    next.run()
+  const drain = (): void => {
+    while (queue.length > 0) {
+      queue.sort((x, y) => x.at - y.at || x.n - y.n)
+      const next = queue.shift()!
+      now = next.at
+      next.run()
+    }
+  }
+  drain()
+  if (!liar) {
+    // Healed and quiet: one more round with every peer must leave every node caught up (SPEC E7).
+    // A node that counted a peer holding a non-writer's events as "ahead" would stay behind (E15).
+    dropP = 0
+    for (const n of nodes) for (const p of nodes) if (p !== n) step(n, { kind: 'peer-up', topic: TOPIC, peer: p.id })
+    drain()
+    for (const n of nodes) if (!n.core.caughtUp(TOPIC)) failures.push(`${n.id} is not caught up after a quiet, loss-free round`)
   }
 
   const total = [...published.values()].reduce((a, b) => a + b, 0)
+  const writerTotal = [...published].reduce((sum, [a, k]) => sum + (writerSet === undefined || writerSet.has(a) ? k : 0), 0)
+  const isWriter = (author: string): boolean => writerSet === undefined || writerSet.has(author)
   let canonical: string | undefined
   for (const n of nodes) {
+    const restricted = restrictedNodes.has(n)
     const held = [...n.stored.values()].filter(honest).length
-    if (held !== total) failures.push(`${n.id} holds ${held} of ${total} honest events`)
-    if (n.core.heldCount(TOPIC) > 0 && [...published.keys()].some(a => n.core.head(TOPIC, a).seq < published.get(a)!)) failures.push(`${n.id} still holds back ${n.core.heldCount(TOPIC)} events`)
+    const expected = restricted ? writerTotal : total
+    if (held !== expected) failures.push(`${n.id} holds ${held} of ${expected} honest events${restricted ? ' (restricted to writers)' : ''}`)
+    if (restricted) {
+      const foreign = [...n.stored.values()].filter(ev => !isWriter(ev.author))
+      if (foreign.length > 0) failures.push(`${n.id} restricted the topic yet holds ${foreign.length} events of non-writers, e.g. ${foreign[0]!.id}`)
+    }
+    if (n.core.heldCount(TOPIC) > 0 && [...published.keys()].some(a => (!restricted || isWriter(a)) && n.core.head(TOPIC, a).seq < published.get(a)!)) failures.push(`${n.id} still holds back ${n.core.heldCount(TOPIC)} events`)
     const lastSeq = new Map<string, number>()
     for (const id of n.order) {
       const ev = n.stored.get(id)!
@@ -181,7 +220,7 @@ export function checkSeed (seed: number): string[] {
       if (honest(ev) ? ev.seq !== last + 1 : ev.seq <= last) failures.push(`${n.id} appended ${id} after seq ${last}`)
       lastSeq.set(ev.author, ev.seq)
     }
-    const order = sortCanonical([...n.stored.values()].filter(honest)).map(e => e.id).join(',')
+    const order = sortCanonical([...n.stored.values()].filter(ev => honest(ev) && isWriter(ev.author))).map(e => e.id).join(',')
     if (canonical === undefined) canonical = order
     else if (order !== canonical) failures.push(`${n.id} canonical order differs from n0`)
   }

@@ -238,6 +238,66 @@ describe('events core', () => {
   })
 })
 
+describe('events core writer lists (SPEC E15)', () => {
+  it('refuses a non-writer\'s events, never holds them, and removes non-writers already stored', () => {
+    const core = new EventsCore({ self: 'w' })
+    core.step({ kind: 'join', topic: 't' })
+    core.step({ kind: 'event', event: ev('x', 1), from: 'p' })
+    core.step({ kind: 'event', event: ev('w', 1) })
+    core.drain()
+    core.step({ kind: 'restrict', topic: 't', writers: ['a'] })
+    const removed = core.drain()
+    assert.deepEqual(removed, [{ kind: 'evict', topic: 't', author: 'x', reason: 'not-a-writer' }], 'own history stays (E12)')
+    core.step({ kind: 'event', event: ev('x', 3), from: 'p' })
+    core.step({ kind: 'event', event: ev('a', 1), from: 'p' })
+    const effects = core.drain()
+    assert.deepEqual(persisted(effects), ['a-1'])
+    assert.deepEqual(effects.filter(e => e.kind === 'reject').map(e => (e as { reason: string }).reason), ['not-a-writer'])
+    assert.equal(core.heldCount('t'), 0)
+    assert.equal(core.mayWrite('t', 'x'), false)
+    assert.equal(core.mayWrite('open', 'x'), true)
+  })
+
+  it('drops held-back events of a non-writer when the topic is restricted, and lets another peer bring a writer back', () => {
+    const core = new EventsCore()
+    core.step({ kind: 'join', topic: 't' })
+    core.step({ kind: 'event', event: ev('y', 3), from: 'p' })
+    core.step({ kind: 'event', event: ev('a', 2), from: 'p' })
+    assert.equal(core.heldCount('t'), 2)
+    core.step({ kind: 'restrict', topic: 't', writers: ['a'] })
+    assert.equal(core.heldCount('t'), 1, 'only the writer\'s held event stays')
+    core.drain()
+    core.step({ kind: 'event', event: ev('a', 1), from: 'p' })
+    assert.deepEqual(persisted(core.drain()), ['a-1', 'a-2'])
+    // A wider list later admits y again, from the same peer (a purge is not an eviction, E11).
+    core.step({ kind: 'restrict', topic: 't', writers: ['a', 'y'] })
+    core.step({ kind: 'event', event: ev('y', 1), from: 'p' })
+    assert.deepEqual(persisted(core.drain()), ['y-1'])
+  })
+
+  it('asks only for writers and is caught up with a peer that holds a non-writer\'s events (no re-request loop)', () => {
+    const core = new EventsCore({ self: 'a' })
+    core.step({ kind: 'restrict', topic: 't', writers: ['b', 'a'] })
+    core.step({ kind: 'join', topic: 't' })
+    core.step({ kind: 'peer-up', topic: 't', peer: 'p' })
+    const [sync] = core.drain()
+    assert.deepEqual(sync, { kind: 'sync', topic: 't', peer: 'p', vector: [], writers: ['a', 'b'] })
+    // The peer holds 300 events of outsider x; even if it sends some anyway, they are refused and not asked for again.
+    core.step({ kind: 'event', event: ev('x', 1), from: 'p' })
+    core.step({ kind: 'event', event: ev('b', 1), from: 'p' })
+    core.step({ kind: 'sync-reply', topic: 't', peer: 'p', vector: [{ author: 'b', seq: 1, floor: 0 }, { author: 'x', seq: 300, floor: 0 }], received: 1, more: false })
+    assert.deepEqual(core.drain().filter(e => e.kind === 'sync'), [], 'nothing left to ask this peer')
+    assert.equal(core.caughtUp('t'), true)
+  })
+
+  it('plans only the requester\'s writers', () => {
+    const ours = [{ author: 'a', seq: 3, floor: 0 }, { author: 'x', seq: 300, floor: 0 }]
+    assert.deepEqual(planSyncReply(ours, [], 5, undefined, ['a', 'b']), { ranges: [{ author: 'a', fromSeq: 1, toSeq: 3 }], more: false, resumeAt: undefined })
+    assert.deepEqual(planSyncReply(ours, [], 5, 'x', ['a']).ranges, [{ author: 'a', fromSeq: 1, toSeq: 3 }])
+    assert.deepEqual(planSyncReply(ours, [], 5, undefined, []), { ranges: [], more: false, resumeAt: undefined })
+  })
+})
+
 describe('events topic score parameters (SPEC E13)', () => {
   it('are valid GossipSub 17 topic parameters, and three rejected messages pass the default graylist threshold', async () => {
     const { eventsTopicScoreParams, INVALID_MESSAGE_WEIGHT } = await import('../../../protocols/events/score.ts')

@@ -4,7 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   decodeEnvelope, encodeBody, encodeEnvelope, signingBytes, decodeSyncReply, decodeSyncRequest, encodeSyncFrame,
-  EVENT_BYTES_MAX, SYNC_BATCH_EVENTS_MAX
+  EVENT_BYTES_MAX, SYNC_BATCH_EVENTS_MAX, TOPIC_WRITERS_MAX
 } from '../../../protocols/events/messages.ts'
 import type { EventBody } from '../../../protocols/events/messages.ts'
 import { DecodeError, LimitExceededError } from '../../../protocols/kit/errors.ts'
@@ -73,5 +73,13 @@ describe('events messages', () => {
     const tooMany = { ...reply, events: Array.from({ length: SYNC_BATCH_EVENTS_MAX + 1 }, () => new Uint8Array([1])) }
     assert.throws(() => decodeSyncReply(encodeSyncFrame(tooMany)), LimitExceededError)
     assert.throws(() => decodeSyncRequest(encodeSyncFrame({ kind: 'sync', topic: 't', vector: [{ author: 'a', seq: 1, floor: 2 }] })), DecodeError)
+  })
+
+  it('round-trips a sync request\'s writer list and bounds it (SPEC E15)', () => {
+    const request = { kind: 'sync' as const, topic: 't', vector: [], writers: ['a', 'b'] }
+    assert.deepEqual(decodeSyncRequest(encodeSyncFrame(request)), request)
+    const tooMany = { ...request, writers: Array.from({ length: TOPIC_WRITERS_MAX + 1 }, (_, i) => `w${i}`) }
+    assert.throws(() => decodeSyncRequest(encodeSyncFrame(tooMany)), LimitExceededError)
+    assert.throws(() => decodeSyncRequest(encodeSyncFrame({ ...request, writers: [''] })), DecodeError)
   })
 })
