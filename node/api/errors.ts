@@ -30,6 +30,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ERR_PEER_UNREACHABLE: 502,
   ERR_UNKNOWN_METHOD: 404,
   ERR_REMOTE: 502,
+  // The peer refused: over its per-peer request rate (DIRECT_REQUESTS_PER_PEER_PER_S); slow down.
+  ERR_RATE_LIMITED: 429,
   ERR_EVENT_NOT_FOUND: 404,
   ERR_SUBSCRIBER_LAGGED: 410,
   ERR_RECORD_REJECTED: 422,

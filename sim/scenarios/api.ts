@@ -11,6 +11,7 @@ import { tasksOf } from '../../node/api/queues.ts'
 import type { ApiTaskQueue } from '../../node/api/queues.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { latencySummary, quantile } from '../stats.ts'
+import { DIRECT_REQUESTS_PER_PEER_PER_S } from '../../protocols/direct/adapter.ts'
 
 /** Measured rounds per call when --messages is not given. */
 export const ROUNDS_DEFAULT = 2000
@@ -18,13 +19,18 @@ export const ROUNDS_DEFAULT = 2000
 export const WARMUP_ROUNDS = 200
 /** How long B may take to join A before the run gives up. */
 export const JOIN_TIMEOUT_MS = 30_000
+/**
+ * Direct rounds start this far apart (two requests each): 150 requests/s, under the peer's own
+ * DIRECT_REQUESTS_PER_PEER_PER_S, so the benchmark measures calls, not B refusing them.
+ */
+export const DIRECT_ROUND_MS = Math.ceil(2_000 / (DIRECT_REQUESTS_PER_PEER_PER_S * 0.75))
 /** The goal for the p50 the HTTP API adds to a call. */
 export const ADDED_P50_GOAL_MS = 1
 
 type Call = () => Promise<unknown>
 
-/** Time `inProcess` and `http` alternately, `rounds` times each. */
-async function compare (rounds: number, calls: { inProcess: Call, http: Call }): Promise<{ inProcessMs: number[], httpMs: number[] }> {
+/** Time `inProcess` and `http` alternately, `rounds` times each; rounds start at least `roundMs` apart. */
+async function compare (rounds: number, calls: { inProcess: Call, http: Call }, roundMs = 0): Promise<{ inProcessMs: number[], httpMs: number[] }> {
   const { inProcess, http } = calls
   const inProcessMs: number[] = []
   const httpMs: number[] = []
@@ -34,10 +40,13 @@ async function compare (rounds: number, calls: { inProcess: Call, http: Call }):
     into?.push(performance.now() - started)
   }
   for (let i = 0; i < WARMUP_ROUNDS + rounds; i++) {
+    const roundStarted = performance.now()
     const measured = i >= WARMUP_ROUNDS
     const pair: Array<[Call, number[]]> = [[inProcess, inProcessMs], [http, httpMs]]
     if (i % 2 === 1) pair.reverse()
     for (const [call, into] of pair) await time(call, measured ? into : undefined)
+    const rest = roundMs - (performance.now() - roundStarted)
+    if (rest > 0) await new Promise(resolve => setTimeout(resolve, rest))
   }
   return { inProcessMs, httpMs }
 }
@@ -145,7 +154,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const direct = await compare(rounds, {
       inProcess: async () => a.direct.request(b.peerId, 'echo', payload),
       http: async () => expectOk(await fetch(`${api.url}/v1/peers/${b.peerId}/requests`, { method: 'POST', headers, body }))
-    })
+    }, DIRECT_ROUND_MS)
     const state = await compare(rounds, {
       inProcess: async () => a.state.get('bench/key', { local: true }),
       http: async () => expectOk(await fetch(`${api.url}/v1/state/bench%2Fkey?local=true`, { headers }))

@@ -9,9 +9,18 @@ import { readFile, stat, writeFile, chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tempDir } from '../../helpers.ts'
 import { fromJson, toJson, JSON_DEPTH_MAX } from '../../../node/api/json.ts'
-import { LimitExceededError } from '../../../protocols/kit/errors.ts'
+import { LimitExceededError, TimeoutError } from '../../../protocols/kit/errors.ts'
+import { RateLimitedError } from '../../../protocols/direct/errors.ts'
+import { errorResponse } from '../../../node/api/errors.ts'
 
 describe('API pure parts', () => {
+  it('maps node errors to the status a client acts on: a peer\'s rate limit is 429, a timeout 504, the unforeseen 500', () => {
+    assert.equal(errorResponse(new RateLimitedError({ method: 'echo', peerId: 'p', limit: 'DIRECT_REQUESTS_PER_PEER_PER_S', message: 'over it' })).status, 429)
+    assert.equal(errorResponse(new TimeoutError('slow')).status, 504)
+    assert.equal(errorResponse(new LimitExceededError('big')).status, 413)
+    assert.deepEqual(errorResponse(new Error('boom')), { status: 500, body: { error: { code: 'ERR_INTERNAL', message: 'Error: boom' } } })
+  })
+
   it('--api takes host:port, [v6]:port or a port; non-loopback hosts only with --api-allow-remote', () => {
     assert.deepEqual(parseApiAddress('127.0.0.1:0', false), { host: '127.0.0.1', port: 0 })
     assert.deepEqual(parseApiAddress('localhost:7700', false), { host: 'localhost', port: 7700 })
