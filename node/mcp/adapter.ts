@@ -141,10 +141,10 @@ export function createMcpServer (context: McpContext): McpServer {
 
   server.registerTool('lock', {
     title: 'Lock a resource',
-    description: 'Take a lease on a resource in a joined group; returns a fencing token to pass to unlock (and to any store that checks tokens).',
-    inputSchema: { group: z.string().min(1).max(256), resource: z.string().min(1).max(1024), ttlMs: z.number().int().min(1).max(3_600_000), timeoutMs }
-  }, async ({ group, resource, ttlMs, timeoutMs }) => run(async () => {
-    const handle = await node.groups.get(group).lock(resource, { ttlMs, ...(timeoutMs !== undefined ? { timeoutMs } : {}) })
+    description: 'Take a lease on a resource in a joined group; returns a fencing token to pass to unlock (and to any store that checks tokens). While another holds it, waits up to waitMs (0: ask once), then fails with LockUnavailableError.',
+    inputSchema: { group: z.string().min(1).max(256), resource: z.string().min(1).max(1024), ttlMs: z.number().int().min(1).max(3_600_000), timeoutMs, waitMs: z.number().int().min(0).max(300_000).optional().describe('how long to wait while another holds the lock (0: ask once); default timeoutMs') }
+  }, async ({ group, resource, ttlMs, timeoutMs, waitMs }) => run(async () => {
+    const handle = await node.groups.get(group).lock(resource, { ttlMs, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(waitMs !== undefined ? { waitMs } : {}) })
     try {
       locks.add(group, handle)
     } catch (err) {

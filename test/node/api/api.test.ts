@@ -297,6 +297,10 @@ describe('local HTTP API (real node processes, Python example)', function () {
       await call(a, '/v1/groups/mcp-locks/join', { method: 'POST', body: JSON.stringify({ members: [a.ready.peerId] }) })
       const locked = await client.callTool({ name: 'lock', arguments: { group: 'mcp-locks', resource: 'db', ttlMs: 60_000 } })
       const token = (locked.structuredContent as { token: number }).token
+      // Held: with waitMs 0 the second lock fails at once, naming why.
+      const busy = await client.callTool({ name: 'lock', arguments: { group: 'mcp-locks', resource: 'db', ttlMs: 60_000, waitMs: 0 } })
+      assert.equal(busy.isError, true)
+      assert.match(JSON.stringify(busy.content), /ERR_LOCK_UNAVAILABLE/)
       const unlocked = await client.callTool({ name: 'unlock', arguments: { group: 'mcp-locks', resource: 'db', token } })
       assert.deepEqual(unlocked.structuredContent, { released: true })
     } finally {
