@@ -69,7 +69,12 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
   },
   dht: { transport: FAULTS.transport!, messages: int(1, 'put/get operations'), size: int(0, 'value bytes') },
   exec: { messages: int(1, 'tasks sent one at a time through each path') },
-  failover: { rounds: int(1, 'leader kills'), 'heartbeat-ms': num(1, 'raft heartbeat'), 'election-ms': num(1, 'raft election timeout') },
+  failover: {
+    rounds: int(1, 'leader faults'),
+    'heartbeat-ms': num(1, 'raft heartbeat'),
+    'election-ms': num(1, 'raft election timeout'),
+    fault: str('kill|stop', 'kill: SIGKILL the leader (connections reset); stop: SIGSTOP it (connections stay open, silent), then SIGCONT', ['kill', 'stop'])
+  },
   fanout: {
     messages: int(1, 'events published'),
     rate: num(0, 'events per second'),

@@ -89,6 +89,23 @@ export class ProcessCluster {
     w.calls.clear()
   }
 
+  /**
+   * SIGSTOP worker `i`: the process and its connections stay, but it answers nothing (a hung
+   * host, a long GC pause, a VM frozen). No call goes to it until `resume`.
+   */
+  pause (i: number): void {
+    const w = this.workers[i]!
+    w.alive = false
+    w.child?.kill('SIGSTOP')
+  }
+
+  /** SIGCONT worker `i` after `pause`: it carries on from where it stopped. */
+  resume (i: number): void {
+    const w = this.workers[i]!
+    w.child?.kill('SIGCONT')
+    w.alive = w.child !== null && w.child.exitCode === null
+  }
+
   /** Start worker `i` again with its data dir, reconnect it and join the group. */
   async restart (i: number): Promise<void> {
     await this.#spawn(i)
