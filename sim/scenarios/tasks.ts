@@ -64,7 +64,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
 interface MeshRun { tasks: number, workers: number, concurrency: number, faults: boolean, transport: 'memory' | 'tcp', log: (line: string) => void }
 
-async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submit_to_start_p50_ms: number | null, submit_to_done_p50_ms: number | null, submit_to_done_p99_ms: number | null, lost: number, completed_twice: number, executed_twice: number, failed: number, producer_rate_limited: number, producer_timeouts: number }> {
+async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submit_to_start_p50_ms: number | null, submit_to_done_p50_ms: number | null, submit_to_done_p99_ms: number | null, lost: number, completed_twice: number, executed_twice: number, failed: number, producer_rate_limited: number, producer_timeouts: number, raft_entries_per_task: number, proposals_per_task: number, commands_per_task: number }> {
   const nodes: AgentNode[] = []
   const stopped = new Set<AgentNode>()
   try {
@@ -103,6 +103,9 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       for (const connection of n.libp2p.getConnections()) connection.abort(new Error(`${what} killed (simulated)`))
       await n.stop()
     }
+    const group = (): { appliedIndex: () => number } | undefined => memberNodes.find((n) => !stopped.has(n))?.groups.get(`tasks/${QUEUE}`)
+    const appliedBefore = group()?.appliedIndex() ?? 0
+    const countersBefore = memberNodes.reduce((s, n) => { const c = n.tasks.stats(); return { proposals: s.proposals + c.proposals, commands: s.commands + c.commands } }, { proposals: 0, commands: 0 })
     const t0 = performance.now()
     let next = 0
     const submitter = async (): Promise<void> => {
@@ -150,6 +153,9 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     // closed loop: each slot submits one task and waits for its result (the baseline does the same)
     await Promise.all(Array.from({ length: Math.min(SUBMITS_IN_FLIGHT, o.tasks) }, submitter))
     const elapsedS = (performance.now() - t0) / 1000
+    // Raft entries and the commands batched into them, per task: a killed member's counters stay readable
+    const entries = (group()?.appliedIndex() ?? 0) - appliedBefore
+    const countersAfter = memberNodes.reduce((s, n) => { const c = n.tasks.stats(); return { proposals: s.proposals + c.proposals, commands: s.commands + c.commands } }, { proposals: 0, commands: 0 })
     const toStart: number[] = []
     const toDone: number[] = []
     for (const [i, at] of submittedAt) {
@@ -181,7 +187,10 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       executed_twice: [...runs.values()].filter((n) => n > 1).length,
       failed,
       producer_rate_limited: rateLimited,
-      producer_timeouts: timedOut
+      producer_timeouts: timedOut,
+      raft_entries_per_task: Math.round(1000 * entries / o.tasks) / 1000,
+      proposals_per_task: Math.round(1000 * (countersAfter.proposals - countersBefore.proposals) / o.tasks) / 1000,
+      commands_per_task: Math.round(100 * (countersAfter.commands - countersBefore.commands) / o.tasks) / 100
     }
   } finally {
     await Promise.all(nodes.filter((n) => !stopped.has(n)).map(async (n) => n.stop().catch((err: Error) => { o.log(`tasks: stop: ${err.message}`) })))
