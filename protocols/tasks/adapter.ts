@@ -172,7 +172,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   async function serveRead (h: HostedQueue, read: TaskRead, signal?: AbortSignal): Promise<unknown> {
     switch (read.op) {
       case 'get': return (await h.get(read.taskId, { signal })) ?? null
-      case 'wait': return (await h.wait(read.taskId, read.sig, read.waitMs, signal)) ?? null
+      case 'wait': return (await h.wait(read.taskId, read.sig, read.waitMs, signal, read.end === true)) ?? null
       case 'dead': await h.get('-', { signal }); return h.deadLetters(read.limit)
       case 'workers': await h.get('-', { signal }); return h.machine.workers()
     }

@@ -324,14 +324,14 @@ export class HostedQueue {
     return this.group.read(() => this.machine.get(taskId), options)
   }
 
-  /** The task once its signature differs from `sig` or it ended, or as it is after `waitMs`. */
-  async wait (taskId: string, sig: string, waitMs: number, signal?: AbortSignal): Promise<TaskView | undefined> {
+  /** The task once its signature differs from `sig` (with `end`: once it ended), or as it is after `waitMs`. */
+  async wait (taskId: string, sig: string, waitMs: number, signal?: AbortSignal, end = false): Promise<TaskView | undefined> {
     const deadline = this.#clock.nowMs() + waitMs
     // an applied state is committed, and a stale one only means waiting longer: the local replica
     // answers, and a linearizable read is needed only for a task this replica has not applied yet
     let t = this.machine.get(taskId) ?? await this.get(taskId, { signal })
     for (;;) {
-      if (taskSignature(t) !== sig || t === undefined || TERMINAL_STATES.has(t.state)) return t
+      if ((!end && taskSignature(t) !== sig) || t === undefined || TERMINAL_STATES.has(t.state)) return t
       const left = deadline - this.#clock.nowMs()
       if (left <= 0 || this.#stopped || signal?.aborted === true) return t
       await this.#park(left, signal, taskId)

@@ -22,8 +22,11 @@ const REQUEST_ID_MAX = 2 ** 48
 /** A read a peer asks a member for. */
 export type TaskRead =
   | { op: 'get', taskId: string }
-  /** Answer once the task's signature differs from `sig` (or it ended), or after `waitMs`. */
-  | { op: 'wait', taskId: string, sig: string, waitMs: number }
+  /**
+   * Answer once the task's signature differs from `sig` (or it ended), or after `waitMs`; with
+   * `end`, only once it ended (or after `waitMs`): `result` needs one round trip, not one per state.
+   */
+  | { op: 'wait', taskId: string, sig: string, waitMs: number, end?: boolean }
   | { op: 'dead', limit: number }
   | { op: 'workers' }
 
@@ -62,7 +65,10 @@ export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
       const r = m.read as Record<string, unknown> | undefined
       if (typeof r !== 'object' || r === null) throw new DecodeError('Cannot decode tasks read: not a map')
       if (r.op === 'get') str(r.taskId, 'taskId', NAME_CHARS_MAX)
-      else if (r.op === 'wait') { str(r.taskId, 'taskId', NAME_CHARS_MAX); str(r.sig, 'sig', 4 * NAME_CHARS_MAX); waitMs(r.waitMs) }
+      else if (r.op === 'wait') {
+        str(r.taskId, 'taskId', NAME_CHARS_MAX); str(r.sig, 'sig', 4 * NAME_CHARS_MAX); waitMs(r.waitMs)
+        if (r.end !== undefined && typeof r.end !== 'boolean') throw new DecodeError('Cannot decode tasks read: end is not a boolean')
+      }
       else if (r.op === 'workers') { /* no fields */ } else if (r.op === 'dead') { if (typeof r.limit !== 'number' || !Number.isSafeInteger(r.limit) || r.limit < 0 || r.limit > DEAD_LETTERS_PAGE_MAX) throw new LimitExceededError(`Cannot decode tasks read: limit is not an integer in [0, DEAD_LETTERS_PAGE_MAX ${DEAD_LETTERS_PAGE_MAX}]`) } else throw new DecodeError('Cannot decode tasks read: unknown op')
       return m as TasksFrame
     }
