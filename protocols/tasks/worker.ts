@@ -14,6 +14,11 @@ import type { QueueHandle } from './queue.ts'
 
 /** How often a worker checks whether its leases are due for renewal (a renewal goes out every leaseMs/3). */
 const RENEW_CHECK_MS = 100
+/**
+ * Claims one worker keeps in flight: a slot freed while a claim is out is claimed at once rather
+ * than after that claim returns (each claim asks only for slots no other claim asked for).
+ */
+const CLAIMS_IN_FLIGHT_MAX = 4
 /** Calls for bids a worker answers at once (each runs the bid function). */
 const BIDS_IN_FLIGHT_MAX = 64
 
@@ -78,27 +83,41 @@ export class WorkerImpl implements WorkerHandle {
   async #claimLoop (): Promise<void> {
     const q = this.queue!
     const signal = this.#stop.signal
+    const inFlight = new Set<Promise<void>>()
+    /** Slots asked for by claims in flight: running + reserved never exceeds the concurrency. */
+    let reserved = 0
     while (!signal.aborted) {
-      const free = this.#concurrency - this.#running.size
-      if (free <= 0) { await this.#slotFreed(); continue }
-      let tasks: ClaimedTask[]
-      try {
-        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, kind: this.validator !== undefined ? 'validate' : 'work', signal })
-      } catch (err) {
-        if (signal.aborted) return
-        this.#log('claim on %s failed: %s', q.name, describeError(err))
-        await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
-        continue
-      }
-      for (const t of tasks) this.#run(q, t)
+      const free = this.#concurrency - this.#running.size - reserved
+      if (free <= 0 || inFlight.size >= CLAIMS_IN_FLIGHT_MAX) { await Promise.race([this.#slotFreed(), ...inFlight]); continue }
+      const max = Math.min(free, CLAIM_TASKS_MAX)
+      reserved += max
+      const claim = (async () => {
+        let tasks: ClaimedTask[] = []
+        try {
+          tasks = await q.claim({ max, waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, kind: this.validator !== undefined ? 'validate' : 'work', signal })
+        } catch (err) {
+          reserved -= max
+          if (signal.aborted) return
+          this.#log('claim on %s failed: %s', q.name, describeError(err))
+          await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
+          return
+        }
+        reserved -= max
+        for (const t of tasks) this.#run(q, t)
+      })()
+      inFlight.add(claim)
+      void claim.finally(() => { inFlight.delete(claim) })
     }
+    await Promise.all(inFlight)
   }
 
   #slotWaiters: Array<() => void> = []
   async #slotFreed (): Promise<void> {
+    if (this.#stop.signal.aborted) return
     await new Promise<void>((resolve) => {
-      this.#slotWaiters.push(resolve)
-      this.#stop.signal.addEventListener('abort', () => { resolve() }, { once: true })
+      const onAbort = (): void => { resolve() }
+      this.#slotWaiters.push(() => { this.#stop.signal.removeEventListener('abort', onAbort); resolve() })
+      this.#stop.signal.addEventListener('abort', onAbort, { once: true })
     })
   }
 
@@ -107,6 +126,16 @@ export class WorkerImpl implements WorkerHandle {
     this.#running.set(task.taskId, { task, abort })
     const ctx: WorkContext = { taskId: task.taskId, attempt: task.attempt, token: task.token, signal: abort.signal, progress: (note) => { if (note !== undefined) this.#log('task %s: %s', task.taskId, note) } }
     if (task.feedback !== undefined) ctx.feedback = task.feedback
+    // The slot frees once the handler is done, not once its result committed: the next claim
+    // leaves behind the result on the same link, so the member batches both into one proposal
+    // (in order: the result frees the lease the claim may take).
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.#running.delete(task.taskId)
+      for (const w of this.#slotWaiters.splice(0)) w()
+    }
     void (async () => {
       try {
         if (this.validator !== undefined) {
@@ -124,19 +153,22 @@ export class WorkerImpl implements WorkerHandle {
           if (abort.signal.aborted) return
           const e = err instanceof Error ? err : new Error(String(err))
           const retryable = !(this.#options.nonRetryableErrors ?? []).includes(e.name)
-          await q.fail(task.taskId, task.token, e, { retryable })
+          const sent = q.fail(task.taskId, task.token, e, { retryable })
+          release()
+          await sent
           this.#counters.failed++
           return
         }
         if (abort.signal.aborted) return
-        await q.complete(task.taskId, task.token, output ?? null)
+        const sent = q.complete(task.taskId, task.token, output ?? null)
+        release()
+        await sent
         this.#counters.completed++
       } catch (err) {
         if (err instanceof StaleLeaseError) this.#counters.lost++
         this.#log('task %s on %s: %s', task.taskId, q.name, describeError(err))
       } finally {
-        this.#running.delete(task.taskId)
-        for (const w of this.#slotWaiters.splice(0)) w()
+        release()
       }
     })()
   }
