@@ -8,7 +8,7 @@ import { AbortedError, describeError } from '../kit/errors.ts'
 import type { Payload } from '../kit/payload.ts'
 import type { ClaimedTask, GateFunction, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
 import { StaleLeaseError } from './errors.ts'
-import { CLAIM_TASKS_MAX, TASK_INPUT_BYTES_MAX } from './messages.ts'
+import { CLAIM_TASKS_MAX, INFLIGHT_PER_WORKER_MAX, TASK_INPUT_BYTES_MAX } from './messages.ts'
 import { safePayload } from './queue.ts'
 import type { QueueHandle } from './queue.ts'
 
@@ -19,6 +19,14 @@ const RENEW_CHECK_MS = 100
  * than after that claim returns (each claim asks only for slots no other claim asked for).
  */
 const CLAIMS_IN_FLIGHT_MAX = 4
+/**
+ * Tasks a pull worker holds claimed beyond its running ones, as a multiple of its concurrency: a
+ * finished handler starts the next task at once instead of after a claim's round trip and commit.
+ * The held leases are renewed like running ones; a stopped or dead worker's held tasks return to
+ * the queue when their leases end, like its running ones. Bid workers and gates hold none (their
+ * leases are awarded, or judged one result at a time).
+ */
+const PREFETCH_PER_SLOT = 1
 /** Calls for bids a worker answers at once (each runs the bid function). */
 const BIDS_IN_FLIGHT_MAX = 64
 
@@ -33,6 +41,8 @@ export class WorkerImpl implements WorkerHandle {
   readonly #clock: Clock
   readonly #log: Logger
   readonly #running = new Map<string, Running>()
+  /** Claimed tasks waiting for a slot (PREFETCH_PER_SLOT), oldest first. */
+  readonly #held: ClaimedTask[] = []
   readonly #stop = new AbortController()
   #loops: Promise<void> | undefined
   #bidsInFlight = 0
@@ -59,7 +69,7 @@ export class WorkerImpl implements WorkerHandle {
     this.#loops = (async () => {
       try {
         this.queue = await this.#opening
-        this.queue.announceSlots(this, this.#concurrency)
+        this.queue.announceSlots(this, this.#capacity)
       } catch (err) {
         this.#log.error('worker could not open its queue: %s', describeError(err))
         return
@@ -79,6 +89,17 @@ export class WorkerImpl implements WorkerHandle {
   }
 
   get #concurrency (): number { return this.#options.concurrency ?? 1 }
+  /** Leases this worker may hold: its slots plus the prefetched tasks (bounded by what one worker may hold). */
+  get #capacity (): number {
+    const prefetch = this.#options.bid === undefined && this.validator === undefined ? PREFETCH_PER_SLOT * this.#concurrency : 0
+    return Math.min(INFLIGHT_PER_WORKER_MAX, this.#concurrency + prefetch)
+  }
+
+  /** A claimed task runs now when a slot is free, else waits in the held list. */
+  #take (q: QueueHandle, task: ClaimedTask): void {
+    if (this.#running.size < this.#concurrency && !this.#stop.signal.aborted) this.#run(q, task)
+    else this.#held.push(task)
+  }
 
   async #claimLoop (): Promise<void> {
     const q = this.queue!
@@ -87,7 +108,7 @@ export class WorkerImpl implements WorkerHandle {
     /** Slots asked for by claims in flight: running + reserved never exceeds the concurrency. */
     let reserved = 0
     while (!signal.aborted) {
-      const free = this.#concurrency - this.#running.size - reserved
+      const free = this.#capacity - this.#running.size - this.#held.length - reserved
       if (free <= 0 || inFlight.size >= CLAIMS_IN_FLIGHT_MAX) { await Promise.race([this.#slotFreed(), ...inFlight]); continue }
       const max = Math.min(free, CLAIM_TASKS_MAX)
       reserved += max
@@ -103,7 +124,7 @@ export class WorkerImpl implements WorkerHandle {
           return
         }
         reserved -= max
-        for (const t of tasks) this.#run(q, t)
+        for (const t of tasks) this.#take(q, t)
       })()
       inFlight.add(claim)
       void claim.finally(() => { inFlight.delete(claim) })
@@ -134,6 +155,8 @@ export class WorkerImpl implements WorkerHandle {
       if (released) return
       released = true
       this.#running.delete(task.taskId)
+      const next = this.#held.shift()
+      if (next !== undefined && !this.#stop.signal.aborted) this.#run(q, next)
       for (const w of this.#slotWaiters.splice(0)) w()
     }
     void (async () => {
@@ -181,14 +204,17 @@ export class WorkerImpl implements WorkerHandle {
     while (!signal.aborted) {
       // a short check interval, so a task started while idle is renewed at its own lease's pace
       await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined) // stopped: the loop condition ends it
-      if (signal.aborted || this.#running.size === 0) { lastRenewMs = this.#clock.nowMs(); continue }
-      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs))
+      if (signal.aborted || this.#running.size + this.#held.length === 0) { lastRenewMs = this.#clock.nowMs(); continue }
+      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs), ...this.#held.map((t) => t.leaseMs))
       if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
       lastRenewMs = this.#clock.nowMs()
       const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
+      for (const t of this.#held) held.push({ taskId: t.taskId, token: t.token })
       try {
         const r = await q.renewAll(held)
         for (const id of [...r.lost, ...r.canceled]) {
+          const waiting = this.#held.findIndex((t) => t.taskId === id)
+          if (waiting >= 0) { this.#held.splice(waiting, 1); this.#counters.lost++ }
           const run = this.#running.get(id)
           if (run !== undefined) { this.#counters.lost++; run.abort.abort(new StaleLeaseError(`Lease on task ${id} ${r.canceled.includes(id) ? 'ended: the task was canceled' : 'was lost'}`, { reason: 'not-leased', taskId: id })) }
         }
