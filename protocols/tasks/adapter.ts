@@ -87,7 +87,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   const opening = new Map<string, Promise<QueueHandle>>()
   const buckets = new KeyedTokenBuckets({ capacity: 2 * REQUESTS_PER_PEER_PER_S, refillPerS: REQUESTS_PER_PEER_PER_S }, { keysMax: RATE_PEERS_MAX })
   const counters = { served: 0, rejected: 0, rateLimited: 0 }
-  const calls = new Map<number, { peer: string, resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  const calls = new Map<number, { peer: string, resolve: (v: unknown) => void, reject: (e: Error) => void, onLeader?: (leader: string) => void }>()
   let nextId = 1
   let running = false
   const workers = new Set<WorkerImpl>()
@@ -95,7 +95,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
 
   // ---- client: calls to a member --------------------------------------------------------
 
-  async function call (peer: string, frame: CallFrame, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+  async function call (peer: string, frame: CallFrame, timeoutMs: number, signal?: AbortSignal, onLeader?: (leader: string) => void): Promise<unknown> {
     if (!running) throw new NotRunningError('The tasks service is stopped')
     if (calls.size >= CALLS_PENDING_MAX) throw new LimitExceededError(`Cannot call queue member: ${CALLS_PENDING_MAX} calls already pending (CALLS_PENDING_MAX)`)
     const id = nextId++
@@ -106,7 +106,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       const onAbort = (): void => { done(); links.send(peer, encodeTasksFrame({ k: 'cancel', id })); reject(new AbortedError('Queue request was aborted')) }
       const done = (): void => { calls.delete(id); timer.cancel(); signal?.removeEventListener('abort', onAbort) }
       signal?.addEventListener('abort', onAbort, { once: true })
-      calls.set(id, { peer, resolve: (v) => { done(); resolve(v) }, reject: (e) => { done(); reject(e) } })
+      calls.set(id, { peer, resolve: (v) => { done(); resolve(v) }, reject: (e) => { done(); reject(e) }, onLeader })
       links.send(peer, encodeTasksFrame({ ...frame, id } as TasksFrame))
     })
   }
@@ -132,6 +132,9 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     const connected = members.filter((m) => components.connected?.(m) === true)
     const pool = connected.length > 0 ? connected : members
     let preferred = pool[Math.floor(Math.random() * pool.length)] ?? members[0]!
+    // a member that is not the leader names it in its answer: later calls go to the leader itself
+    let hinted: string | undefined
+    const onLeader = (leader: string): void => { if (members.includes(leader)) hinted = leader }
     const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }): Promise<T> => {
       const deadline = clock.nowMs() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT) + waitMs
       let last: unknown
@@ -140,8 +143,9 @@ export function createTasksService (components: TasksComponents, init: TasksInit
         const left = deadline - clock.nowMs()
         if (left <= 0) throw last instanceof Error ? last : new TimeoutError(`No member of queue "${queue}" answered in time`)
         try {
-          const v = await call(peer, frame, Math.min(left, waitMs + CALL_TIMEOUT_MS), options.signal)
-          preferred = peer
+          const v = await call(peer, frame, Math.min(left, waitMs + CALL_TIMEOUT_MS), options.signal, onLeader)
+          preferred = hinted ?? peer
+          hinted = undefined
           return v as T
         } catch (err) {
           if (!retryable(err) || options.signal?.aborted === true) throw err
@@ -184,7 +188,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   const serving = new Map<string, AbortController>()
   const servingPerPeer = new Map<string, number>()
 
-  function answer (peer: string, id: number, work: Promise<unknown>, controller?: AbortController): void {
+  function answer (peer: string, id: number, work: Promise<unknown>, controller?: AbortController, h?: HostedQueue): void {
     const key = `${peer}/${id}`
     if (controller !== undefined) { serving.set(key, controller); servingPerPeer.set(peer, (servingPerPeer.get(peer) ?? 0) + 1) }
     work.finally(() => {
@@ -194,7 +198,13 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       if (n <= 0) servingPerPeer.delete(peer)
       else servingPerPeer.set(peer, n)
     }).catch(() => undefined) // the outcome (and any error) is answered by the `then` below
-    work.then((v) => { counters.served++; links.send(peer, encodeTasksFrame({ k: 'ok', id, v })) }, (err: unknown) => {
+    work.then((v) => {
+      counters.served++
+      const frame: Extract<TasksFrame, { k: 'ok' }> = { k: 'ok', id, v }
+      const leader = h?.group.leader()
+      if (leader !== undefined && leader !== null && leader !== self) frame.l = leader
+      links.send(peer, encodeTasksFrame(frame))
+    }, (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err))
       const frame: Extract<TasksFrame, { k: 'err' }> = { k: 'err', id, name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
       if (e instanceof StaleLeaseError) { frame.reason = e.reason; frame.t = e.taskId }
@@ -223,7 +233,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     if (frame.k === 'ok' || frame.k === 'err') {
       const c = calls.get(frame.id)
       if (c === undefined || c.peer !== from) { counters.rejected++; return } // late, or not from whom we asked
-      if (frame.k === 'ok') c.resolve(frame.v)
+      if (frame.k === 'ok') { if (frame.l !== undefined) c.onLeader?.(frame.l); c.resolve(frame.v) }
       else c.reject(remoteError(frame))
       return
     }
@@ -237,7 +247,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       refuse(from, frame.id, 'unavailable', `Refused a long-poll: ${serving.size >= SERVING_MAX ? `this member serves SERVING_MAX (${SERVING_MAX})` : `${from} has SERVING_PER_PEER_MAX (${SERVING_PER_PEER_MAX})`} long-polls already`)
       return
     }
-    if (frame.k === 'read') { const c = new AbortController(); answer(from, frame.id, serveRead(h, frame.read, c.signal), c); return }
+    if (frame.k === 'read') { const c = new AbortController(); answer(from, frame.id, serveRead(h, frame.read, c.signal), c, h); return }
     let request: TaskRequest
     try {
       request = decodeTaskRequest(frame.r)
@@ -245,8 +255,8 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       refuse(from, frame.id, err instanceof LimitExceededError ? 'limit-exceeded' : 'malformed', `Refused a task request: ${describeError(err)}`)
       return
     }
-    if (request.op === 'claim') { const c = new AbortController(); answer(from, frame.id, h.claim(from, request, frame.w ?? 0, c.signal), c) }
-    else answer(from, frame.id, h.request(from, request))
+    if (request.op === 'claim') { const c = new AbortController(); answer(from, frame.id, h.claim(from, request, frame.w ?? 0, c.signal), c, h) }
+    else answer(from, frame.id, h.request(from, request), undefined, h)
   }
 
   function onCallForBids (from: string, f: Extract<TasksFrame, { k: 'cfb' }>): void {
