@@ -7,7 +7,7 @@ import type { Logger } from '@libp2p/interface'
 import type { Clock } from '../kit/clock.ts'
 import { sleep } from '../kit/clock.ts'
 import { decodeCbor } from '../kit/cbor.ts'
-import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunningError, TimeoutError, describeError } from '../kit/errors.ts'
+import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunningError, PeerUnreachableError, TimeoutError, describeError } from '../kit/errors.ts'
 import type { PeerLinks } from '../kit/peer-link.ts'
 import type { Payload } from '../kit/payload.ts'
 import { KeyedTokenBuckets } from '../kit/token-bucket.ts'
@@ -67,6 +67,12 @@ export interface TasksComponents {
   readonly publish?: PublishEvent
   /** True when this node has an open connection to `peer`: calls go to a connected member first (a frame to a peer with no known address is dropped). */
   readonly connected?: (peer: string) => boolean
+  /**
+   * Subscribes to the loss of the last connection to a peer; returns the unsubscribe. Calls
+   * waiting on that peer fail at once (the caller asks another member) rather than at their
+   * deadline, which for a long-poll is its wait plus CALL_TIMEOUT_MS.
+   */
+  readonly onDisconnect?: (fn: (peer: string) => void) => () => void
   /** Subscribes to health's dead verdicts; returns the unsubscribe. */
   readonly onPeerDead?: (fn: (peer: string) => void) => () => void
 }
@@ -92,6 +98,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   let running = false
   const workers = new Set<WorkerImpl>()
   let unDead: (() => void) | undefined
+  let unDisconnect: (() => void) | undefined
 
   // ---- client: calls to a member --------------------------------------------------------
 
@@ -124,7 +131,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
 
   /** Errors worth another member: the member is gone, slow, or not hosting (yet). */
   function retryable (err: unknown): boolean {
-    return err instanceof TimeoutError || err instanceof NotRunningError || (err instanceof AgentMeshError && ['ERR_NOT_RUNNING', 'ERR_TIMEOUT', 'ERR_NO_LEADER', 'ERR_QUEUE_NOT_FOUND'].includes(err.code)) || (err instanceof TaskRequestRefusedError && ['unavailable', 'ERR_NOT_RUNNING', 'ERR_NO_LEADER', 'ERR_TIMEOUT'].includes(err.refusal))
+    return err instanceof TimeoutError || err instanceof NotRunningError || err instanceof PeerUnreachableError || (err instanceof AgentMeshError && ['ERR_NOT_RUNNING', 'ERR_TIMEOUT', 'ERR_NO_LEADER', 'ERR_QUEUE_NOT_FOUND'].includes(err.code)) || (err instanceof TaskRequestRefusedError && ['unavailable', 'ERR_NOT_RUNNING', 'ERR_NO_LEADER', 'ERR_TIMEOUT'].includes(err.refusal))
   }
 
   function remoteBackend (queue: string, members: string[]): Backend {
@@ -369,12 +376,16 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       links.onFrame(onFrame)
       await links.start()
       unDead = components.onPeerDead?.((peer) => { for (const h of hosted.values()) h.workerDead(peer) })
+      unDisconnect = components.onDisconnect?.((peer) => {
+        for (const c of [...calls.values()]) if (c.peer === peer) c.reject(new PeerUnreachableError(`Queue member ${peer} disconnected before answering`))
+      })
     },
     async stop () {
       if (!running) return
       await Promise.all([...workers].map(async (w) => { await w.stop() }))
       running = false
       unDead?.()
+      unDisconnect?.()
       for (const c of [...calls.values()]) c.reject(new NotRunningError('The tasks service stopped'))
       await Promise.all([...hosted.values()].map(async (h) => { await h.stop() }))
       hosted.clear(); handles.clear()

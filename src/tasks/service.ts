@@ -88,6 +88,11 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
       put: async (key, value) => { await state.put(key, value, { ttlMs: QUEUE_RECORD_TTL_MS }) },
       get: async (key) => (await state.get(key))?.value
     },
+    onDisconnect: (fn) => {
+      const listener = (e: CustomEvent<{ toString: () => string }>): void => { fn(e.detail.toString()) }
+      libp2p.addEventListener('peer:disconnect', listener)
+      return () => { libp2p.removeEventListener('peer:disconnect', listener) }
+    },
     onPeerDead: health === undefined
       ? undefined
       : (fn) => {
