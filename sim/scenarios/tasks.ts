@@ -64,7 +64,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
 interface MeshRun { tasks: number, workers: number, concurrency: number, faults: boolean, transport: 'memory' | 'tcp', log: (line: string) => void }
 
-async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submit_to_start_p50_ms: number | null, submit_to_done_p50_ms: number | null, submit_to_done_p99_ms: number | null, lost: number, completed_twice: number, executed_twice: number, failed: number, producer_rate_limited: number, producer_timeouts: number, raft_entries_per_task: number, proposals_per_task: number, commands_per_task: number }> {
+async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submit_to_start_p50_ms: number | null, submit_to_done_p50_ms: number | null, submit_to_done_p99_ms: number | null, lost: number, completed_twice: number, executed_twice: number, failed: number, producer_rate_limited: number, producer_timeouts: number, cpu_ms_per_task: number, raft_entries_per_task: number, proposals_per_task: number, commands_per_task: number }> {
   const nodes: AgentNode[] = []
   const stopped = new Set<AgentNode>()
   try {
@@ -106,6 +106,7 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     const group = (): { appliedIndex: () => number } | undefined => memberNodes.find((n) => !stopped.has(n))?.groups.get(`tasks/${QUEUE}`)
     const appliedBefore = group()?.appliedIndex() ?? 0
     const countersBefore = memberNodes.reduce((s, n) => { const c = n.tasks.stats(); return { proposals: s.proposals + c.proposals, commands: s.commands + c.commands } }, { proposals: 0, commands: 0 })
+    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     let next = 0
     const submitter = async (): Promise<void> => {
@@ -153,6 +154,8 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     // closed loop: each slot submits one task and waits for its result (the baseline does the same)
     await Promise.all(Array.from({ length: Math.min(SUBMITS_IN_FLIGHT, o.tasks) }, submitter))
     const elapsedS = (performance.now() - t0) / 1000
+    // CPU of this process (every node of the mesh runs in it): steadier than tasks/s on a loaded machine
+    const cpu = process.cpuUsage(cpu0)
     // Raft entries and the commands batched into them, per task: a killed member's counters stay readable
     const entries = (group()?.appliedIndex() ?? 0) - appliedBefore
     const countersAfter = memberNodes.reduce((s, n) => { const c = n.tasks.stats(); return { proposals: s.proposals + c.proposals, commands: s.commands + c.commands } }, { proposals: 0, commands: 0 })
@@ -188,6 +191,7 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       failed,
       producer_rate_limited: rateLimited,
       producer_timeouts: timedOut,
+      cpu_ms_per_task: Math.round(1000 * (cpu.user + cpu.system) / 1000 / o.tasks) / 1000,
       raft_entries_per_task: Math.round(1000 * entries / o.tasks) / 1000,
       proposals_per_task: Math.round(1000 * (countersAfter.proposals - countersBefore.proposals) / o.tasks) / 1000,
       commands_per_task: Math.round(100 * (countersAfter.commands - countersBefore.commands) / o.tasks) / 100
