@@ -97,6 +97,9 @@ export class WorkerImpl implements WorkerHandle {
 
   /** A claimed task runs now when a slot is free, else waits in the held list. */
   #take (q: QueueHandle, task: ClaimedTask): void {
+    // a pushed lease may reach this worker twice (from two members): one run per lease
+    const known = this.#running.get(task.taskId)?.task ?? this.#held.find((t) => t.taskId === task.taskId)
+    if (known !== undefined && known.token === task.token) return
     if (this.#running.size < this.#concurrency && !this.#stop.signal.aborted) this.#run(q, task)
     else this.#held.push(task)
   }
