@@ -19,6 +19,12 @@ export const TASKS_DEFAULT = 2_000
 export const WORKERS_DEFAULT = 2
 /** Tasks each worker runs at once when `--concurrency` is absent. */
 export const CONCURRENCY_DEFAULT = 32
+/**
+ * Tasks each side runs before its clock starts, not counted (the BullMQ baseline runs as many):
+ * both are measured with their code JIT-compiled and their connections open, as a queue that has
+ * been up for a while is.
+ */
+export const WARMUP_TASKS = 200
 /** Submits the one producer keeps in flight (the BullMQ producer keeps as many). */
 export const SUBMITS_IN_FLIGHT = 256
 /**
@@ -47,7 +53,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const metrics: SimSummary['metrics'] = { tasks, workers, concurrency, faults, transport: options.transport, ...mesh }
   let ok = mesh.lost === 0 && mesh.completed_twice === 0
   if (baseline === 'bullmq') {
-    const b = await runBullmqBaseline({ tasks, workers, concurrency, submitsInFlight: SUBMITS_IN_FLIGHT, faults, deadlineMs: DEADLINE_MS, log: options.log })
+    const b = await runBullmqBaseline({ tasks, workers, concurrency, submitsInFlight: SUBMITS_IN_FLIGHT, faults, deadlineMs: DEADLINE_MS, warmup: WARMUP_TASKS, log: options.log })
     if ('skipped' in b) {
       options.log(`baseline: ${String(b.skipped)}`)
       metrics.bullmq_skipped = String(b.skipped)
@@ -93,6 +99,10 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       }, { concurrency: o.concurrency, pollMs: 1000 }))
     }
     const q = await producer.tasks.open(QUEUE, { members })
+    await Promise.all(Array.from({ length: WARMUP_TASKS }, async (_, k) => {
+      const t = await q.submit({ i: -1 - k }, { idempotencyKey: `warmup/${k}`, timeoutMs: DEADLINE_MS })
+      await q.result(t.id, { timeoutMs: DEADLINE_MS })
+    }))
 
     const doneAt = new Map<number, number>()
     let failed = 0
@@ -177,7 +187,8 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     }
     const completed = doneAt.size + completedUnseen
     // acknowledged completions across workers (the machine accepts one per task; a killed worker's count stays readable)
-    const acknowledged = handles.reduce((sum, h) => sum + h.stats().completed, 0)
+    // each warm-up task completed once (its acknowledgement may land after its result was read)
+    const acknowledged = handles.reduce((sum, h) => sum + h.stats().completed, 0) - WARMUP_TASKS
     const start = latencySummary(toStart)
     const done = latencySummary(toDone)
     return {
