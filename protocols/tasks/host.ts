@@ -300,6 +300,14 @@ export class HostedQueue {
     }
   }
 
+  /** Forget pushed leases that ended or moved (a member the worker does not claim through keeps them until full). */
+  #dropStale (worker: string, m: Map<string, LeaseGrant>): void {
+    for (const [id, l] of m) {
+      const lease = this.machine.get(id)?.lease
+      if (lease === undefined || lease.token !== l.token || lease.worker !== worker) m.delete(id)
+    }
+  }
+
   #takeUndelivered (peer: string, kind: LeaseKind): LeaseGrant[] {
     const m = this.#undelivered.get(peer)
     if (m === undefined || kind !== 'work') return []
@@ -325,14 +333,14 @@ export class HostedQueue {
     return this.group.read(() => this.machine.get(taskId), options)
   }
 
-  /** The task once its signature differs from `sig` or it ended, or as it is after `waitMs`. */
-  async wait (taskId: string, sig: string, waitMs: number, signal?: AbortSignal): Promise<TaskView | undefined> {
+  /** The task once its signature differs from `sig` (with `end`: once it ended), or as it is after `waitMs`. */
+  async wait (taskId: string, sig: string, waitMs: number, signal?: AbortSignal, end = false): Promise<TaskView | undefined> {
     const deadline = this.#clock.nowMs() + waitMs
     // an applied state is committed, and a stale one only means waiting longer: the local replica
     // answers, and a linearizable read is needed only for a task this replica has not applied yet
     let t = this.machine.get(taskId) ?? await this.get(taskId, { signal })
     for (;;) {
-      if (taskSignature(t) !== sig || t === undefined || TERMINAL_STATES.has(t.state)) return t
+      if ((!end && taskSignature(t) !== sig) || t === undefined || TERMINAL_STATES.has(t.state)) return t
       const left = deadline - this.#clock.nowMs()
       if (left <= 0 || this.#stopped || signal?.aborted === true) return t
       await this.#park(left, signal, taskId)
@@ -399,9 +407,16 @@ export class HostedQueue {
       } else if (u.kind === 'lease') {
         if (u.leaseKind === 'validate') this.#validating.delete(u.taskId)
         else this.#ready.delete(u.taskId)
-        if (u.leaseKind === 'work' && this.machine.policy.dispatch !== 'pull' && this.#claimants.has(u.worker)) {
+        // kept on every member, not only the one the worker claimed through last: a worker moves
+        // (to the leader an answer named, or away from a dead member) and claims where it is now
+        if (u.leaseKind === 'work' && this.machine.policy.dispatch !== 'pull') {
           let m = this.#undelivered.get(u.worker)
-          if (m === undefined) { m = new Map(); this.#undelivered.set(u.worker, m) }
+          if (m === undefined) {
+            if (this.#undelivered.size >= WORKERS_MAX) this.#undelivered.delete(this.#undelivered.keys().next().value!)
+            m = new Map()
+            this.#undelivered.set(u.worker, m)
+          }
+          if (m.size >= HELD_LEASES_MAX) this.#dropStale(u.worker, m)
           if (m.size < HELD_LEASES_MAX) m.set(u.taskId, { taskId: u.taskId, attempt: u.attempt, token: u.token, expiresAtMs: 0, kind: 'work' })
           pushedAny = true
         }

@@ -88,21 +88,24 @@ export class QueueHandle implements TaskQueue {
   }
 
   async result (taskId: string, options: WaitOptions = {}): Promise<Payload> {
-    for await (const update of this.#changes(taskId, options)) {
+    for await (const update of this.#changes(taskId, options, true)) {
       if (update.state === 'completed') return update.result ?? null
       if (TERMINAL_STATES.has(update.state)) throw new TaskFailedError(taskId, { state: update.state, error: update.error })
     }
     throw new TaskFailedError(taskId, { state: 'unknown (purged or never submitted)' })
   }
 
-  async * #changes (taskId: string, options: WaitOptions): AsyncGenerator<TaskInfo> {
+  /** The task's changes, one wait each; with `end` each wait answers only once the task ended (or its wait ran out). */
+  async * #changes (taskId: string, options: WaitOptions, end = false): AsyncGenerator<TaskInfo> {
     const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs
     let sig = ''
     for (;;) {
       const left = deadline - Date.now()
       if (left <= 0) throw new TimeoutError(`Task ${taskId} of queue "${this.name}" did not end within ${options.timeoutMs} ms`)
       const waitMs = Math.min(WAIT_MS_MAX / 2, left)
-      const v = await this.backend.read({ op: 'wait', taskId, sig: sig === '' ? 'first' : sig, waitMs }, { signal: options.signal, timeoutMs: Math.min(left, REQUEST_TIMEOUT_MS_DEFAULT) }) as TaskView | null
+      const read: TaskRead = { op: 'wait', taskId, sig: sig === '' ? 'first' : sig, waitMs }
+      if (end) read.end = true
+      const v = await this.backend.read(read, { signal: options.signal, timeoutMs: Math.min(left, REQUEST_TIMEOUT_MS_DEFAULT) }) as TaskView | null
       if (v === null) return
       const next = taskSignature(v)
       if (next !== sig) { sig = next; yield info(v) }

@@ -22,8 +22,11 @@ const REQUEST_ID_MAX = 2 ** 48
 /** A read a peer asks a member for. */
 export type TaskRead =
   | { op: 'get', taskId: string }
-  /** Answer once the task's signature differs from `sig` (or it ended), or after `waitMs`. */
-  | { op: 'wait', taskId: string, sig: string, waitMs: number }
+  /**
+   * Answer once the task's signature differs from `sig` (or it ended), or after `waitMs`; with
+   * `end`, only once it ended (or after `waitMs`): `result` needs one round trip, not one per state.
+   */
+  | { op: 'wait', taskId: string, sig: string, waitMs: number, end?: boolean }
   | { op: 'dead', limit: number }
   | { op: 'workers' }
 
@@ -31,7 +34,8 @@ export type TaskRead =
 export type TasksFrame =
   | { k: 'req', id: number, q: string, r: Uint8Array, w?: number }
   | { k: 'read', id: number, q: string, read: TaskRead }
-  | { k: 'ok', id: number, v: unknown }
+  /** `l`: the queue's leader when the answering member is not it (the caller asks the leader next: no forwarding hop). */
+  | { k: 'ok', id: number, v: unknown, l?: string }
   | { k: 'err', id: number, name: string, code: string, msg: string, reason?: string, t?: string }
   | { k: 'cfb', q: string, t: string, a: number, in: Uint8Array }
   /** The caller gave up on request `id`: a parked claim or wait ends without proposing. */
@@ -62,11 +66,14 @@ export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
       const r = m.read as Record<string, unknown> | undefined
       if (typeof r !== 'object' || r === null) throw new DecodeError('Cannot decode tasks read: not a map')
       if (r.op === 'get') str(r.taskId, 'taskId', NAME_CHARS_MAX)
-      else if (r.op === 'wait') { str(r.taskId, 'taskId', NAME_CHARS_MAX); str(r.sig, 'sig', 4 * NAME_CHARS_MAX); waitMs(r.waitMs) }
+      else if (r.op === 'wait') {
+        str(r.taskId, 'taskId', NAME_CHARS_MAX); str(r.sig, 'sig', 4 * NAME_CHARS_MAX); waitMs(r.waitMs)
+        if (r.end !== undefined && typeof r.end !== 'boolean') throw new DecodeError('Cannot decode tasks read: end is not a boolean')
+      }
       else if (r.op === 'workers') { /* no fields */ } else if (r.op === 'dead') { if (typeof r.limit !== 'number' || !Number.isSafeInteger(r.limit) || r.limit < 0 || r.limit > DEAD_LETTERS_PAGE_MAX) throw new LimitExceededError(`Cannot decode tasks read: limit is not an integer in [0, DEAD_LETTERS_PAGE_MAX ${DEAD_LETTERS_PAGE_MAX}]`) } else throw new DecodeError('Cannot decode tasks read: unknown op')
       return m as TasksFrame
     }
-    case 'ok': id(); return m as TasksFrame
+    case 'ok': id(); if (m.l !== undefined) str(m.l, 'l', NAME_CHARS_MAX); return m as TasksFrame
     case 'cancel': id(); return m as TasksFrame
     case 'err': id(); str(m.name, 'name', NAME_CHARS_MAX); str(m.code, 'code', NAME_CHARS_MAX); if (typeof m.msg !== 'string') throw new DecodeError('Cannot decode tasks error: msg is not a string'); return m as TasksFrame
     case 'cfb':

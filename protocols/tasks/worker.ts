@@ -8,12 +8,25 @@ import { AbortedError, describeError } from '../kit/errors.ts'
 import type { Payload } from '../kit/payload.ts'
 import type { ClaimedTask, GateFunction, WorkContext, WorkHandler, WorkOptions, WorkerHandle } from './api.ts'
 import { StaleLeaseError } from './errors.ts'
-import { CLAIM_TASKS_MAX, TASK_INPUT_BYTES_MAX } from './messages.ts'
+import { CLAIM_TASKS_MAX, INFLIGHT_PER_WORKER_MAX, TASK_INPUT_BYTES_MAX } from './messages.ts'
 import { safePayload } from './queue.ts'
 import type { QueueHandle } from './queue.ts'
 
 /** How often a worker checks whether its leases are due for renewal (a renewal goes out every leaseMs/3). */
 const RENEW_CHECK_MS = 100
+/**
+ * Claims one worker keeps in flight: a slot freed while a claim is out is claimed at once rather
+ * than after that claim returns (each claim asks only for slots no other claim asked for).
+ */
+const CLAIMS_IN_FLIGHT_MAX = 4
+/**
+ * Tasks a pull worker holds claimed beyond its running ones, as a multiple of its concurrency: a
+ * finished handler starts the next task at once instead of after a claim's round trip and commit.
+ * The held leases are renewed like running ones; a stopped or dead worker's held tasks return to
+ * the queue when their leases end, like its running ones. Bid workers and gates hold none (their
+ * leases are awarded, or judged one result at a time).
+ */
+const PREFETCH_PER_SLOT = 1
 /** Calls for bids a worker answers at once (each runs the bid function). */
 const BIDS_IN_FLIGHT_MAX = 64
 
@@ -28,6 +41,8 @@ export class WorkerImpl implements WorkerHandle {
   readonly #clock: Clock
   readonly #log: Logger
   readonly #running = new Map<string, Running>()
+  /** Claimed tasks waiting for a slot (PREFETCH_PER_SLOT), oldest first. */
+  readonly #held: ClaimedTask[] = []
   readonly #stop = new AbortController()
   #loops: Promise<void> | undefined
   #bidsInFlight = 0
@@ -54,7 +69,7 @@ export class WorkerImpl implements WorkerHandle {
     this.#loops = (async () => {
       try {
         this.queue = await this.#opening
-        this.queue.announceSlots(this, this.#concurrency)
+        this.queue.announceSlots(this, this.#capacity)
       } catch (err) {
         this.#log.error('worker could not open its queue: %s', describeError(err))
         return
@@ -74,31 +89,59 @@ export class WorkerImpl implements WorkerHandle {
   }
 
   get #concurrency (): number { return this.#options.concurrency ?? 1 }
+  /** Leases this worker may hold: its slots plus the prefetched tasks (bounded by what one worker may hold). */
+  get #capacity (): number {
+    const prefetch = this.#options.bid === undefined && this.validator === undefined ? PREFETCH_PER_SLOT * this.#concurrency : 0
+    return Math.min(INFLIGHT_PER_WORKER_MAX, this.#concurrency + prefetch)
+  }
+
+  /** A claimed task runs now when a slot is free, else waits in the held list. */
+  #take (q: QueueHandle, task: ClaimedTask): void {
+    // a pushed lease may reach this worker twice (from two members): one run per lease
+    const known = this.#running.get(task.taskId)?.task ?? this.#held.find((t) => t.taskId === task.taskId)
+    if (known !== undefined && known.token === task.token) return
+    if (this.#running.size < this.#concurrency && !this.#stop.signal.aborted) this.#run(q, task)
+    else this.#held.push(task)
+  }
 
   async #claimLoop (): Promise<void> {
     const q = this.queue!
     const signal = this.#stop.signal
+    const inFlight = new Set<Promise<void>>()
+    /** Slots asked for by claims in flight: running + reserved never exceeds the concurrency. */
+    let reserved = 0
     while (!signal.aborted) {
-      const free = this.#concurrency - this.#running.size
-      if (free <= 0) { await this.#slotFreed(); continue }
-      let tasks: ClaimedTask[]
-      try {
-        tasks = await q.claim({ max: Math.min(free, CLAIM_TASKS_MAX), waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, kind: this.validator !== undefined ? 'validate' : 'work', signal })
-      } catch (err) {
-        if (signal.aborted) return
-        this.#log('claim on %s failed: %s', q.name, describeError(err))
-        await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
-        continue
-      }
-      for (const t of tasks) this.#run(q, t)
+      const free = this.#capacity - this.#running.size - this.#held.length - reserved
+      if (free <= 0 || inFlight.size >= CLAIMS_IN_FLIGHT_MAX) { await Promise.race([this.#slotFreed(), ...inFlight]); continue }
+      const max = Math.min(free, CLAIM_TASKS_MAX)
+      reserved += max
+      const claim = (async () => {
+        let tasks: ClaimedTask[] = []
+        try {
+          tasks = await q.claim({ max, waitMs: this.#options.pollMs ?? 5_000, capability: this.#options.capability, kind: this.validator !== undefined ? 'validate' : 'work', signal })
+        } catch (err) {
+          reserved -= max
+          if (signal.aborted) return
+          this.#log('claim on %s failed: %s', q.name, describeError(err))
+          await sleep(this.#clock, 250, signal).catch(() => undefined) // stopped: the loop condition ends it
+          return
+        }
+        reserved -= max
+        for (const t of tasks) this.#take(q, t)
+      })()
+      inFlight.add(claim)
+      void claim.finally(() => { inFlight.delete(claim) })
     }
+    await Promise.all(inFlight)
   }
 
   #slotWaiters: Array<() => void> = []
   async #slotFreed (): Promise<void> {
+    if (this.#stop.signal.aborted) return
     await new Promise<void>((resolve) => {
-      this.#slotWaiters.push(resolve)
-      this.#stop.signal.addEventListener('abort', () => { resolve() }, { once: true })
+      const onAbort = (): void => { resolve() }
+      this.#slotWaiters.push(() => { this.#stop.signal.removeEventListener('abort', onAbort); resolve() })
+      this.#stop.signal.addEventListener('abort', onAbort, { once: true })
     })
   }
 
@@ -107,6 +150,18 @@ export class WorkerImpl implements WorkerHandle {
     this.#running.set(task.taskId, { task, abort })
     const ctx: WorkContext = { taskId: task.taskId, attempt: task.attempt, token: task.token, signal: abort.signal, progress: (note) => { if (note !== undefined) this.#log('task %s: %s', task.taskId, note) } }
     if (task.feedback !== undefined) ctx.feedback = task.feedback
+    // The slot frees once the handler is done, not once its result committed: the next claim
+    // leaves behind the result on the same link, so the member batches both into one proposal
+    // (in order: the result frees the lease the claim may take).
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.#running.delete(task.taskId)
+      const next = this.#held.shift()
+      if (next !== undefined && !this.#stop.signal.aborted) this.#run(q, next)
+      for (const w of this.#slotWaiters.splice(0)) w()
+    }
     void (async () => {
       try {
         if (this.validator !== undefined) {
@@ -124,19 +179,22 @@ export class WorkerImpl implements WorkerHandle {
           if (abort.signal.aborted) return
           const e = err instanceof Error ? err : new Error(String(err))
           const retryable = !(this.#options.nonRetryableErrors ?? []).includes(e.name)
-          await q.fail(task.taskId, task.token, e, { retryable })
+          const sent = q.fail(task.taskId, task.token, e, { retryable })
+          release()
+          await sent
           this.#counters.failed++
           return
         }
         if (abort.signal.aborted) return
-        await q.complete(task.taskId, task.token, output ?? null)
+        const sent = q.complete(task.taskId, task.token, output ?? null)
+        release()
+        await sent
         this.#counters.completed++
       } catch (err) {
         if (err instanceof StaleLeaseError) this.#counters.lost++
         this.#log('task %s on %s: %s', task.taskId, q.name, describeError(err))
       } finally {
-        this.#running.delete(task.taskId)
-        for (const w of this.#slotWaiters.splice(0)) w()
+        release()
       }
     })()
   }
@@ -149,14 +207,17 @@ export class WorkerImpl implements WorkerHandle {
     while (!signal.aborted) {
       // a short check interval, so a task started while idle is renewed at its own lease's pace
       await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined) // stopped: the loop condition ends it
-      if (signal.aborted || this.#running.size === 0) { lastRenewMs = this.#clock.nowMs(); continue }
-      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs))
+      if (signal.aborted || this.#running.size + this.#held.length === 0) { lastRenewMs = this.#clock.nowMs(); continue }
+      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs), ...this.#held.map((t) => t.leaseMs))
       if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
       lastRenewMs = this.#clock.nowMs()
       const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
+      for (const t of this.#held) held.push({ taskId: t.taskId, token: t.token })
       try {
         const r = await q.renewAll(held)
         for (const id of [...r.lost, ...r.canceled]) {
+          const waiting = this.#held.findIndex((t) => t.taskId === id)
+          if (waiting >= 0) { this.#held.splice(waiting, 1); this.#counters.lost++ }
           const run = this.#running.get(id)
           if (run !== undefined) { this.#counters.lost++; run.abort.abort(new StaleLeaseError(`Lease on task ${id} ${r.canceled.includes(id) ? 'ended: the task was canceled' : 'was lost'}`, { reason: 'not-leased', taskId: id })) }
         }

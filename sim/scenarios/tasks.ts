@@ -19,6 +19,12 @@ export const TASKS_DEFAULT = 2_000
 export const WORKERS_DEFAULT = 2
 /** Tasks each worker runs at once when `--concurrency` is absent. */
 export const CONCURRENCY_DEFAULT = 32
+/**
+ * Tasks each side runs before its clock starts, not counted (the BullMQ baseline runs as many):
+ * both are measured with their code JIT-compiled and their connections open, as a queue that has
+ * been up for a while is.
+ */
+export const WARMUP_TASKS = 200
 /** Submits the one producer keeps in flight (the BullMQ producer keeps as many). */
 export const SUBMITS_IN_FLIGHT = 256
 /**
@@ -47,7 +53,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const metrics: SimSummary['metrics'] = { tasks, workers, concurrency, faults, transport: options.transport, ...mesh }
   let ok = mesh.lost === 0 && mesh.completed_twice === 0
   if (baseline === 'bullmq') {
-    const b = await runBullmqBaseline({ tasks, workers, concurrency, submitsInFlight: SUBMITS_IN_FLIGHT, faults, deadlineMs: DEADLINE_MS, log: options.log })
+    const b = await runBullmqBaseline({ tasks, workers, concurrency, submitsInFlight: SUBMITS_IN_FLIGHT, faults, deadlineMs: DEADLINE_MS, warmup: WARMUP_TASKS, log: options.log })
     if ('skipped' in b) {
       options.log(`baseline: ${String(b.skipped)}`)
       metrics.bullmq_skipped = String(b.skipped)
@@ -64,7 +70,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
 interface MeshRun { tasks: number, workers: number, concurrency: number, faults: boolean, transport: 'memory' | 'tcp', log: (line: string) => void }
 
-async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submit_to_start_p50_ms: number | null, submit_to_done_p50_ms: number | null, submit_to_done_p99_ms: number | null, lost: number, completed_twice: number, executed_twice: number, failed: number, producer_rate_limited: number, producer_timeouts: number }> {
+async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submit_to_start_p50_ms: number | null, submit_to_done_p50_ms: number | null, submit_to_done_p99_ms: number | null, lost: number, completed_twice: number, executed_twice: number, failed: number, producer_rate_limited: number, producer_timeouts: number, cpu_ms_per_task: number, raft_entries_per_task: number, proposals_per_task: number, commands_per_task: number }> {
   const nodes: AgentNode[] = []
   const stopped = new Set<AgentNode>()
   try {
@@ -93,6 +99,10 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       }, { concurrency: o.concurrency, pollMs: 1000 }))
     }
     const q = await producer.tasks.open(QUEUE, { members })
+    await Promise.all(Array.from({ length: WARMUP_TASKS }, async (_, k) => {
+      const t = await q.submit({ i: -1 - k }, { idempotencyKey: `warmup/${k}`, timeoutMs: DEADLINE_MS })
+      await q.result(t.id, { timeoutMs: DEADLINE_MS })
+    }))
 
     const doneAt = new Map<number, number>()
     let failed = 0
@@ -103,6 +113,10 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       for (const connection of n.libp2p.getConnections()) connection.abort(new Error(`${what} killed (simulated)`))
       await n.stop()
     }
+    const group = (): { appliedIndex: () => number } | undefined => memberNodes.find((n) => !stopped.has(n))?.groups.get(`tasks/${QUEUE}`)
+    const appliedBefore = group()?.appliedIndex() ?? 0
+    const countersBefore = memberNodes.reduce((s, n) => { const c = n.tasks.stats(); return { proposals: s.proposals + c.proposals, commands: s.commands + c.commands } }, { proposals: 0, commands: 0 })
+    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     let next = 0
     const submitter = async (): Promise<void> => {
@@ -150,6 +164,11 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     // closed loop: each slot submits one task and waits for its result (the baseline does the same)
     await Promise.all(Array.from({ length: Math.min(SUBMITS_IN_FLIGHT, o.tasks) }, submitter))
     const elapsedS = (performance.now() - t0) / 1000
+    // CPU of this process (every node of the mesh runs in it): steadier than tasks/s on a loaded machine
+    const cpu = process.cpuUsage(cpu0)
+    // Raft entries and the commands batched into them, per task: a killed member's counters stay readable
+    const entries = (group()?.appliedIndex() ?? 0) - appliedBefore
+    const countersAfter = memberNodes.reduce((s, n) => { const c = n.tasks.stats(); return { proposals: s.proposals + c.proposals, commands: s.commands + c.commands } }, { proposals: 0, commands: 0 })
     const toStart: number[] = []
     const toDone: number[] = []
     for (const [i, at] of submittedAt) {
@@ -168,7 +187,8 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
     }
     const completed = doneAt.size + completedUnseen
     // acknowledged completions across workers (the machine accepts one per task; a killed worker's count stays readable)
-    const acknowledged = handles.reduce((sum, h) => sum + h.stats().completed, 0)
+    // each warm-up task completed once (its acknowledgement may land after its result was read)
+    const acknowledged = handles.reduce((sum, h) => sum + h.stats().completed, 0) - WARMUP_TASKS
     const start = latencySummary(toStart)
     const done = latencySummary(toDone)
     return {
@@ -181,7 +201,11 @@ async function runMesh (o: MeshRun): Promise<{ tasks_per_s: number | null, submi
       executed_twice: [...runs.values()].filter((n) => n > 1).length,
       failed,
       producer_rate_limited: rateLimited,
-      producer_timeouts: timedOut
+      producer_timeouts: timedOut,
+      cpu_ms_per_task: Math.round(1000 * (cpu.user + cpu.system) / 1000 / o.tasks) / 1000,
+      raft_entries_per_task: Math.round(1000 * entries / o.tasks) / 1000,
+      proposals_per_task: Math.round(1000 * (countersAfter.proposals - countersBefore.proposals) / o.tasks) / 1000,
+      commands_per_task: Math.round(100 * (countersAfter.commands - countersBefore.commands) / o.tasks) / 100
     }
   } finally {
     await Promise.all(nodes.filter((n) => !stopped.has(n)).map(async (n) => n.stop().catch((err: Error) => { o.log(`tasks: stop: ${err.message}`) })))

@@ -25,6 +25,8 @@ export interface BaselineOptions {
   faults: boolean
   /** Give up waiting for the last task after this long. */
   deadlineMs: number
+  /** Jobs run (and waited for) before the clock starts, not counted: JIT-warm, connections open. */
+  warmup?: number
   log: (line: string) => void
 }
 
@@ -83,6 +85,7 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
     const doneAt = new Map<string, number>()
     const runs = new Map<string, number>()
     const waiting = new Map<string, () => void>()
+    const warming = new Map<string, () => void>()
     let completedTwice = 0
     let allDone: () => void = () => {}
     const finished = new Promise<void>((resolve) => { allDone = resolve })
@@ -94,6 +97,7 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
       }, { connection, concurrency: o.concurrency, lockDuration: LOCK_DURATION_MS, stalledInterval: STALLED_INTERVAL_MS, removeOnComplete: { count: 0 } })
       w.on('completed', (job) => {
         const id = job.id!
+        if (id.startsWith('warmup-')) { warming.get(id)?.(); warming.delete(id); return }
         if (doneAt.has(id)) { completedTwice++; return }
         doneAt.set(id, performance.now())
         waiting.get(id)?.()
@@ -106,6 +110,12 @@ export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineRe
     let workers = Array.from({ length: o.workers }, startWorker)
     closers.push(async () => { await Promise.all(workers.map((w) => w.close(true))) })
     await Promise.all(workers.map((w) => w.waitUntilReady()))
+    await Promise.all(Array.from({ length: o.warmup ?? 0 }, async (_, i) => {
+      const id = `warmup-${i}`
+      const done = new Promise<void>((resolve) => { warming.set(id, resolve) })
+      await queue.add('noop', { i: -1 - i }, { jobId: id, removeOnComplete: true })
+      await done
+    }))
 
     const t0 = performance.now()
     let next = 0

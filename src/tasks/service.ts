@@ -24,6 +24,8 @@ import type { NodeTasksService } from '../exec/work.ts'
 
 /** Bytes queued per peer on the tasks link: two of the largest frames (claim answers). */
 export const TASKS_QUEUE_BYTES_MAX = 2 * TASKS_FRAME_BYTES_MAX
+/** Parsed peer ids kept for `connected` (queue members and the peers asked; cleared when full). */
+export const PEER_IDS_CACHED_MAX = 1_024
 /** Lifetime of a queue's DHT record; its writer republishes it at half-life. */
 export const QUEUE_RECORD_TTL_MS = 24 * 3_600_000
 
@@ -40,6 +42,8 @@ export interface NodeTasksComponents {
 /** Build `node.tasks`. */
 export function createNodeTasks (components: NodeTasksComponents, init: TasksInit = {}): NodeTasksService {
   const { libp2p, log, groups, state, health, events } = components
+  // `connected` runs on every call to a member: parse each member's id once (members are few)
+  const peerIds = new Map<string, ReturnType<typeof parsePeerId>>()
   const links = createLibp2pPeerLinks({ libp2p, log: log.newScope('link') }, {
     protocol: TASKS_PROTOCOL,
     frameBytesMax: TASKS_FRAME_BYTES_MAX,
@@ -52,7 +56,15 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
     clock: systemClock,
     links,
     connected: (peer) => {
-      try { return libp2p.getConnections(parsePeerId(peer)).length > 0 } catch (err) { log('not a peer id %s: %s', peer, (err as Error).message); return false }
+      try {
+        let id = peerIds.get(peer)
+        if (id === undefined) {
+          id = parsePeerId(peer)
+          if (peerIds.size >= PEER_IDS_CACHED_MAX) peerIds.clear()
+          peerIds.set(peer, id)
+        }
+        return libp2p.getConnections(id).length > 0
+      } catch (err) { log('not a peer id %s: %s', peer, (err as Error).message); return false }
     },
     joinGroup: async (name, options) => {
       const group = await groups.join(name, options)
@@ -75,6 +87,11 @@ export function createNodeTasks (components: NodeTasksComponents, init: TasksIni
     directory: {
       put: async (key, value) => { await state.put(key, value, { ttlMs: QUEUE_RECORD_TTL_MS }) },
       get: async (key) => (await state.get(key))?.value
+    },
+    onDisconnect: (fn) => {
+      const listener = (e: CustomEvent<{ toString: () => string }>): void => { fn(e.detail.toString()) }
+      libp2p.addEventListener('peer:disconnect', listener)
+      return () => { libp2p.removeEventListener('peer:disconnect', listener) }
     },
     onPeerDead: health === undefined
       ? undefined

@@ -153,6 +153,25 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     assert.ok(members.includes(leaderId))
   })
 
+  it('a result wait parked on a leader that is killed moves to another member at once (not after its long-poll)', async () => {
+    nodes = await startMesh(5)
+    const queues = await openQueue(nodes, 'parked')
+    const client = await nodes[4]!.tasks.open('parked', { members: queues[0]!.members as string[] })
+    // the first answer names the leader: the client's wait then parks there
+    const task = await client.submit('job')
+    const leaderId = await nodes[0]!.groups.get('tasks/parked').waitForLeader()
+    const leader = nodes.find((n) => n.peerId === leaderId)!
+    const waiting = client.result(task.id, { timeoutMs: 20_000 })
+    await new Promise((resolve) => setTimeout(resolve, 200)) // let the wait reach the leader and park
+    // killed, not stopped: every connection aborts, so the leader never answers the parked wait
+    for (const c of leader.libp2p.getConnections()) c.abort(new Error('leader killed (test)'))
+    await leader.stop()
+    nodes[3]!.tasks.work('parked', async (input) => `done ${String(input)}`, { pollMs: 500 })
+    // a wait stuck on the dead leader holds until its long-poll (20 s) plus CALL_TIMEOUT_MS ran out
+    const stuck = new Promise((resolve) => { setTimeout(() => { resolve('still parked on the dead leader') }, 15_000).unref() })
+    assert.equal(await Promise.race([waiting, stuck]), 'done job')
+  })
+
   it('retries, then a dead letter, then redrive', async () => {
     nodes = await startMesh(4)
     const [q0] = await openQueue(nodes, 'flaky', { retry: { initialIntervalMs: 100, maximumAttempts: 2 } })
