@@ -44,6 +44,8 @@ export interface DirectoryOptions {
 /** The directory half of `node.state`. */
 export interface Directory {
   card (): AgentCard
+  /** Replace the announced capabilities and announce the new card now (SPEC state "Agent directory"). */
+  setCapabilities (capabilities: readonly string[]): Promise<AgentCard>
   findAgents (options: FindAgentsOptions): Promise<AgentCard[]>
   start (): void
   stop (): Promise<void>
@@ -53,7 +55,7 @@ export interface Directory {
 export function createDirectory (options: DirectoryOptions): Directory {
   const { libp2p, log } = options
   const cardTtlMs = options.cardTtlMs ?? CARD_TTL_MS
-  const capabilities = [...new Set(options.capabilities)]
+  let capabilities = [...new Set(options.capabilities)]
   for (const capability of capabilities) checkCapability(capability)
   const stopController = new AbortController()
   let running = false
@@ -141,8 +143,26 @@ export function createDirectory (options: DirectoryOptions): Directory {
     }
   }
 
+  async function setCapabilities (next: readonly string[]): Promise<AgentCard> {
+    const unique = [...new Set(next)]
+    for (const capability of unique) checkCapability(capability)
+    checkCard({ peerId: options.peerId, name: options.name, capabilities: unique, addresses: [] })
+    capabilities = unique
+    // A dropped capability's provider record lingers until it expires; findAgents leaves this
+    // agent out as soon as its card, rewritten here, no longer lists it.
+    await announcing
+    if (running) {
+      announcing = announce()
+        .catch((err: unknown) => { if (running) log('announcing card failed: %s', describeError(err)) })
+        .finally(() => { announcing = undefined; schedule(announced ? Math.floor(cardTtlMs / 2) : ANNOUNCE_BACKOFF_MS) })
+      await announcing
+    }
+    return card()
+  }
+
   return {
     card,
+    setCapabilities,
     findAgents,
     start () {
       running = true

@@ -61,6 +61,11 @@ export interface StateService {
   findAgents (options: FindAgentsOptions): Promise<AgentCard[]>
   /** This node's own card as published. */
   card (): AgentCard
+  /**
+   * Replace the capabilities this agent announces (at most CAPABILITIES_MAX) and publish its card
+   * again now; resolves to the new card. Agents stop finding it under a dropped capability at once.
+   */
+  setCapabilities (capabilities: readonly string[]): Promise<AgentCard>
   /** Counters for tests and metrics. */
   stats (): StateStats
   start (): Promise<void>
@@ -374,6 +379,10 @@ export function createStateService (components: StateComponents, options: StateS
       return await directory.findAgents(findOptions)
     },
     card: () => directory.card(),
+    async setCapabilities (capabilities) {
+      assertRunning('set capabilities')
+      return await directory.setCapabilities(capabilities)
+    },
     stats: () => ({ ...stats, owned: owned.size, reads: reader.stats(), ...(components.storeBound !== undefined ? { stored: components.storeBound.stats() } : {}) }),
     async start () {
       await reader.start()

@@ -6,6 +6,7 @@ import type { ApiApp, ApiContext } from '../context.ts'
 import { errorResponses, JsonValue, TimeoutMs } from '../context.ts'
 import { fromJson, toJson } from '../json.ts'
 import { AgentMeshError } from '../../../protocols/kit/errors.ts'
+import { CAPABILITIES_MAX } from '../../../protocols/state/card.ts'
 
 /** Longest key accepted in the path; the state protocol applies its own, stricter rules on top. */
 const KEY_CHARS_MAX = 1024
@@ -39,7 +40,7 @@ const PutReceiptSchema = z.object({
 
 export const AgentCardSchema = z.object({ peerId: z.string(), name: z.string(), capabilities: z.array(z.string()), addresses: z.array(z.string()) }).openapi('AgentCard')
 
-/** Register `getState`, `putState`, `findAgents`. */
+/** Register `getState`, `putState`, `findAgents`, `setCapabilities`. */
 export function registerStateRoutes (app: ApiApp, context: ApiContext): void {
   const { node } = context
 
@@ -105,5 +106,17 @@ export function registerStateRoutes (app: ApiApp, context: ApiContext): void {
     const query = c.req.valid('query')
     const agents = await node.state.findAgents({ capability: query.capability, signal: c.req.raw.signal, ...(query.timeoutMs !== undefined ? { timeoutMs: query.timeoutMs } : {}) })
     return c.json({ agents: agents.slice(0, query.limit ?? FIND_AGENTS_LIMIT_MAX) }, 200)
+  })
+
+  app.openapi(createRoute({
+    method: 'put',
+    path: '/v1/node/capabilities',
+    operationId: 'setCapabilities',
+    summary: 'Replace the capabilities this node announces (what findAgents finds it by) and publish its card again; returns the card',
+    request: { body: { required: true, content: { 'application/json': { schema: z.object({ capabilities: z.array(z.string().min(1).max(128)).max(CAPABILITIES_MAX) }).openapi('SetCapabilities') } } } },
+    responses: { 200: { description: 'The card as published', content: { 'application/json': { schema: AgentCardSchema } } }, ...errorResponses }
+  }), async (c) => {
+    const { capabilities } = c.req.valid('json')
+    return c.json(await node.state.setCapabilities(capabilities), 200)
   })
 }

@@ -148,6 +148,25 @@ describe('local HTTP API (real node processes, Python example)', function () {
     assert.deepEqual(agents.find(x => x.peerId === a.ready.peerId)?.capabilities, ['reverse'])
   })
 
+  it('setCapabilities replaces what node B announces at runtime: found by the new one, no longer by the old one', async () => {
+    const set = await call(b, '/v1/node/capabilities', { method: 'PUT', body: JSON.stringify({ capabilities: ['summarise'] }) })
+    assert.equal(set.status, 200)
+    assert.deepEqual((await set.json() as { capabilities: string[] }).capabilities, ['summarise'])
+    const found = async (capability: string): Promise<boolean> => {
+      const response = await call(a, `/v1/agents?capability=${capability}`)
+      assert.equal(response.status, 200)
+      return (await response.json() as { agents: Array<{ peerId: string }> }).agents.some(x => x.peerId === b.ready.peerId)
+    }
+    const deadline = Date.now() + 45_000
+    while (!await found('summarise') && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 250))
+    assert.ok(await found('summarise'), 'B is found by the capability it set')
+    const cleared = await call(b, '/v1/node/capabilities', { method: 'PUT', body: JSON.stringify({ capabilities: [] }) })
+    assert.deepEqual((await cleared.json() as { capabilities: string[] }).capabilities, [])
+    assert.equal(await found('summarise'), false, 'its card no longer lists it, so findAgents leaves it out')
+    const bad = await call(b, '/v1/node/capabilities', { method: 'PUT', body: JSON.stringify({ capabilities: ['x'.repeat(200)] }) })
+    assert.equal(bad.status, 400)
+  })
+
   it('the inbox stream replays unanswered requests on connect, and only those after Last-Event-ID on resume', async () => {
     assert.equal((await call(a, '/v1/inbox/methods/ts.double', { method: 'PUT' })).status, 200)
     const ask = async (n: number): Promise<Response> => call(b, `/v1/peers/${a.ready.peerId as string}/requests`, { method: 'POST', body: JSON.stringify({ method: 'ts.double', payload: n }) })
