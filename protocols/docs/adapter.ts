@@ -4,12 +4,13 @@
 import * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import { lpStream } from '@libp2p/utils'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Stream, Connection, PeerId } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { KvStore } from '../kit/store.ts'
-import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase } from '../kit/components.ts'
+import type { HostEvents, HostIdentity, ProtocolDialer, PubSubHost, Registrar, ServiceBase, SigningKey } from '../kit/components.ts'
 import { NotRunningError, DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
 import { closeServedStream, deadlineSignal, explainAbort } from '../kit/adapter-abort.ts'
 import { Backoff } from '../kit/backoff.ts'
@@ -19,9 +20,9 @@ import type { TokenBucketLimits } from '../kit/token-bucket.ts'
 import type { BackoffOptions } from '../kit/backoff.ts'
 import {
   DOCS_SYNC_PROTOCOL, DOCS_TOPIC_PREFIX, DOCS_GOSSIP_FRAME_BYTES_MAX, DOCS_SYNC_FRAME_BYTES_MAX, DOCS_SYNC_UPDATE_BYTES_MAX,
-  checkDocName, decodeGossipFrame, decodeSyncFrame, describeSyncFrame, docTopic, encodeGossipAwareness, encodeSyncFrame
+  checkDocName, decodeGossipFrame, decodeSyncFrame, describeSyncFrame, docTopic, encodeGossipAwareness, encodeGossipSigned, encodeSyncFrame, signedUpdateBytes
 } from './messages.ts'
-import type { SyncBody } from './messages.ts'
+import type { SignedUpdate, SyncBody } from './messages.ts'
 import { DocReplica, SyncTooLargeError } from './replica.ts'
 import type { DocEffect, SyncSession } from './replica.ts'
 import { DocStore, shouldCompact } from './persistence.ts'
@@ -42,6 +43,39 @@ export const DOCS_ANTI_ENTROPY_MS = 30_000
 export const DOCS_CATCH_UP_TIMEOUT_MS_DEFAULT = 30_000
 /** Callers waiting on one document's catch-up at once (1024): each is a closure kept until it settles. */
 export const DOCS_CATCH_UP_WAITERS_MAX = 1024
+
+/** Writers of one restricted document at most (1,024): a team of agents, checked per update. */
+export const DOCS_WRITERS_MAX = 1024
+/**
+ * Signed updates one restricted document keeps (100,000): each is held in memory and on disk to
+ * serve late joiners (SPEC docs W3); past it a writer's new edits are not shared.
+ */
+export const DOCS_SIGNED_UPDATES_MAX = 100_000
+/** Key suffix of a restricted document's signed-update log in the `docs` sublevel (names cannot contain `!`). */
+const SIGNED_LOG_SUFFIX = '!w'
+/** A Yjs update with no structs and no deletions: the step 2 of a restricted document. */
+const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc())
+
+function isEmptyUpdate (update: Uint8Array): boolean {
+  const decoded = Y.decodeUpdate(update)
+  return decoded.structs.length === 0 && decoded.ds.clients.size === 0
+}
+
+function sameSet (a: ReadonlySet<string>, b: readonly string[]): boolean {
+  const other = new Set(b)
+  return a.size === other.size && [...a].every((x) => other.has(x))
+}
+
+/** W2: true when `signed.signature` is its author's signature over the document and update. */
+async function verifySigned (doc: string, signed: SignedUpdate): Promise<boolean> {
+  try {
+    const publicKey = peerIdFromString(signed.author).publicKey
+    return publicKey !== undefined && await publicKey.verify(signedUpdateBytes(doc, signed.update), signed.signature)
+  } catch (err) {
+    void err // an unparsable author or a malformed signature is a forgery, not our error
+    return false
+  }
+}
 
 /** Documents open at once per node (256): each holds a topic subscription and a Y.Doc in memory. */
 export const DOCS_OPEN_MAX = 256
@@ -97,12 +131,20 @@ export interface DocsStats {
   syncsRateLimited: number
   compactions: number
   persistFailures: number
+  /** Updates refused on a restricted document: unsigned, by a non-writer, or with a bad signature (SPEC docs W2). */
+  unauthorized: number
+  /** This node's own edits to a restricted document it is not a writer of: kept local (SPEC docs W4). */
+  localUnsigned: number
 }
 
 /** The `node.docs` API. */
 export interface DocsService {
-  /** Open (or return the already open) document `name`, restored from the database, kept in sync. */
-  open (name: string): Promise<Y.Doc>
+  /**
+   * Open (or return the already open) document `name`, restored from the database, kept in sync.
+   * With `writers` (peer ids), only updates signed by one of them are applied, live and in sync
+   * (SPEC docs W1-W5); every node that opens the document must pass the same list.
+   */
+  open (name: string, options?: { writers?: readonly string[] }): Promise<Y.Doc>
   /** Sync state of an open document. */
   status (name: string): DocStatus
   /**
@@ -125,7 +167,7 @@ export interface DocsService {
 
 /** Options of the docs service. */
 /** What the docs service uses of its node: GossipSub, sync streams, host events and its store. */
-export interface DocsComponents extends ServiceBase {
+export interface DocsComponents extends ServiceBase, SigningKey {
   readonly libp2p: HostIdentity & PubSubHost & Registrar & ProtocolDialer & HostEvents
   /** The `docs` namespace of the node's database. */
   readonly store: KvStore
@@ -154,6 +196,16 @@ interface OpenDoc {
   closed: boolean
   /** `whenCaughtUp` callers, re-checked after every step of the replica and at close. */
   readonly waiters: Set<() => void>
+  /** The writer list of a restricted document (SPEC docs W1), and its writers' signed updates. */
+  readonly restricted?: Restricted
+}
+
+/** A restricted document's writers and the signed updates it holds, to serve in sync (SPEC docs W3). */
+interface Restricted {
+  readonly writers: ReadonlySet<string>
+  readonly log: DocStore
+  readonly signed: Array<{ signed: SignedUpdate, to: Map<number, number>, structs: boolean }>
+  readonly seen: Set<string>
 }
 
 /** Build the docs service over a libp2p host and the node's database. */
@@ -167,7 +219,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   const opening = new Map<string, Promise<Y.Doc>>()
   const stats: DocsStats = {
     gossipFramesPublished: 0, gossipBytesPublished: 0, gossipFramesReceived: 0, gossipBytesReceived: 0, syncsStarted: 0, syncsCompleted: 0,
-    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, syncFramesOversized: 0, syncsDeferred: 0, syncsRateLimited: 0, compactions: 0, persistFailures: 0
+    syncsFailed: 0, syncBytesSent: 0, syncBytesReceived: 0, framesRejected: 0, syncFramesOversized: 0, syncsDeferred: 0, syncsRateLimited: 0, compactions: 0, persistFailures: 0, unauthorized: 0, localUnsigned: 0
   }
   /** Peers whose last sync exchange failed, and when the next may start (SPEC docs S6). */
   const backoffs = new Map<string, { backoff: Backoff, retryAtMs: number }>()
@@ -196,8 +248,15 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     switch (effect.kind) {
       case 'persist':
         entry.chain = entry.chain.then(async () => { await persist(entry, effect.update) })
+        if (effect.local === true && entry.restricted !== undefined) {
+          const update = effect.update
+          entry.chain = entry.chain.then(async () => { await signLocal(entry, update) })
+            .catch((err: unknown) => { log.error('signing an update of "%s" failed: %s', entry.name, describeError(err)) })
+        }
         break
       case 'publish':
+        // A restricted document publishes the signed update instead (signLocal).
+        if (entry.restricted !== undefined) break
         entry.chain = entry.chain.then(async () => {
           if (entry.closed || !running) return
           stats.gossipFramesPublished++
@@ -212,6 +271,81 @@ export function createDocsService (components: DocsComponents, options: DocsServ
         log('doc "%s" caughtUp=%s', entry.name, effect.caughtUp)
         break
     }
+  }
+
+  // --- writer lists (SPEC docs W1-W5) --------------------------------------------------
+
+  function refuse (entry: OpenDoc, from: string, what: string): void {
+    stats.unauthorized++
+    if (stats.unauthorized % 100 === 1) log('doc "%s": refused %s from %s (%d refused so far): not signed by a writer', entry.name, what, from, stats.unauthorized)
+  }
+
+  /** Keep a writer's signed update to serve it in sync; false when the log is full. */
+  async function keepSigned (restricted: Restricted, signed: SignedUpdate): Promise<boolean> {
+    const id = `${signed.author}:${uint8ArrayToString(signed.signature, 'base64')}`
+    if (restricted.seen.has(id)) return true
+    if (restricted.signed.length >= DOCS_SIGNED_UPDATES_MAX) return false
+    restricted.seen.add(id)
+    const meta = Y.parseUpdateMeta(signed.update)
+    restricted.signed.push({ signed, to: meta.to, structs: meta.to.size > 0 })
+    await restricted.log.append(encodeGossipSigned(signed))
+    return true
+  }
+
+  /** W2: apply `signed` only when its author is a writer and the signature verifies. */
+  async function receiveSigned (entry: OpenDoc, from: string, signed: SignedUpdate): Promise<boolean> {
+    const restricted = entry.restricted
+    if (restricted === undefined) {
+      // An open document takes a signed update like any other.
+      entry.replica.receiveUpdate(from, signed.update)
+      return true
+    }
+    if (!restricted.writers.has(signed.author) || !await verifySigned(entry.name, signed)) {
+      refuse(entry, from, `an update signed by ${signed.author}`)
+      return false
+    }
+    if (entry.closed) return false
+    if (!await keepSigned(restricted, signed)) {
+      refuse(entry, from, `an update past DOCS_SIGNED_UPDATES_MAX (${DOCS_SIGNED_UPDATES_MAX})`)
+      return false
+    }
+    entry.replica.receiveUpdate(from, signed.update)
+    return true
+  }
+
+  /** W4: sign this node's own edit, keep it, and publish it; a non-writer's edit stays local. */
+  async function signLocal (entry: OpenDoc, update: Uint8Array): Promise<void> {
+    const restricted = entry.restricted!
+    if (!restricted.writers.has(selfId)) {
+      stats.localUnsigned++
+      if (stats.localUnsigned % 100 === 1) log('doc "%s": this node is not one of its writers; its edits stay local (%d so far)', entry.name, stats.localUnsigned)
+      return
+    }
+    const signed: SignedUpdate = { author: selfId, update, signature: await components.privateKey.sign(signedUpdateBytes(entry.name, update)) }
+    if (!await keepSigned(restricted, signed)) {
+      log.error('doc "%s": DOCS_SIGNED_UPDATES_MAX (%d) signed updates held; this edit is not shared', entry.name, DOCS_SIGNED_UPDATES_MAX)
+      return
+    }
+    const frame = encodeGossipSigned(signed)
+    // Too big for the topic: peers get it through sync (SPEC docs D2).
+    if (frame.byteLength > gossipFrameBytesMax || entry.closed || !running) return
+    stats.gossipFramesPublished++
+    stats.gossipBytesPublished += frame.byteLength
+    await pubsub().publish(entry.topic, frame).catch((err: unknown) => { log('publishing an update of "%s" failed: %s', entry.name, describeError(err)) })
+  }
+
+  /** W3: the answer to a step 1 on a restricted document: the signed updates the peer lacks, then an empty step 2. */
+  function signedStepTwo (restricted: Restricted, stateVector: Uint8Array): SyncBody[] {
+    const theirs = Y.decodeStateVector(stateVector)
+    const replies: SyncBody[] = []
+    for (const held of restricted.signed) {
+      // Delete-only updates carry no clock range: always sent (applying them twice is a no-op).
+      let lacks = !held.structs
+      for (const [client, clock] of held.to) if ((theirs.get(client) ?? 0) < clock) { lacks = true; break }
+      if (lacks) replies.push({ kind: 'signed', signed: held.signed })
+    }
+    replies.push({ kind: 'step2', update: EMPTY_UPDATE })
+    return replies
   }
 
   async function persist (entry: OpenDoc, update: Uint8Array): Promise<void> {
@@ -278,7 +412,18 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     return frame
   }
 
-  function step (entry: OpenDoc, session: SyncSession, body: SyncBody): SyncBody[] {
+  async function step (entry: OpenDoc, session: SyncSession, body: SyncBody): Promise<SyncBody[]> {
+    if (body.kind === 'signed') {
+      await receiveSigned(entry, session.peer, body.signed)
+      drain(entry)
+      return []
+    }
+    if (entry.restricted !== undefined && (body.kind === 'update' || (body.kind === 'step2' && !isEmptyUpdate(body.update)))) {
+      // W3: unsigned content in sync is not applied; a step 2 still ends the peer's step.
+      refuse(entry, session.peer, 'unsigned content in sync')
+      if (body.kind === 'update') return []
+      body = { kind: 'step2', update: EMPTY_UPDATE }
+    }
     if (body.kind === 'awareness') applyAwarenessUpdate(entry.awareness, body.update, entry.replica.remoteOrigin)
     let replies: SyncBody[]
     try {
@@ -335,7 +480,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       while (!session.done) {
         const frame = await readBody(lp, entry, { peer, signal })
         if (frame.body.kind === 'not-open') entry.replica.removePeer(peer)
-        await writeFrames(lp, entry, step(entry, session, frame.body), signal)
+        await writeFrames(lp, entry, await step(entry, session, frame.body), signal)
       }
       stats.syncsCompleted++
       recordSyncOutcome(peer, true)
@@ -379,7 +524,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       session = entry.replica.acceptSync(peer)
       let body = first.body
       for (;;) {
-        await writeFrames(lp, entry, step(entry, session, body), signal)
+        await writeFrames(lp, entry, await step(entry, session, body), signal)
         if (session.done) break
         body = (await readBody(lp, entry, { peer, signal })).body
       }
@@ -424,7 +569,14 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   /** GossipSub validator of doc topics: Reject what does not decode (counted), Accept the rest. */
   function validateGossip (from: PeerId, message: Message): TopicValidatorResult {
     try {
-      decodeGossipFrame(message.data, gossipFrameBytesMax)
+      const frame = decodeGossipFrame(message.data, gossipFrameBytesMax)
+      // W2: on a restricted document, what no writer signed is not forwarded (not penalised:
+      // the sender may be a node that opened the document without the list).
+      const entry = docs.get(message.topic.slice(DOCS_TOPIC_PREFIX.length))
+      if (entry?.restricted !== undefined && (frame.kind === 'update' || (frame.kind === 'signed' && !entry.restricted.writers.has(frame.signed.author)))) {
+        refuse(entry, from.toString(), frame.kind === 'update' ? 'an unsigned update' : `an update signed by ${frame.signed.author}`)
+        return TopicValidatorResult.Ignore
+      }
       return TopicValidatorResult.Accept
     } catch (err) {
       stats.framesRejected++
@@ -443,8 +595,12 @@ export function createDocsService (components: DocsComponents, options: DocsServ
     stats.gossipBytesReceived += message.data.byteLength
     try {
       const frame = decodeGossipFrame(message.data, gossipFrameBytesMax)
-      if (frame.kind === 'update') entry.replica.receiveUpdate(from, frame.update)
-      else applyAwarenessUpdate(entry.awareness, frame.update, entry.replica.remoteOrigin)
+      if (frame.kind === 'signed') {
+        void receiveSigned(entry, from, frame.signed).then(() => { drain(entry) })
+      } else if (frame.kind === 'update') {
+        if (entry.restricted !== undefined) refuse(entry, from, 'an unsigned update')
+        else entry.replica.receiveUpdate(from, frame.update)
+      } else applyAwarenessUpdate(entry.awareness, frame.update, entry.replica.remoteOrigin)
     } catch (err) {
       // SPEC docs F3: a bad frame is counted and logged, never fatal.
       stats.framesRejected++
@@ -484,17 +640,45 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   // --- open / close ----------------------------------------------------------------------
 
-  async function openDoc (name: string): Promise<Y.Doc> {
+  /** W1: check the writer list and load the signed updates kept for the document. */
+  async function openRestricted (name: string, writers: readonly string[]): Promise<Restricted> {
+    if (writers.length === 0 || writers.length > DOCS_WRITERS_MAX) throw new LimitExceededError(`Cannot open document "${name}": ${writers.length} writers; give 1 to DOCS_WRITERS_MAX (${DOCS_WRITERS_MAX})`)
+    for (const writer of writers) {
+      try {
+        peerIdFromString(writer)
+      } catch (err) {
+        throw new DecodeError(`Cannot open document "${name}": writer "${String(writer).slice(0, 80)}" is not a peer id (${describeError(err)})`, { cause: err })
+      }
+    }
+    const log = new DocStore(db, `${name}${SIGNED_LOG_SUFFIX}`)
+    const restricted: Restricted = { writers: new Set(writers), log, signed: [], seen: new Set() }
+    for (const bytes of (await log.load()).updates) {
+      const frame = decodeGossipFrame(bytes, Number.MAX_SAFE_INTEGER)
+      if (frame.kind !== 'signed' || !restricted.writers.has(frame.signed.author)) continue // a writer since removed from the list
+      const meta = Y.parseUpdateMeta(frame.signed.update)
+      restricted.seen.add(`${frame.signed.author}:${uint8ArrayToString(frame.signed.signature, 'base64')}`)
+      restricted.signed.push({ signed: frame.signed, to: meta.to, structs: meta.to.size > 0 })
+    }
+    return restricted
+  }
+
+  async function openDoc (name: string, writers: readonly string[] | undefined): Promise<Y.Doc> {
     const store = new DocStore(db, name)
     const stored = await store.load()
-    const replica = new DocReplica({ name, gossipFrameBytesMax, syncUpdateBytesMax: syncFrameBytesMax - (DOCS_SYNC_FRAME_BYTES_MAX - DOCS_SYNC_UPDATE_BYTES_MAX) })
+    const restricted = writers === undefined ? undefined : await openRestricted(name, writers)
+    const replica = new DocReplica({
+      name,
+      gossipFrameBytesMax,
+      syncUpdateBytesMax: syncFrameBytesMax - (DOCS_SYNC_FRAME_BYTES_MAX - DOCS_SYNC_UPDATE_BYTES_MAX),
+      ...(restricted !== undefined ? { stepTwo: (sv: Uint8Array) => signedStepTwo(restricted, sv) } : {})
+    })
     // SPEC docs P3: the stored state is in the doc before open() returns, before any peer answers.
     Y.transact(replica.doc, () => {
       if (stored.snapshot !== undefined) replica.load(stored.snapshot)
       for (const update of stored.updates) replica.load(update)
     }, replica.loadOrigin)
     const awareness = new Awareness(replica.doc)
-    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), deferred: new Map(), chain: Promise.resolve(), closed: false, waiters: new Set() }
+    const entry: OpenDoc = { name, topic: docTopic(name), replica, store, awareness, timers: new Map(), deferred: new Map(), chain: Promise.resolve(), closed: false, waiters: new Set(), ...(restricted !== undefined ? { restricted } : {}) }
     replica.onEffects = () => { queueMicrotask(() => { drain(entry) }) }
     awareness.on('update', (changes: { added: number[], updated: number[], removed: number[] }, origin: unknown) => {
       if (origin === replica.remoteOrigin || entry.closed || !running) return
@@ -544,15 +728,19 @@ export function createDocsService (components: DocsComponents, options: DocsServ
   }
 
   return {
-    async open (name) {
+    async open (name, openOptions = {}) {
       if (!running) throw new NotRunningError(`Cannot open document "${String(name)}": the node is stopped`)
       checkDocName(name)
       const open = docs.get(name)
-      if (open !== undefined) return open.replica.doc
+      if (open !== undefined) {
+        const same = openOptions.writers === undefined ? open.restricted === undefined : open.restricted !== undefined && sameSet(open.restricted.writers, openOptions.writers)
+        if (!same) throw new DecodeError(`Document "${name}" is already open with ${open.restricted === undefined ? 'no writer list' : 'another writer list'}: close it first`)
+        return open.replica.doc
+      }
       const pending = opening.get(name)
       if (pending !== undefined) return pending
       if (docs.size >= DOCS_OPEN_MAX) throw new LimitExceededError(`Cannot open document "${name}": ${docs.size} open documents reaches DOCS_OPEN_MAX (${DOCS_OPEN_MAX})`)
-      const promise = openDoc(name).finally(() => { opening.delete(name) })
+      const promise = openDoc(name, openOptions.writers).finally(() => { opening.delete(name) })
       opening.set(name, promise)
       return promise
     },

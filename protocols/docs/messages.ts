@@ -6,6 +6,8 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { DecodeError, LimitExceededError, describeError } from '../kit/errors.ts'
+import { PEER_ID_CHARS_MAX, SIGNATURE_BYTES_MAX } from '../kit/limits.ts'
+import { domainSigningBytes } from '../kit/signing.ts'
 
 /** Protocol id of the direct sync stream (SPEC docs, "Protocol ids"). */
 export const DOCS_SYNC_PROTOCOL = '/agentmesh/docs-sync/1.0.0'
@@ -45,11 +47,22 @@ export const CHANNEL_SYNC = 0
 export const CHANNEL_AWARENESS = 1
 /** Stream only: the responder does not have the document open. */
 export const CHANNEL_NOT_OPEN = 2
+/** An update signed by its author, for documents opened with a writer list (SPEC docs W1). */
+export const CHANNEL_SIGNED = 3
+
+/** An update with its author's signature over the document name and the update (SPEC docs W1). */
+export interface SignedUpdate { author: string, update: Uint8Array, signature: Uint8Array }
+
+/** The bytes a writer signs for `update` to document `doc`. */
+export function signedUpdateBytes (doc: string, update: Uint8Array): Uint8Array {
+  return domainSigningBytes('agentmesh/docs/update/v1', [doc, update])
+}
 
 /** A frame received on a document's GossipSub topic. */
 export type GossipFrame =
   | { kind: 'update', update: Uint8Array }
   | { kind: 'awareness', update: Uint8Array }
+  | { kind: 'signed', signed: SignedUpdate }
 
 /** The body of a frame on a sync stream. */
 export type SyncBody =
@@ -57,6 +70,8 @@ export type SyncBody =
   | { kind: 'step2', update: Uint8Array }
   /** Part of a step 2 too large for one frame, sent before the step 2 that ends it (SPEC docs S8). */
   | { kind: 'update', update: Uint8Array }
+  /** A writer's signed update, sent before the (empty) step 2 of a restricted document (SPEC docs W3). */
+  | { kind: 'signed', signed: SignedUpdate }
   | { kind: 'awareness', update: Uint8Array }
   | { kind: 'not-open' }
 
@@ -83,6 +98,29 @@ export function encodeGossipUpdate (update: Uint8Array): Uint8Array {
   return encoding.toUint8Array(encoder)
 }
 
+/** Encode a signed update for the topic of a restricted document. */
+export function encodeGossipSigned (signed: SignedUpdate): Uint8Array {
+  const encoder = encoding.createEncoder()
+  writeSigned(encoder, signed)
+  return encoding.toUint8Array(encoder)
+}
+
+function writeSigned (encoder: encoding.Encoder, signed: SignedUpdate): void {
+  encoding.writeVarUint(encoder, CHANNEL_SIGNED)
+  encoding.writeVarString(encoder, signed.author)
+  encoding.writeVarUint8Array(encoder, signed.update)
+  encoding.writeVarUint8Array(encoder, signed.signature)
+}
+
+function readSigned (decoder: decoding.Decoder): SignedUpdate {
+  const author = decoding.readVarString(decoder)
+  if (author.length === 0 || author.length > PEER_ID_CHARS_MAX) throw new DecodeError(`signed update: author of ${author.length} characters (1 to PEER_ID_CHARS_MAX ${PEER_ID_CHARS_MAX})`)
+  const update = decoding.readVarUint8Array(decoder)
+  const signature = decoding.readVarUint8Array(decoder)
+  if (signature.byteLength === 0 || signature.byteLength > SIGNATURE_BYTES_MAX) throw new DecodeError(`signed update: signature of ${signature.byteLength} bytes (1 to SIGNATURE_BYTES_MAX ${SIGNATURE_BYTES_MAX})`)
+  return { author, update, signature }
+}
+
 /** Encode an awareness update for the topic. */
 export function encodeGossipAwareness (update: Uint8Array): Uint8Array {
   const encoder = encoding.createEncoder()
@@ -102,6 +140,7 @@ export function decodeGossipFrame (bytes: Uint8Array, bytesMax = DOCS_GOSSIP_FRA
       return { kind: 'update', update: decoding.readVarUint8Array(decoder) }
     }
     if (channel === CHANNEL_AWARENESS) return { kind: 'awareness', update: decoding.readVarUint8Array(decoder) }
+    if (channel === CHANNEL_SIGNED) return { kind: 'signed', signed: readSigned(decoder) }
     throw new DecodeError(`unknown channel ${channel}`)
   })
 }
@@ -134,6 +173,9 @@ export function encodeSyncFrame (frame: SyncFrame): Uint8Array {
     case 'not-open':
       encoding.writeVarUint(encoder, CHANNEL_NOT_OPEN)
       break
+    case 'signed':
+      writeSigned(encoder, body.signed)
+      break
   }
   return encoding.toUint8Array(encoder)
 }
@@ -154,6 +196,7 @@ export function decodeSyncFrame (bytes: Uint8Array, bytesMax = DOCS_SYNC_FRAME_B
     }
     if (channel === CHANNEL_AWARENESS) return { doc, body: { kind: 'awareness', update: decoding.readVarUint8Array(decoder) } }
     if (channel === CHANNEL_NOT_OPEN) return { doc, body: { kind: 'not-open' } }
+    if (channel === CHANNEL_SIGNED) return { doc, body: { kind: 'signed', signed: readSigned(decoder) } }
     throw new DecodeError(`unknown channel ${channel}`)
   })
 }
@@ -167,6 +210,7 @@ export function describeSyncFrame (frame: SyncFrame): string {
     case 'update': return `${frame.doc} step2 part update=${body.update.byteLength}B`
     case 'awareness': return `${frame.doc} awareness ${body.update.byteLength}B`
     case 'not-open': return `${frame.doc} not-open`
+    case 'signed': return `${frame.doc} signed by ${body.signed.author} update=${body.signed.update.byteLength}B`
   }
 }
 

@@ -16,8 +16,8 @@ export const DOCS_PEERS_MAX = 1024
 
 /** What the core asks its driver to do, in this order (SPEC docs, "Effect ordering"). */
 export type DocEffect =
-  /** Append this update to the document's log in the database. */
-  | { kind: 'persist', update: Uint8Array }
+  /** Append this update to the document's log in the database; `local` when this node made it. */
+  | { kind: 'persist', update: Uint8Array, local?: true }
   /** Publish this frame on the document's topic (after the persist before it completes). */
   | { kind: 'publish', frame: Uint8Array }
   /** Run a sync exchange with `peer` over a direct stream. */
@@ -55,6 +55,11 @@ export interface DocReplicaOptions {
   gossipFrameBytesMax?: number
   /** Largest step 2 update sent in one frame; a larger one is split by writer (SPEC docs S8). */
   syncUpdateBytesMax?: number
+  /**
+   * The frames that answer a peer's step 1 in place of the Yjs diff (a restricted document
+   * answers with its writers' signed updates, SPEC docs W3); the last must be a step 2.
+   */
+  stepTwo?: (stateVector: Uint8Array) => SyncBody[]
   peersMax?: number
 }
 
@@ -68,6 +73,7 @@ export class DocReplica {
   readonly loadOrigin: object
   readonly #gossipFrameBytesMax: number
   readonly #syncUpdateBytesMax: number
+  readonly #stepTwo: ((stateVector: Uint8Array) => SyncBody[]) | undefined
   readonly #peersMax: number
   readonly #peers = new Map<string, PeerEntry>()
   #effects: DocEffect[] = []
@@ -85,6 +91,7 @@ export class DocReplica {
     this.loadOrigin = { docs: 'load', name: options.name }
     this.#gossipFrameBytesMax = options.gossipFrameBytesMax ?? DOCS_GOSSIP_FRAME_BYTES_MAX
     this.#syncUpdateBytesMax = options.syncUpdateBytesMax ?? DOCS_SYNC_UPDATE_BYTES_MAX
+    this.#stepTwo = options.stepTwo
     this.#peersMax = options.peersMax ?? DOCS_PEERS_MAX
     this.#lastCaughtUp = this.caughtUp()
     this.#onUpdate = (update, origin) => { this.#updated(update, origin) }
@@ -157,7 +164,7 @@ export class DocReplica {
       case 'step1': {
         if (session.gotStep1) throw new LimitExceededError(`Sync with ${session.peer}: a second step 1 in one exchange`)
         session.gotStep1 = true
-        replies.push(...this.#step2(body.stateVector))
+        replies.push(...(this.#stepTwo ?? this.#step2.bind(this))(body.stateVector))
         // The responder asks back in the same breath (y-protocols' client/server model).
         if (session.role === 'responder') replies.push({ kind: 'step1', stateVector: Y.encodeStateVector(this.doc) })
         break
@@ -179,6 +186,7 @@ export class DocReplica {
       }
       case 'awareness':
       case 'not-open':
+      case 'signed': // checked and applied by the driver before it steps the session (SPEC docs W3)
         break
     }
     session.done = body.kind === 'not-open' || (session.role === 'initiator' ? session.gotStep1 && session.gotStep2 : session.gotStep2)
@@ -284,7 +292,7 @@ export class DocReplica {
   #updated (update: Uint8Array, origin: unknown): void {
     if (origin === this.loadOrigin || origin === this.remoteOrigin) return
     // SPEC docs E1: persist first, then publish, so a published update is never lost locally.
-    this.#effects.push({ kind: 'persist', update })
+    this.#effects.push({ kind: 'persist', update, local: true })
     this.#stats.localUpdates++
     const frame = encodeGossipUpdate(update)
     if (frame.byteLength <= this.#gossipFrameBytesMax) {
