@@ -158,7 +158,8 @@ export function createNodeMetrics (node: AgentNode, options: { registry?: Regist
     fields('direction', node.docs.stats(), { sent: 'gossipFramesPublished', received: 'gossipFramesReceived' }))
   counterOf(r, 'agentmesh_docs_sync_rounds_total', 'Document sync exchanges, by result', ['result'], () =>
     fields('result', node.docs.stats(), { started: 'syncsStarted', completed: 'syncsCompleted', failed: 'syncsFailed' }))
-  counterOf(r, 'agentmesh_docs_rejected_total', 'Document frames refused (malformed or oversized)', [], () => [{ value: node.docs.stats().framesRejected }])
+  counterOf(r, 'agentmesh_docs_rejected_total', 'Document frames and updates refused, by reason (malformed or oversized; unauthorized: not signed by a writer of a restricted document)', ['reason'], () =>
+    fields('reason', node.docs.stats(), { malformed: 'framesRejected', unauthorized: 'unauthorized' }))
 
   // raft, per group
   const raftStatus = (read: (status: ReturnType<ReturnType<AgentNode['groups']['get']>['status']>) => number) => (): Sample[] =>
