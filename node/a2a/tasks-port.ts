@@ -49,6 +49,15 @@ export function tasksPort (queues: QueueTable): MeshTaskPort {
         }
       }
     }),
-    cancel: async (queue, taskId) => { await (await queues.open(queue)).cancel(taskId) }
+    cancel: async (queue, taskId) => {
+      const handle = await queues.open(queue)
+      try {
+        await handle.cancel(taskId)
+      } catch (err) {
+        // The port's contract: cancelling a task that already ended is a no-op (the SDK may ask twice).
+        if ((err as { code?: unknown }).code === 'ERR_TASK_REFUSED' && TERMINAL.has((await handle.get(taskId))?.state ?? '')) return
+        throw err
+      }
+    }
   }
 }

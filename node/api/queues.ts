@@ -1,59 +1,24 @@
 // Task queue handles the API, the MCP tools and the A2A gateway share: a stateless call names a
 // queue, and its handle is opened once (found by name in the DHT, or created with members by
-// openQueue) and kept. The shape below is what these surfaces use of `node.tasks`.
+// openQueue) and kept.
 
 import type { AgentNode } from '../../src/index.ts'
-import type { Payload } from '../../protocols/kit/payload.ts'
-import type { TaskError } from '../../protocols/tasks/messages.ts'
-import type { TaskState } from '../../protocols/tasks/state.ts'
+import type { ClaimedTask, OpenQueueOptions, TaskInfo, TaskQueue, TasksService } from '../../protocols/tasks/api.ts'
 import { ApiError } from './errors.ts'
 
 /** Queue handles kept at once: each holds a Raft group client; 64 queues per local node is plenty. */
 export const API_QUEUES_MAX = 64
 
-/** A task as the queue shows it. */
-export interface QueueTaskInfo {
-  id: string
-  state: TaskState
-  attempt: number
-  priority: number
-  capability?: string
-  worker?: string
-  input: Payload
-  result?: Payload
-  error?: TaskError
-  feedback?: string
-  question?: string
-  history: Array<{ state: TaskState, atMs: number }>
-}
-
+/** A task as the queue shows it (protocols/tasks/api.ts). */
+export type QueueTaskInfo = TaskInfo
 /** A leased task. */
-export interface QueueClaimedTask { taskId: string, attempt: number, token: number, kind: string, input: Payload, feedback?: string, leaseMs: number }
-
-/** What the API uses of one queue handle of `node.tasks`. */
-export interface ApiTaskQueue {
-  readonly name: string
-  readonly members: readonly string[]
-  submit: (input: Payload, options?: { capability?: string, priority?: number, idempotencyKey?: string, timeoutMs?: number, signal?: AbortSignal }) => Promise<{ id: string, state: TaskState | 'purged', duplicate: boolean }>
-  get: (taskId: string, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<QueueTaskInfo | undefined>
-  result: (taskId: string, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<Payload>
-  watch: (taskId: string, options?: { signal?: AbortSignal }) => AsyncIterable<{ taskId: string, state: TaskState, attempt: number, atMs: number }>
-  cancel: (taskId: string) => Promise<void>
-  deadLetters: (options?: { limit?: number }) => Promise<QueueTaskInfo[]>
-  redrive: (taskId: string) => Promise<void>
-  claim: (options?: { max?: number, waitMs?: number, capability?: string | string[], concurrency?: number, signal?: AbortSignal }) => Promise<QueueClaimedTask[]>
-  renew: (taskId: string, token: number) => Promise<void>
-  complete: (taskId: string, token: number, output: Payload) => Promise<void>
-  fail: (taskId: string, token: number, error: TaskError, options?: { retryable?: boolean }) => Promise<void>
-}
-
+export type QueueClaimedTask = ClaimedTask
+/** One queue handle of `node.tasks`. */
+export type ApiTaskQueue = TaskQueue
 /** Options of opening a queue through the API. */
-export interface ApiOpenOptions { members?: string[], dispatch?: string, leaseMs?: number, timeoutMs?: number }
-
+export type ApiOpenOptions = OpenQueueOptions
 /** What the API uses of `node.tasks`. */
-export interface ApiTasksService {
-  open: (name: string, options?: ApiOpenOptions) => Promise<ApiTaskQueue>
-}
+export type ApiTasksService = Pick<TasksService, 'open'>
 
 /** The node's task service, when it has one. */
 export function tasksOf (node: AgentNode): ApiTasksService | undefined {

@@ -1,6 +1,5 @@
 // The A2A gateway driven by the A2A project's own JS client, over real HTTP on a real node's API
-// server, with the task queues replaced by an in-memory TEST FIXTURE (task-queue-fixture.ts).
-// The same gateway over the real queue is tested in gateway.test.ts.
+// server, with real task queues (node.tasks, one member each) worked by handlers on that node.
 
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
@@ -12,9 +11,8 @@ import { createAgentNode } from '../../../src/index.ts'
 import type { AgentNode } from '../../../src/index.ts'
 import { startApiServer } from '../../../node/api/server.ts'
 import type { ApiServer } from '../../../node/api/server.ts'
-import { InMemoryTaskQueueFixture } from './task-queue-fixture.ts'
 
-const TOKEN = 'a2a-fixture-token'
+const TOKEN = 'a2a-gateway-token'
 
 function userMessage (text: string, metadata?: Record<string, unknown>): Message {
   return { messageId: randomUUID(), contextId: '', taskId: '', role: Role.ROLE_USER, parts: [{ content: { $case: 'text', value: text }, mediaType: 'text/plain', filename: '', metadata: undefined }], metadata, extensions: [], referenceTaskIds: [] }
@@ -28,12 +26,13 @@ function textOf (task: Task): string[] {
   return task.artifacts.flatMap((a) => a.parts).flatMap((p) => p.content?.$case === 'text' ? [p.content.value] : [])
 }
 
-describe('A2A gateway on the in-memory task queue test fixture (SDK client over HTTP)', function () {
+describe('A2A gateway on real task queues (SDK client over HTTP)', function () {
   this.timeout(60_000)
   let node: AgentNode
   let api: ApiServer
   let client: Client
-  const fixture = new InMemoryTaskQueueFixture()
+  /** The inputs the queues' workers were given, last last. */
+  const inputs: unknown[] = []
   const authed: typeof fetch = async (input, init) => {
     const headers = new Headers(init?.headers)
     headers.set('authorization', `Bearer ${TOKEN}`)
@@ -41,12 +40,20 @@ describe('A2A gateway on the in-memory task queue test fixture (SDK client over 
   }
 
   before(async () => {
-    fixture.addQueue('echo', async (input) => ({ text: `echo: ${(input as { text: string }).text}` }))
-    fixture.addQueue('shout', async (input) => (input as { text: string }).text.toUpperCase())
-    fixture.addQueue('slow', async (_input, signal) => new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new Error('aborted')) }) }))
-    fixture.addQueue('broken', async () => { throw new Error('the handler broke') })
     node = await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'], name: 'gateway-test' })
-    api = await startApiServer({ node, host: '127.0.0.1', port: 0, token: TOKEN, tasks: fixture })
+    api = await startApiServer({ node, host: '127.0.0.1', port: 0, token: TOKEN })
+    const handlers: Record<string, (input: any, signal: AbortSignal) => Promise<unknown>> = {
+      echo: async (input) => ({ text: `echo: ${(input as { text: string }).text}` }),
+      shout: async (input) => (input as { text: string }).text.toUpperCase(),
+      slow: async (_input, signal) => new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new Error('aborted')) }) }),
+      broken: async () => { throw new Error('the handler broke') }
+    }
+    for (const [name, handler] of Object.entries(handlers)) {
+      // Opened through the API, so the gateway offers them as skills, in this order.
+      const opened = await authed(`${api.url}/v1/queues/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ members: [node.peerId] }) })
+      assert.equal(opened.status, 200, await opened.text())
+      node.tasks.work(name, async (input, ctx) => { inputs.push(input); return await handler(input, ctx.signal) as never }, { nonRetryableErrors: ['Error'], pollMs: 500 })
+    }
     client = await new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, { transports: [new JsonRpcTransportFactory({ fetchImpl: authed })] })).createFromUrl(api.url)
   })
   after(async () => {
@@ -76,7 +83,7 @@ describe('A2A gateway on the in-memory task queue test fixture (SDK client over 
     assert.equal(task.status?.state, TaskState.TASK_STATE_COMPLETED)
     assert.deepEqual(textOf(task), ['echo: hello'])
     assert.equal(task.metadata?.queue, 'echo')
-    assert.deepEqual(fixture.inputs.at(-1), { text: 'hello' })
+    assert.deepEqual(inputs.at(-1), { text: 'hello' })
     const again = await client.getTask({ tenant: '', id: task.id, historyLength: undefined })
     assert.equal(again.status?.state, TaskState.TASK_STATE_COMPLETED)
   })
@@ -107,7 +114,7 @@ describe('A2A gateway on the in-memory task queue test fixture (SDK client over 
     assert.ok(started.status?.state === TaskState.TASK_STATE_SUBMITTED || started.status?.state === TaskState.TASK_STATE_WORKING)
     const canceled = await client.cancelTask({ tenant: '', id: started.id, metadata: undefined })
     assert.equal(canceled.status?.state, TaskState.TASK_STATE_CANCELED)
-    const view = await fixture.get('slow', started.metadata?.meshTaskId as string)
+    const view = await (await node.tasks.open('slow')).get(started.metadata?.meshTaskId as string)
     assert.equal(view?.state, 'canceled')
     const got = await client.getTask({ tenant: '', id: started.id, historyLength: undefined })
     assert.equal(got.status?.state, TaskState.TASK_STATE_CANCELED)

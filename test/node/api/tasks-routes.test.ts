@@ -1,6 +1,6 @@
 // The HTTP task endpoints, the MCP task tools at /mcp and the A2A gateway's port over the API's
-// queue handles, on one real node's API server with `node.tasks` replaced by an in-memory TEST
-// FIXTURE (tasks-service-fixture.ts). The same surfaces on the real queue: tasks.test.ts.
+// queue handles, on one real node's API server and its own `node.tasks` (one-member queues).
+// Across nodes and processes (Python manager and worker, the SDK clients): tasks.test.ts.
 
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
@@ -13,11 +13,10 @@ import { createAgentNode } from '../../../src/index.ts'
 import type { AgentNode } from '../../../src/index.ts'
 import { startApiServer } from '../../../node/api/server.ts'
 import type { ApiServer } from '../../../node/api/server.ts'
-import { InMemoryTasksServiceFixture } from './tasks-service-fixture.ts'
 
-const TOKEN = 'tasks-fixture-token'
+const TOKEN = 'tasks-routes-token'
 
-describe('task endpoints, MCP task tools and the A2A port on the in-memory tasks service test fixture', function () {
+describe('task endpoints, MCP task tools and the A2A port on one node\'s queues', function () {
   this.timeout(60_000)
   let node: AgentNode
   let api: ApiServer
@@ -38,8 +37,8 @@ describe('task endpoints, MCP task tools and the A2A port on the in-memory tasks
   }
 
   before(async () => {
-    node = await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'], name: 'tasks-fixture' })
-    api = await startApiServer({ node, host: '127.0.0.1', port: 0, token: TOKEN, tasksService: new InMemoryTasksServiceFixture() })
+    node = await createAgentNode({ listen: ['/ip4/127.0.0.1/tcp/0'], name: 'tasks-routes' })
+    api = await startApiServer({ node, host: '127.0.0.1', port: 0, token: TOKEN })
   })
   after(async () => {
     await api?.close()
@@ -97,7 +96,7 @@ describe('task endpoints, MCP task tools and the A2A port on the in-memory tasks
   })
 
   it('MCP at /mcp: delegate_task then await_task (done: false until a worker completes it)', async () => {
-    const client = new McpClient({ name: 'fixture-test', version: '1.0.0' })
+    const client = new McpClient({ name: 'tasks-routes-test', version: '1.0.0' })
     await client.connect(new StreamableHTTPClientTransport(new URL(`${api.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }))
     try {
       const delegated = await client.callTool({ name: 'delegate_task', arguments: { queue: 'work', input: { text: 'model' } } })
