@@ -69,6 +69,11 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
   },
   dht: { transport: FAULTS.transport!, messages: int(1, 'put/get operations'), size: int(0, 'value bytes') },
   exec: { messages: int(1, 'tasks sent one at a time through each path') },
+  idle: {
+    transport: str('memory|tcp', 'how the nodes talk: memory, or loopback TCP (both in this one process, which is what is measured)', ['memory', 'tcp']),
+    'settle-ms': int(1, 'wait after the last join before measuring'),
+    'measure-ms': int(1, 'how long the idle mesh is measured')
+  },
   failover: {
     rounds: int(1, 'leader faults'),
     'heartbeat-ms': num(1, 'raft heartbeat'),
