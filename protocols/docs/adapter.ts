@@ -61,6 +61,11 @@ function isEmptyUpdate (update: Uint8Array): boolean {
   return decoded.structs.length === 0 && decoded.ds.clients.size === 0
 }
 
+/** One signed update's identity (author and signature), to keep it once. */
+function signedId (signed: SignedUpdate): string {
+  return `${signed.author}:${uint8ArrayToString(signed.signature, 'base64')}`
+}
+
 function sameSet (a: ReadonlySet<string>, b: readonly string[]): boolean {
   const other = new Set(b)
   return a.size === other.size && [...a].every((x) => other.has(x))
@@ -282,7 +287,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
 
   /** Keep a writer's signed update to serve it in sync; false when the log is full. */
   async function keepSigned (restricted: Restricted, signed: SignedUpdate): Promise<boolean> {
-    const id = `${signed.author}:${uint8ArrayToString(signed.signature, 'base64')}`
+    const id = signedId(signed)
     if (restricted.seen.has(id)) return true
     if (restricted.signed.length >= DOCS_SIGNED_UPDATES_MAX) return false
     restricted.seen.add(id)
@@ -656,7 +661,7 @@ export function createDocsService (components: DocsComponents, options: DocsServ
       const frame = decodeGossipFrame(bytes, Number.MAX_SAFE_INTEGER)
       if (frame.kind !== 'signed' || !restricted.writers.has(frame.signed.author)) continue // a writer since removed from the list
       const meta = Y.parseUpdateMeta(frame.signed.update)
-      restricted.seen.add(`${frame.signed.author}:${uint8ArrayToString(frame.signed.signature, 'base64')}`)
+      restricted.seen.add(signedId(frame.signed))
       restricted.signed.push({ signed: frame.signed, to: meta.to, structs: meta.to.size > 0 })
     }
     return restricted

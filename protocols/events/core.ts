@@ -211,13 +211,7 @@ export class EventsCore {
     const authors = new Set([...t.authors.keys(), ...t.held.keys()])
     for (const author of authors) {
       if (writers.has(author) || author === this.#self) continue
-      const by = t.introducer.get(author)
-      if (by !== undefined) t.introduced.get(by)?.delete(author)
-      t.introducer.delete(author)
-      const held = t.held.get(author)
-      if (held !== undefined) { t.heldCount -= held.size; t.held.delete(author) }
-      t.claims.delete(author)
-      if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author, reason: 'not-a-writer' })
+      this.#dropAuthor(t, topic, author, 'not-a-writer')
     }
     assert(t.heldCount >= 0, 'held count is never negative')
   }
@@ -291,15 +285,21 @@ export class EventsCore {
     t.introducer.set(author, from)
   }
 
-  #evict (t: TopicState, topic: string, author: string): void {
-    assert(author !== this.#self, 'this node never evicts its own history')
+  /** Forget `author` on `topic`: its introduction, held events, claims and history; returns who introduced it. */
+  #dropAuthor (t: TopicState, topic: string, author: string, reason: 'room' | 'not-a-writer'): string | undefined {
     const by = t.introducer.get(author)
     if (by !== undefined) t.introduced.get(by)?.delete(author)
     t.introducer.delete(author)
     const held = t.held.get(author)
     if (held !== undefined) { t.heldCount -= held.size; t.held.delete(author) }
     t.claims.delete(author)
-    if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author, reason: 'room' })
+    if (t.authors.delete(author)) this.#effects.push({ kind: 'evict', topic, author, reason })
+    return by
+  }
+
+  #evict (t: TopicState, topic: string, author: string): void {
+    assert(author !== this.#self, 'this node never evicts its own history')
+    const by = this.#dropAuthor(t, topic, author, 'room')
     t.evicted.set(author, by ?? LOCAL)
     if (t.evicted.size > EVICTED_AUTHORS_MAX) t.evicted.delete(t.evicted.values().next().value!)
   }
