@@ -1,0 +1,178 @@
+// The etcd 3.4 baseline of the Raft scenarios (`--baseline etcd`): an etcd cluster of N members, one
+// OS process each on loopback, started here with the same heartbeat and election timings as the
+// agentmesh group, its WAL fsynced (etcd's default). Clients talk gRPC through the `etcd3` package,
+// one client per member, so a write "through a follower" goes to that member as a user's would.
+
+import { spawn, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Etcd3 } from 'etcd3'
+
+/** How long a fresh cluster gets to elect a leader. */
+const ETCD_START_TIMEOUT_MS = 30_000
+/** Status probes of a member that is paused or down give up after this long. */
+const STATUS_TIMEOUT_MS = 500
+
+export interface EtcdClusterOptions {
+  nodes: number
+  heartbeatMs: number
+  electionMs: number
+}
+
+interface Member {
+  name: string
+  clientPort: number
+  peerPort: number
+  process: ChildProcess | null
+  client: Etcd3
+}
+
+/** Why the baseline cannot run here, or null when `etcd` is installed. */
+export function etcdMissing (): string | null {
+  const which = spawnSync('etcd', ['--version'], { encoding: 'utf8' })
+  if (which.error !== undefined || which.status !== 0) return 'etcd not found (Debian: apt-get install -y etcd-server); the etcd baseline was not run'
+  return null
+}
+
+/** The installed etcd's version line, e.g. "3.4.23". */
+export function etcdVersion (): string {
+  const out = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout
+  return /etcd Version: (\S+)/.exec(out)?.[1] ?? 'unknown'
+}
+
+async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+/** An etcd cluster on loopback in a temporary directory, removed on `stop()`. */
+export class EtcdCluster {
+  readonly #dir: string
+  readonly #members: Member[]
+  readonly #options: EtcdClusterOptions
+
+  private constructor (dir: string, members: Member[], options: EtcdClusterOptions) {
+    this.#dir = dir
+    this.#members = members
+    this.#options = options
+  }
+
+  /** Start N members and wait until one of them leads. */
+  static async start (options: EtcdClusterOptions): Promise<EtcdCluster> {
+    const missing = etcdMissing()
+    if (missing !== null) throw new Error(missing)
+    const { Etcd3 } = await import('etcd3')
+    const { noop } = await import('cockatiel')
+    const dir = mkdtempSync(join(tmpdir(), 'agentmesh-etcd-'))
+    const members: Member[] = []
+    for (let i = 0; i < options.nodes; i++) {
+      const clientPort = await freePort()
+      const peerPort = await freePort()
+      // no retries in the client: a put that fails is retried (and timed) by the scenario
+      const client = new Etcd3({ hosts: `http://127.0.0.1:${clientPort}`, faultHandling: { global: noop, host: () => noop } })
+      members.push({ name: `e${i}`, clientPort, peerPort, process: null, client })
+    }
+    const cluster = new EtcdCluster(dir, members, options)
+    for (let i = 0; i < members.length; i++) cluster.#spawn(i)
+    try {
+      await cluster.waitForLeader(ETCD_START_TIMEOUT_MS)
+    } catch (err) {
+      await cluster.stop()
+      throw err
+    }
+    return cluster
+  }
+
+  get size (): number { return this.#members.length }
+
+  #spawn (i: number): void {
+    const m = this.#members[i]!
+    const initialCluster = this.#members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',')
+    m.process = spawn('etcd', [
+      '--name', m.name,
+      '--data-dir', join(this.#dir, m.name),
+      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-state', 'new',
+      '--heartbeat-interval', String(this.#options.heartbeatMs),
+      '--election-timeout', String(this.#options.electionMs),
+      '--log-level', 'error'
+    ], { stdio: 'ignore' })
+  }
+
+  /** The index of the member that leads now, as the members report it (null if none answers as leader). */
+  async leader (): Promise<number | null> {
+    const statuses = await Promise.all(this.#members.map(async (m) => {
+      if (m.process === null) return null
+      try {
+        return await m.client.maintenance.status({ deadline: Date.now() + STATUS_TIMEOUT_MS })
+      } catch {
+        return null // paused, down or starting: its status is simply unknown this round
+      }
+    }))
+    for (let i = 0; i < statuses.length; i++) {
+      const s = statuses[i]
+      if (s != null && s.leader === s.header.member_id) return i
+    }
+    return null
+  }
+
+  async waitForLeader (timeoutMs = ETCD_START_TIMEOUT_MS): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const l = await this.leader()
+      if (l !== null) return l
+      if (Date.now() > deadline) throw new Error(`no etcd leader within ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  /** One put through member `i`; rejects if it does not commit within `timeoutMs`. */
+  async put (i: number, key: string, value: string, timeoutMs: number): Promise<void> {
+    await this.#members[i]!.client.put(key).value(value).options({ deadline: Date.now() + timeoutMs }).exec()
+  }
+
+  /** SIGKILL member `i` (the kernel resets its connections). */
+  kill (i: number): void {
+    const m = this.#members[i]!
+    m.process?.kill('SIGKILL')
+    m.process = null
+  }
+
+  /** Start a killed member again on its data dir. */
+  restart (i: number): void {
+    if (this.#members[i]!.process === null) this.#spawn(i)
+  }
+
+  /** SIGSTOP member `i`: its connections stay open and silent. */
+  pause (i: number): void { this.#members[i]!.process?.kill('SIGSTOP') }
+
+  resume (i: number): void { this.#members[i]!.process?.kill('SIGCONT') }
+
+  async stop (): Promise<void> {
+    for (const m of this.#members) {
+      m.client.close()
+      if (m.process !== null) {
+        const p = m.process
+        const exited = new Promise((resolve) => { p.once('exit', resolve) })
+        p.kill('SIGCONT')
+        p.kill('SIGKILL')
+        await exited
+        m.process = null
+      }
+    }
+    rmSync(this.#dir, { recursive: true, force: true })
+  }
+}
