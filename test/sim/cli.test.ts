@@ -16,6 +16,12 @@ describe('npm run sim (CLI)', () => {
     assert.equal(summary.seed, 8)
     assert.equal(summary.ok, true)
     assert.equal(typeof (summary.metrics as Record<string, unknown>).p50_ms, 'number')
+    // every figure carries where it was measured: cores and the load average around the run
+    const m = summary.metrics as Record<string, unknown>
+    assert.ok(typeof m.machine_cores === 'number' && m.machine_cores >= 1)
+    assert.equal(typeof m.load_1m_start, 'number')
+    assert.equal(typeof m.load_1m_end, 'number')
+    assert.equal(m.node_version, process.versions.node)
   })
 })
 
