@@ -72,7 +72,8 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
   idle: {
     transport: str('memory|tcp', 'how the nodes talk: memory, or loopback TCP (both in this one process, which is what is measured)', ['memory', 'tcp']),
     'settle-ms': int(1, 'wait after the last join before measuring'),
-    'measure-ms': int(1, 'how long the idle mesh is measured')
+    'measure-ms': int(1, 'how long the idle mesh is measured'),
+    daemons: bool('one `npm run node` daemon per node (OS process, loopback TCP, data dir, --api), each measured from /proc')
   },
   failover: {
     rounds: int(1, 'leader faults'),
