@@ -22,7 +22,7 @@ import type { TaskSuccess } from './results.ts'
 import { QueueHandle, REQUEST_TIMEOUT_MS_DEFAULT, definedOnly } from './queue.ts'
 import type { Backend, CallFrame, StartGate } from './queue.ts'
 import { decodeTasksFrame, encodeTasksFrame } from './wire.ts'
-import type { TaskRead, TasksFrame } from './wire.ts'
+import type { TaskEnd, TaskRead, TasksFrame } from './wire.ts'
 import { WorkerImpl } from './worker.ts'
 
 export { encodePayload } from './queue.ts'
@@ -48,6 +48,15 @@ export const CALL_TIMEOUT_MS = 5_000
 export const UNCONNECTED_CALL_TIMEOUT_MS = 1_000
 /** How long `open` without members looks for the queue's DHT record. */
 export const OPEN_TIMEOUT_MS_DEFAULT = 10_000
+/**
+ * How long `result` waits for the end the member that accepted the submit pushes (SPEC "Pushed
+ * ends") before it asks for it with a long-poll: a pushed end may be lost (the member forgot it
+ * past END_WAITERS_MAX, restored a snapshot, or its link dropped the frame). Losing the member's
+ * connection ends the wait at once. A task that runs longer costs one long-poll per WAIT_MS_MAX/2.
+ */
+export const PUSH_WAIT_MS = 5_000
+/** Tasks one remote handle expects a pushed end for, and ends received before `result` asked: each is a map entry; past it the oldest is forgotten (its `result` long-polls). */
+export const PUSHED_ENDS_MAX = 8_192
 /** Queues one node may open (hosted or remote handles are cached per name). */
 export const QUEUES_MAX = 64
 /** Key prefix of a queue's directory record: `tasks/<name>` → `{members}`. */
@@ -99,6 +108,8 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   const buckets = new KeyedTokenBuckets({ capacity: 2 * REQUESTS_PER_PEER_PER_S, refillPerS: REQUESTS_PER_PEER_PER_S }, { keysMax: RATE_PEERS_MAX })
   const counters = { served: 0, rejected: 0, rateLimited: 0 }
   const calls = new Map<number, { peer: string, resolve: (v: unknown) => void, reject: (e: Error) => void, onLeader?: (leader: string) => void }>()
+  /** Remote queue handles by name: where pushed `end` frames go. */
+  const endReceivers = new Map<string, { members: readonly string[], receive: (ends: TaskEnd[]) => void, memberLost: (peer: string) => void }>()
   let nextId = 1
   let running = false
   const workers = new Set<WorkerImpl>()
@@ -147,7 +158,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     // a member that is not the leader names it in its answer: later calls go to the leader itself
     let hinted: string | undefined
     const onLeader = (leader: string): void => { if (members.includes(leader)) hinted = leader }
-    const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }): Promise<T> => {
+    const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }, answered?: (peer: string, v: T) => void): Promise<T> => {
       const deadline = clock.nowMs() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT) + waitMs
       let last: unknown
       for (let i = 0; ; i++) {
@@ -158,6 +169,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           const v = await call(peer, frame, Math.min(left, waitMs + CALL_TIMEOUT_MS), options.signal, onLeader)
           preferred = hinted ?? peer
           hinted = undefined
+          answered?.(peer, v as T)
           return v as T
         } catch (err) {
           if (!retryable(err) || options.signal?.aborted === true) throw err
@@ -170,8 +182,53 @@ export function createTasksService (components: TasksComponents, init: TasksInit
         }
       }
     }
+    // Pushed ends (SPEC "Pushed ends"): a submit asks the member that accepts it to push the
+    // task's end; `result` then needs no request of its own. Tasks expected, by id → that member.
+    const expected = new Map<string, { member: string, wake?: (end: TaskEnd | undefined) => void }>()
+    const received = new Map<string, TaskEnd>()
+    const forgetOldest = (m: Map<string, unknown>): void => { while (m.size > PUSHED_ENDS_MAX) m.delete(m.keys().next().value!) }
+    endReceivers.set(queue, {
+      members,
+      receive: (ends) => {
+        for (const e of ends) {
+          const x = expected.get(e.t)
+          if (x === undefined) continue // not ours, or already given up on
+          expected.delete(e.t)
+          if (x.wake !== undefined) x.wake(e)
+          else { received.set(e.t, e); forgetOldest(received) }
+        }
+      },
+      memberLost: (peer) => {
+        for (const [id, x] of [...expected]) if (x.member === peer) { expected.delete(id); x.wake?.(undefined) }
+      }
+    })
+    const submitted = (peer: string, v: TaskSuccess): void => {
+      if (v.op !== 'submit') return
+      expected.set(v.taskId, { member: peer })
+      forgetOldest(expected)
+    }
     return {
-      request: async (request, options = {}) => attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request) }, 0, options),
+      request: async (request, options = {}) => request.op === 'submit'
+        ? attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request), n: true }, 0, options, submitted)
+        : attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request) }, 0, options),
+      ended: async (taskId, options = {}) => {
+        const got = received.get(taskId)
+        if (got !== undefined) { received.delete(taskId); return got }
+        const x = expected.get(taskId)
+        if (x === undefined || x.wake !== undefined || options.signal?.aborted === true) return undefined
+        return new Promise<TaskEnd | undefined>((resolve) => {
+          const timer = clock.setTimeout(() => { finish(undefined) }, Math.min(PUSH_WAIT_MS, options.timeoutMs ?? PUSH_WAIT_MS))
+          const onAbort = (): void => { finish(undefined) }
+          const finish = (end: TaskEnd | undefined): void => {
+            timer.cancel()
+            options.signal?.removeEventListener('abort', onAbort)
+            if (expected.get(taskId) === x) expected.delete(taskId)
+            resolve(end)
+          }
+          x.wake = finish
+          options.signal?.addEventListener('abort', onAbort, { once: true })
+        })
+      },
       claim: async (request, waitMs, signal) => attempt<ClaimedWire[]>({ k: 'req', q: queue, r: encodeTaskRequest(request), w: waitMs }, waitMs, { signal }),
       read: async (read, options = {}) => attempt({ k: 'read', q: queue, read }, read.op === 'wait' ? read.waitMs : 0, options)
     }
@@ -250,6 +307,12 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return
     }
     if (frame.k === 'cfb') { onCallForBids(from, frame); return }
+    if (frame.k === 'end') {
+      const r = endReceivers.get(frame.q)
+      if (r === undefined || !r.members.includes(from)) { counters.rejected++; return } // only a member of the queue pushes ends
+      r.receive(frame.e)
+      return
+    }
     if (frame.k === 'cancel') { serving.get(`${from}/${frame.id}`)?.abort(); return }
     if (!buckets.take(from, clock.nowMs())) { counters.rateLimited++; refuse(from, frame.id, 'rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`); return }
     const h = hosted.get(frame.q)
@@ -268,6 +331,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return
     }
     if (request.op === 'claim') { const c = new AbortController(); answer(from, frame.id, h.claim(from, request, frame.w ?? 0, c.signal), c, h) }
+    else if (request.op === 'submit' && frame.n === true) answer(from, frame.id, h.request(from, request).then((r) => { if (r.op === 'submit') h.notifyEnd(r.taskId, from); return r }), undefined, h)
     else answer(from, frame.id, h.request(from, request), undefined, h)
   }
 
@@ -321,7 +385,8 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           if (worker === self) onCallForBids(self, frame)
           else links.send(worker, encodeTasksFrame(frame))
         }
-        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish, forward: forwardTask })
+        const pushEnds = (peer: string, ends: TaskEnd[]): void => { links.send(peer, encodeTasksFrame({ k: 'end', q: name, e: ends })) }
+        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish, forward: forwardTask, pushEnds })
         const group = await components.joinGroup(`tasks/${name}`, { members, apply: h.apply, snapshot: h.snapshotHooks, heartbeatMs, electionMs })
         h.start(group)
         hosted.set(name, h)
@@ -370,14 +435,14 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return results
     },
     stats (): TasksStats {
-      let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0
-      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped }
+      let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0; let endsPushed = 0
+      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped; endsPushed += h.counters.endsPushed }
       const counts = [...hosted.values()].map((h) => {
         const breakers = { closed: 0, open: 0, 'half-open': 0 }
         for (const w of h.machine.workers()) breakers[w.breaker]++
         return { name: h.name, ...h.machine.counts(), leaseExpiries: h.counters.leaseExpiries, breakers }
       })
-      return { ...counters, proposals, commands, published, publishDropped, hosted: counts }
+      return { ...counters, proposals, commands, published, publishDropped, endsPushed, hosted: counts }
     },
     async start () {
       if (running) return
@@ -387,6 +452,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       unDead = components.onPeerDead?.((peer) => { for (const h of hosted.values()) h.workerDead(peer) })
       unDisconnect = components.onDisconnect?.((peer) => {
         for (const c of [...calls.values()]) if (c.peer === peer) c.reject(new PeerUnreachableError(`Queue member ${peer} disconnected before answering`))
+        for (const r of endReceivers.values()) r.memberLost(peer) // its pushed ends will not come: results ask another member
       })
     },
     async stop () {
@@ -397,7 +463,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       unDisconnect?.()
       for (const c of [...calls.values()]) c.reject(new NotRunningError('The tasks service stopped'))
       await Promise.all([...hosted.values()].map(async (h) => { await h.stop() }))
-      hosted.clear(); handles.clear()
+      hosted.clear(); handles.clear(); endReceivers.clear()
       await links.stop()
     }
   }

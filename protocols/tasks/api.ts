@@ -223,6 +223,8 @@ export interface TasksStats {
   /** Transitions published on `tasks/<queue>` by this node while leader, and dropped (overflow or a failed publish). */
   published: number
   publishDropped: number
+  /** Ended tasks this node pushed to their submitters as a member (SPEC "Pushed ends"). */
+  endsPushed: number
   /**
    * Queues this node hosts as a member, with the tasks its replica holds in each state and its
    * dead letters. A follower's replica may trail the leader's by the entries not yet applied.

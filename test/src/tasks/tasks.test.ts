@@ -172,6 +172,26 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     assert.equal(await Promise.race([waiting, stuck]), 'done job')
   })
 
+  it('a submitter that is not a member gets each end pushed by the member that accepted the submit (no wait request)', async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'pushed')
+    const members = queues[0]!.members as string[]
+    const client = await nodes[3]!.tasks.open('pushed', { members })
+    // the worker runs on a member: its claims and results are not requests served for a peer
+    nodes[0]!.tasks.work('pushed', async (input) => { if (input === 'bad') throw new TypeError('bad input'); return `done ${String(input)}` }, { pollMs: 500, concurrency: 4, nonRetryableErrors: ['TypeError'] })
+    const servedBefore = nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().served, 0)
+    const tasks = await Promise.all(Array.from({ length: 10 }, async (_, i) => client.submit(`job ${i}`)))
+    const results = await Promise.all(tasks.map(async (t) => client.result(t.id, { timeoutMs: 20_000 })))
+    assert.deepEqual(results, Array.from({ length: 10 }, (_, i) => `done job ${i}`))
+    const failing = await client.submit('bad')
+    await assert.rejects(client.result(failing.id, { timeoutMs: 20_000 }), (err: unknown) => err instanceof TaskFailedError && err.error?.type === 'TypeError')
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().endsPushed, 0), 11)
+    // the members served the 11 submits and no wait for their results
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().served, 0) - servedBefore, 11)
+    // a result asked for again (its end was handed out already) is read from a member
+    assert.equal(await client.result(tasks[0]!.id, { timeoutMs: 20_000 }), 'done job 0')
+  })
+
   it('retries, then a dead letter, then redrive', async () => {
     nodes = await startMesh(4)
     const [q0] = await openQueue(nodes, 'flaky', { retry: { initialIntervalMs: 100, maximumAttempts: 2 } })
