@@ -5,7 +5,7 @@
 
 import type { Logger } from '@libp2p/interface'
 import type { Clock, TimerHandle } from '../kit/clock.ts'
-import { encodeCbor } from '../kit/cbor.ts'
+import { cborBytesBound } from '../kit/cbor.ts'
 import { AbortedError, NotRunningError, describeError } from '../kit/errors.ts'
 import { errorFromRefusal } from './errors.ts'
 import { createTaskMachine } from './machine.ts'
@@ -222,7 +222,7 @@ export class HostedQueue {
     if (this.#stopped) throw new NotRunningError(`Queue "${this.name}" stopped on this node`)
     validateTaskCommand(command) // malformed or oversized: refused here, never proposed
     if (this.#pending.length >= PENDING_COMMANDS_MAX) { this.counters.refused++; throw new AbortedError(`Queue "${this.name}" has ${PENDING_COMMANDS_MAX} commands waiting on this member (PENDING_COMMANDS_MAX); retry later`) }
-    const bytes = encodeCbor(command).byteLength
+    const bytes = cborBytesBound(command) // a bound, not an encoding: a batch stays within BATCH_BYTES_MAX
     return new Promise<TaskResult>((resolve, reject) => {
       const entry: Pending = { command, bytes, resolve, reject }
       if (command.op === 'leader-changed') this.#pending.unshift(entry)
