@@ -4,7 +4,7 @@
 // node supplies the link set, the clock, the Raft groups, the DHT directory and the event log.
 
 import type { Logger } from '@libp2p/interface'
-import type { Clock } from '../kit/clock.ts'
+import type { Clock, TimerHandle } from '../kit/clock.ts'
 import { sleep } from '../kit/clock.ts'
 import { decodeCbor } from '../kit/cbor.ts'
 import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunningError, PeerUnreachableError, TimeoutError, describeError } from '../kit/errors.ts'
@@ -21,7 +21,7 @@ import type { TaskRequest } from './messages.ts'
 import type { TaskSuccess } from './results.ts'
 import { QueueHandle, REQUEST_TIMEOUT_MS_DEFAULT, definedOnly } from './queue.ts'
 import type { Backend, CallFrame, StartGate } from './queue.ts'
-import { decodeTasksFrame, encodeTasksFrame } from './wire.ts'
+import { REQUESTS_PER_FRAME_MAX, decodeTasksFrame, encodeTasksFrame } from './wire.ts'
 import type { TaskEnd, TaskRead, TasksFrame } from './wire.ts'
 import { WorkerImpl } from './worker.ts'
 
@@ -57,10 +57,19 @@ export const OPEN_TIMEOUT_MS_DEFAULT = 10_000
 export const PUSH_WAIT_MS = 5_000
 /** Tasks one remote handle expects a pushed end for, and ends received before `result` asked: each is a map entry; past it the oldest is forgotten (its `result` long-polls). */
 export const PUSHED_ENDS_MAX = 8_192
+/** Bytes of requests one `reqs` frame carries: a few results of TASK_OUTPUT_BYTES_MAX, far under TASKS_FRAME_BYTES_MAX. */
+export const COALESCED_BYTES_MAX = 256 * 1024
+/** Requests a remote handle coalesces into `reqs` frames: the ones sent once per task. */
+const COALESCED_OPS: ReadonlySet<string> = new Set(['submit', 'complete', 'fail'])
 /** Queues one node may open (hosted or remote handles are cached per name). */
 export const QUEUES_MAX = 64
 /** Key prefix of a queue's directory record: `tasks/<name>` → `{members}`. */
 export const DIRECTORY_PREFIX = 'tasks/'
+
+/** An error as the wire carries it (an `err` frame's fields, or one outcome of a `reqs` answer). */
+type RemoteErrorFields = Omit<Extract<TasksFrame, { k: 'err' }>, 'k' | 'id'>
+/** One outcome in the answer to a `reqs` frame. */
+type ManyItem = { v: TaskSuccess } | { e: RemoteErrorFields }
 
 /** The DHT directory port: queue name → members. */
 export interface QueueDirectory {
@@ -106,7 +115,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   const handles = new Map<string, QueueHandle>()
   const opening = new Map<string, Promise<QueueHandle>>()
   const buckets = new KeyedTokenBuckets({ capacity: 2 * REQUESTS_PER_PEER_PER_S, refillPerS: REQUESTS_PER_PEER_PER_S }, { keysMax: RATE_PEERS_MAX })
-  const counters = { served: 0, rejected: 0, rateLimited: 0 }
+  const counters = { served: 0, rejected: 0, rateLimited: 0, coalesced: 0 }
   const calls = new Map<number, { peer: string, resolve: (v: unknown) => void, reject: (e: Error) => void, onLeader?: (leader: string) => void }>()
   /** Remote queue handles by name: where pushed `end` frames go. */
   const endReceivers = new Map<string, { members: readonly string[], receive: (ends: TaskEnd[]) => void, memberLost: (peer: string) => void }>()
@@ -134,7 +143,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     })
   }
 
-  function remoteError (f: Extract<TasksFrame, { k: 'err' }>): Error {
+  function remoteError (f: RemoteErrorFields): Error {
     switch (f.name) {
       case 'StaleLeaseError': return new StaleLeaseError(f.msg, { reason: (f.reason ?? 'not-leased') as never, taskId: f.t ?? '' })
       case 'TaskRefusedError': return new TaskRefusedError(f.code, f.msg)
@@ -207,10 +216,53 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       expected.set(v.taskId, { member: peer })
       forgetOldest(expected)
     }
+    const single = async (request: TaskRequest, options: { signal?: AbortSignal, timeoutMs?: number }, bytes = encodeTaskRequest(request)): Promise<TaskSuccess> => request.op === 'submit'
+      ? attempt<TaskSuccess>({ k: 'req', q: queue, r: bytes, n: true }, 0, options, submitted)
+      : attempt<TaskSuccess>({ k: 'req', q: queue, r: bytes }, 0, options)
+    // Submits and results made within one timer turn leave in one `reqs` frame (a worker's handlers
+    // finishing together, a producer answering a pushed batch of ends): one frame and one answer
+    // for all; each is still its own command, with its own outcome.
+    let coalesced: Array<{ request: TaskRequest, bytes: Uint8Array, resolve: (v: TaskSuccess) => void, reject: (e: Error) => void }> = []
+    let coalescedBytes = 0
+    let flushTimer: TimerHandle | undefined
+    const flush = (): void => {
+      flushTimer?.cancel()
+      flushTimer = undefined
+      const batch = coalesced
+      coalesced = []
+      coalescedBytes = 0
+      if (batch.length === 0) return
+      if (batch.length === 1) { const b = batch[0]!; single(b.request, {}, b.bytes).then(b.resolve, b.reject); return }
+      let answeredBy = ''
+      const frame: CallFrame = { k: 'reqs', q: queue, rs: batch.map((b) => b.bytes) }
+      if (batch.some((b) => b.request.op === 'submit')) frame.n = true
+      attempt<ManyItem[]>(frame, 0, {}, (peer) => { answeredBy = peer }).then((items) => {
+        if (!Array.isArray(items) || items.length !== batch.length) throw new DecodeError(`Cannot read a tasks requests answer: ${Array.isArray(items) ? items.length : 'no'} outcomes for ${batch.length} requests`)
+        batch.forEach((b, i) => {
+          const item = items[i] as Partial<{ v: TaskSuccess, e: RemoteErrorFields }> | undefined
+          if (item?.v !== undefined) {
+            submitted(answeredBy, item.v)
+            b.resolve(item.v)
+            return
+          }
+          const err = item?.e !== undefined ? remoteError(item.e) : new DecodeError('Cannot read a tasks requests answer: an outcome is neither a value nor an error')
+          // refused for a reason another member (or a moment later) may not have: asked again on its own
+          if (retryable(err)) single(b.request, {}, b.bytes).then(b.resolve, b.reject)
+          else b.reject(err)
+        })
+      }).catch((err: unknown) => { for (const b of batch) b.reject(err as Error) })
+    }
+    const coalesce = async (request: TaskRequest): Promise<TaskSuccess> => new Promise((resolve, reject) => {
+      const bytes = encodeTaskRequest(request)
+      if (coalesced.length >= REQUESTS_PER_FRAME_MAX || coalescedBytes + bytes.byteLength > COALESCED_BYTES_MAX) flush()
+      coalesced.push({ request, bytes, resolve, reject })
+      coalescedBytes += bytes.byteLength
+      flushTimer ??= clock.setTimeout(flush, 0)
+    })
     return {
-      request: async (request, options = {}) => request.op === 'submit'
-        ? attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request), n: true }, 0, options, submitted)
-        : attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request) }, 0, options),
+      request: async (request, options = {}) => (COALESCED_OPS.has(request.op) && options.signal === undefined && options.timeoutMs === undefined)
+        ? coalesce(request)
+        : single(request, options),
       ended: async (taskId, options = {}) => {
         const got = received.get(taskId)
         if (got !== undefined) { received.delete(taskId); return got }
@@ -229,7 +281,8 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           options.signal?.addEventListener('abort', onAbort, { once: true })
         })
       },
-      claim: async (request, waitMs, signal) => attempt<ClaimedWire[]>({ k: 'req', q: queue, r: encodeTaskRequest(request), w: waitMs }, waitMs, { signal }),
+      // results waiting to be coalesced leave first: the member applies them before the claim (their slots free up)
+      claim: async (request, waitMs, signal) => { flush(); return attempt<ClaimedWire[]>({ k: 'req', q: queue, r: encodeTaskRequest(request), w: waitMs }, waitMs, { signal }) },
       read: async (read, options = {}) => attempt({ k: 'read', q: queue, read }, read.op === 'wait' ? read.waitMs : 0, options)
     }
   }
@@ -274,12 +327,43 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       if (leader !== undefined && leader !== null && leader !== self) frame.l = leader
       links.send(peer, encodeTasksFrame(frame))
     }, (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err))
-      const frame: Extract<TasksFrame, { k: 'err' }> = { k: 'err', id, name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
-      if (e instanceof StaleLeaseError) { frame.reason = e.reason; frame.t = e.taskId }
-      if (e instanceof NotRunningError) frame.code = 'ERR_NOT_RUNNING'
-      links.send(peer, encodeTasksFrame(frame))
+      links.send(peer, encodeTasksFrame({ k: 'err', id, ...errorFields(err) }))
     })
+  }
+
+  /** An error as an `err` frame (or a `reqs` answer item) carries it. */
+  function errorFields (err: unknown): RemoteErrorFields {
+    const e = err instanceof Error ? err : new Error(String(err))
+    const fields: RemoteErrorFields = { name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
+    if (e instanceof StaleLeaseError) { fields.reason = e.reason; fields.t = e.taskId }
+    if (e instanceof NotRunningError) fields.code = 'ERR_NOT_RUNNING'
+    return fields
+  }
+
+  /** A `reqs` frame: each request rate-limited, decoded and proposed on its own; one answer with every outcome in order. */
+  function serveMany (from: string, frame: Extract<TasksFrame, { k: 'reqs' }>, h: HostedQueue): void {
+    counters.coalesced += frame.rs.length
+    const work = Promise.all(frame.rs.map(async (bytes, i): Promise<ManyItem> => {
+      try {
+        // the frame took one token; each further request takes its own
+        if (i > 0 && !buckets.take(from, clock.nowMs())) { counters.rateLimited++; throw new TaskRequestRefusedError('rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`) }
+        let request: TaskRequest
+        try {
+          request = decodeTaskRequest(bytes)
+          if (request.op === 'claim') throw new DecodeError('Cannot decode tasks requests frame: a claim long-polls and goes in its own req frame')
+        } catch (err) {
+          counters.rejected++
+          log('refused a request in a tasks frame from %s: %s', from, describeError(err))
+          throw new TaskRequestRefusedError(err instanceof LimitExceededError ? 'limit-exceeded' : 'malformed', `Refused a task request: ${describeError(err)}`)
+        }
+        const r = await h.request(from, request)
+        if (frame.n === true && r.op === 'submit') h.notifyEnd(r.taskId, from)
+        return { v: r }
+      } catch (err) {
+        return { e: errorFields(err) }
+      }
+    }))
+    answer(from, frame.id, work, undefined, h)
   }
 
   function refuse (peer: string, id: number | undefined, code: string, message: string): void {
@@ -322,6 +406,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       refuse(from, frame.id, 'unavailable', `Refused a long-poll: ${serving.size >= SERVING_MAX ? `this member serves SERVING_MAX (${SERVING_MAX})` : `${from} has SERVING_PER_PEER_MAX (${SERVING_PER_PEER_MAX})`} long-polls already`)
       return
     }
+    if (frame.k === 'reqs') { serveMany(from, frame, h); return }
     if (frame.k === 'read') { const c = new AbortController(); answer(from, frame.id, serveRead(h, frame.read, c.signal), c, h); return }
     let request: TaskRequest
     try {

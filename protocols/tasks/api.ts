@@ -223,6 +223,8 @@ export interface TasksStats {
   /** Transitions published on `tasks/<queue>` by this node while leader, and dropped (overflow or a failed publish). */
   published: number
   publishDropped: number
+  /** Requests served for remote peers that arrived several to a frame (`reqs`). */
+  coalesced: number
   /** Ended tasks this node pushed to their submitters as a member (SPEC "Pushed ends"). */
   endsPushed: number
   /**

@@ -50,7 +50,7 @@ export function safePayload (bytes: Uint8Array, max: number): Payload {
 }
 
 /** A request or read frame before its id is set. */
-export type CallFrame = { k: 'req', q: string, r: Uint8Array, w?: number, n?: boolean } | { k: 'read', q: string, read: TaskRead }
+export type CallFrame = { k: 'req', q: string, r: Uint8Array, w?: number, n?: boolean } | { k: 'reqs', q: string, rs: Uint8Array[], n?: boolean } | { k: 'read', q: string, read: TaskRead }
 
 /** Where a queue handle sends its work: this node's hosted replica, or a member over the link. */
 export interface Backend {

@@ -23,6 +23,11 @@ export const DEAD_LETTERS_PAGE_MAX = 256
  * stay under TASKS_FRAME_BYTES_MAX; a member with more for one submitter sends several frames.
  */
 export const ENDS_PER_FRAME_MAX = CLAIM_TASKS_MAX
+/**
+ * Requests one `reqs` frame carries: results and submits a caller sends within one timer turn go
+ * in one frame (each is still its own command); a claim's burst is as many.
+ */
+export const REQUESTS_PER_FRAME_MAX = CLAIM_TASKS_MAX
 /** Largest request id: ids are counters. */
 const REQUEST_ID_MAX = 2 ** 48
 
@@ -44,6 +49,8 @@ export interface TaskEnd { t: string, s: string, r?: Uint8Array, x?: { type: str
 export type TasksFrame =
   /** `n`: (submit) push the task's end to the sender when it ends (an `end` frame), so it need not wait for it. */
   | { k: 'req', id: number, q: string, r: Uint8Array, w?: number, n?: boolean }
+  /** Several requests (not claims) answered together: `ok` with one `{v}` or `{e}` per request, in order. */
+  | { k: 'reqs', id: number, q: string, rs: Uint8Array[], n?: boolean }
   | { k: 'read', id: number, q: string, read: TaskRead }
   /** `l`: the queue's leader when the answering member is not it (the caller asks the leader next: no forwarding hop). */
   | { k: 'ok', id: number, v: unknown, l?: string }
@@ -73,6 +80,17 @@ export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
       if (m.r.byteLength > COMMAND_BYTES_MAX) throw new LimitExceededError(`Cannot decode tasks request frame: request of ${m.r.byteLength} bytes exceeds COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`)
       if (m.w !== undefined) waitMs(m.w)
       if (m.n !== undefined && typeof m.n !== 'boolean') throw new DecodeError('Cannot decode tasks request frame: n is not a boolean')
+      return m as TasksFrame
+    }
+    case 'reqs': {
+      id(); queue()
+      if (!Array.isArray(m.rs) || m.rs.length === 0) throw new DecodeError('Cannot decode tasks requests frame: rs is not a non-empty array')
+      if (m.rs.length > REQUESTS_PER_FRAME_MAX) throw new LimitExceededError(`Cannot decode tasks requests frame: ${m.rs.length} requests exceed REQUESTS_PER_FRAME_MAX (${REQUESTS_PER_FRAME_MAX})`)
+      for (const r of m.rs as unknown[]) {
+        if (!(r instanceof Uint8Array)) throw new DecodeError('Cannot decode tasks requests frame: a request is not bytes')
+        if (r.byteLength > COMMAND_BYTES_MAX) throw new LimitExceededError(`Cannot decode tasks requests frame: request of ${r.byteLength} bytes exceeds COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`)
+      }
+      if (m.n !== undefined && typeof m.n !== 'boolean') throw new DecodeError('Cannot decode tasks requests frame: n is not a boolean')
       return m as TasksFrame
     }
     case 'read': {

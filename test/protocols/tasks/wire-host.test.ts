@@ -10,7 +10,7 @@ import { HostedQueue, taskSignature } from '../../../protocols/tasks/host.ts'
 import type { QueueGroup } from '../../../protocols/tasks/host.ts'
 import { COMMAND_BYTES_MAX, TASK_OUTPUT_BYTES_MAX, encodeTaskRequest } from '../../../protocols/tasks/messages.ts'
 import { StaleLeaseError } from '../../../protocols/tasks/errors.ts'
-import { decodeTasksFrame, encodeTasksFrame, WAIT_MS_MAX, DEAD_LETTERS_PAGE_MAX, ENDS_PER_FRAME_MAX } from '../../../protocols/tasks/wire.ts'
+import { decodeTasksFrame, encodeTasksFrame, WAIT_MS_MAX, DEAD_LETTERS_PAGE_MAX, ENDS_PER_FRAME_MAX, REQUESTS_PER_FRAME_MAX } from '../../../protocols/tasks/wire.ts'
 import type { TaskEnd } from '../../../protocols/tasks/wire.ts'
 
 /** One replica: proposals apply in order on the next microtask, like a committed raft entry. */
@@ -40,6 +40,7 @@ describe('tasks link frames', () => {
       { k: 'cfb', q: 'q', t: '7', a: 1, in: new Uint8Array([1]) },
       { k: 'cancel', id: 6 },
       { k: 'req', id: 7, q: 'q', r: encodeTaskRequest({ op: 'submit', input: new Uint8Array([1]) }), n: true },
+      { k: 'reqs', id: 8, q: 'q', rs: [encodeTaskRequest({ op: 'complete', taskId: '1', token: 2, output: new Uint8Array([3]) }), encodeTaskRequest({ op: 'submit', input: new Uint8Array([4]) })], n: true },
       { k: 'end', q: 'q', e: [{ t: '7', s: 'completed', r: new Uint8Array([2]) }, { t: '8', s: 'failed', x: { type: 'E', message: 'boom' } }] }
     ] as const
     for (const f of frames) assert.deepEqual(decodeTasksFrame(encodeTasksFrame(f as never)), f)
@@ -54,6 +55,9 @@ describe('tasks link frames', () => {
     assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'req', id: 1, q: 'x'.repeat(200), r: new Uint8Array(1) })), LimitExceededError)
     assert.throws(() => decodeTasksFrame(new Uint8Array([0xff, 0x00])), DecodeError)
     assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'end', q: 'q', e: [{ t: '1', s: 'working' }] })), /terminal state/)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'reqs', id: 1, q: 'q', rs: Array.from({ length: REQUESTS_PER_FRAME_MAX + 1 }, () => new Uint8Array(1)) })), /REQUESTS_PER_FRAME_MAX/)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'reqs', id: 1, q: 'q', rs: [new Uint8Array(COMMAND_BYTES_MAX + 1)] })), /COMMAND_BYTES_MAX/)
+    assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'reqs', id: 1, q: 'q', rs: [] })), DecodeError)
     assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'end', q: 'q', e: Array.from({ length: ENDS_PER_FRAME_MAX + 1 }, (_, i) => ({ t: String(i), s: 'completed' })) })), /ENDS_PER_FRAME_MAX/)
     assert.throws(() => decodeTasksFrame(encodeCbor({ k: 'end', q: 'q', e: [{ t: '1', s: 'completed', r: new Uint8Array(TASK_OUTPUT_BYTES_MAX + 1) }] })), /TASK_OUTPUT_BYTES_MAX/)
   })

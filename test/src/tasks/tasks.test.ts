@@ -186,10 +186,28 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     const failing = await client.submit('bad')
     await assert.rejects(client.result(failing.id, { timeoutMs: 20_000 }), (err: unknown) => err instanceof TaskFailedError && err.error?.type === 'TypeError')
     assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().endsPushed, 0), 11)
-    // the members served the 11 submits and no wait for their results
-    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().served, 0) - servedBefore, 11)
+    // the members served two frames for this client: the 10 submits made at once in one, then the eleventh; no wait for results
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().served, 0) - servedBefore, 2)
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0), 10)
     // a result asked for again (its end was handed out already) is read from a member
     assert.equal(await client.result(tasks[0]!.id, { timeoutMs: 20_000 }), 'done job 0')
+  })
+
+  it('results sent together travel in one frame and keep their own outcomes: a stale token among them is refused alone', async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'together')
+    const remote = await nodes[3]!.tasks.open('together', { members: queues[0]!.members as string[] })
+    const submitted = await Promise.all(['a', 'b', 'c'].map(async (x) => queues[0]!.submit(x)))
+    const claimed: Array<{ taskId: string, token: number }> = []
+    while (claimed.length < 3) claimed.push(...await remote.claim({ max: 3, waitMs: 5_000 }))
+    const coalescedBefore = nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0)
+    const outcomes = await Promise.allSettled(claimed.map(async (c, i) => remote.complete(c.taskId, i === 1 ? c.token + 1000 : c.token, `out ${i}`)))
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0) - coalescedBefore, 3, 'the three results rode one frame')
+    assert.equal(outcomes[0]!.status, 'fulfilled')
+    assert.equal(outcomes[2]!.status, 'fulfilled')
+    assert.ok(outcomes[1]!.status === 'rejected' && outcomes[1]!.reason instanceof StaleLeaseError, 'the stale one alone is refused, as a StaleLeaseError')
+    const states = await Promise.all(submitted.map(async (t) => (await queues[0]!.get(t.id))?.state))
+    assert.equal(states.filter((s) => s === 'completed').length, 2)
   })
 
   it('retries, then a dead letter, then redrive', async () => {
