@@ -114,6 +114,8 @@ export interface RenewResult {
   lost: string[]
   /** Task ids canceled meanwhile. */
   canceled: string[]
+  /** Every lease the queue holds for this worker after the renewal, listed or not (a claim's answer lost with a member leaves leases the worker never saw). */
+  leases?: Array<{ taskId: string, attempt: number, token: number, kind: LeaseKind }>
 }
 
 /** Options of `queue.fail`. */

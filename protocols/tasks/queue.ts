@@ -201,7 +201,7 @@ export class QueueHandle implements TaskQueue {
 
   async renewAll (held: Array<{ taskId: string, token: number }>): Promise<RenewResult> {
     const r = await this.backend.request({ op: 'renew', held }) as Extract<TaskSuccess, { op: 'renew' }>
-    return { lost: r.lost, canceled: r.canceled }
+    return { lost: r.lost, canceled: r.canceled, leases: r.leases.map((l) => ({ taskId: l.taskId, attempt: l.attempt, token: l.token, kind: l.kind })) }
   }
 
   async complete (taskId: string, token: number, output: Payload): Promise<void> {

@@ -214,6 +214,25 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     assert.equal(states.filter((s) => s === 'completed').length, 2)
   })
 
+  it('a lease the worker never received (its claim answer lost) is adopted from the renewal and run, not left to expire', async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'adopt', { leaseMs: 3_000 })
+    const members = queues[0]!.members as string[]
+    const handle = await nodes[3]!.tasks.open('adopt', { members })
+    const ran: string[] = []
+    const worker = nodes[3]!.tasks.work('adopt', async (input) => { ran.push(String(input)); return `done ${String(input)}` }, { capability: 'a', pollMs: 500 })
+    assert.equal(await queues[0]!.result((await queues[0]!.submit('first', { capability: 'a' })).id, { timeoutMs: 20_000 }), 'done first')
+    // a claim from the same node (the same worker to the queue) whose answer the worker never sees
+    const orphan = await queues[0]!.submit('second', { capability: 'b' })
+    const [claimed] = await handle.claim({ capability: 'b', waitMs: 5_000 })
+    assert.equal(claimed?.taskId, orphan.id)
+    assert.equal(await queues[0]!.result(orphan.id, { timeoutMs: 20_000 }), 'done second')
+    const info = await queues[0]!.get(orphan.id)
+    assert.equal(info?.attempt, 1, 'run on its first lease, not after an expiry')
+    assert.deepEqual(ran, ['first', 'second'])
+    await worker.stop()
+  })
+
   it('retries, then a dead letter, then redrive', async () => {
     nodes = await startMesh(4)
     const [q0] = await openQueue(nodes, 'flaky', { retry: { initialIntervalMs: 100, maximumAttempts: 2 } })
