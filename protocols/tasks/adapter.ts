@@ -4,7 +4,7 @@
 // node supplies the link set, the clock, the Raft groups, the DHT directory and the event log.
 
 import type { Logger } from '@libp2p/interface'
-import type { Clock } from '../kit/clock.ts'
+import type { Clock, TimerHandle } from '../kit/clock.ts'
 import { sleep } from '../kit/clock.ts'
 import { decodeCbor } from '../kit/cbor.ts'
 import { AbortedError, AgentMeshError, DecodeError, LimitExceededError, NotRunningError, PeerUnreachableError, TimeoutError, describeError } from '../kit/errors.ts'
@@ -21,8 +21,8 @@ import type { TaskRequest } from './messages.ts'
 import type { TaskSuccess } from './results.ts'
 import { QueueHandle, REQUEST_TIMEOUT_MS_DEFAULT, definedOnly } from './queue.ts'
 import type { Backend, CallFrame, StartGate } from './queue.ts'
-import { decodeTasksFrame, encodeTasksFrame } from './wire.ts'
-import type { TaskRead, TasksFrame } from './wire.ts'
+import { REQUESTS_PER_FRAME_MAX, decodeTasksFrame, encodeTasksFrame } from './wire.ts'
+import type { TaskEnd, TaskRead, TasksFrame } from './wire.ts'
 import { WorkerImpl } from './worker.ts'
 
 export { encodePayload } from './queue.ts'
@@ -48,10 +48,28 @@ export const CALL_TIMEOUT_MS = 5_000
 export const UNCONNECTED_CALL_TIMEOUT_MS = 1_000
 /** How long `open` without members looks for the queue's DHT record. */
 export const OPEN_TIMEOUT_MS_DEFAULT = 10_000
+/**
+ * How long `result` waits for the end the member that accepted the submit pushes (SPEC "Pushed
+ * ends") before it asks for it with a long-poll: a pushed end may be lost (the member forgot it
+ * past END_WAITERS_MAX, restored a snapshot, or its link dropped the frame). Losing the member's
+ * connection ends the wait at once. A task that runs longer costs one long-poll per WAIT_MS_MAX/2.
+ */
+export const PUSH_WAIT_MS = 5_000
+/** Tasks one remote handle expects a pushed end for, and ends received before `result` asked: each is a map entry; past it the oldest is forgotten (its `result` long-polls). */
+export const PUSHED_ENDS_MAX = 8_192
+/** Bytes of requests one `reqs` frame carries: a few results of TASK_OUTPUT_BYTES_MAX, far under TASKS_FRAME_BYTES_MAX. */
+export const COALESCED_BYTES_MAX = 256 * 1024
+/** Requests a remote handle coalesces into `reqs` frames: the ones sent once per task. */
+const COALESCED_OPS: ReadonlySet<string> = new Set(['submit', 'complete', 'fail'])
 /** Queues one node may open (hosted or remote handles are cached per name). */
 export const QUEUES_MAX = 64
 /** Key prefix of a queue's directory record: `tasks/<name>` → `{members}`. */
 export const DIRECTORY_PREFIX = 'tasks/'
+
+/** An error as the wire carries it (an `err` frame's fields, or one outcome of a `reqs` answer). */
+type RemoteErrorFields = Omit<Extract<TasksFrame, { k: 'err' }>, 'k' | 'id'>
+/** One outcome in the answer to a `reqs` frame. */
+type ManyItem = { v: TaskSuccess } | { e: RemoteErrorFields }
 
 /** The DHT directory port: queue name → members. */
 export interface QueueDirectory {
@@ -97,8 +115,10 @@ export function createTasksService (components: TasksComponents, init: TasksInit
   const handles = new Map<string, QueueHandle>()
   const opening = new Map<string, Promise<QueueHandle>>()
   const buckets = new KeyedTokenBuckets({ capacity: 2 * REQUESTS_PER_PEER_PER_S, refillPerS: REQUESTS_PER_PEER_PER_S }, { keysMax: RATE_PEERS_MAX })
-  const counters = { served: 0, rejected: 0, rateLimited: 0 }
+  const counters = { served: 0, rejected: 0, rateLimited: 0, coalesced: 0 }
   const calls = new Map<number, { peer: string, resolve: (v: unknown) => void, reject: (e: Error) => void, onLeader?: (leader: string) => void }>()
+  /** Remote queue handles by name: where pushed `end` frames go. */
+  const endReceivers = new Map<string, { members: readonly string[], receive: (ends: TaskEnd[]) => void, memberLost: (peer: string) => void }>()
   let nextId = 1
   let running = false
   const workers = new Set<WorkerImpl>()
@@ -123,7 +143,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     })
   }
 
-  function remoteError (f: Extract<TasksFrame, { k: 'err' }>): Error {
+  function remoteError (f: RemoteErrorFields): Error {
     switch (f.name) {
       case 'StaleLeaseError': return new StaleLeaseError(f.msg, { reason: (f.reason ?? 'not-leased') as never, taskId: f.t ?? '' })
       case 'TaskRefusedError': return new TaskRefusedError(f.code, f.msg)
@@ -147,7 +167,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
     // a member that is not the leader names it in its answer: later calls go to the leader itself
     let hinted: string | undefined
     const onLeader = (leader: string): void => { if (members.includes(leader)) hinted = leader }
-    const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }): Promise<T> => {
+    const attempt = async <T>(frame: CallFrame, waitMs: number, options: { signal?: AbortSignal, timeoutMs?: number }, answered?: (peer: string, v: T) => void): Promise<T> => {
       const deadline = clock.nowMs() + (options.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT) + waitMs
       let last: unknown
       for (let i = 0; ; i++) {
@@ -158,6 +178,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           const v = await call(peer, frame, Math.min(left, waitMs + CALL_TIMEOUT_MS), options.signal, onLeader)
           preferred = hinted ?? peer
           hinted = undefined
+          answered?.(peer, v as T)
           return v as T
         } catch (err) {
           if (!retryable(err) || options.signal?.aborted === true) throw err
@@ -170,9 +191,98 @@ export function createTasksService (components: TasksComponents, init: TasksInit
         }
       }
     }
+    // Pushed ends (SPEC "Pushed ends"): a submit asks the member that accepts it to push the
+    // task's end; `result` then needs no request of its own. Tasks expected, by id → that member.
+    const expected = new Map<string, { member: string, wake?: (end: TaskEnd | undefined) => void }>()
+    const received = new Map<string, TaskEnd>()
+    const forgetOldest = (m: Map<string, unknown>): void => { while (m.size > PUSHED_ENDS_MAX) m.delete(m.keys().next().value!) }
+    endReceivers.set(queue, {
+      members,
+      receive: (ends) => {
+        for (const e of ends) {
+          const x = expected.get(e.t)
+          if (x === undefined) continue // not ours, or already given up on
+          expected.delete(e.t)
+          if (x.wake !== undefined) x.wake(e)
+          else { received.set(e.t, e); forgetOldest(received) }
+        }
+      },
+      memberLost: (peer) => {
+        for (const [id, x] of [...expected]) if (x.member === peer) { expected.delete(id); x.wake?.(undefined) }
+      }
+    })
+    const submitted = (peer: string, v: TaskSuccess): void => {
+      if (v.op !== 'submit') return
+      expected.set(v.taskId, { member: peer })
+      forgetOldest(expected)
+    }
+    const single = async (request: TaskRequest, options: { signal?: AbortSignal, timeoutMs?: number }, bytes = encodeTaskRequest(request)): Promise<TaskSuccess> => request.op === 'submit'
+      ? attempt<TaskSuccess>({ k: 'req', q: queue, r: bytes, n: true }, 0, options, submitted)
+      : attempt<TaskSuccess>({ k: 'req', q: queue, r: bytes }, 0, options)
+    // Submits and results made within one timer turn leave in one `reqs` frame (a worker's handlers
+    // finishing together, a producer answering a pushed batch of ends): one frame and one answer
+    // for all; each is still its own command, with its own outcome.
+    let coalesced: Array<{ request: TaskRequest, bytes: Uint8Array, resolve: (v: TaskSuccess) => void, reject: (e: Error) => void }> = []
+    let coalescedBytes = 0
+    let flushTimer: TimerHandle | undefined
+    const flush = (): void => {
+      flushTimer?.cancel()
+      flushTimer = undefined
+      const batch = coalesced
+      coalesced = []
+      coalescedBytes = 0
+      if (batch.length === 0) return
+      if (batch.length === 1) { const b = batch[0]!; single(b.request, {}, b.bytes).then(b.resolve, b.reject); return }
+      let answeredBy = ''
+      const frame: CallFrame = { k: 'reqs', q: queue, rs: batch.map((b) => b.bytes) }
+      if (batch.some((b) => b.request.op === 'submit')) frame.n = true
+      attempt<ManyItem[]>(frame, 0, {}, (peer) => { answeredBy = peer }).then((items) => {
+        if (!Array.isArray(items) || items.length !== batch.length) throw new DecodeError(`Cannot read a tasks requests answer: ${Array.isArray(items) ? items.length : 'no'} outcomes for ${batch.length} requests`)
+        batch.forEach((b, i) => {
+          const item = items[i] as Partial<{ v: TaskSuccess, e: RemoteErrorFields }> | undefined
+          if (item?.v !== undefined) {
+            submitted(answeredBy, item.v)
+            b.resolve(item.v)
+            return
+          }
+          const err = item?.e !== undefined ? remoteError(item.e) : new DecodeError('Cannot read a tasks requests answer: an outcome is neither a value nor an error')
+          // refused for a reason another member (or a moment later) may not have: asked again on its own
+          if (retryable(err)) single(b.request, {}, b.bytes).then(b.resolve, b.reject)
+          else b.reject(err)
+        })
+      }).catch((err: unknown) => { for (const b of batch) b.reject(err as Error) })
+    }
+    const coalesce = async (request: TaskRequest): Promise<TaskSuccess> => new Promise((resolve, reject) => {
+      const bytes = encodeTaskRequest(request)
+      if (coalesced.length >= REQUESTS_PER_FRAME_MAX || coalescedBytes + bytes.byteLength > COALESCED_BYTES_MAX) flush()
+      coalesced.push({ request, bytes, resolve, reject })
+      coalescedBytes += bytes.byteLength
+      flushTimer ??= clock.setTimeout(flush, 0)
+    })
     return {
-      request: async (request, options = {}) => attempt<TaskSuccess>({ k: 'req', q: queue, r: encodeTaskRequest(request) }, 0, options),
-      claim: async (request, waitMs, signal) => attempt<ClaimedWire[]>({ k: 'req', q: queue, r: encodeTaskRequest(request), w: waitMs }, waitMs, { signal }),
+      request: async (request, options = {}) => (COALESCED_OPS.has(request.op) && options.signal === undefined && options.timeoutMs === undefined)
+        ? coalesce(request)
+        : single(request, options),
+      ended: async (taskId, options = {}) => {
+        const got = received.get(taskId)
+        if (got !== undefined) { received.delete(taskId); return got }
+        const x = expected.get(taskId)
+        if (x === undefined || x.wake !== undefined || options.signal?.aborted === true) return undefined
+        return new Promise<TaskEnd | undefined>((resolve) => {
+          const timer = clock.setTimeout(() => { finish(undefined) }, Math.min(PUSH_WAIT_MS, options.timeoutMs ?? PUSH_WAIT_MS))
+          const onAbort = (): void => { finish(undefined) }
+          const finish = (end: TaskEnd | undefined): void => {
+            timer.cancel()
+            options.signal?.removeEventListener('abort', onAbort)
+            if (expected.get(taskId) === x) expected.delete(taskId)
+            resolve(end)
+          }
+          x.wake = finish
+          options.signal?.addEventListener('abort', onAbort, { once: true })
+        })
+      },
+      // results waiting to be coalesced leave first: the member applies them before the claim (their slots free up)
+      claim: async (request, waitMs, signal) => { flush(); return attempt<ClaimedWire[]>({ k: 'req', q: queue, r: encodeTaskRequest(request), w: waitMs }, waitMs, { signal }) },
       read: async (read, options = {}) => attempt({ k: 'read', q: queue, read }, read.op === 'wait' ? read.waitMs : 0, options)
     }
   }
@@ -217,12 +327,43 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       if (leader !== undefined && leader !== null && leader !== self) frame.l = leader
       links.send(peer, encodeTasksFrame(frame))
     }, (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err))
-      const frame: Extract<TasksFrame, { k: 'err' }> = { k: 'err', id, name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
-      if (e instanceof StaleLeaseError) { frame.reason = e.reason; frame.t = e.taskId }
-      if (e instanceof NotRunningError) frame.code = 'ERR_NOT_RUNNING'
-      links.send(peer, encodeTasksFrame(frame))
+      links.send(peer, encodeTasksFrame({ k: 'err', id, ...errorFields(err) }))
     })
+  }
+
+  /** An error as an `err` frame (or a `reqs` answer item) carries it. */
+  function errorFields (err: unknown): RemoteErrorFields {
+    const e = err instanceof Error ? err : new Error(String(err))
+    const fields: RemoteErrorFields = { name: e.name.slice(0, NAME_CHARS_MAX) || 'Error', code: ((e as AgentMeshError).code ?? 'ERR_UNKNOWN').slice(0, NAME_CHARS_MAX), msg: e.message.slice(0, 1024) }
+    if (e instanceof StaleLeaseError) { fields.reason = e.reason; fields.t = e.taskId }
+    if (e instanceof NotRunningError) fields.code = 'ERR_NOT_RUNNING'
+    return fields
+  }
+
+  /** A `reqs` frame: each request rate-limited, decoded and proposed on its own; one answer with every outcome in order. */
+  function serveMany (from: string, frame: Extract<TasksFrame, { k: 'reqs' }>, h: HostedQueue): void {
+    counters.coalesced += frame.rs.length
+    const work = Promise.all(frame.rs.map(async (bytes, i): Promise<ManyItem> => {
+      try {
+        // the frame took one token; each further request takes its own
+        if (i > 0 && !buckets.take(from, clock.nowMs())) { counters.rateLimited++; throw new TaskRequestRefusedError('rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`) }
+        let request: TaskRequest
+        try {
+          request = decodeTaskRequest(bytes)
+          if (request.op === 'claim') throw new DecodeError('Cannot decode tasks requests frame: a claim long-polls and goes in its own req frame')
+        } catch (err) {
+          counters.rejected++
+          log('refused a request in a tasks frame from %s: %s', from, describeError(err))
+          throw new TaskRequestRefusedError(err instanceof LimitExceededError ? 'limit-exceeded' : 'malformed', `Refused a task request: ${describeError(err)}`)
+        }
+        const r = await h.request(from, request)
+        if (frame.n === true && r.op === 'submit') h.notifyEnd(r.taskId, from)
+        return { v: r }
+      } catch (err) {
+        return { e: errorFields(err) }
+      }
+    }))
+    answer(from, frame.id, work, undefined, h)
   }
 
   function refuse (peer: string, id: number | undefined, code: string, message: string): void {
@@ -250,6 +391,12 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return
     }
     if (frame.k === 'cfb') { onCallForBids(from, frame); return }
+    if (frame.k === 'end') {
+      const r = endReceivers.get(frame.q)
+      if (r === undefined || !r.members.includes(from)) { counters.rejected++; return } // only a member of the queue pushes ends
+      r.receive(frame.e)
+      return
+    }
     if (frame.k === 'cancel') { serving.get(`${from}/${frame.id}`)?.abort(); return }
     if (!buckets.take(from, clock.nowMs())) { counters.rateLimited++; refuse(from, frame.id, 'rate-limited', `Refused: more than REQUESTS_PER_PEER_PER_S (${REQUESTS_PER_PEER_PER_S}) requests per second from ${from}`); return }
     const h = hosted.get(frame.q)
@@ -259,6 +406,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       refuse(from, frame.id, 'unavailable', `Refused a long-poll: ${serving.size >= SERVING_MAX ? `this member serves SERVING_MAX (${SERVING_MAX})` : `${from} has SERVING_PER_PEER_MAX (${SERVING_PER_PEER_MAX})`} long-polls already`)
       return
     }
+    if (frame.k === 'reqs') { serveMany(from, frame, h); return }
     if (frame.k === 'read') { const c = new AbortController(); answer(from, frame.id, serveRead(h, frame.read, c.signal), c, h); return }
     let request: TaskRequest
     try {
@@ -268,6 +416,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return
     }
     if (request.op === 'claim') { const c = new AbortController(); answer(from, frame.id, h.claim(from, request, frame.w ?? 0, c.signal), c, h) }
+    else if (request.op === 'submit' && frame.n === true) answer(from, frame.id, h.request(from, request).then((r) => { if (r.op === 'submit') h.notifyEnd(r.taskId, from); return r }), undefined, h)
     else answer(from, frame.id, h.request(from, request), undefined, h)
   }
 
@@ -321,7 +470,8 @@ export function createTasksService (components: TasksComponents, init: TasksInit
           if (worker === self) onCallForBids(self, frame)
           else links.send(worker, encodeTasksFrame(frame))
         }
-        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish, forward: forwardTask })
+        const pushEnds = (peer: string, ends: TaskEnd[]): void => { links.send(peer, encodeTasksFrame({ k: 'end', q: name, e: ends })) }
+        const h = new HostedQueue({ name, self, options: { ...policy, members }, clock, log: log.newScope(name), tickMs: init.tickMs, bidWindowMs: init.bidWindowMs, sendCallForBids, publish: components.publish, forward: forwardTask, pushEnds })
         const group = await components.joinGroup(`tasks/${name}`, { members, apply: h.apply, snapshot: h.snapshotHooks, heartbeatMs, electionMs })
         h.start(group)
         hosted.set(name, h)
@@ -370,14 +520,14 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       return results
     },
     stats (): TasksStats {
-      let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0
-      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped }
+      let proposals = 0; let commands = 0; let published = 0; let publishDropped = 0; let endsPushed = 0
+      for (const h of hosted.values()) { proposals += h.counters.proposals; commands += h.counters.commands; published += h.counters.published; publishDropped += h.counters.publishDropped; endsPushed += h.counters.endsPushed }
       const counts = [...hosted.values()].map((h) => {
         const breakers = { closed: 0, open: 0, 'half-open': 0 }
         for (const w of h.machine.workers()) breakers[w.breaker]++
         return { name: h.name, ...h.machine.counts(), leaseExpiries: h.counters.leaseExpiries, breakers }
       })
-      return { ...counters, proposals, commands, published, publishDropped, hosted: counts }
+      return { ...counters, proposals, commands, published, publishDropped, endsPushed, hosted: counts }
     },
     async start () {
       if (running) return
@@ -387,6 +537,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       unDead = components.onPeerDead?.((peer) => { for (const h of hosted.values()) h.workerDead(peer) })
       unDisconnect = components.onDisconnect?.((peer) => {
         for (const c of [...calls.values()]) if (c.peer === peer) c.reject(new PeerUnreachableError(`Queue member ${peer} disconnected before answering`))
+        for (const r of endReceivers.values()) r.memberLost(peer) // its pushed ends will not come: results ask another member
       })
     },
     async stop () {
@@ -397,7 +548,7 @@ export function createTasksService (components: TasksComponents, init: TasksInit
       unDisconnect?.()
       for (const c of [...calls.values()]) c.reject(new NotRunningError('The tasks service stopped'))
       await Promise.all([...hosted.values()].map(async (h) => { await h.stop() }))
-      hosted.clear(); handles.clear()
+      hosted.clear(); handles.clear(); endReceivers.clear()
       await links.stop()
     }
   }

@@ -114,6 +114,8 @@ export interface RenewResult {
   lost: string[]
   /** Task ids canceled meanwhile. */
   canceled: string[]
+  /** Every lease the queue holds for this worker after the renewal, listed or not (a claim's answer lost with a member leaves leases the worker never saw). */
+  leases?: Array<{ taskId: string, attempt: number, token: number, kind: LeaseKind }>
 }
 
 /** Options of `queue.fail`. */
@@ -223,6 +225,10 @@ export interface TasksStats {
   /** Transitions published on `tasks/<queue>` by this node while leader, and dropped (overflow or a failed publish). */
   published: number
   publishDropped: number
+  /** Requests served for remote peers that arrived several to a frame (`reqs`). */
+  coalesced: number
+  /** Ended tasks this node pushed to their submitters as a member (SPEC "Pushed ends"). */
+  endsPushed: number
   /**
    * Queues this node hosts as a member, with the tasks its replica holds in each state and its
    * dead letters. A follower's replica may trail the leader's by the entries not yet applied.

@@ -5,7 +5,7 @@
 
 import type { Logger } from '@libp2p/interface'
 import type { Clock, TimerHandle } from '../kit/clock.ts'
-import { encodeCbor } from '../kit/cbor.ts'
+import { cborBytesBound } from '../kit/cbor.ts'
 import { AbortedError, NotRunningError, describeError } from '../kit/errors.ts'
 import { errorFromRefusal } from './errors.ts'
 import { createTaskMachine } from './machine.ts'
@@ -15,6 +15,8 @@ import type { LeaseKind, SingleCommand, TaskCommand, TaskRequest } from './messa
 import type { LeaseGrant, TaskResult, TaskSuccess } from './results.ts'
 import { TERMINAL_STATES, WORKERS_MAX } from './state.ts'
 import type { TaskUpdate } from './state.ts'
+import { ENDS_PER_FRAME_MAX } from './wire.ts'
+import type { TaskEnd } from './wire.ts'
 
 /** What a hosted queue uses of its Raft group (a `RaftGroup` joined with the machine's apply). */
 export interface QueueGroup {
@@ -61,6 +63,15 @@ export type ForwardTask = (fallbackQueue: string, task: TaskView, idempotencyKey
 /** A claimed task as a member hands it out: the lease with the stored input, feedback and (validate) output. */
 export interface ClaimedWire { lease: LeaseGrant, input: Uint8Array, feedback?: string, output?: Uint8Array, leaseMs: number }
 
+/** Sends tasks that ended to the peer that submitted them (an `end` frame, ENDS_PER_FRAME_MAX each). */
+export type PushEnds = (peer: string, ends: TaskEnd[]) => void
+
+/**
+ * Tasks submitted through this member whose submitters wait for a pushed end: one map entry each.
+ * Past it the oldest is forgotten (counted); its submitter asks for the end after PUSH_WAIT_MS.
+ */
+export const END_WAITERS_MAX = 8192
+
 /** A call for bids for a worker: the leader sends it over the link. */
 export type SendCallForBids = (worker: string, call: { queue: string, taskId: string, attempt: number, input: Uint8Array }) => void
 
@@ -72,6 +83,14 @@ export function taskSignature (t: TaskView | undefined): string {
   if (t === undefined) return 'none'
   const last = t.history.at(-1)
   return `${t.state}/${t.attempt}/${t.history.length}/${last?.atMs ?? 0}/${t.lease?.token ?? 0}`
+}
+
+/** A task's end as pushed to its submitter. */
+export function endOf (t: TaskView): TaskEnd {
+  const e: TaskEnd = { t: t.id, s: t.state }
+  if (t.result !== undefined && t.state === 'completed') e.r = t.result
+  if (t.error !== undefined) e.x = { type: t.error.type, message: t.error.message }
+  return e
 }
 
 /** One queue hosted on this member. */
@@ -104,14 +123,18 @@ export class HostedQueue {
   readonly #bidTimers = new Map<string, TimerHandle>()
   /** Counters: proposals made and commands they carried; transitions published and dropped. */
   /** `leaseExpiries`: attempts this replica saw end because their lease ran out (metrics). */
-  readonly counters = { proposals: 0, commands: 0, refused: 0, published: 0, publishDropped: 0, leaseExpiries: 0 }
+  /** `endsPushed` / `endWaitersDropped`: ends pushed to submitters, and registrations forgotten past END_WAITERS_MAX. */
+  readonly counters = { proposals: 0, commands: 0, refused: 0, published: 0, publishDropped: 0, leaseExpiries: 0, endsPushed: 0, endWaitersDropped: 0 }
+  readonly #pushEnds: PushEnds | undefined
+  /** Task id → the peer to push its end to (insertion order: oldest first). */
+  readonly #endWaiters = new Map<string, string>()
   readonly #publish: PublishEvent | undefined
   readonly #forward: ForwardTask | undefined
   #transitions: Array<{ taskId: string, state: string, attempt: number, atMs: number }> = []
   #publisher: TimerHandle | undefined
   #publishing = false
 
-  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, publish?: PublishEvent, forward?: ForwardTask, tickMs?: number, bidWindowMs?: number }) {
+  constructor (parts: { name: string, self: string, options: TaskMachineOptions & { members: string[] }, clock: Clock, log: Logger, sendCallForBids: SendCallForBids, publish?: PublishEvent, forward?: ForwardTask, pushEnds?: PushEnds, tickMs?: number, bidWindowMs?: number }) {
     this.name = parts.name
     this.#self = parts.self
     this.#clock = parts.clock
@@ -121,6 +144,7 @@ export class HostedQueue {
     this.#sendCfb = parts.sendCallForBids
     this.#publish = parts.publish
     this.#forward = parts.forward
+    this.#pushEnds = parts.pushEnds
     const { machine } = createTaskMachine(parts.options)
     this.machine = machine
     this.members = machine.policy.members
@@ -179,6 +203,7 @@ export class HostedQueue {
     this.#bidTimers.clear()
     const error = new NotRunningError(`Queue "${this.name}" stopped on this node`)
     for (const p of this.#pending.splice(0)) p.reject(error)
+    this.#endWaiters.clear()
     this.#wakeAll()
     await this.group?.leave()
   }
@@ -197,7 +222,7 @@ export class HostedQueue {
     if (this.#stopped) throw new NotRunningError(`Queue "${this.name}" stopped on this node`)
     validateTaskCommand(command) // malformed or oversized: refused here, never proposed
     if (this.#pending.length >= PENDING_COMMANDS_MAX) { this.counters.refused++; throw new AbortedError(`Queue "${this.name}" has ${PENDING_COMMANDS_MAX} commands waiting on this member (PENDING_COMMANDS_MAX); retry later`) }
-    const bytes = encodeCbor(command).byteLength
+    const bytes = cborBytesBound(command) // a bound, not an encoding: a batch stays within BATCH_BYTES_MAX
     return new Promise<TaskResult>((resolve, reject) => {
       const entry: Pending = { command, bytes, resolve, reject }
       if (command.op === 'leader-changed') this.#pending.unshift(entry)
@@ -328,6 +353,28 @@ export class HostedQueue {
     return out
   }
 
+  /**
+   * Push `taskId`'s end to `peer` when it ends (its submit asked for it): one `end` frame per
+   * submitter per applied entry carries every task of theirs that ended in it.
+   */
+  notifyEnd (taskId: string, peer: string): void {
+    if (this.#stopped || this.#pushEnds === undefined) return
+    const t = this.machine.get(taskId)
+    if (t === undefined) return // purged: it ended long ago; the submitter asks for it after PUSH_WAIT_MS
+    if (TERMINAL_STATES.has(t.state)) { this.#sendEnds(peer, [endOf(t)]); return }
+    this.#endWaiters.delete(taskId)
+    this.#endWaiters.set(taskId, peer)
+    while (this.#endWaiters.size > END_WAITERS_MAX) {
+      this.#endWaiters.delete(this.#endWaiters.keys().next().value!)
+      this.counters.endWaitersDropped++
+    }
+  }
+
+  #sendEnds (peer: string, ends: TaskEnd[]): void {
+    for (let i = 0; i < ends.length; i += ENDS_PER_FRAME_MAX) this.#pushEnds!(peer, ends.slice(i, i + ENDS_PER_FRAME_MAX))
+    this.counters.endsPushed += ends.length
+  }
+
   /** Linearizable read of a task. */
   async get (taskId: string, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<TaskView | undefined> {
     return this.group.read(() => this.machine.get(taskId), options)
@@ -392,6 +439,7 @@ export class HostedQueue {
   #onUpdates (updates: TaskUpdate[]): void {
     let wakeClaims = false
     let pushedAny = false
+    let ended: Map<string, TaskEnd[]> | undefined
     const publishing = this.#publish !== undefined && this.group !== undefined && this.group.isLeader()
     for (const u of updates) {
       if (u.kind === 'state') {
@@ -404,6 +452,17 @@ export class HostedQueue {
         if (u.state === 'validating') { this.#validating.add(u.taskId); wakeClaims = true } else this.#validating.delete(u.taskId)
         if (u.state === 'submitted' && this.machine.policy.dispatch === 'bid') this.#callForBids(u.taskId)
         if (u.state === 'failed' && publishing) this.#forwardIfNeeded(u.taskId)
+        if (TERMINAL_STATES.has(u.state) && this.#endWaiters.size > 0) {
+          const peer = this.#endWaiters.get(u.taskId)
+          const t = peer === undefined ? undefined : this.machine.get(u.taskId)
+          if (peer !== undefined && t !== undefined) {
+            this.#endWaiters.delete(u.taskId)
+            ended ??= new Map()
+            let list = ended.get(peer)
+            if (list === undefined) { list = []; ended.set(peer, list) }
+            list.push(endOf(t))
+          }
+        }
       } else if (u.kind === 'lease') {
         if (u.leaseKind === 'validate') this.#validating.delete(u.taskId)
         else this.#ready.delete(u.taskId)
@@ -422,12 +481,14 @@ export class HostedQueue {
         }
       } else {
         this.#ready.delete(u.taskId); this.#validating.delete(u.taskId)
+        this.#endWaiters.delete(u.taskId)
       }
       const waiters = this.#taskWaiters.get(u.taskId)
       if (waiters !== undefined) { this.#taskWaiters.delete(u.taskId); for (const p of waiters) p.wake() }
     }
     if (wakeClaims) this.#readyVersion++
     if (wakeClaims || pushedAny) for (const p of [...this.#parked]) p.wake()
+    if (ended !== undefined) for (const [peer, ends] of ended) this.#sendEnds(peer, ends)
   }
 
   // ---- the leader's driver ----------------------------------------------------------------

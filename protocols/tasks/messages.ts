@@ -163,10 +163,9 @@ function validateSingle (value: unknown): SingleCommand {
   if (DRIVER_OPS.has(op)) return validateDriver(map, op)
   const identity = WORKER_OPS.has(op) ? 'worker' : BY_OPS.has(op) ? 'by' : undefined
   if (identity === undefined) throw new DecodeError(`Cannot decode task command: unknown op ${JSON.stringify(op).slice(0, 40)}`)
-  const peer = name(map, identity, op, NODE_ID_CHARS_MAX)
-  const rest = { ...map }
-  delete rest[identity]
-  return { ...validateRequest(rest), [identity]: peer } as SingleCommand
+  name(map, identity, op, NODE_ID_CHARS_MAX)
+  // checked in place: a copy per command (on every replica's apply) showed in profiles
+  return validateRequest(map, identity) as unknown as SingleCommand
 }
 
 function validateDriver (map: Record<string, unknown>, op: string): DriverCommand {
@@ -179,12 +178,13 @@ function validateDriver (map: Record<string, unknown>, op: string): DriverComman
   return map as unknown as DriverCommand
 }
 
-function validateRequest (value: unknown): TaskRequest {
+/** `extra`: the one identity field (`worker` or `by`) a command may carry beyond its request; a peer's request may carry none. */
+function validateRequest (value: unknown, extra?: string): TaskRequest {
   const map = asMap(value, 'task request')
   const op = map.op
   switch (op) {
     case 'submit':
-      only(map, ['op', 'input', 'capability', 'priority', 'idempotencyKey', 'timeoutMs', 'scheduleToStartMs', 'startToCloseMs', 'retry'], op)
+      only(map, ['op', 'input', 'capability', 'priority', 'idempotencyKey', 'timeoutMs', 'scheduleToStartMs', 'startToCloseMs', 'retry'], op, extra)
       bytes(map, 'input', op, TASK_INPUT_BYTES_MAX, 'TASK_INPUT_BYTES_MAX')
       if (map.capability !== undefined) name(map, 'capability', op)
       if (map.priority !== undefined) int(map, 'priority', op, PRIORITY_MAX)
@@ -193,14 +193,14 @@ function validateRequest (value: unknown): TaskRequest {
       if (map.retry !== undefined) validateRetry(map.retry, 'submit.retry')
       break
     case 'claim':
-      only(map, ['op', 'max', 'kind', 'capabilities', 'concurrency'], op)
+      only(map, ['op', 'max', 'kind', 'capabilities', 'concurrency'], op, extra)
       int(map, 'max', op, CLAIM_TASKS_MAX)
       if (map.kind !== undefined && map.kind !== 'work' && map.kind !== 'validate') throw new DecodeError('Cannot decode claim: kind is not "work" or "validate"')
       if (map.capabilities !== undefined) list(map, 'capabilities', op, CAPABILITIES_MAX, 'CAPABILITIES_MAX').forEach((_, i, a) => { name({ c: a[i] }, 'c', 'claim.capabilities') })
       if (map.concurrency !== undefined) { int(map, 'concurrency', op, INFLIGHT_PER_WORKER_MAX); positive(map, 'concurrency', op) }
       break
     case 'renew':
-      only(map, ['op', 'held'], op)
+      only(map, ['op', 'held'], op, extra)
       if (map.held !== undefined) {
         for (const h of list(map, 'held', op, HELD_LEASES_MAX, 'HELD_LEASES_MAX')) {
           const held = asMap(h, 'renew.held entry'); only(held, ['taskId', 'token'], 'renew.held'); name(held, 'taskId', 'renew.held'); int(held, 'token', 'renew.held', CLOCK_MS_MAX)
@@ -208,29 +208,29 @@ function validateRequest (value: unknown): TaskRequest {
       }
       break
     case 'complete':
-      only(map, ['op', 'taskId', 'token', 'output'], op); leaseRef(map, op)
+      only(map, ['op', 'taskId', 'token', 'output'], op, extra); leaseRef(map, op)
       bytes(map, 'output', op, TASK_OUTPUT_BYTES_MAX, 'TASK_OUTPUT_BYTES_MAX')
       break
     case 'fail': {
-      only(map, ['op', 'taskId', 'token', 'error', 'retryable'], op); leaseRef(map, op)
+      only(map, ['op', 'taskId', 'token', 'error', 'retryable'], op, extra); leaseRef(map, op)
       const error = asMap(map.error, 'fail.error'); only(error, ['type', 'message'], 'fail.error')
       name(error, 'type', 'fail.error'); text(error, 'message', 'fail.error', ERROR_MESSAGE_CHARS_MAX, 'ERROR_MESSAGE_CHARS_MAX')
       if (map.retryable !== undefined) bool(map, 'retryable', op)
       break
     }
     case 'verdict':
-      only(map, ['op', 'taskId', 'token', 'accept', 'feedback', 'final'], op); leaseRef(map, op); bool(map, 'accept', op)
+      only(map, ['op', 'taskId', 'token', 'accept', 'feedback', 'final'], op, extra); leaseRef(map, op); bool(map, 'accept', op)
       if (map.feedback !== undefined) text(map, 'feedback', op, NOTE_CHARS_MAX, 'NOTE_CHARS_MAX')
       if (map.final !== undefined) bool(map, 'final', op)
       break
-    case 'ask': only(map, ['op', 'taskId', 'token', 'question'], op); leaseRef(map, op); text(map, 'question', op, NOTE_CHARS_MAX, 'NOTE_CHARS_MAX'); break
-    case 'answer': only(map, ['op', 'taskId', 'answer'], op); name(map, 'taskId', op); text(map, 'answer', op, NOTE_CHARS_MAX, 'NOTE_CHARS_MAX'); break
+    case 'ask': only(map, ['op', 'taskId', 'token', 'question'], op, extra); leaseRef(map, op); text(map, 'question', op, NOTE_CHARS_MAX, 'NOTE_CHARS_MAX'); break
+    case 'answer': only(map, ['op', 'taskId', 'answer'], op, extra); name(map, 'taskId', op); text(map, 'answer', op, NOTE_CHARS_MAX, 'NOTE_CHARS_MAX'); break
     case 'bid':
-      only(map, ['op', 'taskId', 'attempt', 'cost', 'etaMs'], op); name(map, 'taskId', op); int(map, 'attempt', op, ATTEMPTS_MAX)
+      only(map, ['op', 'taskId', 'attempt', 'cost', 'etaMs'], op, extra); name(map, 'taskId', op); int(map, 'attempt', op, ATTEMPTS_MAX)
       if (typeof map.cost !== 'number' || !Number.isFinite(map.cost) || map.cost < 0 || map.cost > BID_COST_MAX) throw new DecodeError(`Cannot decode bid: cost is not a number in [0, ${BID_COST_MAX}]`)
       duration(map, 'etaMs', op)
       break
-    case 'cancel': case 'redrive': only(map, ['op', 'taskId'], op); name(map, 'taskId', op); break
+    case 'cancel': case 'redrive': only(map, ['op', 'taskId'], op, extra); name(map, 'taskId', op); break
     default: throw new DecodeError(`Cannot decode task request: unknown op ${JSON.stringify(op)?.slice(0, 40) ?? 'undefined'}`)
   }
   return map as unknown as TaskRequest
@@ -277,9 +277,9 @@ function asMap (value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
-function only (map: Record<string, unknown>, fields: string[], what: string): void {
+function only (map: Record<string, unknown>, fields: string[], what: string, extra?: string): void {
   for (const key of Object.keys(map)) {
-    if (!fields.includes(key)) throw new DecodeError(`Cannot decode ${what}: unexpected field ${JSON.stringify(key).slice(0, 40)}`)
+    if (!fields.includes(key) && key !== extra) throw new DecodeError(`Cannot decode ${what}: unexpected field ${JSON.stringify(key).slice(0, 40)}`)
   }
 }
 

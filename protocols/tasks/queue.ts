@@ -14,7 +14,7 @@ import type { TaskError, TaskRequest } from './messages.ts'
 import type { TaskSuccess } from './results.ts'
 import { TERMINAL_STATES } from './state.ts'
 import { DEAD_LETTERS_PAGE_MAX, WAIT_MS_MAX } from './wire.ts'
-import type { TaskRead } from './wire.ts'
+import type { TaskEnd, TaskRead } from './wire.ts'
 
 /** Default deadline of a request (submit, complete, …) across member retries. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 15_000
@@ -50,13 +50,18 @@ export function safePayload (bytes: Uint8Array, max: number): Payload {
 }
 
 /** A request or read frame before its id is set. */
-export type CallFrame = { k: 'req', q: string, r: Uint8Array, w?: number } | { k: 'read', q: string, read: TaskRead }
+export type CallFrame = { k: 'req', q: string, r: Uint8Array, w?: number, n?: boolean } | { k: 'reqs', q: string, rs: Uint8Array[], n?: boolean } | { k: 'read', q: string, read: TaskRead }
 
 /** Where a queue handle sends its work: this node's hosted replica, or a member over the link. */
 export interface Backend {
   request (request: TaskRequest, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<TaskSuccess>
   claim (request: Extract<TaskRequest, { op: 'claim' }>, waitMs: number, signal?: AbortSignal): Promise<ClaimedWire[]>
   read (read: TaskRead, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<unknown>
+  /**
+   * The end of a task this backend submitted, pushed by the member that accepted it (SPEC "Pushed
+   * ends"); undefined when none is expected or it did not come within PUSH_WAIT_MS (ask instead).
+   */
+  ended? (taskId: string, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<TaskEnd | undefined>
 }
 
 /** A handle on one queue (DESIGN `node.tasks.open`), over a Backend. */
@@ -88,6 +93,13 @@ export class QueueHandle implements TaskQueue {
   }
 
   async result (taskId: string, options: WaitOptions = {}): Promise<Payload> {
+    const startedMs = Date.now()
+    const pushed = await this.backend.ended?.(taskId, options)
+    if (pushed !== undefined) {
+      if (pushed.s === 'completed') return pushed.r === undefined ? null : safePayload(pushed.r, TASK_OUTPUT_BYTES_MAX)
+      throw new TaskFailedError(taskId, { state: pushed.s, error: pushed.x })
+    }
+    if (options.timeoutMs !== undefined) options = { ...options, timeoutMs: Math.max(1, options.timeoutMs - (Date.now() - startedMs)) }
     for await (const update of this.#changes(taskId, options, true)) {
       if (update.state === 'completed') return update.result ?? null
       if (TERMINAL_STATES.has(update.state)) throw new TaskFailedError(taskId, { state: update.state, error: update.error })
@@ -189,7 +201,7 @@ export class QueueHandle implements TaskQueue {
 
   async renewAll (held: Array<{ taskId: string, token: number }>): Promise<RenewResult> {
     const r = await this.backend.request({ op: 'renew', held }) as Extract<TaskSuccess, { op: 'renew' }>
-    return { lost: r.lost, canceled: r.canceled }
+    return { lost: r.lost, canceled: r.canceled, leases: r.leases.map((l) => ({ taskId: l.taskId, attempt: l.attempt, token: l.token, kind: l.kind })) }
   }
 
   async complete (taskId: string, token: number, output: Payload): Promise<void> {

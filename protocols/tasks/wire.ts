@@ -4,7 +4,9 @@
 
 import { decodeCbor, encodeCbor } from '../kit/cbor.ts'
 import { DecodeError, LimitExceededError } from '../kit/errors.ts'
-import { CLAIM_TASKS_MAX, COMMAND_BYTES_MAX, NAME_CHARS_MAX, NOTE_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from './messages.ts'
+import { CLAIM_TASKS_MAX, COMMAND_BYTES_MAX, ERROR_MESSAGE_CHARS_MAX, NAME_CHARS_MAX, NOTE_CHARS_MAX, TASK_INPUT_BYTES_MAX, TASK_OUTPUT_BYTES_MAX } from './messages.ts'
+import { TERMINAL_STATES } from './state.ts'
+import type { TaskState } from './state.ts'
 
 /**
  * Largest frame: a claim's answer carries up to CLAIM_TASKS_MAX inputs (and, for validation
@@ -16,6 +18,16 @@ export const TASKS_FRAME_BYTES_MAX = CLAIM_TASKS_MAX * (TASK_INPUT_BYTES_MAX + T
 export const WAIT_MS_MAX = 60_000
 /** Dead letters one read returns: DEAD_LETTERS_MAX bounds what a queue holds; a page is enough for a screen. */
 export const DEAD_LETTERS_PAGE_MAX = 256
+/**
+ * Ended tasks one `end` frame carries: 64 outputs of TASK_OUTPUT_BYTES_MAX with their error notes
+ * stay under TASKS_FRAME_BYTES_MAX; a member with more for one submitter sends several frames.
+ */
+export const ENDS_PER_FRAME_MAX = CLAIM_TASKS_MAX
+/**
+ * Requests one `reqs` frame carries: results and submits a caller sends within one timer turn go
+ * in one frame (each is still its own command); a claim's burst is as many.
+ */
+export const REQUESTS_PER_FRAME_MAX = CLAIM_TASKS_MAX
 /** Largest request id: ids are counters. */
 const REQUEST_ID_MAX = 2 ** 48
 
@@ -30,9 +42,15 @@ export type TaskRead =
   | { op: 'dead', limit: number }
   | { op: 'workers' }
 
+/** A task that ended, as a member pushes it to its submitter: id, terminal state, output or error. */
+export interface TaskEnd { t: string, s: string, r?: Uint8Array, x?: { type: string, message: string } }
+
 /** Everything on the wire. */
 export type TasksFrame =
-  | { k: 'req', id: number, q: string, r: Uint8Array, w?: number }
+  /** `n`: (submit) push the task's end to the sender when it ends (an `end` frame), so it need not wait for it. */
+  | { k: 'req', id: number, q: string, r: Uint8Array, w?: number, n?: boolean }
+  /** Several requests (not claims) answered together: `ok` with one `{v}` or `{e}` per request, in order. */
+  | { k: 'reqs', id: number, q: string, rs: Uint8Array[], n?: boolean }
   | { k: 'read', id: number, q: string, read: TaskRead }
   /** `l`: the queue's leader when the answering member is not it (the caller asks the leader next: no forwarding hop). */
   | { k: 'ok', id: number, v: unknown, l?: string }
@@ -40,6 +58,8 @@ export type TasksFrame =
   | { k: 'cfb', q: string, t: string, a: number, in: Uint8Array }
   /** The caller gave up on request `id`: a parked claim or wait ends without proposing. */
   | { k: 'cancel', id: number }
+  /** Tasks submitted with `n` that ended, pushed by the member that accepted the submit. */
+  | { k: 'end', q: string, e: TaskEnd[] }
 
 export function encodeTasksFrame (frame: TasksFrame): Uint8Array { return encodeCbor(frame) }
 
@@ -59,6 +79,18 @@ export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
       if (!(m.r instanceof Uint8Array)) throw new DecodeError('Cannot decode tasks request frame: r is not bytes')
       if (m.r.byteLength > COMMAND_BYTES_MAX) throw new LimitExceededError(`Cannot decode tasks request frame: request of ${m.r.byteLength} bytes exceeds COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`)
       if (m.w !== undefined) waitMs(m.w)
+      if (m.n !== undefined && typeof m.n !== 'boolean') throw new DecodeError('Cannot decode tasks request frame: n is not a boolean')
+      return m as TasksFrame
+    }
+    case 'reqs': {
+      id(); queue()
+      if (!Array.isArray(m.rs) || m.rs.length === 0) throw new DecodeError('Cannot decode tasks requests frame: rs is not a non-empty array')
+      if (m.rs.length > REQUESTS_PER_FRAME_MAX) throw new LimitExceededError(`Cannot decode tasks requests frame: ${m.rs.length} requests exceed REQUESTS_PER_FRAME_MAX (${REQUESTS_PER_FRAME_MAX})`)
+      for (const r of m.rs as unknown[]) {
+        if (!(r instanceof Uint8Array)) throw new DecodeError('Cannot decode tasks requests frame: a request is not bytes')
+        if (r.byteLength > COMMAND_BYTES_MAX) throw new LimitExceededError(`Cannot decode tasks requests frame: request of ${r.byteLength} bytes exceeds COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`)
+      }
+      if (m.n !== undefined && typeof m.n !== 'boolean') throw new DecodeError('Cannot decode tasks requests frame: n is not a boolean')
       return m as TasksFrame
     }
     case 'read': {
@@ -75,6 +107,25 @@ export function decodeTasksFrame (bytes: Uint8Array): TasksFrame {
     }
     case 'ok': id(); if (m.l !== undefined) str(m.l, 'l', NAME_CHARS_MAX); return m as TasksFrame
     case 'cancel': id(); return m as TasksFrame
+    case 'end': {
+      queue()
+      if (!Array.isArray(m.e)) throw new DecodeError('Cannot decode tasks end frame: e is not an array')
+      if (m.e.length > ENDS_PER_FRAME_MAX) throw new LimitExceededError(`Cannot decode tasks end frame: ${m.e.length} ends exceed ENDS_PER_FRAME_MAX (${ENDS_PER_FRAME_MAX})`)
+      for (const e of m.e as unknown[]) {
+        if (typeof e !== 'object' || e === null || Array.isArray(e) || e instanceof Uint8Array) throw new DecodeError('Cannot decode tasks end: not a map')
+        const end = e as Record<string, unknown>
+        str(end.t, 't', NAME_CHARS_MAX)
+        if (typeof end.s !== 'string' || !TERMINAL_STATES.has(end.s as TaskState)) throw new DecodeError('Cannot decode tasks end: s is not a terminal state')
+        if (end.r !== undefined && (!(end.r instanceof Uint8Array) || end.r.byteLength > TASK_OUTPUT_BYTES_MAX)) throw new DecodeError('Cannot decode tasks end: r is not an output within TASK_OUTPUT_BYTES_MAX')
+        if (end.x !== undefined) {
+          const x = end.x as Record<string, unknown>
+          if (typeof x !== 'object' || x === null) throw new DecodeError('Cannot decode tasks end: x is not an error')
+          str(x.type, 'x.type', NAME_CHARS_MAX)
+          if (typeof x.message !== 'string' || x.message.length > ERROR_MESSAGE_CHARS_MAX) throw new DecodeError(`Cannot decode tasks end: x.message is not a string within ERROR_MESSAGE_CHARS_MAX (${ERROR_MESSAGE_CHARS_MAX})`)
+        }
+      }
+      return m as TasksFrame
+    }
     case 'err': id(); str(m.name, 'name', NAME_CHARS_MAX); str(m.code, 'code', NAME_CHARS_MAX); if (typeof m.msg !== 'string') throw new DecodeError('Cannot decode tasks error: msg is not a string'); return m as TasksFrame
     case 'cfb':
       queue(); str(m.t, 't', NAME_CHARS_MAX)

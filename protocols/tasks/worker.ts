@@ -41,6 +41,13 @@ export class WorkerImpl implements WorkerHandle {
   readonly #clock: Clock
   readonly #log: Logger
   readonly #running = new Map<string, Running>()
+  /**
+   * Tasks whose handler is done and whose result is not answered yet: a renewal still lists their
+   * leases (not adopted again), and keeps them alive until the result lands.
+   */
+  readonly #finishing = new Map<string, number>()
+  /** The lease length of the last task this worker got: an idle worker renews at its pace to learn of leases it never saw. */
+  #lastLeaseMs: number | undefined
   /** Claimed tasks waiting for a slot (PREFETCH_PER_SLOT), oldest first. */
   readonly #held: ClaimedTask[] = []
   readonly #stop = new AbortController()
@@ -97,6 +104,7 @@ export class WorkerImpl implements WorkerHandle {
 
   /** A claimed task runs now when a slot is free, else waits in the held list. */
   #take (q: QueueHandle, task: ClaimedTask): void {
+    this.#lastLeaseMs = task.leaseMs
     // a pushed lease may reach this worker twice (from two members): one run per lease
     const known = this.#running.get(task.taskId)?.task ?? this.#held.find((t) => t.taskId === task.taskId)
     if (known !== undefined && known.token === task.token) return
@@ -180,6 +188,7 @@ export class WorkerImpl implements WorkerHandle {
           const e = err instanceof Error ? err : new Error(String(err))
           const retryable = !(this.#options.nonRetryableErrors ?? []).includes(e.name)
           const sent = q.fail(task.taskId, task.token, e, { retryable })
+          this.#finishing.set(task.taskId, task.token)
           release()
           await sent
           this.#counters.failed++
@@ -187,6 +196,7 @@ export class WorkerImpl implements WorkerHandle {
         }
         if (abort.signal.aborted) return
         const sent = q.complete(task.taskId, task.token, output ?? null)
+        this.#finishing.set(task.taskId, task.token)
         release()
         await sent
         this.#counters.completed++
@@ -194,6 +204,7 @@ export class WorkerImpl implements WorkerHandle {
         if (err instanceof StaleLeaseError) this.#counters.lost++
         this.#log('task %s on %s: %s', task.taskId, q.name, describeError(err))
       } finally {
+        if (this.#finishing.get(task.taskId) === task.token) this.#finishing.delete(task.taskId)
         release()
       }
     })()
@@ -207,12 +218,15 @@ export class WorkerImpl implements WorkerHandle {
     while (!signal.aborted) {
       // a short check interval, so a task started while idle is renewed at its own lease's pace
       await sleep(this.#clock, RENEW_CHECK_MS, signal).catch(() => undefined) // stopped: the loop condition ends it
-      if (signal.aborted || this.#running.size + this.#held.length === 0) { lastRenewMs = this.#clock.nowMs(); continue }
-      const leaseMs = Math.min(...[...this.#running.values()].map((r) => r.task.leaseMs), ...this.#held.map((t) => t.leaseMs))
+      // an idle worker that has had work renews too: a claim answered by a member that then died
+      // leaves leases this worker never saw, and the renewal's answer names them (adopted below)
+      if (signal.aborted || (this.#running.size + this.#held.length + this.#finishing.size === 0 && this.#lastLeaseMs === undefined)) { lastRenewMs = this.#clock.nowMs(); continue }
+      const leaseMs = Math.min(this.#lastLeaseMs ?? Infinity, ...[...this.#running.values()].map((r) => r.task.leaseMs), ...this.#held.map((t) => t.leaseMs))
       if (this.#clock.nowMs() - lastRenewMs < Math.max(RENEW_CHECK_MS, Math.floor(leaseMs / 3))) continue
       lastRenewMs = this.#clock.nowMs()
       const held = [...this.#running.values()].map((r) => ({ taskId: r.task.taskId, token: r.task.token }))
       for (const t of this.#held) held.push({ taskId: t.taskId, token: t.token })
+      for (const [taskId, token] of this.#finishing) if (!this.#running.has(taskId)) held.push({ taskId, token })
       try {
         const r = await q.renewAll(held)
         for (const id of [...r.lost, ...r.canceled]) {
@@ -221,9 +235,31 @@ export class WorkerImpl implements WorkerHandle {
           const run = this.#running.get(id)
           if (run !== undefined) { this.#counters.lost++; run.abort.abort(new StaleLeaseError(`Lease on task ${id} ${r.canceled.includes(id) ? 'ended: the task was canceled' : 'was lost'}`, { reason: 'not-leased', taskId: id })) }
         }
+        this.#adopt(q, r.leases ?? [], held)
       } catch (err) {
         this.#log('renew on %s failed: %s', q.name, describeError(err))
       }
+    }
+  }
+
+  /**
+   * Leases the queue holds for this worker that it never received (their claim's answer was lost
+   * with a member): their tasks are read and run like claimed ones, rather than left to expire and
+   * count against this worker's breaker.
+   */
+  #adopt (q: QueueHandle, leases: Array<{ taskId: string, attempt: number, token: number, kind: string }>, listed: Array<{ taskId: string }>): void {
+    const known = new Set(listed.map((l) => l.taskId))
+    for (const l of leases) {
+      if (known.has(l.taskId) || l.kind !== (this.validator !== undefined ? 'validate' : 'work') || this.#stop.signal.aborted) continue
+      if (this.#running.has(l.taskId) || this.#finishing.has(l.taskId) || this.#held.some((t) => t.taskId === l.taskId)) continue
+      void q.get(l.taskId).then((t) => {
+        if (t === undefined || t.lease?.token !== l.token || this.#stop.signal.aborted) return
+        const task: ClaimedTask = { taskId: l.taskId, attempt: l.attempt, token: l.token, kind: l.kind as ClaimedTask['kind'], input: t.input, leaseMs: this.#lastLeaseMs ?? 30_000 }
+        if (t.feedback !== undefined) task.feedback = t.feedback
+        if (t.result !== undefined && l.kind === 'validate') task.output = t.result
+        this.#log('adopting a lease on %s this worker never received (token %d)', l.taskId, l.token)
+        this.#take(q, task)
+      }, (err: unknown) => { this.#log('reading adopted task %s failed: %s', l.taskId, describeError(err)) })
     }
   }
 

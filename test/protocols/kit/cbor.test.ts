@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { CBOR_DEPTH_MAX, decodeCbor, encodeCbor } from '../../../protocols/kit/cbor.ts'
+import { CBOR_DEPTH_MAX, cborBytesBound, decodeCbor, encodeCbor } from '../../../protocols/kit/cbor.ts'
 import { DecodeError } from '../../../protocols/kit/errors.ts'
 
 function nested (depth: number, wrap: (inner: unknown) => unknown): unknown {
@@ -34,5 +34,10 @@ describe('bounded CBOR', () => {
       if (depthOf(v) <= CBOR_DEPTH_MAX) assert.deepEqual(decodeCbor(bytes, options), decodeCbor(encodeCbor(v), options))
       else assert.throws(() => decodeCbor(bytes, options), DecodeError)
     }), { numRuns: 300 })
+  })
+
+  it('property: cborBytesBound is never below the encoded size', () => {
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.uint8Array({ maxLength: 300 }), fc.record({ b: fc.uint8Array(), s: fc.string({ unit: 'grapheme' }), n: fc.double({ noNaN: true }), big: fc.integer() }))
+    fc.assert(fc.property(value, (v) => { assert.ok(cborBytesBound(v) >= encodeCbor(v).byteLength) }), { numRuns: 500 })
   })
 })

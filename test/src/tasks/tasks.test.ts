@@ -172,6 +172,67 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     assert.equal(await Promise.race([waiting, stuck]), 'done job')
   })
 
+  it('a submitter that is not a member gets each end pushed by the member that accepted the submit (no wait request)', async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'pushed')
+    const members = queues[0]!.members as string[]
+    const client = await nodes[3]!.tasks.open('pushed', { members })
+    // the worker runs on a member: its claims and results are not requests served for a peer
+    nodes[0]!.tasks.work('pushed', async (input) => { if (input === 'bad') throw new TypeError('bad input'); return `done ${String(input)}` }, { pollMs: 500, concurrency: 4, nonRetryableErrors: ['TypeError'] })
+    // a first task finds the leader and opens the links, so the counts below are this client's frames alone
+    await nodes[0]!.groups.get('tasks/pushed').waitForLeader()
+    assert.equal(await client.result((await client.submit('warm')).id, { timeoutMs: 20_000 }), 'done warm')
+    const servedBefore = nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().served, 0)
+    const coalescedBefore = nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0)
+    const tasks = await Promise.all(Array.from({ length: 10 }, async (_, i) => client.submit(`job ${i}`)))
+    const results = await Promise.all(tasks.map(async (t) => client.result(t.id, { timeoutMs: 20_000 })))
+    assert.deepEqual(results, Array.from({ length: 10 }, (_, i) => `done job ${i}`))
+    const failing = await client.submit('bad')
+    await assert.rejects(client.result(failing.id, { timeoutMs: 20_000 }), (err: unknown) => err instanceof TaskFailedError && err.error?.type === 'TypeError')
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().endsPushed, 0), 12)
+    // the members served two frames for this client: the 10 submits made at once in one, then the eleventh; no wait for results
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().served, 0) - servedBefore, 2)
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0) - coalescedBefore, 10)
+    // a result asked for again (its end was handed out already) is read from a member
+    assert.equal(await client.result(tasks[0]!.id, { timeoutMs: 20_000 }), 'done job 0')
+  })
+
+  it('results sent together travel in one frame and keep their own outcomes: a stale token among them is refused alone', async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'together')
+    const remote = await nodes[3]!.tasks.open('together', { members: queues[0]!.members as string[] })
+    const submitted = await Promise.all(['a', 'b', 'c'].map(async (x) => queues[0]!.submit(x)))
+    const claimed: Array<{ taskId: string, token: number }> = []
+    while (claimed.length < 3) claimed.push(...await remote.claim({ max: 3, waitMs: 5_000 }))
+    const coalescedBefore = nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0)
+    const outcomes = await Promise.allSettled(claimed.map(async (c, i) => remote.complete(c.taskId, i === 1 ? c.token + 1000 : c.token, `out ${i}`)))
+    assert.equal(nodes.slice(0, 3).reduce((s, n) => s + n.tasks.stats().coalesced, 0) - coalescedBefore, 3, 'the three results rode one frame')
+    assert.equal(outcomes[0]!.status, 'fulfilled')
+    assert.equal(outcomes[2]!.status, 'fulfilled')
+    assert.ok(outcomes[1]!.status === 'rejected' && outcomes[1]!.reason instanceof StaleLeaseError, 'the stale one alone is refused, as a StaleLeaseError')
+    const states = await Promise.all(submitted.map(async (t) => (await queues[0]!.get(t.id))?.state))
+    assert.equal(states.filter((s) => s === 'completed').length, 2)
+  })
+
+  it('a lease the worker never received (its claim answer lost) is adopted from the renewal and run, not left to expire', async () => {
+    nodes = await startMesh(4)
+    const queues = await openQueue(nodes, 'adopt', { leaseMs: 3_000 })
+    const members = queues[0]!.members as string[]
+    const handle = await nodes[3]!.tasks.open('adopt', { members })
+    const ran: string[] = []
+    const worker = nodes[3]!.tasks.work('adopt', async (input) => { ran.push(String(input)); return `done ${String(input)}` }, { capability: 'a', pollMs: 500 })
+    assert.equal(await queues[0]!.result((await queues[0]!.submit('first', { capability: 'a' })).id, { timeoutMs: 20_000 }), 'done first')
+    // a claim from the same node (the same worker to the queue) whose answer the worker never sees
+    const orphan = await queues[0]!.submit('second', { capability: 'b' })
+    const [claimed] = await handle.claim({ capability: 'b', waitMs: 5_000 })
+    assert.equal(claimed?.taskId, orphan.id)
+    assert.equal(await queues[0]!.result(orphan.id, { timeoutMs: 20_000 }), 'done second')
+    const info = await queues[0]!.get(orphan.id)
+    assert.equal(info?.attempt, 1, 'run on its first lease, not after an expiry')
+    assert.deepEqual(ran, ['first', 'second'])
+    await worker.stop()
+  })
+
   it('retries, then a dead letter, then redrive', async () => {
     nodes = await startMesh(4)
     const [q0] = await openQueue(nodes, 'flaky', { retry: { initialIntervalMs: 100, maximumAttempts: 2 } })
