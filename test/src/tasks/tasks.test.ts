@@ -71,7 +71,8 @@ describe('node.tasks on real nodes (in-process, TCP)', function () {
     nodes = await startMesh(4)
     const [q0] = await openQueue(nodes, 'unrenewed', { leaseMs: 1_000 })
     const remote = await nodes[3]!.tasks.open('unrenewed', { members: q0!.members as string[] })
-    const task = await remote.submit('job')
+    // keyed: a submit retried at another member under load must not become a second task
+    const task = await remote.submit('job', { idempotencyKey: 'unrenewed-job' })
     const [claimed] = await remote.claim({ waitMs: 5_000 })
     assert.equal(claimed?.taskId, task.id)
     // No renewal: the lease runs out on the replicated clock and the attempt ends as lease-expired.
