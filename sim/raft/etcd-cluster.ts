@@ -94,6 +94,17 @@ export class EtcdCluster {
 
   get size (): number { return this.#members.length }
 
+  /** Client URL of member `i` (gRPC and HTTP on one port), for clients in other processes. */
+  clientUrl (i: number): string { return `http://127.0.0.1:${this.#members[i]!.clientPort}` }
+
+  /** WAL fsyncs member `i` has done so far, from its Prometheus metrics (`etcd_disk_wal_fsync_duration_seconds_count`). */
+  async walFsyncs (i: number): Promise<number> {
+    const text = await (await fetch(`${this.clientUrl(i)}/metrics`, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS * 4) })).text()
+    const line = /^etcd_disk_wal_fsync_duration_seconds_count (\S+)$/m.exec(text)
+    if (line === null) throw new Error(`etcd member ${i} exposes no etcd_disk_wal_fsync_duration_seconds_count metric`)
+    return Number(line[1])
+  }
+
   #spawn (i: number): void {
     const m = this.#members[i]!
     const initialCluster = this.#members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',')

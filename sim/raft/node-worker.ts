@@ -7,6 +7,9 @@ import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode, RaftGroup } from '../../src/index.ts'
 import type { KvResult } from '../../protocols/raft/kv.ts'
 import type { DriverStats } from '../../protocols/raft/driver.ts'
+import { startApiServer } from '../../node/api/server.ts'
+import type { ApiServer } from '../../node/api/server.ts'
+import { loadOrCreateToken } from '../../node/api/token.ts'
 
 /** A command from the parent. */
 export type WorkerCommand =
@@ -20,6 +23,7 @@ export type WorkerCommand =
   | { op: 'block', peers: string[] }
   | { op: 'unblock' }
   | { op: 'bench', group: string, writes: number, concurrency: number, valueBytes: number }
+  | { op: 'api' }
   | { op: 'stop' }
 
 /** Status of a group in a worker. */
@@ -28,6 +32,8 @@ export interface WorkerStatus { leader: string | null, isLeader: boolean, term: 
 const blocked = new Set<string>()
 const groups = new Map<string, RaftGroup>()
 let node: AgentNode
+let api: ApiServer | undefined
+let dataDir: string | undefined
 
 async function handle (c: WorkerCommand): Promise<unknown> {
   switch (c.op) {
@@ -59,7 +65,14 @@ async function handle (c: WorkerCommand): Promise<unknown> {
       return null
     case 'unblock': blocked.clear(); return null
     case 'bench': return bench(group(c.group), c.writes, c.concurrency, c.valueBytes)
+    case 'api': {
+      // the node's HTTP API on a loopback port, as `agentmesh start --api` serves it: the token is
+      // the one a user's process reads from <data-dir>/api-token
+      if (api === undefined) api = await startApiServer({ node, host: '127.0.0.1', port: 0, token: (await loadOrCreateToken(dataDir)).token })
+      return { url: api.url, tokenFile: dataDir === undefined ? null : `${dataDir}/api-token` }
+    }
     case 'stop':
+      await api?.close()
       await node.stop()
       setImmediate(() => process.exit(0))
       return null
@@ -91,6 +104,7 @@ function group (name: string): RaftGroup {
 
 async function main (): Promise<void> {
   const config = JSON.parse(process.env.AGENTMESH_WORKER ?? '{}') as { dataDir?: string, peers?: string[] }
+  dataDir = config.dataDir
   const deny = (peer: { toString: () => string }): boolean => blocked.has(peer.toString())
   node = await createAgentNode({
     dataDir: config.dataDir,
