@@ -27,8 +27,25 @@ export class RaftStorage {
   /** Last stored entry index (0: none); stored entries past a new write's end are deleted. */
   #lastIndex = 0
   #snapshotIndex = 0
+  /**
+   * The commit-only (unsynced) batch still being written, if any. The next write waits for it so
+   * batches reach the store in order (the store may run two pending batches in either order).
+   */
+  #pending: Promise<void> | null = null
+  #pendingError: unknown = null
 
   constructor (db: KvStore) { this.#db = db }
+
+  /** Wait for the commit-only batch in flight, if any; rethrows its failure. */
+  async flush (): Promise<void> {
+    if (this.#pending !== null) await this.#pending
+    this.#pending = null
+    if (this.#pendingError !== null) {
+      const err = this.#pendingError
+      this.#pendingError = null
+      throw err
+    }
+  }
 
   /** Load what was persisted (SPEC raft "Restart"); null when this group never stored anything. */
   async load (): Promise<PersistedState | null> {
@@ -55,9 +72,12 @@ export class RaftStorage {
    * SPEC raft E1: hard state, snapshot and entries of one Ready in one batch. The batch is
    * fsynced when term, vote, entries or a snapshot changed; a commit-only change is written in
    * log order without fsync (etcd `MustSync`): a lost commit index is re-learned from the leader,
-   * and LevelDB's write-ahead log never keeps a later write without the earlier ones.
+   * and LevelDB's write-ahead log never keeps a later write without the earlier ones. Nothing
+   * waits for a commit-only batch (SPEC raft E1): it resolves at once, and the next write of this
+   * storage starts after it, so batches stay in log order.
    */
   async persist (ready: Ready, previous: HardState): Promise<PersistResult> {
+    await this.flush()
     const ops: KvOperation[] = []
     const hard = ready.hardState
     const mustSync = ready.entries.length > 0 || ready.snapshot !== null ||
@@ -79,13 +99,19 @@ export class RaftStorage {
       lastIndex = lastNew
     }
     if (ops.length === 0) return { synced: false, entries: 0 }
-    await this.#db.batch(ops, mustSync ? SYNC : {})
+    if (!mustSync) {
+      // only the hard state's commit changed (no entries, no snapshot: lastIndex is unchanged)
+      this.#pending = this.#db.batch(ops, {}).catch((err: unknown) => { this.#pendingError = err })
+      return { synced: false, entries: 0 }
+    }
+    await this.#db.batch(ops, SYNC)
     this.#lastIndex = lastIndex
     return { synced: mustSync, entries: ready.entries.length }
   }
 
   /** SPEC raft E5: store a snapshot taken by this node (fsynced), then drop the entries it covers. */
   async saveSnapshot (snapshot: Snapshot): Promise<void> {
+    await this.flush()
     const ops: KvOperation[] = [{ type: 'put', key: SNAPSHOT_KEY, value: encodeCbor(snapshot) }]
     for (let i = this.#snapshotIndex + 1; i <= Math.min(snapshot.index, this.#lastIndex); i++) ops.push({ type: 'del', key: entryKey(i) })
     await this.#db.batch(ops, SYNC)

@@ -84,7 +84,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       metrics: {
         fsync: syncedWrites.every((n) => n > 0) && followerSynced.every((n) => n > 0),
         fsyncs_leader: leaderSynced,
-        fsyncs_per_write_leader: Math.round(1000 * leaderSynced / (sequential + concurrent)) / 1000,
+        // every write of the window: leader-local, the follower run (with its warm-up), concurrent
+        fsyncs_per_write_leader: Math.round(1000 * leaderSynced / (sequential + WARMUP_WRITES + sequential + concurrent)) / 1000,
         client: "leader's process",
         ...s1,
         follower_client: FOLLOWER_CLIENT,
