@@ -27,7 +27,7 @@ export type WorkerCommand =
   | { op: 'stop' }
 
 /** Status of a group in a worker. */
-export interface WorkerStatus { leader: string | null, isLeader: boolean, term: number, applied: number, /** what the driver did with its storage (fsynced and unsynced writes) */ storage: DriverStats }
+export interface WorkerStatus { leader: string | null, isLeader: boolean, term: number, applied: number, /** what the driver did with its storage (fsynced and unsynced writes) */ storage: DriverStats, /** CPU time (user + system) this process used so far */ cpuMs: number }
 
 const blocked = new Set<string>()
 const groups = new Map<string, RaftGroup>()
@@ -57,7 +57,7 @@ async function handle (c: WorkerCommand): Promise<unknown> {
     }
     case 'status': {
       const g = group(c.group)
-      return { leader: g.leader(), isLeader: g.isLeader(), term: g.term(), applied: g.appliedIndex(), storage: g.status().storage } satisfies WorkerStatus
+      return { leader: g.leader(), isLeader: g.isLeader(), term: g.term(), applied: g.appliedIndex(), storage: g.status().storage, cpuMs: cpuMs() } satisfies WorkerStatus
     }
     case 'block':
       for (const p of c.peers) blocked.add(p)
@@ -94,6 +94,11 @@ async function bench (g: RaftGroup, writes: number, concurrency: number, valueBy
     }
   }))
   return { latenciesMs, elapsedMs: performance.now() - started }
+}
+
+function cpuMs (): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
 }
 
 function group (name: string): RaftGroup {

@@ -63,6 +63,10 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     const viaFollower = await writeThroughClientProcess({ kind: 'http', url, tokenFile, group: g, writes: sequential, warmup: WARMUP_WRITES, valueBytes })
     const afterFollower = await cluster.statuses()
     const followerSynced = afterFollower.map((a, i) => a === null || beforeFollower[i] === null ? 0 : a.storage.syncedWrites - beforeFollower[i]!.storage.syncedWrites)
+    // CPU every node spent per write of the follower run (with its warm-up): on a shared, loaded
+    // machine a steadier measure of the work per write than latency
+    const leaderLocalCpuMs = beforeFollower.reduce((sum, a, i) => sum + (a === null || before[i] === null ? 0 : a.cpuMs - before[i]!.cpuMs), 0)
+    const followerRunCpuMs = afterFollower.reduce((sum, a, i) => sum + (a === null || beforeFollower[i] === null ? 0 : a.cpuMs - beforeFollower[i]!.cpuMs), 0)
     const sF = latencySummary(viaFollower.latenciesMs)
     options.log(`1 client through follower ${follower}'s HTTP API: ${sequential} writes in ${viaFollower.elapsedMs.toFixed(0)} ms, p50 ${sF.p50_ms} ms`)
     const many = await cluster.call(leader, { op: 'bench', group: g, writes: concurrent, concurrency, valueBytes }) as { latenciesMs: number[], elapsedMs: number }
@@ -88,10 +92,12 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         fsyncs_per_write_leader: Math.round(1000 * leaderSynced / (sequential + WARMUP_WRITES + sequential + concurrent)) / 1000,
         client: "leader's process",
         ...s1,
+        cpu_ms_per_write: round2(leaderLocalCpuMs / sequential),
         follower_client: FOLLOWER_CLIENT,
         follower_p50_ms: sF.p50_ms,
         follower_p99_ms: sF.p99_ms,
         follower_max_ms: sF.max_ms,
+        cpu_ms_per_write_follower_run: round2(followerRunCpuMs / (sequential + WARMUP_WRITES)),
         fsyncs_per_write_follower_run: Math.round(1000 * (followerSynced[follower] ?? 0) / (sequential + WARMUP_WRITES)) / 1000,
         writes_1_client: sequential,
         concurrency,
