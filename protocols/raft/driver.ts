@@ -267,6 +267,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
 
   #tick (): void {
     if (this.#stopped) return
+    // a commit-only hard state kept back by the storage is written now (unsynced): SPEC raft E1
+    this.#storage.flushCommit()
     this.#guard('tick', () => { this.core.tick() })
     this.schedule()
   }

@@ -36,7 +36,7 @@ describe('raft storage', () => {
     }
   })
 
-  it('nothing waits for a commit-only write, and the next write lands after it (log order kept)', async () => {
+  it('a commit-only change is kept back for the next batch or the tick, and batches land in order', async () => {
     const db = await openStorage({})
     try {
       const inner: KvStore = db.sublevel('raft/g')
@@ -62,16 +62,22 @@ describe('raft storage', () => {
       await s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: [entry(1, 1)] }), zero)
       const commitOnly = await s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 1 } }), { term: 1, vote: 'a', commit: 0 })
       assert.equal(commitOnly.synced, false)
-      assert.deepEqual(order, ['synced'], 'persist returned while its commit-only batch is still held')
-      const next = s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 1 }, entries: [entry(1, 2)] }), { term: 1, vote: 'a', commit: 1 })
+      // the next batch carries the kept-back commit although its Ready has no hard state
+      await s.persist(ready({ entries: [entry(1, 2)] }), { term: 1, vote: 'a', commit: 1 })
+      assert.deepEqual(order, ['synced', 'synced'], 'no batch of its own for a commit-only change')
+      assert.deepEqual((await new RaftStorage(inner).load())?.hardState, { term: 1, vote: 'a', commit: 1 })
+      // kept back again, then written on the tick (unsynced, not awaited); the next batch waits for it
+      await s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 2 } }), { term: 1, vote: 'a', commit: 1 })
+      s.flushCommit()
+      const next = s.persist(ready({ entries: [entry(1, 3)] }), { term: 1, vote: 'a', commit: 2 })
       await new Promise((resolve) => setTimeout(resolve, 20))
-      assert.deepEqual(order, ['synced'], 'the next write waits for the commit-only one')
+      assert.deepEqual(order, ['synced', 'synced'], 'the next batch waits for the held commit-only one')
       release()
       await next
-      assert.deepEqual(order, ['synced', 'commit-only', 'synced'])
+      assert.deepEqual(order, ['synced', 'synced', 'commit-only', 'synced'])
       const loaded = await new RaftStorage(inner).load()
-      assert.deepEqual(loaded?.hardState, { term: 1, vote: 'a', commit: 1 })
-      assert.deepEqual(loaded?.entries.map((e) => e.index), [1, 2])
+      assert.deepEqual(loaded?.hardState, { term: 1, vote: 'a', commit: 2 })
+      assert.deepEqual(loaded?.entries.map((e) => e.index), [1, 2, 3])
     } finally {
       await db.close()
     }
