@@ -125,6 +125,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       etcd_max_ms: etcd.max_ms,
       etcd_fsync: etcd.fsyncsPerWrite > 0,
       etcd_wal_fsyncs_per_write_follower: etcd.fsyncsPerWrite,
+      // CPU all members spent per put (with the warm-up), as cpu_ms_per_write_follower_run for ours
+      etcd_cpu_ms_per_write: etcd.cpuMsPerWrite,
       ratio_p50: etcd.p50_ms === null || etcd.p50_ms === 0 ? null : round2(ours / etcd.p50_ms),
       ratio_p99: etcd.p99_ms === null || etcd.p99_ms === 0 ? null : round2(ours99 / etcd.p99_ms)
     })
@@ -134,17 +136,19 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 }
 
 /** The same 1-client sequential puts against etcd: a client process writing through a follower member. */
-async function etcdBaseline (o: { nodes: number, heartbeatMs: number, electionMs: number, writes: number, valueBytes: number, log: (line: string) => void }): Promise<{ version: string, ok: boolean, fsyncsPerWrite: number, p50_ms: number | null, p99_ms: number | null, max_ms: number | null }> {
+async function etcdBaseline (o: { nodes: number, heartbeatMs: number, electionMs: number, writes: number, valueBytes: number, log: (line: string) => void }): Promise<{ version: string, ok: boolean, fsyncsPerWrite: number, cpuMsPerWrite: number | null, p50_ms: number | null, p99_ms: number | null, max_ms: number | null }> {
   const etcd = await EtcdCluster.start({ nodes: o.nodes, heartbeatMs: o.heartbeatMs, electionMs: o.electionMs })
   try {
     const leader = await etcd.waitForLeader()
     const follower = (leader + 1) % o.nodes
     const before = await etcd.walFsyncs(follower)
+    const cpuBefore = etcd.cpuMs()
     const run = await writeThroughClientProcess({ kind: 'etcd', url: etcd.clientUrl(follower), writes: o.writes, warmup: WARMUP_WRITES, valueBytes: o.valueBytes })
     const after = await etcd.walFsyncs(follower)
+    const cpuAfter = etcd.cpuMs()
     const s = latencySummary(run.latenciesMs)
     o.log(`etcd ${etcdVersion()}, 1 client through follower member ${follower}: ${o.writes} puts in ${run.elapsedMs.toFixed(0)} ms, p50 ${s.p50_ms} ms`)
-    return { version: etcdVersion(), ok: run.latenciesMs.length === o.writes && (await etcd.leader()) === leader, fsyncsPerWrite: Math.round(1000 * (after - before) / (o.writes + WARMUP_WRITES)) / 1000, ...s }
+    return { version: etcdVersion(), ok: run.latenciesMs.length === o.writes && (await etcd.leader()) === leader, fsyncsPerWrite: Math.round(1000 * (after - before) / (o.writes + WARMUP_WRITES)) / 1000, cpuMsPerWrite: cpuBefore === null || cpuAfter === null ? null : round2((cpuAfter - cpuBefore) / (o.writes + WARMUP_WRITES)), ...s }
   } finally {
     await etcd.stop()
   }
