@@ -120,6 +120,7 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
     size: int(0, 'value bytes'),
     writes: int(1, 'concurrent writes'),
     concurrency: int(1, 'concurrent proposers'),
+    baseline: str('etcd', 'also run the 1-client puts through a follower on an etcd 3.4 cluster at the same timings', ['etcd']),
     'heartbeat-ms': num(1, 'raft heartbeat'),
     'election-ms': num(1, 'raft election timeout')
   }

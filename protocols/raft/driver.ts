@@ -254,6 +254,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
   async stop (): Promise<void> {
     this.#halt()
     if (this.#pumping) await new Promise<void>((resolve) => { this.#pumpIdle.push(resolve) })
+    // the last commit-only write may still be in flight: let it land before the store closes
+    await this.#storage.flush().catch((err: unknown) => { this.options.log.error('raft storage: last commit-only write failed: %s', describeError(err)) })
   }
 
   #halt (): void {
@@ -265,6 +267,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
 
   #tick (): void {
     if (this.#stopped) return
+    // a commit-only hard state kept back by the storage is written now (unsynced): SPEC raft E1
+    this.#storage.flushCommit()
     this.#guard('tick', () => { this.core.tick() })
     this.schedule()
   }

@@ -5,7 +5,7 @@
 
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -93,6 +93,38 @@ export class EtcdCluster {
   }
 
   get size (): number { return this.#members.length }
+
+  /** Client URL of member `i` (gRPC and HTTP on one port), for clients in other processes. */
+  clientUrl (i: number): string { return `http://127.0.0.1:${this.#members[i]!.clientPort}` }
+
+  /**
+   * CPU time (user + system, ms) the running members used so far, from /proc/<pid>/stat (Linux;
+   * null elsewhere). Fields 14 and 15 count clock ticks of USER_HZ, which is 100 on Linux.
+   */
+  cpuMs (): number | null {
+    let total = 0
+    for (const m of this.#members) {
+      const pid = m.process?.pid
+      if (pid === undefined) continue
+      let stat: string
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      } catch {
+        return null // no procfs here: the figure is simply not available
+      }
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // after "pid (comm) ": field 3 is fields[0]
+      total += (Number(fields[11]) + Number(fields[12])) * 10
+    }
+    return total
+  }
+
+  /** WAL fsyncs member `i` has done so far, from its Prometheus metrics (`etcd_disk_wal_fsync_duration_seconds_count`). */
+  async walFsyncs (i: number): Promise<number> {
+    const text = await (await fetch(`${this.clientUrl(i)}/metrics`, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS * 4) })).text()
+    const line = /^etcd_disk_wal_fsync_duration_seconds_count (\S+)$/m.exec(text)
+    if (line === null) throw new Error(`etcd member ${i} exposes no etcd_disk_wal_fsync_duration_seconds_count metric`)
+    return Number(line[1])
+  }
 
   #spawn (i: number): void {
     const m = this.#members[i]!

@@ -7,6 +7,9 @@ import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode, RaftGroup } from '../../src/index.ts'
 import type { KvResult } from '../../protocols/raft/kv.ts'
 import type { DriverStats } from '../../protocols/raft/driver.ts'
+import { startApiServer } from '../../node/api/server.ts'
+import type { ApiServer } from '../../node/api/server.ts'
+import { loadOrCreateToken } from '../../node/api/token.ts'
 
 /** A command from the parent. */
 export type WorkerCommand =
@@ -20,14 +23,17 @@ export type WorkerCommand =
   | { op: 'block', peers: string[] }
   | { op: 'unblock' }
   | { op: 'bench', group: string, writes: number, concurrency: number, valueBytes: number }
+  | { op: 'api' }
   | { op: 'stop' }
 
 /** Status of a group in a worker. */
-export interface WorkerStatus { leader: string | null, isLeader: boolean, term: number, applied: number, /** what the driver did with its storage (fsynced and unsynced writes) */ storage: DriverStats }
+export interface WorkerStatus { leader: string | null, isLeader: boolean, term: number, applied: number, /** what the driver did with its storage (fsynced and unsynced writes) */ storage: DriverStats, /** CPU time (user + system) this process used so far */ cpuMs: number }
 
 const blocked = new Set<string>()
 const groups = new Map<string, RaftGroup>()
 let node: AgentNode
+let api: ApiServer | undefined
+let dataDir: string | undefined
 
 async function handle (c: WorkerCommand): Promise<unknown> {
   switch (c.op) {
@@ -51,7 +57,7 @@ async function handle (c: WorkerCommand): Promise<unknown> {
     }
     case 'status': {
       const g = group(c.group)
-      return { leader: g.leader(), isLeader: g.isLeader(), term: g.term(), applied: g.appliedIndex(), storage: g.status().storage } satisfies WorkerStatus
+      return { leader: g.leader(), isLeader: g.isLeader(), term: g.term(), applied: g.appliedIndex(), storage: g.status().storage, cpuMs: cpuMs() } satisfies WorkerStatus
     }
     case 'block':
       for (const p of c.peers) blocked.add(p)
@@ -59,7 +65,14 @@ async function handle (c: WorkerCommand): Promise<unknown> {
       return null
     case 'unblock': blocked.clear(); return null
     case 'bench': return bench(group(c.group), c.writes, c.concurrency, c.valueBytes)
+    case 'api': {
+      // the node's HTTP API on a loopback port, as `agentmesh start --api` serves it: the token is
+      // the one a user's process reads from <data-dir>/api-token
+      if (api === undefined) api = await startApiServer({ node, host: '127.0.0.1', port: 0, token: (await loadOrCreateToken(dataDir)).token })
+      return { url: api.url, tokenFile: dataDir === undefined ? null : `${dataDir}/api-token` }
+    }
     case 'stop':
+      await api?.close()
       await node.stop()
       setImmediate(() => process.exit(0))
       return null
@@ -83,6 +96,11 @@ async function bench (g: RaftGroup, writes: number, concurrency: number, valueBy
   return { latenciesMs, elapsedMs: performance.now() - started }
 }
 
+function cpuMs (): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
 function group (name: string): RaftGroup {
   const g = groups.get(name)
   if (g === undefined) throw new Error(`group ${name} not joined in worker`)
@@ -91,6 +109,7 @@ function group (name: string): RaftGroup {
 
 async function main (): Promise<void> {
   const config = JSON.parse(process.env.AGENTMESH_WORKER ?? '{}') as { dataDir?: string, peers?: string[] }
+  dataDir = config.dataDir
   const deny = (peer: { toString: () => string }): boolean => blocked.has(peer.toString())
   node = await createAgentNode({
     dataDir: config.dataDir,

@@ -16,16 +16,17 @@ const REGRESSION_SEEDS: Array<{ seed: number, caught: string }> = [
 ]
 
 // Seeds that exposed a deliberately injected bug (`--inject`); each must keep failing with the bug
-// and passing without it, or the simulator has gone blind to it.
+// and passing without it, or the simulator has gone blind to it. A change of the driver's message
+// or storage schedule moves them: then the first seed in order that does both replaces the old one.
 const INJECTED_SEEDS: Array<{ seed: number, inject: 'unsafeCommitOldTerm' | 'unsafeNoDedup' | 'unsafeReplyBeforeFsync', caught: string }> = [
   // the Figure 8 script: an old-term entry committed by counting is overwritten by a leader that
   // never had it (I3 leader completeness)
-  { seed: 243, inject: 'unsafeCommitOldTerm', caught: 'commit of an earlier-term entry by counting (Figure 8)' },
+  { seed: 241, inject: 'unsafeCommitOldTerm', caught: 'commit of an earlier-term entry by counting (Figure 8)' },
   // a retried request applied twice (a second put, or a second fencing token)
   { seed: 21, inject: 'unsafeNoDedup', caught: 'a retried request applied twice (no de-duplication)' },
   // a follower acknowledged entries before its fsync and lost them in a crash during that fsync;
   // the leader had counted it, and a later leader without those entries overwrote them (I4)
-  { seed: 24, inject: 'unsafeReplyBeforeFsync', caught: 'an append acknowledged before the fsync, lost in a crash' }
+  { seed: 41, inject: 'unsafeReplyBeforeFsync', caught: 'an append acknowledged before the fsync, lost in a crash' }
 ]
 
 describe('sim check raft: regression seeds', function () {
@@ -54,8 +55,10 @@ describe('sim check raft: follower catch-up after INFLIGHT_MAX appends were lost
   // L2 once failed here: n2 restarted with a configuration from before n6 was added, and n6 led.
   // n2 hears n6 as a non-member (SPEC raft "Threat model", known limit), so L2 leaves it out and
   // counts it; every other member must still catch up.
-  it('seed 296: a member whose configuration lacks the leader is counted, not failed', async () => {
-    const r = await runRaftSeed(296)
+  // (seed 296 until commit-only writes stopped holding up the driver moved the schedule; 288 is the
+  // first seed with the same situation since)
+  it('seed 288: a member whose configuration lacks the leader is counted, not failed', async () => {
+    const r = await runRaftSeed(288)
     assert.deepEqual(r.failures, [])
     assert.equal(r.catchUpConfigLagged, 1)
   })

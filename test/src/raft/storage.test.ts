@@ -7,6 +7,7 @@ import { openStorage } from '../../../src/storage.ts'
 import { RaftStorage } from '../../../protocols/raft/storage.ts'
 import type { Entry } from '../../../protocols/raft/messages.ts'
 import type { Ready } from '../../../protocols/raft/ready.ts'
+import type { KvOperation, KvStore, KvWriteOptions } from '../../../protocols/kit/store.ts'
 
 function entry (term: number, index: number): Entry { return { term, index, kind: 'normal', data: new Uint8Array([index]), client: 'c', seq: index } }
 function ready (fields: Partial<Ready>): Ready {
@@ -26,9 +27,57 @@ describe('raft storage', () => {
       await s.persist(ready({ hardState: { term: 2, vote: 'b', commit: 1 }, entries: [entry(2, 2)] }), { term: 1, vote: 'a', commit: 0 })
       const commitOnly = await s.persist(ready({ hardState: { term: 2, vote: 'b', commit: 2 } }), { term: 2, vote: 'b', commit: 1 })
       assert.equal(commitOnly.synced, false, 'a commit-only change is not fsynced (etcd MustSync)')
+      await s.flush()
       const loaded = await new RaftStorage(db.sublevel('raft/g')).load()
       assert.deepEqual(loaded?.hardState, { term: 2, vote: 'b', commit: 2 })
       assert.deepEqual(loaded?.entries.map((e) => `${e.term}/${e.index}`), ['1/1', '2/2'])
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('a commit-only change is kept back for the next batch or the tick, and batches land in order', async () => {
+    const db = await openStorage({})
+    try {
+      const inner: KvStore = db.sublevel('raft/g')
+      const order: string[] = []
+      let release: () => void = () => {}
+      const gate = new Promise<void>((resolve) => { release = resolve })
+      // a store whose unsynced batches are held until the gate opens
+      const store: KvStore = {
+        get: async (key) => inner.get(key),
+        put: async (key, value, options) => inner.put(key, value, options),
+        del: async (key, options) => inner.del(key, options),
+        iterator: (range) => inner.iterator(range),
+        keys: (range) => inner.keys(range),
+        values: (range) => inner.values(range),
+        batch: async (ops: KvOperation[], options?: KvWriteOptions) => {
+          const what = options?.sync === true ? 'synced' : 'commit-only'
+          if (what === 'commit-only') await gate
+          await inner.batch(ops, options)
+          order.push(what)
+        }
+      }
+      const s = new RaftStorage(store)
+      await s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: [entry(1, 1)] }), zero)
+      const commitOnly = await s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 1 } }), { term: 1, vote: 'a', commit: 0 })
+      assert.equal(commitOnly.synced, false)
+      // the next batch carries the kept-back commit although its Ready has no hard state
+      await s.persist(ready({ entries: [entry(1, 2)] }), { term: 1, vote: 'a', commit: 1 })
+      assert.deepEqual(order, ['synced', 'synced'], 'no batch of its own for a commit-only change')
+      assert.deepEqual((await new RaftStorage(inner).load())?.hardState, { term: 1, vote: 'a', commit: 1 })
+      // kept back again, then written on the tick (unsynced, not awaited); the next batch waits for it
+      await s.persist(ready({ hardState: { term: 1, vote: 'a', commit: 2 } }), { term: 1, vote: 'a', commit: 1 })
+      s.flushCommit()
+      const next = s.persist(ready({ entries: [entry(1, 3)] }), { term: 1, vote: 'a', commit: 2 })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.deepEqual(order, ['synced', 'synced'], 'the next batch waits for the held commit-only one')
+      release()
+      await next
+      assert.deepEqual(order, ['synced', 'synced', 'commit-only', 'synced'])
+      const loaded = await new RaftStorage(inner).load()
+      assert.deepEqual(loaded?.hardState, { term: 1, vote: 'a', commit: 2 })
+      assert.deepEqual(loaded?.entries.map((e) => e.index), [1, 2, 3])
     } finally {
       await db.close()
     }
