@@ -31,6 +31,8 @@ const DIAL_TIMEOUT_MS = 30_000
 const MESH_WAIT_MS = 30_000
 /** How long after the last publish to wait for stragglers. */
 const DRAIN_WAIT_MS = 15_000
+/** GossipSub's default D_lo: the mesh size a heartbeat grafts up to, and what warm-up waits for. */
+const MESH_DLO = 4
 const TOPIC = 'fanout'
 
 interface Member {
@@ -83,6 +85,16 @@ async function dialEarlier (from: Member, earlier: Member[], rng: Rng, log: (lin
     }
   }
   if (connected === 0 && earlier.length > 0) log(`node ${from.libp2p.peerId.toString().slice(-6)} reached none of the ${earlier.length} earlier nodes`)
+}
+
+/** Distinct peers a node is connected to. */
+function peersOf (m: Member): number {
+  return new Set(m.libp2p.getConnections().map(c => c.remotePeer.toString())).size
+}
+
+/** Peers a node knows to be subscribed to a topic. */
+function subscribers (m: Member, topic: string): number {
+  return m.libp2p.services.pubsub.getSubscribers(topic).length
 }
 
 /** Peers in a node's gossip mesh for a topic (a GossipSub method its interface type omits). */
@@ -228,11 +240,15 @@ async function runMode (options: SimOptions, raw: boolean, edges: Edges | undefi
     if (raw) members[0]!.libp2p.services.pubsub.subscribe(TOPIC)
     else await agents[0]!.events.join(TOPIC)
     const topicId = raw ? TOPIC : `agentmesh/events/1/${TOPIC}`
-    const meshTarget = Math.min(4, n - 1)
+    // Warm-up, the same for both modes: every node has seen the subscription of every peer it is
+    // connected to (all subscribe), and its mesh holds D_lo peers, or all of them when fewer. Publishing into a half-built mesh (one mesh peer each) left
+    // nodes to be reached by IHAVE/IWANT gossip on the next heartbeat instead of by forwarding.
     const meshStart = performance.now()
     while (performance.now() - meshStart < MESH_WAIT_MS) {
-      if (members.every(m => meshPeers(m, topicId).length >= 1) &&
-        meshPeers(members[0]!, topicId).length >= meshTarget) break
+      if (members.every(m => {
+        const known = subscribers(m, topicId)
+        return known >= peersOf(m) && meshPeers(m, topicId).length >= Math.min(overrides.Dlo ?? MESH_DLO, known)
+      })) break
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     const meshMs = performance.now() - meshStart
