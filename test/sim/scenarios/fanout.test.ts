@@ -21,6 +21,6 @@ describe('sim fanout scenario', function () {
     assert.equal(m.raw_delivery, 1)
     assert.equal(m.raw_connections_per_node, m.connections_per_node) // one topology for both sides
     assert.equal(m.p99_ratio, Math.round((m.p99_ms as number) / (m.raw_p99_ms as number) * 100) / 100)
-    assert.equal(typeof m.cpu_ms_per_event_above_idle, 'number')
+    assert.equal(typeof m.offered_rate, 'number')
   })
 })
