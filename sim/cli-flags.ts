@@ -86,6 +86,8 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
     rate: num(0, 'events per second'),
     size: int(0, 'event payload bytes'),
     raw: bool('bare @libp2p/gossipsub with default options instead of agent nodes'),
+    baseline: str('raw', 'also run bare @libp2p/gossipsub on the same connection graph and print agentmesh/raw ratios', ['raw']),
+    profile: str('file.cpuprofile', 'write a CPU profile of the publish window there (with --baseline, the raw one beside it as .raw.cpuprofile)'),
     sign: str('none|strict', 'GossipSub signature policy', ['none', 'strict']),
     d: int(1, 'GossipSub mesh degree D'),
     'gossip-heartbeat-ms': num(1, 'GossipSub heartbeat interval')

@@ -19,6 +19,8 @@ import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PrivateKey, ConnectionGater } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+// Side effect: Noise's frame decoder stops throwing an exception per received chunk (see the file).
+import './length-prefix-fast-path.ts'
 import type { Registry } from 'prom-client'
 
 /** The mesh's own DHT protocol id, so agentmesh never mixes with the public IPFS DHT. */

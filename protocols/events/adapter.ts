@@ -146,6 +146,12 @@ export function createEventsService (components: EventsComponents, init: EventsS
   const core = new EventsCore({ self: peerId })
   const subs = new Subscriptions(store)
   const verified = new Set<string>()
+  /**
+   * Envelopes the GossipSub validator admitted, by the message's data buffer: GossipSub hands the
+   * same buffer to the 'gossipsub:message' listener, which then skips a second decode (CBOR,
+   * canonical re-encoding, SHA-256). Weak: an entry lives only as long as GossipSub holds the message.
+   */
+  const validated = new WeakMap<Uint8Array, Envelope>()
   const counters = { published: 0, malformed: 0, forged: 0, syncRounds: 0, syncFailed: 0, syncServed: 0, rateLimited: 0, tooFarAhead: 0, cutOff: 0, evicted: 0, unauthorized: 0 }
   const gossipBuckets = new KeyedTokenBuckets(PEER_GOSSIP_LIMITS, { keysMax: PEER_GOSSIP_LIMITS.keysMax })
   const syncBuckets = new KeyedTokenBuckets(PEER_SYNC_LIMITS, { keysMax: PEER_SYNC_LIMITS.keysMax })
@@ -365,6 +371,7 @@ export function createEventsService (components: EventsComponents, init: EventsS
       if (gossipPending >= GOSSIP_PENDING_MAX || !gossipBuckets.take(from, Date.now())) { counters.rateLimited++; return TopicValidatorResult.Ignore }
       const e = await admit(message.data, topic)
       if (e === undefined) return TopicValidatorResult.Reject
+      if (isEnvelope(e)) validated.set(message.data, e)
       // SPEC E15: the sender is penalised only when it is the author; a relay may not know the list.
       if (!isEnvelope(e)) return e.unauthorized === from ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
       if (!authorBuckets.take(e.author, Date.now())) {
@@ -380,7 +387,11 @@ export function createEventsService (components: EventsComponents, init: EventsS
     if (!msg.topic.startsWith(EVENTS_GOSSIP_TOPIC_PREFIX)) return
     const topic = msg.topic.slice(EVENTS_GOSSIP_TOPIC_PREFIX.length)
     gossipPending++
-    void admit(msg.data, topic).then(async (e) => {
+    // The validator already decoded and verified these very bytes; re-check only the writer list
+    // (a restrict() may have landed in between, SPEC E15).
+    const known = validated.get(msg.data)
+    const admitted = known !== undefined && core.mayWrite(topic, known.author) ? Promise.resolve(known) : admit(msg.data, topic)
+    void admitted.then(async (e) => {
       if (!isEnvelope(e) || !running) return
       await serial(async () => { observe(e); await stepAndRun({ kind: 'event', event: e, from: propagationSource.toString() }) })
     }).catch((err: unknown) => { log('gossip event in %s failed: %s', topic, describeError(err)) })

@@ -1,6 +1,7 @@
 // Fan-out benchmark: N real nodes in one process on the memory transport (Noise + Yamux as in
 // production); one publishes M events of B bytes at R/s, every node subscribes. `--raw` runs
-// the same harness on bare @libp2p/gossipsub with default options, for comparison.
+// the same harness on bare @libp2p/gossipsub with default options, for comparison;
+// `--baseline raw` runs both back to back on the same connection graph and prints the ratios.
 
 import { createAgentNode } from '../../src/index.ts'
 import type { AgentNode } from '../../src/index.ts'
@@ -20,6 +21,7 @@ import { latencySummary } from '../stats.ts'
 import { inProcessNodeOptions } from '../harness/in-process.ts'
 import { rssBaseline, rssPerNodeMetrics } from '../harness/rss.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
+import { loadavg } from 'node:os'
 
 /** Earlier nodes each new node dials: enough for a mesh of degree D to form. */
 const DIALS_PER_NODE = 4
@@ -29,6 +31,10 @@ const DIAL_TIMEOUT_MS = 30_000
 const MESH_WAIT_MS = 30_000
 /** How long after the last publish to wait for stragglers. */
 const DRAIN_WAIT_MS = 15_000
+/** How long the warmed-up, idle mesh is measured before publishing (its CPU per second). */
+const IDLE_MEASURE_MS = 3_000
+/** GossipSub's default D_lo: the mesh size a heartbeat grafts up to, and what warm-up waits for. */
+const MESH_DLO = 4
 const TOPIC = 'fanout'
 
 interface Member {
@@ -83,6 +89,16 @@ async function dialEarlier (from: Member, earlier: Member[], rng: Rng, log: (lin
   if (connected === 0 && earlier.length > 0) log(`node ${from.libp2p.peerId.toString().slice(-6)} reached none of the ${earlier.length} earlier nodes`)
 }
 
+/** Distinct peers a node is connected to. */
+function peersOf (m: Member): number {
+  return new Set(m.libp2p.getConnections().map(c => c.remotePeer.toString())).size
+}
+
+/** Peers a node knows to be subscribed to a topic. */
+function subscribers (m: Member, topic: string): number {
+  return m.libp2p.services.pubsub.getSubscribers(topic).length
+}
+
 /** Peers in a node's gossip mesh for a topic (a GossipSub method its interface type omits). */
 function meshPeers (m: Member, topic: string): string[] {
   return (m.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(topic)
@@ -100,13 +116,78 @@ function shortfalls (members: Member[], received: Array<Map<number, number>>, me
   return out
 }
 
-/** Run the benchmark (see file header). */
-export async function run (options: SimOptions): Promise<SimSummary> {
+/** Connections as (dialer, target) member indexes, the dialer the later node: a graph another run can rebuild. */
+type Edges = Array<[number, number]>
+
+/** Every connection between members, once, as (later, earlier) index pairs. */
+function edgesOf (members: Member[]): Edges {
+  const index = new Map(members.map((m, i) => [m.libp2p.peerId.toString(), i]))
+  const seen = new Set<string>()
+  const out: Edges = []
+  members.forEach((m, i) => {
+    for (const c of m.libp2p.getConnections()) {
+      const j = index.get(c.remotePeer.toString())
+      if (j === undefined || j === i) continue
+      const pair: [number, number] = i > j ? [i, j] : [j, i]
+      const key = `${pair[0]}/${pair[1]}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      out.push(pair)
+    }
+  })
+  return out
+}
+
+/** Dial exactly the earlier members that `edges` connects to member `i`. */
+async function dialEdges (i: number, members: Member[], edges: Edges, log: (line: string) => void): Promise<void> {
+  for (const [from, to] of edges) {
+    if (from !== i) continue
+    try {
+      await members[i]!.libp2p.dial(members[to]!.libp2p.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    } catch (err) {
+      log(`dial n${i} → n${to} failed: ${(err as Error).message}`)
+    }
+  }
+}
+
+/** Profile this process's CPU from start() until stop() (node:inspector), written as a .cpuprofile for Chrome DevTools or a summing script. */
+async function startProfile (path: string | undefined): Promise<{ stop: () => Promise<void> }> {
+  if (path === undefined) return { stop: async () => {} }
+  const { Session } = await import('node:inspector/promises')
+  const { writeFile } = await import('node:fs/promises')
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return {
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop')
+      session.disconnect()
+      await writeFile(path, JSON.stringify(profile))
+    }
+  }
+}
+
+interface ModeResult {
+  metrics: Record<string, number | string | null>
+  latencies: number[]
+  ratios: number[]
+  failures: string[]
+  ok: boolean
+  /** The connection graph when publishing started. */
+  edges: Edges
+}
+
+/**
+ * One run of the harness in one mode. With `edges`, members connect exactly as that graph says
+ * (a raw baseline rebuilt on the graph an agentmesh run ended up with: the agent nodes' DHT adds
+ * connections the dial plan does not); without, each new member dials DIALS_PER_NODE earlier ones.
+ */
+async function runMode (options: SimOptions, raw: boolean, edges: Edges | undefined, profilePath: string | undefined): Promise<ModeResult> {
   const n = options.nodes ?? 50
   const messages = options.messages ?? 200
   const rate = options.rate ?? 100
   const size = options.size ?? 256
-  const raw = options.extra.raw === true
   const overrides = gossipOverrides(options)
   const baseline = rssBaseline() // before any node exists: what the process costs with none
   const rng = createRng(options.seed)
@@ -128,7 +209,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   }
   const controller = new AbortController()
   try {
-    options.log(`starting ${n} ${raw ? 'raw gossipsub' : 'agentmesh'} nodes`)
+    options.log(`starting ${n} ${raw ? 'raw gossipsub' : 'agentmesh'} nodes${edges !== undefined ? ` on a given graph of ${edges.length} connections` : ''}`)
     for (let i = 0; i < n; i++) {
       if (raw) {
         members.push(await startRaw(overrides))
@@ -138,7 +219,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         members.push({ libp2p: node.libp2p, stop: async () => { await node.stop() } })
       }
       received.push(new Map())
-      await dialEarlier(members[i]!, members.slice(0, i), rng, options.log)
+      if (edges !== undefined) await dialEdges(i, members, edges, options.log)
+      else await dialEarlier(members[i]!, members.slice(0, i), rng, options.log)
       options.progress(i + 1, n)
     }
     // Every node subscribes (node 0 publishes and counts nothing for itself).
@@ -160,33 +242,57 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     if (raw) members[0]!.libp2p.services.pubsub.subscribe(TOPIC)
     else await agents[0]!.events.join(TOPIC)
     const topicId = raw ? TOPIC : `agentmesh/events/1/${TOPIC}`
-    const meshTarget = Math.min(4, n - 1)
+    // Warm-up, the same for both modes: every node has seen the subscription of every peer it is
+    // connected to (all subscribe), and its mesh holds D_lo peers, or all of them when fewer. Publishing into a half-built mesh (one mesh peer each) left
+    // nodes to be reached by IHAVE/IWANT gossip on the next heartbeat instead of by forwarding.
     const meshStart = performance.now()
     while (performance.now() - meshStart < MESH_WAIT_MS) {
-      if (members.every(m => meshPeers(m, topicId).length >= 1) &&
-        meshPeers(members[0]!, topicId).length >= meshTarget) break
+      if (members.every(m => {
+        const known = subscribers(m, topicId)
+        return known >= peersOf(m) && meshPeers(m, topicId).length >= Math.min(overrides.Dlo ?? MESH_DLO, known)
+      })) break
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     const meshMs = performance.now() - meshStart
     options.log(`mesh formed in ${meshMs.toFixed(0)} ms`)
+    const graph = edgesOf(members)
 
+    // What the idle mesh costs (health, DHT, anti-entropy timers of every node), which
+    // cpu_ms_per_event includes. Measured right after warm-up, when the mesh is still settling,
+    // so it is an upper bound and is not subtracted from anything.
+    const idleStart = performance.now()
+    const idleCpuBefore = process.cpuUsage()
+    await new Promise(resolve => setTimeout(resolve, IDLE_MEASURE_MS))
+    const idleCpu = process.cpuUsage(idleCpuBefore)
+    const idleCpuMsPerS = (idleCpu.user + idleCpu.system) / 1000 / ((performance.now() - idleStart) / 1000)
+
+    const profile = await startProfile(profilePath)
     const cpuBefore = process.cpuUsage()
     const pad = new Uint8Array(size)
     const intervalMs = 1000 / rate
     const start = performance.now()
+    // Open loop: each event is published at its due time whether or not the previous publish
+    // has returned, and its latency counts from that due time. Awaiting each publish let a
+    // saturated process offer fewer events than --rate and left the wait out of the latencies.
+    const publishes: Array<Promise<unknown>> = []
+    let publishFailures = 0
     for (let index = 0; index < messages; index++) {
       const due = start + index * intervalMs
       const wait = due - performance.now()
       if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
-      sentAt.set(index, performance.now())
+      sentAt.set(index, due)
+      let publish: Promise<unknown>
       if (raw) {
         const data = new Uint8Array(size)
         new DataView(data.buffer).setUint32(0, index)
-        await members[0]!.libp2p.services.pubsub.publish(TOPIC, data)
+        publish = members[0]!.libp2p.services.pubsub.publish(TOPIC, data)
       } else {
-        await agents[0]!.events.publish(TOPIC, { type: 'bench', data: { i: index, pad } })
+        publish = agents[0]!.events.publish(TOPIC, { type: 'bench', data: { i: index, pad } })
       }
+      publishes.push(publish.catch((err: unknown) => { publishFailures++; options.log(`publish ${index} failed: ${String(err)}`) }))
     }
+    const publishedAt = performance.now()
+    await Promise.all(publishes)
     const expected = messages * (n - 1)
     const drainStart = performance.now()
     while (performance.now() - drainStart < DRAIN_WAIT_MS) {
@@ -195,17 +301,13 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     }
     const delivered = received.reduce((sum, m) => sum + m.size, 0)
     const cpu = process.cpuUsage(cpuBefore)
+    await profile.stop()
     const windowS = Math.max(1e-3, (lastDelivery - start) / 1000)
     const delivery = expected === 0 ? 1 : delivered / expected
-    const ratios = [received.map((m, i) => i === 0 ? 1 : m.size / messages)]
     return {
-      scenario: 'fanout',
-      nodes: n,
-      seed: options.seed,
-      ok: delivery === 1 && duplicates === 0,
       metrics: {
         mode: raw ? 'raw-gossipsub' : 'agentmesh-events',
-        // Publish call (sign + fsync + gossip for agentmesh) to delivery at each subscriber.
+        // Due time of the publish (sign + fsync + gossip for agentmesh) to delivery at each subscriber.
         ...latencySummary(latencies),
         delivery: Math.round(delivery * 10_000) / 10_000,
         duplicates,
@@ -214,20 +316,81 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         // RSS above the process before any node started, per node (not the whole RSS / N)
         ...rssPerNodeMetrics(baseline, n),
         // What dominates memory per node: its open connections (Noise + Yamux + stream state each).
-        connections_per_node: Math.round(members.reduce((sum, m) => sum + m.libp2p.getConnections().length, 0) / n * 10) / 10,
+        connections_per_node: Math.round(graph.length * 2 / n * 10) / 10,
         mesh_ms: Math.round(meshMs),
         // CPU of the whole process from first publish to the end: comparable on a loaded machine.
         cpu_ms_per_event: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, messages)) * 100) / 100,
+        idle_cpu_ms_per_s: Math.round(idleCpuMsPerS),
+        // Events the publisher issued per second (open loop: below --rate only when the timer itself is late).
+        offered_rate: Math.round(messages / Math.max(1e-3, (publishedAt - start) / 1000)),
+        publish_failures: publishFailures,
+        // The machine's 1-minute load average at the end: figures from a loaded machine say so.
+        load1: Math.round(loadavg()[0]! * 10) / 10,
         messages,
         rate,
         size
       },
-      latenciesMs: latencies,
-      deliveryMatrix: { labels: received.map((_, i) => `n${i}`), ratios, caption: 'One row, the publisher n0: the fraction of its events each node received by the end of the run.' },
-      failures: delivery === 1 ? [] : [`delivery ${delivered}/${expected}`, ...shortfalls(members, received, messages, topicId)]
+      latencies,
+      ratios: received.map((m, i) => i === 0 ? 1 : m.size / messages),
+      ok: delivery === 1 && duplicates === 0 && publishFailures === 0,
+      failures: delivery === 1 ? [] : [`${raw ? 'raw: ' : ''}delivery ${delivered}/${expected}`, ...shortfalls(members, received, messages, topicId)],
+      edges: graph
     }
   } finally {
     controller.abort()
     await Promise.all(members.map(async m => { await m.stop() }))
+  }
+}
+
+/** `a / b` rounded to 2 decimals; null when either side is missing. */
+function ratio (a: number | string | null | undefined, b: number | string | null | undefined): number | null {
+  if (typeof a !== 'number' || typeof b !== 'number' || b === 0) return null
+  return Math.round((a / b) * 100) / 100
+}
+
+/** Run the benchmark (see file header). */
+export async function run (options: SimOptions): Promise<SimSummary> {
+  const n = options.nodes ?? 50
+  const profilePath = typeof options.extra.profile === 'string' ? options.extra.profile : undefined
+  const caption = 'One row, the publisher n0: the fraction of its events each node received by the end of the run.'
+  if (options.extra.baseline === 'raw') {
+    // Agentmesh first: its graph (dial plan + what the DHT added) is then rebuilt for the raw run.
+    const am = await runMode(options, false, undefined, profilePath)
+    const raw = await runMode(options, true, am.edges, profilePath?.replace(/(\.cpuprofile)?$/, '.raw.cpuprofile'))
+    const rawMetrics = Object.fromEntries(Object.entries(raw.metrics)
+      .filter(([k]) => !['messages', 'rate', 'size', 'mode'].includes(k))
+      .map(([k, v]) => [`raw_${k}`, v]))
+    return {
+      scenario: 'fanout',
+      nodes: n,
+      seed: options.seed,
+      // The baseline must deliver everything for its figures to mean anything; duplicate
+      // deliveries are GossipSub's own (reported as raw_duplicates), not agentmesh's.
+      ok: am.ok && raw.metrics.delivery === 1,
+      metrics: {
+        ...am.metrics,
+        mode: 'agentmesh-events vs raw-gossipsub',
+        ...rawMetrics,
+        // agentmesh / raw in this one invocation, both on the same connection graph.
+        p50_ratio: ratio(am.metrics.p50_ms, raw.metrics.p50_ms),
+        p99_ratio: ratio(am.metrics.p99_ms, raw.metrics.p99_ms),
+        cpu_ratio: ratio(am.metrics.cpu_ms_per_event, raw.metrics.cpu_ms_per_event)
+      },
+      latenciesMs: am.latencies,
+      deliveryMatrix: { labels: am.ratios.map((_, i) => `n${i}`), ratios: [am.ratios, raw.ratios], caption: 'Two rows, the publisher n0 in agentmesh then in raw gossipsub: the fraction of its events each node received by the end of the run.' },
+      failures: [...am.failures, ...raw.failures]
+    }
+  }
+  const raw = options.extra.raw === true
+  const result = await runMode(options, raw, undefined, profilePath)
+  return {
+    scenario: 'fanout',
+    nodes: n,
+    seed: options.seed,
+    ok: result.ok,
+    metrics: result.metrics,
+    latenciesMs: result.latencies,
+    deliveryMatrix: { labels: result.ratios.map((_, i) => `n${i}`), ratios: [result.ratios], caption },
+    failures: result.failures
   }
 }

@@ -57,6 +57,29 @@ describe('events messages', () => {
     }), { numRuns: 200 })
   })
 
+  it('a parsed (cached) author key still refuses a signature made by another key', async () => {
+    const alice = await generateKeyPair('Ed25519')
+    const mallory = await generateKeyPair('Ed25519')
+    const author = peerIdFromPrivateKey(alice).toString()
+    const body = (seq: number): Uint8Array => encodeBody({ topic: 't', type: 'x', data: seq, author, hlc: { wallMs: 5, logical: seq }, seq })
+    const genuine = decodeEnvelope(encodeEnvelope(body(1), await alice.sign(signingBytes(body(1)))))
+    assert.equal(await verifyEnvelope(genuine), true) // alice's key is now parsed and kept
+    const forged = decodeEnvelope(encodeEnvelope(body(2), await mallory.sign(signingBytes(body(2)))))
+    assert.equal(await verifyEnvelope(forged), false)
+    const short = decodeEnvelope(encodeEnvelope(body(3), (await alice.sign(signingBytes(body(3)))).subarray(0, 63)))
+    assert.equal(await verifyEnvelope(short), false)
+    assert.equal(await verifyEnvelope(decodeEnvelope(encodeEnvelope(body(4), await alice.sign(signingBytes(body(4)))))), true)
+  })
+
+  it('verifies authors with other key types (secp256k1) through libp2p', async () => {
+    const key = await generateKeyPair('secp256k1')
+    const author = peerIdFromPrivateKey(key).toString()
+    const bodyBytes = encodeBody({ topic: 't', type: 'x', data: null, author, hlc: { wallMs: 5, logical: 0 }, seq: 1 })
+    assert.equal(await verifyEnvelope(decodeEnvelope(encodeEnvelope(bodyBytes, await key.sign(signingBytes(bodyBytes))))), true)
+    const other = await generateKeyPair('secp256k1')
+    assert.equal(await verifyEnvelope(decodeEnvelope(encodeEnvelope(bodyBytes, await other.sign(signingBytes(bodyBytes))))), false)
+  })
+
   it('rejects arbitrary bytes without throwing anything but typed errors', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
       try { decodeEnvelope(bytes) } catch (err) {

@@ -12,4 +12,15 @@ describe('sim fanout scenario', function () {
     assert.equal(summary.latenciesMs?.length, 30 * 7)
     assert.equal(typeof summary.metrics.p99_ms, 'number')
   })
+
+  it('--baseline raw measures raw gossipsub on the same connection graph and prints the ratios', async () => {
+    const summary = await run({ nodes: 6, messages: 20, rate: 50, size: 64, seed: 3, json: true, transport: 'memory', extra: { baseline: 'raw' }, progress: () => {}, log: () => {} })
+    const m = summary.metrics
+    assert.equal(summary.ok, true, JSON.stringify(m))
+    assert.equal(m.delivery, 1)
+    assert.equal(m.raw_delivery, 1)
+    assert.equal(m.raw_connections_per_node, m.connections_per_node) // one topology for both sides
+    assert.equal(m.p99_ratio, Math.round((m.p99_ms as number) / (m.raw_p99_ms as number) * 100) / 100)
+    assert.equal(typeof m.offered_rate, 'number')
+  })
 })
