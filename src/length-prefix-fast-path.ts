@@ -27,6 +27,14 @@ const MARK = Symbol.for('agentmesh.lengthPrefixFastPath')
 export function installLengthPrefixFastPath (): void {
   const proto = LengthPrefixedDecoder.prototype as unknown as Record<symbol, unknown> & { decode: (buf: Uint8Array | Uint8ArrayList) => Generator<Uint8ArrayList> }
   if (proto[MARK] === true) return
+  // The loop relies on the decoder's fields; if an upgrade of @libp2p/utils renamed them, keep
+  // upstream's decode (correct, only slower) rather than install a loop that reads undefined.
+  const probe = new LengthPrefixedDecoder() as unknown as Partial<DecoderFields>
+  if (!(typeof probe.buffer?.append === 'function' && typeof probe.maxBufferSize === 'number' && typeof probe.maxDataLength === 'number' &&
+    typeof probe.lengthDecoder === 'function' && typeof probe.encodingLength === 'function')) {
+    process.emitWarning('@libp2p/utils LengthPrefixedDecoder changed shape; its own decode loop is kept', { code: 'AGENTMESH_LENGTH_PREFIX_FAST_PATH' })
+    return
+  }
   proto.decode = function * decode (this: DecoderFields, buf: Uint8Array | Uint8ArrayList): Generator<Uint8ArrayList> {
     this.buffer.append(buf)
     if (this.buffer.byteLength > this.maxBufferSize) {
