@@ -52,6 +52,12 @@ export interface SeedOptions {
   unsafeReplyBeforeFsync?: boolean
   /** Check that every member catches up with the leader after the heal (L2; default CATCH_UP_CHECK_DEFAULT). */
   checkCatchUp?: boolean
+  /**
+   * Pin the heartbeat-loss detector (SPEC raft R6a) and the leader freeze fault instead of letting
+   * the seed choose: `{suspectTicks: 0, leaderFreeze: false}` replays a seed as it ran before both
+   * existed (regression seeds found then keep their schedule).
+   */
+  detector?: { suspectTicks: number, leaderFreeze: boolean }
 }
 
 /** Outcome and metrics of one seed. */
@@ -116,6 +122,7 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
   // a fifth stream for the heartbeat-loss detector (SPEC raft R6a), see the freeze fault below
   const pick5 = createPicker(seed + 0x5be0cd19)
   if (pick5.chance(0.4)) clusterOptions.suspectTicks = [0, 2, 4][pick5.int(0, 2)]!
+  if (options.detector !== undefined) clusterOptions.suspectTicks = options.detector.suspectTicks
   const c = new SimCluster(clusterOptions)
   c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }
   const failures: string[] = []
@@ -171,7 +178,7 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
   // leader for 40–95 ms, past the detector's S + 1 ticks but inside its own election timeout, so it
   // comes back still leading its old term while a newer leader serves: its held heartbeats,
   // appends and replies arrive late (SPEC raft "A leader that comes back from a pause")
-  if (pick5.chance(0.3)) {
+  if (pick5.chance(0.3) && options.detector?.leaderFreeze !== false) {
     const freezeEveryMs = pick5.int(100, 300)
     for (let t = freezeEveryMs; t < faultPhaseMs - 100; t += freezeEveryMs) {
       c.at(t, () => {
