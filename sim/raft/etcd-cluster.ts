@@ -15,6 +15,8 @@ import type { Etcd3 } from 'etcd3'
 const ETCD_START_TIMEOUT_MS = 30_000
 /** Status probes of a member that is paused or down give up after this long. */
 const STATUS_TIMEOUT_MS = 500
+/** A live member asked for its term: long enough for a loaded machine, short beside a run. */
+const TERM_TIMEOUT_MS = 5_000
 
 export interface EtcdClusterOptions {
   nodes: number
@@ -134,6 +136,12 @@ export class EtcdCluster {
     if (statuses.some((s) => s!.leader !== leader)) return null
     const i = statuses.findIndex((s) => s!.header.member_id === leader)
     return i >= 0 ? i : null
+  }
+
+  /** Member `i`'s raft term (a live member; rejects if it does not answer within TERM_TIMEOUT_MS). */
+  async term (i: number): Promise<number> {
+    const s = await this.#members[i]!.client.maintenance.status({ deadline: Date.now() + TERM_TIMEOUT_MS })
+    return Number(s.raftTerm)
   }
 
   /** Wait until every member agrees on one leader (see agreedLeader). */

@@ -4,10 +4,13 @@
 // its connections, then the victim restarts from its data dir. `stop`: SIGSTOP, so its
 // connections stay open and silent (a hung host, a freeze, a partition), then SIGCONT.
 // `--baseline etcd` runs the same rounds, fault and timings on an etcd 3.4 cluster afterwards
-// (sim/raft/etcd-cluster.ts) and reports both sides and their ratio in one summary.
+// (sim/raft/etcd-cluster.ts) and reports both sides and their ratio in one summary. On both sides
+// a round whose write committed without a new term (leadership had moved just before the fault,
+// so nothing failed over) is not counted but repeated (`rounds_repeated`, `etcd_rounds_repeated`).
 
 import { EtcdCluster, etcdMissing, etcdVersion } from '../raft/etcd-cluster.ts'
 import { ProcessCluster } from '../raft/process-cluster.ts'
+import type { WorkerStatus } from '../raft/node-worker.ts'
 import type { SimOptions, SimSummary } from '../scenario.ts'
 import { latencySummary } from '../stats.ts'
 import { SimUsageError } from '../flags.ts'
@@ -42,6 +45,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const cluster = await ProcessCluster.start({ nodes, group: 'failover', heartbeatMs, electionMs })
   const failoversMs: number[] = []
   const failures: string[] = []
+  let notFailovers = 0
   const timeline: SimSummary['timeline'] = []
   const started = performance.now()
   try {
@@ -51,6 +55,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       await settle(cluster, electionMs)
       leader = await cluster.waitForLeader()
       const survivor = (leader + 1 + (r % (nodes - 1))) % nodes
+      const termBefore = await survivorTerm(cluster, survivor)
       const t0 = performance.now()
       if (fault === 'kill') cluster.kill(leader)
       else cluster.pause(leader)
@@ -58,9 +63,15 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       try {
         await cluster.call(survivor, { op: 'propose', group: cluster.group, command: { op: 'put', key: 'k', value: `round ${r}` }, timeoutMs: WRITE_TIMEOUT_MS })
         const ms = performance.now() - t0
-        failoversMs.push(ms)
-        timeline.push({ atMs: performance.now() - started, kind: 'write', detail: `committed through n${survivor} after ${ms.toFixed(1)} ms` })
-        options.log(`round ${r + 1}/${rounds}: ${fault === 'kill' ? 'killed' : 'paused'} n${leader}, write through n${survivor} committed after ${ms.toFixed(1)} ms`)
+        if (await survivorTerm(cluster, survivor) === termBefore) {
+          // leadership moved between the check and the fault: the write needed no election
+          options.log(`round ${r + 1}: n${leader} was no longer leader when taken out (no election); round repeated`)
+          if (++notFailovers <= rounds) r--; else failures.push(`round ${r + 1}: no election after the fault, ${notFailovers} times`)
+        } else {
+          failoversMs.push(ms)
+          timeline.push({ atMs: performance.now() - started, kind: 'write', detail: `committed through n${survivor} after ${ms.toFixed(1)} ms` })
+          options.log(`round ${r + 1}/${rounds}: ${fault === 'kill' ? 'killed' : 'paused'} n${leader}, write through n${survivor} committed after ${ms.toFixed(1)} ms`)
+        }
       } catch (err) {
         failures.push(`round ${r + 1}: ${(err as Error).message}`)
       }
@@ -72,7 +83,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     await cluster.stop()
   }
   const s = latencySummary(failoversMs)
-  const metrics: SimSummary['metrics'] = { fault, rounds, heartbeat_ms: heartbeatMs, election_ms: electionMs, ...s, failed_rounds: failures.length }
+  const metrics: SimSummary['metrics'] = { fault, rounds, heartbeat_ms: heartbeatMs, election_ms: electionMs, ...s, failed_rounds: failures.length, rounds_repeated: notFailovers }
   if (baseline === 'etcd') {
     const b = await runEtcd({ nodes, rounds, heartbeatMs, electionMs, fault, log: options.log })
     if ('skipped' in b) {
@@ -82,7 +93,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     } else {
       const e = latencySummary(b.failoversMs)
       // flat keys (the summary's metrics are one level): same fault, rounds and timings as above
-      Object.assign(metrics, { baseline: 'etcd', etcd_version: b.version, etcd_p50_ms: e.p50_ms, etcd_p99_ms: e.p99_ms, etcd_max_ms: e.max_ms, etcd_failed_rounds: b.failures.length })
+      Object.assign(metrics, { baseline: 'etcd', etcd_version: b.version, etcd_p50_ms: e.p50_ms, etcd_p99_ms: e.p99_ms, etcd_max_ms: e.max_ms, etcd_failed_rounds: b.failures.length, etcd_rounds_repeated: b.notFailovers })
       metrics.ratio_p50 = ratio(s.p50_ms, e.p50_ms)
       metrics.ratio_p99 = ratio(s.p99_ms, e.p99_ms)
       for (const f of b.failures) failures.push(`etcd ${f}`)
@@ -99,6 +110,10 @@ export async function run (options: SimOptions): Promise<SimSummary> {
     latenciesMs: failoversMs,
     timeline
   }
+}
+
+async function survivorTerm (cluster: ProcessCluster, i: number): Promise<number> {
+  return ((await cluster.call(i, { op: 'status', group: cluster.group })) as WorkerStatus).term
 }
 
 /** Wait until every member applied the same index and one election timeout passed (leases settle). */
@@ -123,13 +138,14 @@ interface EtcdRun { nodes: number, rounds: number, heartbeatMs: number, election
  * The same rounds on etcd 3.4: take the leader out (SIGKILL or SIGSTOP), then put through a
  * survivor until a put commits; the time from the fault to that commit is one failover.
  */
-async function runEtcd (o: EtcdRun): Promise<{ skipped: string } | { version: string, failoversMs: number[], failures: string[] }> {
+async function runEtcd (o: EtcdRun): Promise<{ skipped: string } | { version: string, failoversMs: number[], failures: string[], notFailovers: number }> {
   const missing = etcdMissing()
   if (missing !== null) return { skipped: missing }
   const version = etcdVersion()
   const cluster = await EtcdCluster.start({ nodes: o.nodes, heartbeatMs: o.heartbeatMs, electionMs: o.electionMs })
   const failoversMs: number[] = []
   const failures: string[] = []
+  let notFailovers = 0
   try {
     let leader = await cluster.waitForLeader()
     await putUntilCommitted(cluster, (leader + 1) % o.nodes, 'warm-up', WRITE_TIMEOUT_MS)
@@ -141,14 +157,21 @@ async function runEtcd (o: EtcdRun): Promise<{ skipped: string } | { version: st
       await putUntilCommitted(cluster, (leader + 1) % o.nodes, `settle ${r}`, WRITE_TIMEOUT_MS)
       leader = await cluster.waitForAgreedLeader()
       const survivor = (leader + 1 + (r % (o.nodes - 1))) % o.nodes
+      const termBefore = await cluster.term(survivor)
       const t0 = performance.now()
       if (o.fault === 'kill') cluster.kill(leader)
       else cluster.pause(leader)
       try {
         await putUntilCommitted(cluster, survivor, `round ${r}`, WRITE_TIMEOUT_MS)
         const ms = performance.now() - t0
-        failoversMs.push(ms)
-        o.log(`etcd round ${r + 1}/${o.rounds}: ${o.fault === 'kill' ? 'killed' : 'paused'} e${leader}, put through e${survivor} committed after ${ms.toFixed(1)} ms`)
+        if (await cluster.term(survivor) === termBefore) {
+          // leadership moved between the check and the fault: the put needed no election
+          o.log(`etcd round ${r + 1}: e${leader} was no longer leader when taken out (no election); round repeated`)
+          if (++notFailovers <= o.rounds) r--; else failures.push(`round ${r + 1}: no election after the fault, ${notFailovers} times`)
+        } else {
+          failoversMs.push(ms)
+          o.log(`etcd round ${r + 1}/${o.rounds}: ${o.fault === 'kill' ? 'killed' : 'paused'} e${leader}, put through e${survivor} committed after ${ms.toFixed(1)} ms`)
+        }
       } catch (err) {
         failures.push(`round ${r + 1}: ${(err as Error).message}`)
       }
@@ -158,7 +181,7 @@ async function runEtcd (o: EtcdRun): Promise<{ skipped: string } | { version: st
   } finally {
     await cluster.stop()
   }
-  return { version, failoversMs, failures }
+  return { version, failoversMs, failures, notFailovers }
 }
 
 /** Start a put through member `i` every ETCD_PUT_EVERY_MS (overlapping) until one commits. */
