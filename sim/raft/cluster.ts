@@ -183,6 +183,7 @@ export class SimCluster {
     const o = this.options
     const clock = this.clock.view({ rate: n.rate })
     n.clock = clock
+    if (this.frozen.has(id)) clock.freeze() // restarted while paused: it stays paused until thawed
     n.wasLeaderTerm = -1
     const machine = new SimMachine(this, n)
     const storage = new CheckedStorage(this, n)
@@ -354,12 +355,22 @@ export class SimCluster {
     }
   }
 
-  /** Freeze `id`: what it sends and what is sent to it waits until `thaw` (its timers still run). */
-  freeze (id: string): void { this.frozen.add(id) }
+  /**
+   * Freeze `id` (SIGSTOP): its timers stop firing (so it neither ticks nor steps down by
+   * check-quorum), and what it sends and what is sent to it waits until `thaw`.
+   */
+  freeze (id: string): void {
+    this.frozen.add(id)
+    this.node(id).clock?.freeze()
+  }
 
-  /** Thaw `id` (every node when omitted): its held messages go out with the usual delay, in order. */
+  /**
+   * Thaw `id` (every node when omitted): its late timers fire (one tick), and its held messages
+   * go out with the usual delay, in order.
+   */
   thaw (id?: string): void {
-    if (id === undefined) this.frozen.clear(); else this.frozen.delete(id)
+    const ids = id === undefined ? [...this.frozen] : [id]
+    for (const x of ids) { this.frozen.delete(x); this.node(x).clock?.thaw() }
     const held = this.#held
     this.#held = []
     for (const m of held) {

@@ -175,16 +175,17 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
     for (let t = everyMs; t < faultPhaseMs; t += everyMs) c.at(t, () => injectOutsider(c, ids))
   }
   // the detector's threshold varies by seed (off, 2, the default 3, 4), and some seeds freeze the
-  // leader for 40–95 ms, past the detector's S + 1 ticks but inside its own election timeout, so it
-  // comes back still leading its old term while a newer leader serves: its held heartbeats,
-  // appends and replies arrive late (SPEC raft "A leader that comes back from a pause")
+  // leader (SIGSTOP: no timer fires, nothing is sent or received) for 40–300 ms, long enough for
+  // the others to elect a new leader, so it comes back still leading its old term while a newer
+  // leader serves, and its held heartbeats, appends and replies arrive late (SPEC raft "A leader
+  // that comes back from a pause")
   if (pick5.chance(0.3) && options.detector?.leaderFreeze !== false) {
     const freezeEveryMs = pick5.int(100, 300)
     for (let t = freezeEveryMs; t < faultPhaseMs - 100; t += freezeEveryMs) {
       c.at(t, () => {
         const l = c.leader()
         if (l === undefined || c.frozen.size > 0) return
-        const forMs = c.rng.int(40, 95)
+        const forMs = c.rng.int(40, 300)
         c.note(`fault: leader ${l.id} frozen for ${forMs}ms`)
         c.freeze(l.id)
         c.at(c.now + forMs, () => { c.note(`fault: ${l.id} thawed`); c.thaw(l.id) })
