@@ -111,18 +111,14 @@ export function leaseTicks (s: CoreState): number {
 }
 
 /**
- * SPEC raft R6a: ticks after which a non-leader campaigns (starts a pre-vote) when the detector is
- * on; Infinity when it is off. A follower that knows a leader suspects it after one tick past the
- * lease (so its peers, which heard the same last heartbeat, have stopped honouring it too) plus
- * its rank among the voters other than that leader, so the survivors campaign one tick apart and
- * rarely split the vote. A node that knows no leader (a split or failed campaign, a fresh start)
- * retries the same way, ranked among all voters: no lease is left to protect, and ranks rather
- * than a random draw in [E, 2E) end a split vote in a few ticks instead of one to two timeouts.
+ * SPEC raft R6a: ticks of silence after which a follower that knows a leader suspects it and
+ * starts a pre-vote: one tick past the lease (so its peers, which heard the same last heartbeat,
+ * have stopped honouring it too), plus its rank among the voters other than the leader, so the
+ * survivors campaign one tick apart and rarely split the vote. Infinity when the detector is off.
  */
 export function suspectTimeout (s: CoreState): number {
-  if (s.suspectTicks === 0 || s.role === 'leader') return Infinity
-  const knowsLeader = s.role === 'follower' && s.leader !== ''
-  const rank = (knowsLeader ? s.voters.filter((v) => v !== s.leader) : s.voters).indexOf(s.id)
+  if (s.suspectTicks === 0 || s.role !== 'follower' || s.leader === '') return Infinity
+  const rank = s.voters.filter((v) => v !== s.leader).indexOf(s.id)
   return s.suspectTicks + 1 + Math.max(0, rank)
 }
 
