@@ -79,7 +79,8 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
     rounds: int(1, 'leader faults'),
     'heartbeat-ms': num(1, 'raft heartbeat'),
     'election-ms': num(1, 'raft election timeout'),
-    fault: str('kill|stop', 'kill: SIGKILL the leader (connections reset); stop: SIGSTOP it (connections stay open, silent), then SIGCONT', ['kill', 'stop'])
+    fault: str('kill|stop', 'kill: SIGKILL the leader (connections reset); stop: SIGSTOP it (connections stay open, silent), then SIGCONT', ['kill', 'stop']),
+    baseline: str('etcd', 'also run the same rounds, fault and timings on a local etcd 3.4 cluster', ['etcd'])
   },
   fanout: {
     messages: int(1, 'events published'),

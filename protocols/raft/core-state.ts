@@ -27,6 +27,11 @@ export interface CoreState {
   readonly heartbeatTicks: number
   readonly preVote: boolean
   readonly checkQuorum: boolean
+  /**
+   * Heartbeat-loss detector (SPEC raft R6a), 0 = off: a follower stops honouring its leader's lease
+   * after this many ticks without hearing from it, and campaigns one tick later (plus its rank).
+   */
+  readonly suspectTicks: number
   readonly rng: Rng
   readonly unsafe: UnsafeFlags
   /** Entries per append (≤ ENTRIES_MAX). */
@@ -94,6 +99,27 @@ export function setLeader (s: CoreState, leader: string): void {
 /** A new random election timeout in [electionTicks, 2·electionTicks) (SPEC raft R2). */
 export function resetElectionTimer (s: CoreState): void {
   s.randomizedElectionTimeout = s.rng.int(s.electionTicks, 2 * s.electionTicks - 1)
+}
+
+/**
+ * SPEC raft R6/R6a: ticks of silence during which a follower still honours its leader's lease and
+ * ignores (pre-)votes of higher terms. The detector shortens it from the election timeout to
+ * `suspectTicks`; a leader keeps the whole election timeout (check-quorum decides its fate).
+ */
+export function leaseTicks (s: CoreState): number {
+  return s.role !== 'leader' && s.suspectTicks > 0 ? s.suspectTicks : s.electionTicks
+}
+
+/**
+ * SPEC raft R6a: ticks of silence after which a follower that knows a leader suspects it and
+ * starts a pre-vote: one tick past the lease (so its peers, which heard the same last heartbeat,
+ * have stopped honouring it too), plus its rank among the voters other than the leader, so the
+ * survivors campaign one tick apart and rarely split the vote. Infinity when the detector is off.
+ */
+export function suspectTimeout (s: CoreState): number {
+  if (s.suspectTicks === 0 || s.role !== 'follower' || s.leader === '') return Infinity
+  const rank = s.voters.filter((v) => v !== s.leader).indexOf(s.id)
+  return s.suspectTicks + 1 + Math.max(0, rank)
 }
 
 /** This node may campaign: it is a voter of its configuration. */

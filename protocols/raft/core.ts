@@ -13,7 +13,7 @@ import type { Progress } from './progress.ts'
 import { ConfigHistory } from './config-history.ts'
 import { ReadIndexQueue } from './read-only.ts'
 import type { HardState, Ready } from './ready.ts'
-import { becomeFollower, drop, resetElectionTimer, send, setLeader, sortedUnique } from './core-state.ts'
+import { becomeFollower, drop, leaseTicks, resetElectionTimer, send, setLeader, sortedUnique } from './core-state.ts'
 import type { CoreState, RejectReason, Role } from './core-state.ts'
 import { handleVoteRequest, handleVoteResponse, hup, tickElection, tickLeader } from './elections.ts'
 import { applyConfChanges, isMember } from './membership.ts'
@@ -37,6 +37,12 @@ export interface RaftCoreOptions {
   heartbeatTicks?: number
   preVote?: boolean
   checkQuorum?: boolean
+  /**
+   * Heartbeat-loss detector (SPEC raft R6a): ticks of silence after which a follower stops
+   * honouring its leader's lease, and (one tick and its rank later) campaigns. 0 (default) = off:
+   * the lease and the campaign wait for the election timeout. Needs heartbeatTicks < it < electionTicks.
+   */
+  suspectTicks?: number
   /** What the driver persisted before a restart. */
   persisted?: PersistedState
   /** Test-only fault injection for the simulator's self-test: grant every vote request. */
@@ -61,6 +67,8 @@ export class RaftCore {
     const electionTicks = options.electionTicks ?? 10
     const heartbeatTicks = options.heartbeatTicks ?? 1
     assert(heartbeatTicks >= 1 && electionTicks > heartbeatTicks, 'electionTicks > heartbeatTicks ≥ 1')
+    const suspectTicks = options.suspectTicks ?? 0
+    assert(suspectTicks === 0 || (Number.isInteger(suspectTicks) && suspectTicks > heartbeatTicks && suspectTicks < electionTicks), `suspectTicks (${suspectTicks}) is 0 or an integer in (heartbeatTicks, electionTicks)`)
     const p = options.persisted
     const snapshot = p?.snapshot ?? null
     const voters = sortedUnique(snapshot?.voters ?? options.voters)
@@ -72,6 +80,7 @@ export class RaftCore {
       heartbeatTicks,
       preVote: options.preVote ?? true,
       checkQuorum: options.checkQuorum ?? true,
+      suspectTicks,
       rng: options.rng,
       unsafe: {
         voteTwice: options.unsafeVoteTwice === true,
@@ -115,6 +124,8 @@ export class RaftCore {
   get heartbeatTicks (): number { return this.#s.heartbeatTicks }
   get preVote (): boolean { return this.#s.preVote }
   get checkQuorum (): boolean { return this.#s.checkQuorum }
+  /** Heartbeat-loss detector threshold in ticks (SPEC raft R6a); 0 = off. */
+  get suspectTicks (): number { return this.#s.suspectTicks }
   get term (): number { return this.#s.term }
   get vote (): string { return this.#s.vote }
   get leader (): string { return this.#s.leader }
@@ -208,8 +219,8 @@ export class RaftCore {
     if (m.type === 'readIndexResp') { stepReadIndexResponse(s, m); return }
     if (m.term > s.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
-        const inLease = s.checkQuorum && s.leader !== '' && s.electionElapsed < s.electionTicks
-        if (inLease && !m.force) return // SPEC raft R6: a live leader's followers ignore disruptive campaigns
+        const inLease = s.checkQuorum && s.leader !== '' && s.electionElapsed < leaseTicks(s)
+        if (inLease && !m.force) return // SPEC raft R6, R6a: a live leader's followers ignore disruptive campaigns
       }
       if (m.type === 'preVote') {
         // a pre-vote never changes our term (SPEC raft R5)

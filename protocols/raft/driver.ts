@@ -19,6 +19,13 @@ import type { ApplyOutcome, ReplicatedStateMachine } from './state-machine.ts'
 
 /** Applied entries past the last snapshot before the driver snapshots and compacts (SPEC raft E5). */
 export const COMPACT_ENTRIES_DEFAULT = 10_000
+/**
+ * Heartbeat-loss detector default (SPEC raft R6a), in heartbeats: three silent ticks (two missed
+ * heartbeats and then some) end a follower's lease; it campaigns a tick later. Fewer would let
+ * one late heartbeat on a loaded host start an election; more gives back the failover time the
+ * detector is for. Used when the election timeout is longer than SUSPECT_TICKS_DEFAULT + 1 ticks.
+ */
+export const SUSPECT_TICKS_DEFAULT = 3
 /** Committed-result waiters per group: bounds memory when callers flood a group. */
 export const WAITERS_MAX = 65_536
 
@@ -32,6 +39,11 @@ export interface DriverOptions {
   heartbeatMs: number
   electionMs: number
   compactEntries?: number
+  /**
+   * Heartbeat-loss detector (SPEC raft R6a) in ticks (heartbeats): 0 turns it off; default
+   * SUSPECT_TICKS_DEFAULT when the election timeout is longer than that plus one tick, else off.
+   */
+  suspectTicks?: number
   /** Seeds the core's election jitter and the driver's failover jitter. */
   seed: number
   log: Logger
@@ -124,7 +136,8 @@ export class RaftDriver extends TypedEventEmitter<DriverEvents> {
     if (persisted?.snapshot != null) parts.machine.restore(persisted.snapshot.data)
     const electionTicks = Math.max(2, Math.round(o.electionMs / o.heartbeatMs))
     const rng = createRng(o.seed)
-    const core = new RaftCore({ ...o.core, id: o.id, voters: o.voters, rng: rng.fork(), electionTicks, heartbeatTicks: 1, persisted })
+    const suspectTicks = o.suspectTicks ?? (electionTicks > SUSPECT_TICKS_DEFAULT + 1 ? SUSPECT_TICKS_DEFAULT : 0)
+    const core = new RaftCore({ ...o.core, id: o.id, voters: o.voters, rng: rng.fork(), electionTicks, heartbeatTicks: 1, suspectTicks, persisted })
     const driver = new RaftDriver(core, parts, rng)
     driver.#timer = o.clock.setInterval(() => { driver.#tick() }, o.heartbeatMs)
     driver.schedule()

@@ -5,13 +5,16 @@ import { message } from './messages.ts'
 import type { Message, MessageType } from './messages.ts'
 import { hasQuorum, voteResult } from './quorum.ts'
 import { broadcastAppend } from './replication.ts'
-import { becomeCandidate, becomeFollower, becomeLeaderState, becomePreCandidate, broadcastHeartbeat, drop, promotable, send } from './core-state.ts'
+import { becomeCandidate, becomeFollower, becomeLeaderState, becomePreCandidate, broadcastHeartbeat, drop, promotable, send, suspectTimeout } from './core-state.ts'
 import type { CoreState } from './core-state.ts'
 
-/** A follower or candidate tick: campaign once the randomized election timeout passes. */
+/**
+ * A follower or candidate tick: campaign once the randomized election timeout passes, or, for a
+ * follower that knows a leader, once the heartbeat-loss detector suspects it (SPEC raft R6a).
+ */
 export function tickElection (s: CoreState): void {
   s.electionElapsed++
-  if (promotable(s) && s.electionElapsed >= s.randomizedElectionTimeout) {
+  if (promotable(s) && s.electionElapsed >= Math.min(s.randomizedElectionTimeout, suspectTimeout(s))) {
     s.electionElapsed = 0
     hup(s, false)
   }

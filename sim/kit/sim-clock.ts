@@ -145,6 +145,10 @@ export class ProcessClock implements SimClockView {
   readonly #startMs: number
   readonly #timers = new Set<TimerHandle>()
   #alive = true
+  /** Paused (SIGSTOP): timeouts that come due wait, intervals that come due fire once on thaw. */
+  #frozen = false
+  #due: Array<() => void> = []
+  readonly #dueIntervals = new Set<() => void>()
 
   constructor (world: SimClock, rate: number) {
     assert(rate > 0, 'a simulated clock rate is positive')
@@ -163,7 +167,11 @@ export class ProcessClock implements SimClockView {
     if (!this.#alive) return { cancel: () => {} }
     let inner: TimerHandle | null = null
     const handle: TimerHandle = { cancel: () => { inner?.cancel(); this.#timers.delete(handle) } }
-    inner = this.#world.setTimeout(() => { this.#timers.delete(handle); if (this.#alive) fn() }, this.#worldMs(ms))
+    inner = this.#world.setTimeout(() => {
+      this.#timers.delete(handle)
+      if (!this.#alive) return
+      if (this.#frozen) this.#due.push(fn); else fn()
+    }, this.#worldMs(ms))
     this.#timers.add(handle)
     return handle
   }
@@ -171,10 +179,33 @@ export class ProcessClock implements SimClockView {
   setInterval (fn: () => void, ms: number): TimerHandle {
     assert(ms > 0, 'a simulated interval is longer than 0 ms')
     if (!this.#alive) return { cancel: () => {} }
-    const inner = this.#world.setInterval(() => { if (this.#alive) fn() }, Math.max(1, this.#worldMs(ms)))
-    const handle: TimerHandle = { cancel: () => { inner.cancel(); this.#timers.delete(handle) } }
+    const inner = this.#world.setInterval(() => {
+      if (!this.#alive) return
+      if (this.#frozen) this.#dueIntervals.add(fn); else fn()
+    }, Math.max(1, this.#worldMs(ms)))
+    const handle: TimerHandle = { cancel: () => { inner.cancel(); this.#timers.delete(handle); this.#dueIntervals.delete(fn) } }
     this.#timers.add(handle)
     return handle
+  }
+
+  /**
+   * Pause the process (SIGSTOP): none of its timers fires until `thaw`. Its clock keeps running,
+   * as a paused process's monotonic clock does.
+   */
+  freeze (): void { this.#frozen = true }
+
+  /**
+   * Resume it (SIGCONT): the timeouts that came due fire in order, and each interval that came due
+   * fires once (as Node does for a late interval), in the same turn.
+   */
+  thaw (): void {
+    if (!this.#frozen) return
+    this.#frozen = false
+    const due = this.#due
+    this.#due = []
+    const intervals = [...this.#dueIntervals]
+    this.#dueIntervals.clear()
+    for (const fn of [...due, ...intervals]) if (this.#alive) fn()
   }
 
   /** The process died: none of its timers fires again, and it sets no new ones. */
@@ -182,6 +213,8 @@ export class ProcessClock implements SimClockView {
     this.#alive = false
     for (const t of [...this.#timers]) t.cancel()
     this.#timers.clear()
+    this.#due = []
+    this.#dueIntervals.clear()
   }
 
   /** Same as halt(). */

@@ -72,6 +72,8 @@ export interface ClusterOptions {
    * follower whose leader it was sees the connection close and calls the driver's peerLost().
    */
   fastFailover?: boolean
+  /** The drivers' suspectTicks (SPEC raft R6a): undefined = the driver's default, 0 = detector off. */
+  suspectTicks?: number
   /** Slowest fsync in ms (default 2): a crash before it completes loses the write. */
   diskDelayMaxMs?: number
   /** Keep a trace of every step (slow; for replaying one seed). */
@@ -122,6 +124,12 @@ export class SimCluster {
   faults: NetworkFaults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 }
   /** Directed links that drop everything: "a>b". */
   readonly blocked = new Set<string>()
+  /**
+   * Frozen nodes (a paused process, SPEC raft "A leader that comes back from a pause"): messages
+   * to and from them are held, not lost, and delivered late when `thaw` releases them.
+   */
+  readonly frozen = new Set<string>()
+  #held: Message[] = []
   messagesSent = 0
   messagesDelivered = 0
   commits = 0
@@ -175,6 +183,7 @@ export class SimCluster {
     const o = this.options
     const clock = this.clock.view({ rate: n.rate })
     n.clock = clock
+    if (this.frozen.has(id)) clock.freeze() // restarted while paused: it stays paused until thawed
     n.wasLeaderTerm = -1
     const machine = new SimMachine(this, n)
     const storage = new CheckedStorage(this, n)
@@ -196,6 +205,7 @@ export class SimCluster {
         heartbeatMs: tickMs,
         electionMs: (o.electionTicks ?? 10) * tickMs,
         compactEntries: (o.compactEvery ?? 0) > 0 ? o.compactEvery! : Number.MAX_SAFE_INTEGER,
+        ...(o.suspectTicks !== undefined ? { suspectTicks: o.suspectTicks } : {}),
         seed,
         log: quietLogger(),
         clock,
@@ -345,7 +355,32 @@ export class SimCluster {
     }
   }
 
+  /**
+   * Freeze `id` (SIGSTOP): its timers stop firing (so it neither ticks nor steps down by
+   * check-quorum), and what it sends and what is sent to it waits until `thaw`.
+   */
+  freeze (id: string): void {
+    this.frozen.add(id)
+    this.node(id).clock?.freeze()
+  }
+
+  /**
+   * Thaw `id` (every node when omitted): its late timers fire (one tick), and its held messages
+   * go out with the usual delay, in order.
+   */
+  thaw (id?: string): void {
+    const ids = id === undefined ? [...this.frozen] : [id]
+    for (const x of ids) { this.frozen.delete(x); this.node(x).clock?.thaw() }
+    const held = this.#held
+    this.#held = []
+    for (const m of held) {
+      if (this.frozen.has(m.from) || this.frozen.has(m.to)) this.#held.push(m)
+      else this.at(this.now + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs), () => { this.#deliver(m) })
+    }
+  }
+
   #deliver (m: Message): void {
+    if (this.frozen.has(m.from) || this.frozen.has(m.to)) { this.#held.push(m); return }
     const n = this.nodes.get(m.to)
     if (n?.driver == null || this.blocked.has(`${m.from}>${m.to}`)) return
     this.messagesDelivered++

@@ -15,6 +15,8 @@ import type { Etcd3 } from 'etcd3'
 const ETCD_START_TIMEOUT_MS = 30_000
 /** Status probes of a member that is paused or down give up after this long. */
 const STATUS_TIMEOUT_MS = 500
+/** A live member asked for its term: long enough for a loaded machine, short beside a run. */
+const TERM_TIMEOUT_MS = 5_000
 
 export interface EtcdClusterOptions {
   nodes: number
@@ -146,7 +148,47 @@ export class EtcdCluster {
 
   /** The index of the member that leads now, as the members report it (null if none answers as leader). */
   async leader (): Promise<number | null> {
-    const statuses = await Promise.all(this.#members.map(async (m) => {
+    const statuses = await this.#statuses()
+    for (let i = 0; i < statuses.length; i++) {
+      const s = statuses[i]
+      if (s != null && s.leader === s.header.member_id) return i
+    }
+    return null
+  }
+
+  /**
+   * The index of the leader when every member answers and all name the same leader, which says so
+   * itself (null otherwise): a member that has just taken over, or one still following an old
+   * leader, makes the cluster not settled yet.
+   */
+  async agreedLeader (): Promise<number | null> {
+    const statuses = await this.#statuses()
+    if (statuses.some((s) => s == null)) return null
+    const leader = statuses[0]!.leader
+    if (statuses.some((s) => s!.leader !== leader)) return null
+    const i = statuses.findIndex((s) => s!.header.member_id === leader)
+    return i >= 0 ? i : null
+  }
+
+  /** Member `i`'s raft term (a live member; rejects if it does not answer within TERM_TIMEOUT_MS). */
+  async term (i: number): Promise<number> {
+    const s = await this.#members[i]!.client.maintenance.status({ deadline: Date.now() + TERM_TIMEOUT_MS })
+    return Number(s.raftTerm)
+  }
+
+  /** Wait until every member agrees on one leader (see agreedLeader). */
+  async waitForAgreedLeader (timeoutMs = ETCD_START_TIMEOUT_MS): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const l = await this.agreedLeader()
+      if (l !== null) return l
+      if (Date.now() > deadline) throw new Error(`etcd members did not agree on a leader within ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  async #statuses (): Promise<Array<Awaited<ReturnType<Etcd3['maintenance']['status']>> | null>> {
+    return Promise.all(this.#members.map(async (m) => {
       if (m.process === null) return null
       try {
         return await m.client.maintenance.status({ deadline: Date.now() + STATUS_TIMEOUT_MS })
@@ -154,11 +196,6 @@ export class EtcdCluster {
         return null // paused, down or starting: its status is simply unknown this round
       }
     }))
-    for (let i = 0; i < statuses.length; i++) {
-      const s = statuses[i]
-      if (s != null && s.leader === s.header.member_id) return i
-    }
-    return null
   }
 
   async waitForLeader (timeoutMs = ETCD_START_TIMEOUT_MS): Promise<number> {

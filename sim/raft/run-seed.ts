@@ -52,6 +52,12 @@ export interface SeedOptions {
   unsafeReplyBeforeFsync?: boolean
   /** Check that every member catches up with the leader after the heal (L2; default CATCH_UP_CHECK_DEFAULT). */
   checkCatchUp?: boolean
+  /**
+   * Pin the heartbeat-loss detector (SPEC raft R6a) and the leader freeze fault instead of letting
+   * the seed choose: `{suspectTicks: 0, leaderFreeze: false}` replays a seed as it ran before both
+   * existed (regression seeds found then keep their schedule).
+   */
+  detector?: { suspectTicks: number, leaderFreeze: boolean }
 }
 
 /** Outcome and metrics of one seed. */
@@ -113,6 +119,10 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
   if (pick2.chance(figure8 ? 0.8 : 0.4)) clusterOptions.appendEntriesMax = figure8 && pick2.chance(0.8) ? 1 : pick2.int(1, 3)
   if (pick2.chance(figure8 ? 0.8 : 0.4)) clusterOptions.fastFailover = true
   if (pick2.chance(0.25)) clusterOptions.diskDelayMaxMs = pick2.int(5, 20) // a slow disk widens the window a crash loses
+  // a fifth stream for the heartbeat-loss detector (SPEC raft R6a), see the freeze fault below
+  const pick5 = createPicker(seed + 0x5be0cd19)
+  if (pick5.chance(0.4)) clusterOptions.suspectTicks = [0, 2, 4][pick5.int(0, 2)]!
+  if (options.detector !== undefined) clusterOptions.suspectTicks = options.detector.suspectTicks
   const c = new SimCluster(clusterOptions)
   c.faults = { dropRate: pick.float() * 0.2, duplicateRate: pick.float() * 0.1, delayMinMs: 1, delayMaxMs: pick.int(2, 40) }
   const failures: string[] = []
@@ -164,6 +174,24 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
     const everyMs = pick4.int(10, 60)
     for (let t = everyMs; t < faultPhaseMs; t += everyMs) c.at(t, () => injectOutsider(c, ids))
   }
+  // the detector's threshold varies by seed (off, 2, the default 3, 4), and some seeds freeze the
+  // leader (SIGSTOP: no timer fires, nothing is sent or received) for 40–300 ms, long enough for
+  // the others to elect a new leader, so it comes back still leading its old term while a newer
+  // leader serves, and its held heartbeats, appends and replies arrive late (SPEC raft "A leader
+  // that comes back from a pause")
+  if (pick5.chance(0.3) && options.detector?.leaderFreeze !== false) {
+    const freezeEveryMs = pick5.int(100, 300)
+    for (let t = freezeEveryMs; t < faultPhaseMs - 100; t += freezeEveryMs) {
+      c.at(t, () => {
+        const l = c.leader()
+        if (l === undefined || c.frozen.size > 0) return
+        const forMs = c.rng.int(40, 300)
+        c.note(`fault: leader ${l.id} frozen for ${forMs}ms`)
+        c.freeze(l.id)
+        c.at(c.now + forMs, () => { c.note(`fault: ${l.id} thawed`); c.thaw(l.id) })
+      })
+    }
+  }
   // ---- membership and leadership transfer ----
   const adminEveryMs = pick.int(150, 600)
   for (let t = adminEveryMs; t < faultPhaseMs; t += adminEveryMs) c.at(t, () => adminAction(c, ids))
@@ -177,6 +205,7 @@ export async function runRaftSeed (seed: number, options: SeedOptions = {}): Pro
   c.at(faultPhaseMs, () => {
     c.note('heal: all faults stop, every node restarts')
     c.blocked.clear()
+    c.thaw()
     c.dropFilter = null
     c.onNewLeader = null
     c.cancelFsyncCrash()

@@ -20,6 +20,20 @@ describe('sim raft scenarios (tiny)', function () {
     assert.equal(typeof s.metrics.p50_ms, 'number')
   })
 
+  it('failover --fault stop --baseline etcd: both sides report the same rounds and their ratio (or why etcd was skipped)', async () => {
+    const s = await runFailover(options({ nodes: 3, rounds: 2, heartbeatMs: 50, electionMs: 500, extra: { fault: 'stop', baseline: 'etcd' } }))
+    assert.equal(s.ok, true, (s.failures ?? []).join('; '))
+    assert.equal(s.metrics.fault, 'stop')
+    assert.equal(s.metrics.baseline, 'etcd')
+    if (s.metrics.baseline_skipped !== undefined) {
+      assert.match(String(s.metrics.baseline_skipped), /etcd/)
+    } else {
+      assert.equal(typeof s.metrics.etcd_p50_ms, 'number')
+      assert.equal(typeof s.metrics.ratio_p50, 'number')
+      assert.equal(s.metrics.etcd_failed_rounds, 0)
+    }
+  })
+
   it('raft-write: one client, then concurrent proposers, with fsync', async () => {
     const s = await runRaftWrite(options({ nodes: 3, messages: 20, extra: { writes: '200', concurrency: '8' } }))
     assert.equal(s.ok, true)
