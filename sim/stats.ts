@@ -18,3 +18,15 @@ export function latencySummary (latenciesMs: readonly number[]): { p50_ms: numbe
     max_ms: round(Math.max(...latenciesMs))
   }
 }
+
+/** Least-squares slope of y over x (y units per x unit); null with fewer than two distinct x. */
+export function leastSquaresSlope (points: ReadonlyArray<{ x: number, y: number }>): number | null {
+  if (points.length < 2) return null
+  const n = points.length
+  const mx = points.reduce((s, p) => s + p.x, 0) / n
+  const my = points.reduce((s, p) => s + p.y, 0) / n
+  let sxx = 0
+  let sxy = 0
+  for (const p of points) { sxx += (p.x - mx) ** 2; sxy += (p.x - mx) * (p.y - my) }
+  return sxx === 0 ? null : sxy / sxx
+}
