@@ -48,8 +48,11 @@ const OP_TIMEOUT_MS = 10_000
 const MIX = { events: 0.4, raft: 0.3, dht: 0.3 } as const
 /** The load loop issues what is due this often (100 ms): smooth enough at tens of ops/s. */
 const TICK_MS = 100
-/** Errors tolerated, as a share of operations, before the run is not `ok` (timeouts on a loaded machine). */
-const ERROR_SHARE_MAX = 0.01
+/**
+ * Missed deadlines tolerated, as a share of operations, before the run is not `ok` (10%): on a
+ * shared, overloaded machine a few operations miss OP_TIMEOUT_MS; far more means the mesh is stuck.
+ */
+const TIMEOUT_SHARE_MAX = 0.1
 
 const MB = 1024 * 1024
 const TOPIC = 'soak'
@@ -57,7 +60,7 @@ const GROUP = 'soak'
 
 type OpKind = keyof typeof MIX
 
-interface Sample { atMs: number, heapMb: number, rssMb: number }
+interface Sample { atMs: number, heapMb: number, rssMb: number, externalMb: number, arrayBuffersMb: number }
 
 /** A positive number of minutes (fractions allowed: 0.2 is 12 s). */
 function minutesFlag (options: SimOptions, flag: string, fallback: number | undefined): number | undefined {
@@ -70,11 +73,19 @@ function minutesFlag (options: SimOptions, flag: string, fallback: number | unde
 
 const round2 = (x: number): number => Math.round(x * 100) / 100
 
+/** A deadline missed (TimeoutError, or an abort caused by a timeout), anywhere in the cause chain. */
+function isDeadline (err: unknown): boolean {
+  for (let e = err as { name?: string, message?: string, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.name === 'TimeoutError' || /timed? ?out|timeout|not committed within|no leader within/i.test(e.message ?? '')) return true
+  }
+  return false
+}
+
 /** Heap and RSS after a full collection, in MB. */
 function sample (atMs: number): Sample {
   forceGc()
   const usage = process.memoryUsage()
-  return { atMs, heapMb: usage.heapUsed / MB, rssMb: usage.rss / MB }
+  return { atMs, heapMb: usage.heapUsed / MB, rssMb: usage.rss / MB, externalMb: usage.external / MB, arrayBuffersMb: usage.arrayBuffers / MB }
 }
 
 /** Slope (MB/min) and growth (% of the first value per hour) of one series. */
@@ -103,6 +114,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
   const nodes: AgentNode[] = []
   const done: Record<OpKind, number> = { events: 0, raft: 0, dht: 0 }
   const failed: Record<OpKind, number> = { events: 0, raft: 0, dht: 0 }
+  /** Failures that were deadlines (an operation not done within OP_TIMEOUT_MS): a loaded machine, not a wrong answer. */
+  let timeouts = 0
   let firstError: string | null = null
   let skipped = 0
   let inFlight = 0
@@ -159,7 +172,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         inFlight++
         operate(kind).then(() => { done[kind]++ }, (err: unknown) => {
           failed[kind]++
-          firstError ??= `${kind}: ${describeError(err)}`
+          if (isDeadline(err)) timeouts++
+          else firstError ??= `${kind}: ${describeError(err)}`
         }).finally(() => { inFlight-- })
       }
       if (elapsed >= nextSampleMs) {
@@ -167,7 +181,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
         const s = sample(elapsed - warmupMs)
         samples.push(s)
         nextSampleMs += sampleMs
-        options.log(`t=${round2(elapsed / 60_000)} min heap ${round2(s.heapMb)} MB rss ${round2(s.rssMb)} MB ops ${done.events + done.raft + done.dht} errors ${failed.events + failed.raft + failed.dht} in flight ${inFlight}`)
+        options.log(`t=${round2(elapsed / 60_000)} min heap ${round2(s.heapMb)} MB rss ${round2(s.rssMb)} MB external ${round2(s.externalMb)} MB ops ${done.events + done.raft + done.dht} errors ${failed.events + failed.raft + failed.dht} in flight ${inFlight}`)
       }
       options.progress(Math.min(elapsed, durationMs), durationMs)
       await new Promise((resolve) => setTimeout(resolve, TICK_MS))
@@ -180,6 +194,8 @@ export async function run (options: SimOptions): Promise<SimSummary> {
 
     const heap = trend(samples, (s) => s.heapMb)
     const rss = trend(samples, (s) => s.rssMb)
+    const external = trend(samples, (s) => s.externalMb)
+    const arrayBuffers = trend(samples, (s) => s.arrayBuffersMb)
     const opsDone = done.events + done.raft + done.dht
     const errors = failed.events + failed.raft + failed.dht
     const metrics = {
@@ -192,6 +208,7 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       ops_dht: done.dht,
       ops_skipped: skipped,
       errors,
+      errors_timeout: timeouts,
       first_error: firstError,
       events_delivered_min: Math.min(...delivered),
       samples: samples.length,
@@ -203,10 +220,15 @@ export async function run (options: SimOptions): Promise<SimSummary> {
       rss_end_mb: rss.end,
       rss_slope_mb_per_min: rss.slope,
       rss_growth_pct_per_h: rss.pctPerHour,
+      external_start_mb: external.start,
+      external_end_mb: external.end,
+      array_buffers_start_mb: arrayBuffers.start,
+      array_buffers_end_mb: arrayBuffers.end,
       ...(snapshotDir !== undefined ? { heap_snapshots: snapshots } : {})
     }
-    options.log(`soak: heap ${heap.start} → ${heap.end} MB (${heap.slope} MB/min, ${heap.pctPerHour} %/h), RSS ${rss.start} → ${rss.end} MB (${rss.slope} MB/min, ${rss.pctPerHour} %/h), ${opsDone} ops, ${errors} errors`)
-    const ok = opsDone > 0 && errors <= ERROR_SHARE_MAX * (opsDone + errors) && Math.min(...delivered) > 0
+    options.log(`soak: heap ${heap.start} → ${heap.end} MB (${heap.slope} MB/min, ${heap.pctPerHour} %/h), RSS ${rss.start} → ${rss.end} MB (${rss.slope} MB/min, ${rss.pctPerHour} %/h), ${opsDone} ops, ${errors} errors (${timeouts} deadlines missed)`)
+    // Deadlines missed on a loaded machine are counted, not failed on; any other error is a failure.
+    const ok = opsDone > 0 && errors - timeouts === 0 && timeouts <= TIMEOUT_SHARE_MAX * (opsDone + errors) && Math.min(...delivered) > 0
     return { scenario: 'soak', nodes: count, seed: options.seed, ok, metrics }
   } finally {
     stopConsumers.abort()
