@@ -58,7 +58,9 @@ export function retainers (beforePath: string, afterPath: string, target: string
         const to = snap.edges[e + TO]! / W
         if (parent[to] !== -1) continue
         parent[to] = n
-        via[to] = type === 'element' || type === 'hidden' ? '[i]' : String(snap.strings[snap.edges[e + EN]!])
+        const name = type === 'element' || type === 'hidden' ? '' : String(snap.strings[snap.edges[e + EN]!])
+        // indexes (array slots, hash-table slots) would make every path unique: group them
+        via[to] = name === '' || /^\d+$/.test(name) ? '[i]' : name
         next.push(to)
       }
     }
