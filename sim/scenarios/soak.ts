@@ -5,8 +5,8 @@
 // the nodes (through any member) and DHT puts, all on bounded key sets so the stored state stops
 // growing, except the event log, which lives on disk. After the warm-up the heap (right after a
 // forced full GC) and the RSS are sampled every ~10 s, and their least-squares slopes are
-// reported in MB/min and as % of the first sample per hour: a node that retains nothing per
-// operation shows a flat line. With `--snapshot-dir`, V8 heap snapshots are written at the end of
+// reported in MB/min and as % per hour of the fitted line's value at the first sample: a node
+// that retains nothing per operation shows a flat line. With `--snapshot-dir`, V8 heap snapshots are written at the end of
 // the warm-up and at the end of the run, to diff with `node sim/heap-diff.ts a b`.
 
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -20,7 +20,7 @@ import { SimUsageError } from '../flags.ts'
 import { createRng } from '../../protocols/kit/rng.ts'
 import { describeError } from '../../protocols/kit/errors.ts'
 import { forceGc } from '../harness/gc.ts'
-import { leastSquaresSlope } from '../stats.ts'
+import { leastSquaresFit } from '../stats.ts'
 
 /** Nodes when `--nodes` is absent: the issue's measurement (a small team, a Raft group of 4). */
 export const SOAK_NODES_DEFAULT = 4
@@ -88,12 +88,20 @@ function sample (atMs: number): Sample {
   return { atMs, heapMb: usage.heapUsed / MB, rssMb: usage.rss / MB, externalMb: usage.external / MB, arrayBuffersMb: usage.arrayBuffers / MB }
 }
 
-/** Slope (MB/min) and growth (% of the first value per hour) of one series. */
+/**
+ * Slope (MB/min) and growth per hour of one series, as a % of the fitted line's value at the
+ * first sample: one sample can be MBs off (operations in flight hold memory), the line is not.
+ */
 function trend (samples: Sample[], pick: (s: Sample) => number): { start: number | null, end: number | null, slope: number | null, pctPerHour: number | null } {
   if (samples.length === 0) return { start: null, end: null, slope: null, pctPerHour: null }
-  const slope = leastSquaresSlope(samples.map((s) => ({ x: s.atMs / 60_000, y: pick(s) })))
-  const start = pick(samples[0]!)
-  return { start: round2(start), end: round2(pick(samples.at(-1)!)), slope: slope === null ? null : Math.round(slope * 1000) / 1000, pctPerHour: slope === null ? null : round2(100 * slope * 60 / start) }
+  const fit = leastSquaresFit(samples.map((s) => ({ x: s.atMs / 60_000, y: pick(s) })))
+  const base = fit === null ? null : fit.intercept + fit.slope * samples[0]!.atMs / 60_000
+  return {
+    start: round2(pick(samples[0]!)),
+    end: round2(pick(samples.at(-1)!)),
+    slope: fit === null ? null : Math.round(fit.slope * 1000) / 1000,
+    pctPerHour: fit === null || base === null || base <= 0 ? null : round2(100 * fit.slope * 60 / base)
+  }
 }
 
 /** Run the steady load and measure memory after warm-up. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { run } from '../../../sim/scenarios/soak.ts'
 import { parseSimArgs } from '../../../sim/cli.ts'
-import { leastSquaresSlope } from '../../../sim/stats.ts'
+import { leastSquaresFit, leastSquaresSlope } from '../../../sim/stats.ts'
 import { simOptions } from '../helpers.ts'
 
 describe('sim scenario soak (short, real in-process nodes with data dirs)', function () {
@@ -37,5 +37,6 @@ describe('sim scenario soak (short, real in-process nodes with data dirs)', func
     assert.equal(leastSquaresSlope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }]), 2)
     assert.equal(leastSquaresSlope([{ x: 0, y: 1 }]), null)
     assert.equal(leastSquaresSlope([{ x: 1, y: 1 }, { x: 1, y: 2 }]), null)
+    assert.deepEqual(leastSquaresFit([{ x: 1, y: 4 }, { x: 2, y: 6 }, { x: 3, y: 8 }]), { slope: 2, intercept: 2 })
   })
 })
