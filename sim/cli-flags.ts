@@ -109,6 +109,12 @@ export const SCENARIO_FLAGS: Readonly<Record<string, Readonly<Record<string, Sim
     'events-per-phase': int(1, 'events each node publishes per phase'),
     'raft-writes-per-phase': int(1, 'raft writes each node makes per phase')
   },
+  soak: {
+    minutes: num(0, 'how long the steady load runs (fractions allowed), warm-up included'),
+    rate: num(0, 'operations per second: events, raft writes, DHT puts'),
+    'warmup-minutes': num(0, 'not sampled (default: 20% of the run, at most 2 min)'),
+    'snapshot-dir': str('dir', 'write V8 heap snapshots there after the warm-up and at the end')
+  },
   tasks: {
     transport: FAULTS.transport!,
     tasks: int(1, 'tasks submitted'),

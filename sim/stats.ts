@@ -18,3 +18,22 @@ export function latencySummary (latenciesMs: readonly number[]): { p50_ms: numbe
     max_ms: round(Math.max(...latenciesMs))
   }
 }
+
+/** Least-squares line through the points (y = intercept + slope·x); null with fewer than two distinct x. */
+export function leastSquaresFit (points: ReadonlyArray<{ x: number, y: number }>): { slope: number, intercept: number } | null {
+  if (points.length < 2) return null
+  const n = points.length
+  const mx = points.reduce((s, p) => s + p.x, 0) / n
+  const my = points.reduce((s, p) => s + p.y, 0) / n
+  let sxx = 0
+  let sxy = 0
+  for (const p of points) { sxx += (p.x - mx) ** 2; sxy += (p.x - mx) * (p.y - my) }
+  if (sxx === 0) return null
+  const slope = sxy / sxx
+  return { slope, intercept: my - slope * mx }
+}
+
+/** Least-squares slope of y over x (y units per x unit); null with fewer than two distinct x. */
+export function leastSquaresSlope (points: ReadonlyArray<{ x: number, y: number }>): number | null {
+  return leastSquaresFit(points)?.slope ?? null
+}

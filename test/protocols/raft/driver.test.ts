@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import type { Logger } from '@libp2p/interface'
 import { createRng } from '../../../protocols/kit/rng.ts'
 import { encodeKvCommand } from '../../../protocols/raft/kv.ts'
-import { RaftDriver } from '../../../protocols/raft/driver.ts'
+import { COMPACT_ENTRIES_DEFAULT, COMPACT_LOG_BYTES_MIN, ENTRY_MEMORY_OVERHEAD_BYTES, RaftDriver } from '../../../protocols/raft/driver.ts'
 import type { ApplyOutcome } from '../../../protocols/raft/state-machine.ts'
 import { BuiltInKv } from '../../../protocols/raft/state-machine.ts'
 import { RaftStorage } from '../../../protocols/raft/storage.ts'
@@ -68,5 +68,27 @@ describe('raft driver', () => {
     assert.equal(failedEvents.length, 1)
     assert.equal(errors.length, 1, 'logged once')
     assert.throws(() => { driver.propose(new Uint8Array(1), 'c', 2, () => {}) }, /raft group stopped/)
+  })
+
+  it('by default compacts once the applied log costs COMPACT_LOG_BYTES_MIN of memory, long before COMPACT_ENTRIES_DEFAULT small writes', async () => {
+    const clock = new SimClock()
+    const driver = await startDriver(clock, ['n1'], [])
+    await runFor(clock, 500)
+    assert.equal(driver.core.role, 'leader')
+    // writes over a few keys: the state stays small, so the memory floor is what triggers
+    const value = 'v'.repeat(64)
+    const perEntry = encodeKvCommand({ op: 'put', key: 'k0', value }).byteLength + ENTRY_MEMORY_OVERHEAD_BYTES
+    const writes = Math.ceil(COMPACT_LOG_BYTES_MIN / perEntry) + 50
+    assert.ok(writes < COMPACT_ENTRIES_DEFAULT / 4, 'the count rule alone would not compact yet')
+    let applied = 0
+    for (let i = 1; i <= writes; i++) {
+      driver.propose(encodeKvCommand({ op: 'put', key: `k${i % 8}`, value }), 'c', i, () => { applied++ })
+      if (i % 100 === 0) await runFor(clock, 20)
+    }
+    await runFor(clock, 200)
+    assert.equal(applied, writes)
+    assert.ok(driver.core.log.snapshotIndex > 0, 'the log was compacted into a snapshot')
+    assert.ok(driver.core.log.entries.length * perEntry <= COMPACT_LOG_BYTES_MIN, `at most the floor's worth of entries stay in memory (${driver.core.log.entries.length} entries)`)
+    await driver.stop()
   })
 })
