@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from '../harness/free-port.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Etcd3 } from 'etcd3'
@@ -43,17 +43,6 @@ export function etcdMissing (): string | null {
 export function etcdVersion (): string {
   const out = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout
   return /etcd Version: (\S+)/.exec(out)?.[1] ?? 'unknown'
-}
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
 }
 
 /** An etcd cluster on loopback in a temporary directory, removed on `stop()`. */

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from '../harness/free-port.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { latencySummary } from '../stats.ts'
@@ -38,17 +38,6 @@ const REDIS_START_TIMEOUT_MS = 10_000
  */
 const LOCK_DURATION_MS = 2_000
 const STALLED_INTERVAL_MS = 1_000
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
 
 /** Run the baseline; `{skipped}` when redis-server is not installed. */
 export async function runBullmqBaseline (o: BaselineOptions): Promise<BaselineResult> {
