@@ -12,6 +12,30 @@ import type { KvInput } from '../../../sim/raft/models.ts'
 const timing = { heartbeatMs: 50, electionMs: 500 }
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
+/**
+ * Client `i` (one per process) doing puts and linearizable gets on two keys until `running()` is
+ * false, recording each call in `history`; a failed or unknown outcome (the process died or is
+ * paused) stays pending forever in the history.
+ */
+async function kvClient (c: ProcessCluster, i: number, history: Array<Operation<KvInput, string | null>>, running: () => boolean): Promise<void> {
+  for (let n = 0; running(); n++) {
+    if (!c.workers[i]!.alive) { await sleep(20); continue }
+    const key = `k${n % 2}`
+    const input: KvInput = n % 3 === 0 ? { op: 'get', key } : { op: 'put', key, value: `${i}-${n}` }
+    const op: Operation<KvInput, string | null> = { client: `c${i}`, input, output: undefined, call: performance.now(), ret: Infinity, id: `${i}/${n}` }
+    history.push(op)
+    try {
+      const out = input.op === 'get'
+        ? await c.call(i, { op: 'get', group: c.group, key, timeoutMs: 10_000 })
+        : (await c.call(i, { op: 'propose', group: c.group, command: input, timeoutMs: 10_000 })).value
+      op.output = out
+      op.ret = performance.now()
+    } catch {
+      await sleep(20)
+    }
+  }
+}
+
 describe('raft groups on separate processes (TCP)', function () {
   this.timeout(120_000)
 
@@ -21,26 +45,7 @@ describe('raft groups on separate processes (TCP)', function () {
       const g = c.group
       const history: Array<Operation<KvInput, string | null>> = []
       let stop = false
-      // three clients (one per process) doing puts and linearizable gets on two keys
-      const client = async (i: number): Promise<void> => {
-        for (let n = 0; !stop; n++) {
-          if (!c.workers[i]!.alive) { await sleep(20); continue }
-          const key = `k${n % 2}`
-          const input: KvInput = n % 3 === 0 ? { op: 'get', key } : { op: 'put', key, value: `${i}-${n}` }
-          const op: Operation<KvInput, string | null> = { client: `c${i}`, input, output: undefined, call: performance.now(), ret: Infinity, id: `${i}/${n}` }
-          history.push(op)
-          try {
-            const out = input.op === 'get'
-              ? await c.call(i, { op: 'get', group: g, key, timeoutMs: 10_000 })
-              : (await c.call(i, { op: 'propose', group: g, command: input, timeoutMs: 10_000 })).value
-            op.output = out
-            op.ret = performance.now()
-          } catch {
-            // failed or unknown outcome (the process died): stays pending forever in the history
-            await sleep(20)
-          }
-        }
-      }
+      const client = async (i: number): Promise<void> => { await kvClient(c, i, history, () => !stop) }
       const leader = await c.waitForLeader()
       const clients = [0, 1, 2].map(async (i) => client(i))
       await sleep(1_000)
@@ -75,24 +80,7 @@ describe('raft groups on separate processes (TCP)', function () {
       const g = c.group
       const history: Array<Operation<KvInput, string | null>> = []
       let stop = false
-      const client = async (i: number): Promise<void> => {
-        for (let n = 0; !stop; n++) {
-          if (!c.workers[i]!.alive) { await sleep(20); continue }
-          const key = `k${n % 2}`
-          const input: KvInput = n % 3 === 0 ? { op: 'get', key } : { op: 'put', key, value: `${i}-${n}` }
-          const op: Operation<KvInput, string | null> = { client: `c${i}`, input, output: undefined, call: performance.now(), ret: Infinity, id: `${i}/${n}` }
-          history.push(op)
-          try {
-            const out = input.op === 'get'
-              ? await c.call(i, { op: 'get', group: g, key, timeoutMs: 10_000 })
-              : (await c.call(i, { op: 'propose', group: g, command: input, timeoutMs: 10_000 })).value
-            op.output = out
-            op.ret = performance.now()
-          } catch {
-            await sleep(20) // failed or unknown outcome: stays pending forever in the history
-          }
-        }
-      }
+      const client = async (i: number): Promise<void> => { await kvClient(c, i, history, () => !stop) }
       const leader = await c.waitForLeader()
       const termBefore = (await c.statuses())[leader]!.term
       const clients = [0, 1, 2].map(async (i) => client(i))
